@@ -1,0 +1,31 @@
+// libplora_cuda built without nvcc: the same symbols, each reporting that CUDA was not compiled.
+#include "../common/errors.h"
+#include "plora/cuda.h"
+
+using namespace plora;
+
+namespace {
+int not_compiled() {
+  return fail(PLORA_ERR_NOT_COMPILED, "libplora_cuda was built without nvcc: no CUDA kernels");
+}
+}  // namespace
+
+extern "C" {
+
+int plora_cuda_compiled(void) { return 0; }
+const char* plora_cuda_architectures(void) { return ""; }
+const char* plora_cuda_last_error(void) { return last_error().c_str(); }
+
+int plora_cuda_copy(const void*, int, int64_t, void*, int, int64_t, int64_t, int64_t, void*) {
+  return not_compiled();
+}
+int plora_cuda_fill(void*, int, int64_t, int64_t, int64_t, float, void*) { return not_compiled(); }
+int plora_cuda_dropout_mask(void*, int, int64_t, int64_t, int64_t, float, uint64_t, uint64_t, void*) {
+  return not_compiled();
+}
+int plora_cuda_shrink(const void*, int64_t, const void*, int64_t, void*, int64_t, int, int64_t,
+                      int64_t, int64_t, float, float, uint64_t, uint64_t, void*) {
+  return not_compiled();
+}
+
+}  // extern "C"

@@ -1,0 +1,70 @@
+/* Philox4x32-10 counter-based RNG (Salmon et al., SC'11), shared by host and device so that the
+ * CPU and CUDA kernels draw the same dropout masks and the same random inits.
+ *
+ * A stream of random words is keyed by (seed, stream): the seed is the key, the stream is the
+ * upper half of the counter. Element i of a stream uses word (i mod 4) of the block at counter
+ * (i / 4, stream), so any element can be drawn independently, in any order, on any device. */
+#ifndef PLORA_PHILOX_H
+#define PLORA_PHILOX_H
+
+#include <stdint.h>
+
+#include "plora/numerics.h"
+
+namespace plora {
+
+struct Philox4 {
+  uint32_t v[4];
+};
+
+PLORA_HD uint32_t mulhilo32(uint32_t a, uint32_t b, uint32_t* hi) {
+  uint64_t p = static_cast<uint64_t>(a) * static_cast<uint64_t>(b);
+  *hi = static_cast<uint32_t>(p >> 32);
+  return static_cast<uint32_t>(p);
+}
+
+PLORA_HD Philox4 philox4x32_10(Philox4 ctr, uint32_t k0, uint32_t k1) {
+  for (int round = 0; round < 10; ++round) {
+    uint32_t hi0, hi1;
+    uint32_t lo0 = mulhilo32(0xD2511F53u, ctr.v[0], &hi0);
+    uint32_t lo1 = mulhilo32(0xCD9E8D57u, ctr.v[2], &hi1);
+    Philox4 next;
+    next.v[0] = hi1 ^ ctr.v[1] ^ k0;
+    next.v[1] = lo1;
+    next.v[2] = hi0 ^ ctr.v[3] ^ k1;
+    next.v[3] = lo0;
+    ctr = next;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  return ctr;
+}
+
+/* The random 32-bit word for element i of stream (seed, stream). */
+PLORA_HD uint32_t philox_word(uint64_t seed, uint64_t stream, uint64_t i) {
+  uint64_t block = i >> 2;
+  Philox4 c;
+  c.v[0] = static_cast<uint32_t>(block);
+  c.v[1] = static_cast<uint32_t>(block >> 32);
+  c.v[2] = static_cast<uint32_t>(stream);
+  c.v[3] = static_cast<uint32_t>(stream >> 32);
+  Philox4 r = philox4x32_10(c, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+  return r.v[i & 3];
+}
+
+/* Dropout with probability p drops element i when its word is below this threshold; computed
+ * in double on the host once per launch so every device compares against the same integer. */
+inline uint32_t dropout_threshold(float p) {
+  double t = static_cast<double>(p) * 4294967296.0;
+  if (t <= 0.0) return 0u;
+  if (t >= 4294967295.0) return 0xffffffffu;
+  return static_cast<uint32_t>(t);
+}
+
+PLORA_HD bool dropout_keep(uint64_t seed, uint64_t stream, uint64_t i, uint32_t threshold) {
+  return threshold == 0u || philox_word(seed, stream, i) >= threshold;
+}
+
+}  // namespace plora
+
+#endif

@@ -1,0 +1,318 @@
+package dev.plora.backend;
+
+import dev.plora.tensor.DType;
+import dev.plora.tensor.Device;
+import dev.plora.tensor.Tensor;
+import dev.plora.tensor.TensorStorage;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Memory and coarse operations on one device. Every public method validates its arguments —
+ * shapes, dtypes, owning backend, closed tensors — and throws {@link IllegalArgumentException}
+ * or {@link IllegalStateException} naming the argument before any native call; implementations
+ * only see valid input. Failures inside native code surface as {@link BackendException}.
+ *
+ * <p>A backend and its stream are meant for one thread at a time.
+ */
+public abstract class Backend implements AutoCloseable {
+  private final AtomicLong nativeBytes = new AtomicLong();
+  private volatile boolean closed;
+
+  /** "cpu" or "cuda". */
+  public abstract String name();
+
+  public abstract Device device();
+
+  /** One line about the device and libraries, for {@code plora info}. */
+  public abstract String describe();
+
+  /** Waits until all work queued on this backend has finished. */
+  public abstract void synchronize();
+
+  /** Bytes of native memory currently held by this backend's live tensors. */
+  public final long nativeBytes() {
+    return nativeBytes.get();
+  }
+
+  // ---------------------------------------------------------------- memory
+
+  public final Tensor allocate(int rows, int cols, DType dtype) {
+    return allocate(rows, cols, cols, dtype);
+  }
+
+  /** An uninitialised {@code rows x cols} tensor whose rows are {@code ld} elements apart. */
+  public final Tensor allocate(int rows, int cols, int ld, DType dtype) {
+    requireOpen();
+    if (dtype == null) {
+      throw new IllegalArgumentException("dtype: must not be null");
+    }
+    if (rows <= 0 || cols <= 0) {
+      throw new IllegalArgumentException("shape: expected positive sizes, got [" + rows + "," + cols + "]");
+    }
+    if (ld < cols) {
+      throw new IllegalArgumentException("ld: expected >= cols (" + cols + "), got " + ld);
+    }
+    long bytes = (long) rows * ld * dtype.byteSize(); // < 2^31 * 2^31 * 4: no overflow
+    long address = allocateBytes(bytes);
+    nativeBytes.addAndGet(bytes);
+    return Tensor.owning(new Storage(address, bytes), rows, cols, ld, dtype);
+  }
+
+  /** A new tensor holding {@code values} (row-major, rows*cols long). */
+  public final Tensor fromArray(float[] values, int rows, int cols, DType dtype) {
+    Tensor t = allocate(rows, cols, dtype);
+    try {
+      write(t, values);
+      return t;
+    } catch (RuntimeException e) {
+      t.close();
+      throw e;
+    }
+  }
+
+  /** Copies {@code values} (row-major, {@code dst.rows()*dst.cols()} long) into {@code dst}. */
+  public final void write(Tensor dst, float[] values) {
+    requireTensor("dst", dst);
+    if (values == null) {
+      throw new IllegalArgumentException("values: must not be null");
+    }
+    if (values.length != dst.elementCount()) {
+      throw new IllegalArgumentException("values: expected " + dst.elementCount() + " floats for dst "
+          + dst.shape() + ", got " + values.length);
+    }
+    ByteBuffer host = hostBuffer(dst);
+    for (float v : values) {
+      switch (dst.dtype()) {
+        case F32 -> host.putFloat(v);
+        case BF16 -> host.putShort(DType.floatToBf16(v));
+        case F16 -> host.putShort(DType.floatToF16(v));
+      }
+    }
+    upload(host.flip(), dst);
+  }
+
+  /** {@code src}'s values as fp32, row-major. */
+  public final float[] read(Tensor src) {
+    requireTensor("src", src);
+    ByteBuffer host = hostBuffer(src);
+    download(src, host);
+    float[] values = new float[Math.toIntExact(src.elementCount())];
+    for (int i = 0; i < values.length; i++) {
+      values[i] = switch (src.dtype()) {
+        case F32 -> host.getFloat();
+        case BF16 -> DType.bf16ToFloat(host.getShort());
+        case F16 -> DType.f16ToFloat(host.getShort());
+      };
+    }
+    return values;
+  }
+
+  /** {@code dst ← src}, converting between dtypes (round to nearest). Shapes must match. */
+  public final void copy(Tensor src, Tensor dst) {
+    requireTensor("src", src);
+    requireTensor("dst", dst);
+    requireShape("copy", "dst", dst, src.rows(), src.cols(), "src " + src.shape());
+    requireDisjoint("copy", "dst", dst, "src", src);
+    copyImpl(src, dst);
+  }
+
+  /** Every element of {@code dst} ← {@code value} (rounded to its dtype). */
+  public final void fill(Tensor dst, float value) {
+    requireTensor("dst", dst);
+    fillImpl(dst, value);
+  }
+
+  // ---------------------------------------------------------------- GEMM
+
+  /**
+   * {@code c ← alpha·op(a)·op(b) + beta·c} with fp32 accumulation, where op transposes when
+   * asked. {@code a} and {@code b} share a dtype; {@code c} has that dtype or F32. With beta = 0
+   * c is not read (it may hold NaN).
+   */
+  public final void gemm(boolean transA, Tensor a, boolean transB, Tensor b, float alpha, float beta, Tensor c) {
+    requireTensor("a", a);
+    requireTensor("b", b);
+    requireTensor("c", c);
+    int m = transA ? a.cols() : a.rows();
+    int k = transA ? a.rows() : a.cols();
+    int kb = transB ? b.cols() : b.rows();
+    int n = transB ? b.rows() : b.cols();
+    if (k != kb) {
+      throw new IllegalArgumentException("gemm: inner dimensions differ: op(a) is [" + m + "," + k + "] (a "
+          + a.shape() + (transA ? " transposed" : "") + ") but op(b) is [" + kb + "," + n + "] (b " + b.shape()
+          + (transB ? " transposed" : "") + ")");
+    }
+    requireShape("gemm", "c", c, m, n, "op(a)·op(b) [" + m + "," + n + "]");
+    if (b.dtype() != a.dtype()) {
+      throw new IllegalArgumentException("gemm: b has dtype " + b.dtype() + " but a has " + a.dtype());
+    }
+    if (c.dtype() != a.dtype() && c.dtype() != DType.F32) {
+      throw new IllegalArgumentException("gemm: c has dtype " + c.dtype() + ", expected " + a.dtype() + " or F32");
+    }
+    requireDisjoint("gemm", "c", c, "a", a);
+    requireDisjoint("gemm", "c", c, "b", b);
+    requireFinite("alpha", alpha);
+    requireFinite("beta", beta);
+    gemmImpl(transA, a, transB, b, alpha, beta, c, m, n, k);
+  }
+
+  // ---------------------------------------------------------------- LoRA kernels
+
+  /**
+   * LoRA shrink: {@code out ← scaling · x̃ · aᵀ} where x̃ is {@code x} with dropout applied, for
+   * x [M,K], a [r,K], out [M,r], all of one dtype, fp32 accumulation. {@code out} may be the
+   * spare columns of the buffer {@code x} lives in (augmented layout), but not overlap x.
+   */
+  public final void shrink(Tensor x, Tensor a, float scaling, Dropout dropout, Tensor out) {
+    requireTensor("x", x);
+    requireTensor("a", a);
+    requireTensor("out", out);
+    if (dropout == null) {
+      throw new IllegalArgumentException("dropout: must not be null (use Dropout.NONE)");
+    }
+    if (a.cols() != x.cols()) {
+      throw new IllegalArgumentException("shrink: a has shape " + a.shape() + " but x has shape " + x.shape()
+          + ": expected a [r," + x.cols() + "]");
+    }
+    requireShape("shrink", "out", out, x.rows(), a.rows(), "x " + x.shape() + " and a " + a.shape());
+    requireDtype("shrink", "a", a, x.dtype());
+    requireDtype("shrink", "out", out, x.dtype());
+    requireDisjoint("shrink", "out", out, "x", x);
+    requireDisjoint("shrink", "out", out, "a", a);
+    requireFinite("scaling", scaling);
+    shrinkImpl(x, a, scaling, dropout, out);
+  }
+
+  /**
+   * Writes the dropout multipliers that {@link #shrink} applies to an activation of {@code out}'s
+   * shape: 1/(1-p) where an element is kept, 0 where it is dropped.
+   */
+  public final void dropoutMask(Dropout dropout, Tensor out) {
+    requireTensor("out", out);
+    if (dropout == null) {
+      throw new IllegalArgumentException("dropout: must not be null");
+    }
+    dropoutMaskImpl(dropout, out);
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  public final boolean isClosed() {
+    return closed;
+  }
+
+  /** Releases the backend's own resources (stream, handles). Idempotent. */
+  @Override
+  public final void close() {
+    if (!closed) {
+      closed = true;
+      release();
+    }
+  }
+
+  // ---------------------------------------------------------------- for implementations
+
+  /** Native memory of {@code bytes} (> 0); throws {@link BackendException} when out of memory. */
+  protected abstract long allocateBytes(long bytes);
+
+  protected abstract void freeBytes(long address, long bytes);
+
+  /** Host bytes (dst's dtype, rows packed with no gap) into the possibly strided dst. */
+  protected abstract void upload(ByteBuffer host, Tensor dst);
+
+  /** The possibly strided src into host bytes (src's dtype, rows packed with no gap). */
+  protected abstract void download(Tensor src, ByteBuffer host);
+
+  protected abstract void copyImpl(Tensor src, Tensor dst);
+
+  protected abstract void fillImpl(Tensor dst, float value);
+
+  protected abstract void gemmImpl(boolean transA, Tensor a, boolean transB, Tensor b, float alpha, float beta,
+      Tensor c, int m, int n, int k);
+
+  protected abstract void shrinkImpl(Tensor x, Tensor a, float scaling, Dropout dropout, Tensor out);
+
+  protected abstract void dropoutMaskImpl(Dropout dropout, Tensor out);
+
+  protected abstract void release();
+
+  /** Turns a native status into a {@link BackendException} carrying the library's message. */
+  protected final void check(int status, String operation, String lastError) {
+    if (status != 0) {
+      throw new BackendException(name() + " " + operation + " failed (status " + status + "): " + lastError);
+    }
+  }
+
+  // ---------------------------------------------------------------- validation
+
+  private void requireOpen() {
+    if (closed) {
+      throw new IllegalStateException("backend " + name() + " is closed");
+    }
+  }
+
+  private void requireTensor(String argument, Tensor t) {
+    requireOpen();
+    if (t == null) {
+      throw new IllegalArgumentException(argument + ": must not be null");
+    }
+    t.requireOpen(argument);
+    if (t.backend() != this) {
+      throw new IllegalArgumentException(argument + ": tensor " + t + " belongs to backend " + t.backend().name()
+          + ", not to this " + name() + " backend");
+    }
+  }
+
+  private static void requireShape(String op, String argument, Tensor t, int rows, int cols, String because) {
+    if (t.rows() != rows || t.cols() != cols) {
+      throw new IllegalArgumentException(op + ": " + argument + " has shape " + t.shape() + ", expected ["
+          + rows + "," + cols + "] from " + because);
+    }
+  }
+
+  private static void requireDtype(String op, String argument, Tensor t, DType expected) {
+    if (t.dtype() != expected) {
+      throw new IllegalArgumentException(op + ": " + argument + " has dtype " + t.dtype() + ", expected " + expected);
+    }
+  }
+
+  private static void requireDisjoint(String op, String argument, Tensor t, String otherName, Tensor other) {
+    if (t.overlaps(other)) {
+      throw new IllegalArgumentException(op + ": " + argument + " " + t.shape() + " overlaps " + otherName + " "
+          + other.shape() + " in memory");
+    }
+  }
+
+  private static void requireFinite(String argument, float value) {
+    if (!Float.isFinite(value)) {
+      throw new IllegalArgumentException(argument + ": expected a finite value, got " + value);
+    }
+  }
+
+  private static ByteBuffer hostBuffer(Tensor t) {
+    long bytes = t.elementCount() * t.dtype().byteSize();
+    if (bytes > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException("tensor " + t + " is too large for a host array copy");
+    }
+    return ByteBuffer.allocateDirect((int) bytes).order(ByteOrder.nativeOrder());
+  }
+
+  private final class Storage extends TensorStorage {
+    Storage(long address, long bytes) {
+      super(address, bytes);
+    }
+
+    @Override
+    public Backend backend() {
+      return Backend.this;
+    }
+
+    @Override
+    protected void free(long address, long bytes) {
+      freeBytes(address, bytes);
+      nativeBytes.addAndGet(-bytes);
+    }
+  }
+}

@@ -1,0 +1,152 @@
+package dev.plora.backend.cpu;
+
+import static org.bytedeco.openblas.global.openblas_nolapack.CblasNoTrans;
+import static org.bytedeco.openblas.global.openblas_nolapack.CblasRowMajor;
+import static org.bytedeco.openblas.global.openblas_nolapack.CblasTrans;
+import static org.bytedeco.openblas.global.openblas_nolapack.cblas_sgemm;
+
+import dev.plora.backend.Backend;
+import dev.plora.backend.BackendException;
+import dev.plora.backend.Dropout;
+import dev.plora.backend.NativePointers;
+import dev.plora.tensor.DType;
+import dev.plora.tensor.Device;
+import dev.plora.tensor.Tensor;
+import java.nio.ByteBuffer;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.openblas.global.openblas_nolapack;
+
+/**
+ * Host backend: 64-byte aligned off-heap memory, GEMMs through OpenBLAS, our C++ kernels
+ * (libplora_cpu). Work runs synchronously on the calling thread (OpenMP inside kernels).
+ */
+public final class CpuBackend extends Backend {
+  private static final String BLAS_LOADED_FROM = Loader.load(openblas_nolapack.class);
+
+  @Override
+  public String name() {
+    return "cpu";
+  }
+
+  @Override
+  public Device device() {
+    return Device.CPU;
+  }
+
+  @Override
+  public String describe() {
+    return "cpu: " + Runtime.getRuntime().availableProcessors() + " cores, kernel threads "
+        + CpuKernels.plora_cpu_num_threads() + ", BLAS threads " + blasThreads();
+  }
+
+  /** Threads OpenBLAS uses for a GEMM. */
+  public static int blasThreads() {
+    return CpuKernels.plora_cpu_blas_threads();
+  }
+
+  /** Threads our OpenMP kernels use. */
+  public static int kernelThreads() {
+    return CpuKernels.plora_cpu_num_threads();
+  }
+
+  /** Where the JNI glue of our kernels and OpenBLAS were loaded from. */
+  public static String librariesLoadedFrom() {
+    return CpuKernels.LOADED_FROM + ", " + BLAS_LOADED_FROM;
+  }
+
+  @Override
+  public void synchronize() {}
+
+  @Override
+  protected long allocateBytes(long bytes) {
+    long address = CpuKernels.plora_cpu_alloc(bytes);
+    if (address == 0) {
+      throw new BackendException("cpu: cannot allocate " + bytes + " bytes: " + CpuKernels.lastError());
+    }
+    return address;
+  }
+
+  @Override
+  protected void freeBytes(long address, long bytes) {
+    CpuKernels.plora_cpu_free(address);
+  }
+
+  @Override
+  protected void upload(ByteBuffer host, Tensor dst) {
+    int code = dst.dtype().code();
+    long hostAddress = new Pointer(host).address();
+    check(CpuKernels.plora_cpu_copy(hostAddress, code, dst.cols(), dst.address(), code, dst.ld(), dst.rows(),
+        dst.cols()), "upload");
+  }
+
+  @Override
+  protected void download(Tensor src, ByteBuffer host) {
+    int code = src.dtype().code();
+    long hostAddress = new Pointer(host).address();
+    check(CpuKernels.plora_cpu_copy(src.address(), code, src.ld(), hostAddress, code, src.cols(), src.rows(),
+        src.cols()), "download");
+  }
+
+  @Override
+  protected void copyImpl(Tensor src, Tensor dst) {
+    check(CpuKernels.plora_cpu_copy(src.address(), src.dtype().code(), src.ld(), dst.address(), dst.dtype().code(),
+        dst.ld(), src.rows(), src.cols()), "copy");
+  }
+
+  @Override
+  protected void fillImpl(Tensor dst, float value) {
+    check(CpuKernels.plora_cpu_fill(dst.address(), dst.dtype().code(), dst.ld(), dst.rows(), dst.cols(), value),
+        "fill");
+  }
+
+  @Override
+  protected void gemmImpl(boolean transA, Tensor a, boolean transB, Tensor b, float alpha, float beta, Tensor c,
+      int m, int n, int k) {
+    if (a.dtype() == DType.F32 && c.dtype() == DType.F32) {
+      sgemm(transA, a, transB, b, alpha, beta, c, m, n, k);
+      return;
+    }
+    // 16-bit storage: widen the operands to fp32, run sgemm, round the result once.
+    try (Tensor a32 = widened(a); Tensor b32 = widened(b); Tensor c32 = c.dtype() == DType.F32 ? null : widened(c)) {
+      Tensor out = c32 != null ? c32 : c;
+      sgemm(transA, a32, transB, b32, alpha, beta, out, m, n, k);
+      if (c32 != null) {
+        copyImpl(c32, c);
+      }
+    }
+  }
+
+  private Tensor widened(Tensor t) {
+    Tensor wide = allocate(t.rows(), t.cols(), DType.F32);
+    copyImpl(t, wide);
+    return wide;
+  }
+
+  private static void sgemm(boolean transA, Tensor a, boolean transB, Tensor b, float alpha, float beta, Tensor c,
+      int m, int n, int k) {
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k,
+        alpha, NativePointers.floatsAt(a.address()), a.ld(), NativePointers.floatsAt(b.address()), b.ld(), beta,
+        NativePointers.floatsAt(c.address()), c.ld());
+  }
+
+  @Override
+  protected void shrinkImpl(Tensor x, Tensor a, float scaling, Dropout dropout, Tensor out) {
+    check(CpuKernels.plora_cpu_shrink(x.address(), x.ld(), a.address(), a.ld(), out.address(), out.ld(),
+        x.dtype().code(), x.rows(), x.cols(), a.rows(), scaling, dropout.p(), dropout.seed(), dropout.stream()),
+        "shrink");
+  }
+
+  @Override
+  protected void dropoutMaskImpl(Dropout dropout, Tensor out) {
+    check(CpuKernels.plora_cpu_dropout_mask(out.address(), out.dtype().code(), out.ld(), out.rows(), out.cols(),
+        dropout.p(), dropout.seed(), dropout.stream()), "dropout mask");
+  }
+
+  @Override
+  protected void release() {}
+
+  private void check(int status, String operation) {
+    check(status, operation, status == 0 ? "" : CpuKernels.lastError());
+  }
+}

@@ -1,0 +1,48 @@
+package dev.plora.backend.cpu;
+
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.annotation.Cast;
+import org.bytedeco.javacpp.annotation.Platform;
+
+/**
+ * JavaCPP binding of libplora_cpu ({@code native/include/plora/cpu.h}). Pointers travel as raw
+ * addresses; every call is validated by {@link dev.plora.backend.Backend} first.
+ */
+@Platform(include = "plora/cpu.h", link = "plora_cpu")
+final class CpuKernels {
+  /** Path of the loaded JNI library. */
+  static final String LOADED_FROM = Loader.load();
+
+  private CpuKernels() {}
+
+  static native @Cast("const char*") BytePointer plora_cpu_last_error();
+
+  static native int plora_cpu_num_threads();
+
+  static native int plora_cpu_blas_threads();
+
+  static native @Cast("intptr_t") long plora_cpu_alloc(@Cast("int64_t") long bytes);
+
+  static native void plora_cpu_free(@Cast("void*") long ptr);
+
+  static native int plora_cpu_copy(@Cast("const void*") long src, int srcDtype, @Cast("int64_t") long ldSrc,
+      @Cast("void*") long dst, int dstDtype, @Cast("int64_t") long ldDst, @Cast("int64_t") long rows,
+      @Cast("int64_t") long cols);
+
+  static native int plora_cpu_fill(@Cast("void*") long dst, int dtype, @Cast("int64_t") long ld,
+      @Cast("int64_t") long rows, @Cast("int64_t") long cols, float value);
+
+  static native int plora_cpu_dropout_mask(@Cast("void*") long out, int dtype, @Cast("int64_t") long ld,
+      @Cast("int64_t") long rows, @Cast("int64_t") long cols, float p, @Cast("uint64_t") long seed,
+      @Cast("uint64_t") long stream);
+
+  static native int plora_cpu_shrink(@Cast("const void*") long x, @Cast("int64_t") long ldX,
+      @Cast("const void*") long a, @Cast("int64_t") long ldA, @Cast("void*") long out, @Cast("int64_t") long ldOut,
+      int dtype, @Cast("int64_t") long m, @Cast("int64_t") long k, @Cast("int64_t") long r, float scaling, float p,
+      @Cast("uint64_t") long seed, @Cast("uint64_t") long stream);
+
+  static String lastError() {
+    return plora_cpu_last_error().getString();
+  }
+}

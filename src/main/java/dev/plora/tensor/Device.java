@@ -1,0 +1,7 @@
+package dev.plora.tensor;
+
+/** Where a tensor's memory lives. */
+public enum Device {
+  CPU,
+  CUDA
+}
