@@ -1,5 +1,6 @@
 package dev.plora.cli;
 
+import java.io.PrintWriter;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -14,13 +15,14 @@ public final class Main implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   public static void main(String[] args) {
-    System.exit(run(args));
+    System.exit(run(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args));
   }
 
-  /** Runs the command line and returns the exit code. */
-  public static int run(String... args) {
-    CommandLine cli = new CommandLine(new Main());
-    cli.setExitCodeExceptionMapper(e -> e instanceof IllegalArgumentException ? 2 : 1);
+  /** Runs the command line with the given output streams and returns the exit code. */
+  public static int run(PrintWriter out, PrintWriter err, String... args) {
+    CommandLine cli = new CommandLine(new Main()).setOut(out).setErr(err);
+    cli.setExitCodeExceptionMapper(
+        e -> e instanceof IllegalArgumentException || e instanceof CommandLine.ParameterException ? 2 : 1);
     cli.setExecutionExceptionHandler((e, line, parsed) -> {
       line.getErr().println("plora: " + (e.getMessage() != null ? e.getMessage() : e.toString()));
       if (!(e instanceof IllegalArgumentException)) {

@@ -3,6 +3,8 @@ package dev.plora.backend.cuda;
 import org.bytedeco.cuda.cudart.cudaDeviceProp;
 import org.bytedeco.cuda.global.cublas;
 import org.bytedeco.cuda.global.cudart;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.bytedeco.javacpp.Loader;
 
 /**
@@ -79,13 +81,26 @@ public final class CudaSupport {
           + (prop.totalGlobalMem() >> 20) + " MiB), kernels for sm " + CudaKernels.plora_cuda_architectures().getString();
       return new Probe(true, device, kernelsFrom + ", " + cudartFrom + ", " + cublasFrom);
     } catch (LinkageError | RuntimeException e) {
-      String what = e.getMessage() != null ? e.getMessage() : e.getClass().getName();
-      if (e.getCause() != null && e.getCause().getMessage() != null) {
-        what += " (" + e.getCause().getMessage() + ")";
-      }
-      return Probe.unusable("failed while " + step + ": " + e.getClass().getSimpleName() + ": " + what);
+      return Probe.unusable("failed while " + step + ": " + describe(e));
     }
   }
+
+  /** The useful part of a load failure: which shared library is missing, when that is the cause. */
+  private static String describe(Throwable e) {
+    String what = e.getMessage() != null ? e.getMessage() : e.getClass().getName();
+    if (e.getCause() != null && e.getCause().getMessage() != null) {
+      what += " (" + e.getCause().getMessage() + ")";
+    }
+    Matcher missing = MISSING_LIBRARY.matcher(what);
+    if (missing.find()) {
+      return missing.group(1) + " cannot be found (no NVIDIA driver, or the CUDA libraries are not on "
+          + "LD_LIBRARY_PATH)";
+    }
+    return e.getClass().getSimpleName() + ": " + what;
+  }
+
+  private static final Pattern MISSING_LIBRARY =
+      Pattern.compile("([\\w.+-]+\\.so[.\\d]*): cannot open shared object file");
 
   private record Probe(boolean usable, String message, String loadedFrom) {
     static Probe unusable(String why) {

@@ -1,0 +1,29 @@
+package dev.plora.testing;
+
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.plora.backend.Backend;
+import dev.plora.backend.Backends;
+import dev.plora.backend.cuda.CudaSupport;
+import java.util.stream.Stream;
+
+/**
+ * The backends a parity suite runs on. Every test is parameterised over all names; a backend
+ * that cannot run here is skipped with the probe's reason, which shows in the test report.
+ */
+public final class BackendCases {
+  private BackendCases() {}
+
+  /** For {@code @MethodSource("dev.plora.testing.BackendCases#names")}. */
+  public static Stream<String> names() {
+    return Stream.of("cpu", "cuda");
+  }
+
+  /** Opens the backend, or skips the test with the reason it is unusable. */
+  public static Backend open(String name) {
+    if (name.equals("cuda")) {
+      assumeTrue(CudaSupport.isUsable(), () -> "CUDA backend skipped: " + CudaSupport.reason());
+    }
+    return Backends.create(name);
+  }
+}
