@@ -6,6 +6,7 @@ import dev.plora.tensor.Tensor;
 import dev.plora.tensor.TensorStorage;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -74,39 +75,79 @@ public abstract class Backend implements AutoCloseable {
 
   /** Copies {@code values} (row-major, {@code dst.rows()*dst.cols()} long) into {@code dst}. */
   public final void write(Tensor dst, float[] values) {
+    if (values == null) {
+      throw new IllegalArgumentException("values: must not be null");
+    }
+    write(dst, FloatBuffer.wrap(values));
+  }
+
+  /**
+   * Copies the {@code dst.rows()*dst.cols()} values remaining in {@code values} (row-major) into
+   * {@code dst}, rounded to its dtype. The buffer's position is left unchanged.
+   */
+  public final void write(Tensor dst, FloatBuffer values) {
     requireTensor("dst", dst);
     if (values == null) {
       throw new IllegalArgumentException("values: must not be null");
     }
-    if (values.length != dst.elementCount()) {
+    if (values.remaining() != dst.elementCount()) {
       throw new IllegalArgumentException("values: expected " + dst.elementCount() + " floats for dst "
-          + dst.shape() + ", got " + values.length);
+          + dst.shape() + ", got " + values.remaining());
     }
     ByteBuffer host = hostBuffer(dst);
-    for (float v : values) {
-      switch (dst.dtype()) {
-        case F32 -> host.putFloat(v);
-        case BF16 -> host.putShort(DType.floatToBf16(v));
-        case F16 -> host.putShort(DType.floatToF16(v));
+    FloatBuffer in = values.duplicate();
+    switch (dst.dtype()) {
+      case F32 -> host.asFloatBuffer().put(in);
+      case BF16 -> {
+        while (in.hasRemaining()) {
+          host.putShort(DType.floatToBf16(in.get()));
+        }
+      }
+      case F16 -> {
+        while (in.hasRemaining()) {
+          host.putShort(DType.floatToF16(in.get()));
+        }
       }
     }
-    upload(host.flip(), dst);
+    upload(host.clear(), dst);
   }
 
   /** {@code src}'s values as fp32, row-major. */
   public final float[] read(Tensor src) {
     requireTensor("src", src);
+    float[] values = new float[Math.toIntExact(src.elementCount())];
+    read(src, FloatBuffer.wrap(values));
+    return values;
+  }
+
+  /**
+   * Appends {@code src}'s values as fp32, row-major, to {@code values}, advancing its position by
+   * {@code src.rows()*src.cols()}.
+   */
+  public final void read(Tensor src, FloatBuffer values) {
+    requireTensor("src", src);
+    if (values == null) {
+      throw new IllegalArgumentException("values: must not be null");
+    }
+    if (values.remaining() < src.elementCount()) {
+      throw new IllegalArgumentException("values: " + values.remaining() + " floats remain but src " + src.shape()
+          + " has " + src.elementCount());
+    }
     ByteBuffer host = hostBuffer(src);
     download(src, host);
-    float[] values = new float[Math.toIntExact(src.elementCount())];
-    for (int i = 0; i < values.length; i++) {
-      values[i] = switch (src.dtype()) {
-        case F32 -> host.getFloat();
-        case BF16 -> DType.bf16ToFloat(host.getShort());
-        case F16 -> DType.f16ToFloat(host.getShort());
-      };
+    switch (src.dtype()) {
+      case F32 -> values.put(host.asFloatBuffer());
+      case BF16 -> {
+        while (host.hasRemaining()) {
+          values.put(DType.bf16ToFloat(host.getShort()));
+        }
+      }
+      case F16 -> {
+        while (host.hasRemaining()) {
+          values.put(DType.f16ToFloat(host.getShort()));
+        }
+      }
     }
-    return values;
   }
 
   /** {@code dst ← src}, converting between dtypes (round to nearest). Shapes must match. */

@@ -1,6 +1,7 @@
 package dev.plora.tensor;
 
 import dev.plora.backend.Backend;
+import java.nio.FloatBuffer;
 
 /**
  * A 2-D row-major matrix in a backend's memory: {@code rows x cols} elements of one dtype, rows
@@ -158,6 +159,17 @@ public final class Tensor implements AutoCloseable {
   public Tensor copyFrom(float[] values) {
     backend().write(this, values);
     return this;
+  }
+
+  /** Copies the {@code rows*cols} values remaining in {@code values} into this tensor. */
+  public Tensor copyFrom(FloatBuffer values) {
+    backend().write(this, values);
+    return this;
+  }
+
+  /** Appends this tensor's values (fp32, row-major) to {@code values}. */
+  public void copyTo(FloatBuffer values) {
+    backend().read(this, values);
   }
 
   /** This tensor's values as fp32, row-major, {@code rows*cols} long. */

@@ -142,7 +142,7 @@ class ValidationTest {
         assertRefused(IllegalArgumentException.class, () -> t.view(-1, 0, 1, 1), "outside");
         assertRefused(IllegalArgumentException.class, () -> t.view(0, 0, 0, 1), "outside");
         assertRefused(IllegalArgumentException.class, () -> t.copyFrom(new float[19]), "20", "19", "[4,5]");
-        assertRefused(IllegalArgumentException.class, () -> t.copyFrom(null), "values");
+        assertRefused(IllegalArgumentException.class, () -> t.copyFrom((float[]) null), "values");
         Tensor other = backend.allocate(5, 4, DType.F32);
         assertRefused(IllegalArgumentException.class, () -> backend.copy(other, t), "dst has shape [4,5]",
             "[5,4]");
