@@ -13,6 +13,14 @@ const char* plora_cpu_last_error(void) { return last_error().c_str(); }
 
 int plora_cpu_num_threads(void) { return omp_get_max_threads(); }
 
+int plora_cpu_supported(void) {
+  // This file is compiled for the baseline ISA; the kernel files for x86-64-v3.
+  if (__builtin_cpu_supports("x86-64-v3")) return ok();
+  return fail(PLORA_ERR_INVALID,
+              "this CPU lacks the x86-64-v3 instructions (AVX2, FMA, BMI2, F16C) that the host kernels "
+              "were compiled for; rebuild with -DPLORA_CPU_ARCH=x86-64-v2");
+}
+
 int plora_cpu_blas_threads(void) {
   // OpenBLAS is loaded by the JVM beside us, not linked: look it up without loading it.
   void* blas = dlopen("libopenblas.so.0", RTLD_LAZY | RTLD_NOLOAD);

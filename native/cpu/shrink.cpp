@@ -1,28 +1,18 @@
 // LoRA shrink on the host: out = scaling * (x * mask / (1-p)) * A^T, dropout fused.
+// Register tile: 4 rows of x against 16 columns of A^T (packed fp32, zero padded).
 #include <omp.h>
 
 #include <vector>
 
 #include "../common/checks.h"
 #include "plora/cpu.h"
-#include "plora/philox.h"
+#include "rows.h"
 
 using namespace plora;
 
 namespace {
 
-// Row m of x, dropout applied, in fp32. The element index m*k + j keys the Philox draw, so the
-// mask depends only on the logical position, never on the leading dimension or the device.
-void load_dropped_row(const void* x, int dtype, int64_t ld_x, int64_t m, int64_t k, float keep_scale,
-                      uint32_t threshold, uint64_t seed, uint64_t stream, float* row) {
-  const char* base = static_cast<const char*>(x) + m * ld_x * dtype_size(dtype);
-  for (int64_t j = 0; j < k; ++j) {
-    float v = load_f32(base, dtype, j);
-    if (threshold != 0u)
-      v = dropout_keep(seed, stream, static_cast<uint64_t>(m * k + j), threshold) ? v * keep_scale : 0.0f;
-    row[j] = v;
-  }
-}
+constexpr int kRows = 4;
 
 }  // namespace
 
@@ -33,16 +23,12 @@ int plora_cpu_dropout_mask(void* out, int dtype, int64_t ld, int64_t rows, int64
   PLORA_TRY(check_dtype("out", dtype));
   PLORA_TRY(check_matrix("out", out, ld, rows, cols));
   PLORA_TRY(check_dropout(p));
-  const uint32_t threshold = dropout_threshold(p);
-  const float keep_scale = 1.0f / (1.0f - p);
+  const DropoutKeys dropout(p, seed, stream);
   char* base = static_cast<char*>(out);
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < rows; ++i) {
     void* row = base + i * ld * dtype_size(dtype);
-    for (int64_t j = 0; j < cols; ++j) {
-      bool keep = dropout_keep(seed, stream, static_cast<uint64_t>(i * cols + j), threshold);
-      store_f32(row, dtype, j, keep ? keep_scale : 0.0f);
-    }
+    for (int64_t j = 0; j < cols; ++j) store_f32(row, dtype, j, dropout.factor(i * cols + j));
   }
   return ok();
 }
@@ -57,29 +43,37 @@ int plora_cpu_shrink(const void* x, int64_t ld_x, const void* a, int64_t ld_a, v
   PLORA_TRY(check_dropout(p));
   if (m == 0 || r == 0) return ok();
 
-  // A in fp32, contiguous: r*k is small next to m*k, and the inner loop then vectorises.
-  std::vector<float> a32(static_cast<size_t>(r * k));
-  for (int64_t j = 0; j < r; ++j) {
-    const char* row = static_cast<const char*>(a) + j * ld_a * dtype_size(dtype);
-    for (int64_t i = 0; i < k; ++i) a32[j * k + i] = load_f32(row, dtype, i);
-  }
-  const uint32_t threshold = dropout_threshold(p);
-  const float keep_scale = 1.0f / (1.0f - p);
+  const int64_t rp = round_up(r, 16);
+  const std::vector<float> at = pack_f32(a, dtype, ld_a, r, k, rp, /*transpose=*/true);  // [k, rp]
+  const DropoutKeys dropout(p, seed, stream);
   char* out_base = static_cast<char*>(out);
+  const int64_t blocks = (m + kRows - 1) / kRows;
 
 #pragma omp parallel
   {
-    std::vector<float> row(static_cast<size_t>(k));
+    std::vector<float> buffers(static_cast<size_t>(kRows * k));
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < m; ++i) {
-      load_dropped_row(x, dtype, ld_x, i, k, keep_scale, threshold, seed, stream, row.data());
-      void* out_row = out_base + i * ld_out * dtype_size(dtype);
-      for (int64_t j = 0; j < r; ++j) {
-        const float* aj = a32.data() + j * k;
-        float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-        for (int64_t t = 0; t < k; ++t) acc += row[t] * aj[t];
-        store_f32(out_row, dtype, j, scaling * acc);
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t i0 = blk * kRows;
+      const int rows = static_cast<int>(m - i0 < kRows ? m - i0 : kRows);
+      const float* xr[kRows];
+      for (int i = 0; i < kRows; ++i)  // a short last block repeats its first row, unused
+        xr[i] = dropped_row(x, dtype, ld_x, i0 + (i < rows ? i : 0), k, dropout, buffers.data() + i * k);
+      for (int64_t j0 = 0; j0 < rp; j0 += 16) {
+        v8 acc[kRows][2] = {};
+        const float* col = at.data() + j0;
+        for (int64_t t = 0; t < k; ++t) {
+          const v8 a0 = v8_load(col + t * rp), a1 = v8_load(col + t * rp + 8);
+          for (int i = 0; i < kRows; ++i) {
+            const v8 xv = v8_splat(xr[i][t]);
+            acc[i][0] += xv * a0;
+            acc[i][1] += xv * a1;
+          }
+        }
+        for (int i = 0; i < rows; ++i) {
+          void* orow = out_base + (i0 + i) * ld_out * dtype_size(dtype);
+          for (int c = 0; c < 16 && j0 + c < r; ++c) store_f32(orow, dtype, j0 + c, scaling * acc[i][c / 8][c % 8]);
+        }
       }
     }
   }

@@ -28,4 +28,28 @@ int plora_cuda_shrink(const void*, int64_t, const void*, int64_t, void*, int64_t
   return not_compiled();
 }
 
+int plora_cuda_dy_pass(const void*, int64_t, const void*, int64_t, const void*, int64_t, void*,
+                       int64_t, float*, int64_t, int, int64_t, int64_t, int64_t, float, void*) {
+  return not_compiled();
+}
+int plora_cuda_da_dx(const void*, int64_t, const void*, int64_t, const void*, int64_t, float*,
+                     int64_t, void*, int64_t, int, int64_t, int64_t, int64_t, float, uint64_t,
+                     uint64_t, void*) {
+  return not_compiled();
+}
+int plora_cuda_axpby(float, const void*, int, int64_t, float, void*, int, int64_t, int64_t, int64_t,
+                     void*) {
+  return not_compiled();
+}
+int plora_cuda_add_bias(void*, int, int64_t, int64_t, int64_t, const void*, int, void*) {
+  return not_compiled();
+}
+int plora_cuda_random_fill(void*, int, int64_t, int64_t, int64_t, int, float, float, uint64_t,
+                           uint64_t, void*) {
+  return not_compiled();
+}
+int plora_cuda_count_nonfinite(const void*, int, int64_t, int64_t, int64_t, void*, int64_t*, void*) {
+  return not_compiled();
+}
+
 }  // extern "C"

@@ -83,6 +83,118 @@ static void test_shrink(int64_t m, int64_t k, int64_t r, float p, int dtype, std
   CHECK(std::isnan(got[ldo - 1]), "shrink wrote past r");
 }
 
+
+// A random [rows, ld] matrix stored in dtype, and its stored values as fp32.
+struct Mat {
+  int64_t rows, cols, ld;
+  int dtype;
+  std::vector<char> data;
+  Mat(int64_t r, int64_t c, int64_t l, int dt, std::mt19937_64& rng) : rows(r), cols(c), ld(l), dtype(dt), data(r * l * dtype_size(dt)) {
+    std::vector<float> v = random_floats(r * l, rng);
+    plora_cpu_copy(v.data(), PLORA_F32, l, data.data(), dt, l, r, l);
+  }
+  float at(int64_t i, int64_t j) const { return load_f32(data.data(), dtype, i * ld + j); }
+  void* ptr() { return data.data(); }
+};
+
+static void test_dy_pass(int64_t m, int64_t n, int64_t r, int dtype, std::mt19937_64& rng) {
+  const float s = 1.5f;
+  Mat dy(m, n, n + 3, dtype, rng), b(n, r, r + 5, dtype, rng), ss(m, r, r + 1, dtype, rng), ds(m, r, r + 2, dtype, rng);
+  std::vector<float> db = random_floats(n * (r + 4), rng), db0 = db;
+  plora_cpu_fill(ds.ptr(), dtype, ds.ld, m, ds.ld, NAN);
+  CHECK(plora_cpu_dy_pass(dy.ptr(), dy.ld, b.ptr(), b.ld, ss.ptr(), ss.ld, ds.ptr(), ds.ld, db.data(), r + 4, dtype, m, n, r, s) == PLORA_OK,
+        "dy_pass: %s", plora_cpu_last_error());
+  std::vector<double> ref_ds(m * r), ref_db(n * r);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < r; ++j) {
+      double acc = 0;
+      for (int64_t t = 0; t < n; ++t) acc += (double)dy.at(i, t) * b.at(t, j);
+      ref_ds[i * r + j] = s * acc;
+    }
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t j = 0; j < r; ++j) {
+      double acc = db0[t * (r + 4) + j];
+      for (int64_t i = 0; i < m; ++i) acc += (double)dy.at(i, t) * ss.at(i, j);
+      ref_db[t * r + j] = acc;
+    }
+  std::vector<float> got(m * ds.ld);
+  plora_cpu_copy(ds.ptr(), dtype, ds.ld, got.data(), PLORA_F32, ds.ld, m, ds.ld);
+  double tol = dtype == PLORA_F32 ? 1e-5 : 1e-2;
+  CHECK(relative_error(got.data(), ds.ld, ref_ds, m, r) <= tol, "dy_pass ds m=%lld n=%lld r=%lld dtype=%d: %g", (long long)m,
+        (long long)n, (long long)r, dtype, relative_error(got.data(), ds.ld, ref_ds, m, r));
+  CHECK(relative_error(db.data(), r + 4, ref_db, n, r) <= 1e-5, "dy_pass db m=%lld n=%lld r=%lld dtype=%d: %g", (long long)m,
+        (long long)n, (long long)r, dtype, relative_error(db.data(), r + 4, ref_db, n, r));
+  CHECK(db[r + 3] == db0[r + 3], "dy_pass wrote db padding");
+}
+
+static void test_da_dx(int64_t m, int64_t k, int64_t r, float p, bool with_dx, int dtype, std::mt19937_64& rng) {
+  const uint64_t seed = 77, stream = 5;
+  Mat x(m, k, k + 3, dtype, rng), ds(m, r, r + 2, dtype, rng), a(r, k, k + 1, dtype, rng), dx(m, k, k + 4, dtype, rng);
+  Mat dx0 = dx;
+  std::vector<float> da = random_floats(r * (k + 2), rng), da0 = da;
+  std::vector<float> mask(m * k);
+  plora_cpu_dropout_mask(mask.data(), PLORA_F32, k, m, k, p, seed, stream);
+  CHECK(plora_cpu_da_dx(x.ptr(), x.ld, ds.ptr(), ds.ld, a.ptr(), a.ld, da.data(), k + 2, with_dx ? dx.ptr() : nullptr, dx.ld, dtype, m, k,
+                        r, p, seed, stream) == PLORA_OK,
+        "da_dx: %s", plora_cpu_last_error());
+  std::vector<double> ref_da(r * k), ref_dx(m * k);
+  for (int64_t j = 0; j < r; ++j)
+    for (int64_t t = 0; t < k; ++t) {
+      double acc = da0[j * (k + 2) + t];
+      for (int64_t i = 0; i < m; ++i) acc += (double)ds.at(i, j) * x.at(i, t) * mask[i * k + t];
+      ref_da[j * k + t] = acc;
+    }
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t t = 0; t < k; ++t) {
+      double acc = 0;
+      for (int64_t j = 0; j < r; ++j) acc += (double)ds.at(i, j) * a.at(j, t);
+      ref_dx[i * k + t] = dx0.at(i, t) + (with_dx ? mask[i * k + t] * acc : 0.0);
+    }
+  CHECK(relative_error(da.data(), k + 2, ref_da, r, k) <= 1e-5, "da m=%lld k=%lld r=%lld p=%g dtype=%d: %g", (long long)m,
+        (long long)k, (long long)r, p, dtype, relative_error(da.data(), k + 2, ref_da, r, k));
+  std::vector<float> got(m * dx.ld);
+  plora_cpu_copy(dx.ptr(), dtype, dx.ld, got.data(), PLORA_F32, dx.ld, m, dx.ld);
+  double tol = dtype == PLORA_F32 ? 1e-5 : 1e-2;
+  CHECK(relative_error(got.data(), dx.ld, ref_dx, m, k) <= tol, "dx m=%lld k=%lld r=%lld p=%g dtype=%d: %g", (long long)m,
+        (long long)k, (long long)r, p, dtype, relative_error(got.data(), dx.ld, ref_dx, m, k));
+}
+
+static void test_ops(std::mt19937_64& rng) {
+  // axpby with beta = 0 ignores a NaN y
+  std::vector<float> x = random_floats(6 * 7, rng), y(6 * 9, NAN);
+  CHECK(plora_cpu_axpby(2.0f, x.data(), PLORA_F32, 7, 0.0f, y.data(), PLORA_F32, 9, 6, 7) == PLORA_OK, "axpby");
+  CHECK(y[9 + 3] == 2.0f * x[7 + 3] && std::isnan(y[8]), "axpby beta=0");
+  CHECK(plora_cpu_axpby(1.0f, x.data(), PLORA_F32, 7, -0.5f, y.data(), PLORA_F32, 9, 6, 7) == PLORA_OK, "axpby");
+  CHECK(std::fabs(y[9 + 3] - 0.0f * x[7 + 3]) < 1e-6f, "axpby beta: %g", y[9 + 3]);
+  // bias
+  std::vector<float> bias = random_floats(7, rng), z(6 * 9, 1.0f);
+  CHECK(plora_cpu_add_bias(z.data(), PLORA_F32, 9, 6, 7, bias.data(), PLORA_F32) == PLORA_OK, "bias");
+  CHECK(z[5 * 9 + 6] == 1.0f + bias[6] && z[5 * 9 + 7] == 1.0f, "bias values");
+  // random fills: moments of 2^16 draws, and reproducibility
+  const int64_t n = 1 << 16;
+  std::vector<float> u(n), g(n), g2(n);
+  CHECK(plora_cpu_random_fill(u.data(), PLORA_F32, 256, 256, 256, PLORA_UNIFORM, -2.0f, 2.0f, 1, 2) == PLORA_OK, "uniform");
+  CHECK(plora_cpu_random_fill(g.data(), PLORA_F32, 256, 256, 256, PLORA_NORMAL, 1.0f, 3.0f, 1, 2) == PLORA_OK, "normal");
+  CHECK(plora_cpu_random_fill(g2.data(), PLORA_F32, 256, 256, 256, PLORA_NORMAL, 1.0f, 3.0f, 1, 2) == PLORA_OK, "normal");
+  CHECK(g == g2, "same keys, same draws");
+  double su = 0, su2 = 0, sg = 0, sg2 = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    CHECK(u[i] >= -2.0f && u[i] < 2.0f, "uniform out of range: %g", u[i]);
+    su += u[i]; su2 += (double)u[i] * u[i]; sg += g[i]; sg2 += (double)g[i] * g[i];
+  }
+  double mu = su / n, vu = su2 / n - mu * mu, mg = sg / n, vg = sg2 / n - mg * mg;
+  CHECK(std::fabs(mu) < 4 * std::sqrt(16.0 / 12 / n), "uniform mean %g", mu);
+  CHECK(std::fabs(vu - 16.0 / 12) < 0.03, "uniform variance %g", vu);
+  CHECK(std::fabs(mg - 1.0) < 4 * 3.0 / std::sqrt((double)n), "normal mean %g", mg);
+  CHECK(std::fabs(vg - 9.0) < 0.2, "normal variance %g", vg);
+  CHECK(plora_cpu_random_fill(u.data(), PLORA_F32, 256, 1, 1, 7, 0, 1, 1, 2) == PLORA_ERR_INVALID, "bad distribution");
+  // non-finite count
+  std::vector<float> w(5 * 6, 1.0f);
+  w[3] = NAN; w[7] = INFINITY; w[5 * 6 - 1] = -INFINITY; w[4 * 6 + 5] = NAN;  // last one is padding below
+  int64_t count = -1;
+  CHECK(plora_cpu_count_nonfinite(w.data(), PLORA_F32, 6, 5, 5, &count) == PLORA_OK && count == 2, "count %lld", (long long)count);
+}
+
 static void test_rejects_bad_arguments() {
   float buf[16];
   CHECK(plora_cpu_shrink(buf, 1, buf, 4, buf, 4, PLORA_F32, 2, 4, 2, 1, 0, 0, 0) == PLORA_ERR_INVALID,
@@ -100,6 +212,15 @@ int main() {
   for (int dtype : {PLORA_F32, PLORA_BF16, PLORA_F16})
     for (int64_t r : {1, 2, 8, 16, 64})
       for (float p : {0.0f, 0.1f, 0.5f}) test_shrink(r == 1 ? 1 : 37, 129, r, p, dtype, rng);
+  for (int dtype : {PLORA_F32, PLORA_BF16, PLORA_F16})
+    for (int64_t r : {1, 2, 8, 16, 64}) {
+      test_dy_pass(r == 2 ? 1 : 23, 67, r, dtype, rng);
+      for (float p : {0.0f, 0.1f}) {
+        test_da_dx(r == 2 ? 1 : 23, 61, r, p, true, dtype, rng);
+        test_da_dx(9, 19, r, p, false, dtype, rng);
+      }
+    }
+  test_ops(rng);
   test_rejects_bad_arguments();
   std::printf("%s (%d failures)\n", g_failures ? "FAILED" : "OK", g_failures);
   return g_failures ? 1 : 0;

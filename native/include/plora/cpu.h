@@ -15,6 +15,9 @@ extern "C" {
 /* Message of the last failed call on this thread ("" when the last call succeeded). */
 PLORA_API const char* plora_cpu_last_error(void);
 
+/* PLORA_OK when this CPU can run the kernels (they are compiled for PLORA_CPU_ARCH). */
+PLORA_API int plora_cpu_supported(void);
+
 /* Threads the OpenMP kernels use. */
 PLORA_API int plora_cpu_num_threads(void);
 
@@ -44,6 +47,43 @@ PLORA_API int plora_cpu_shrink(const void* x, int64_t ld_x, const void* a, int64
                                void* out, int64_t ld_out, int dtype, int64_t m, int64_t k,
                                int64_t r, float scaling, float p, uint64_t seed,
                                uint64_t stream);
+
+/* dY pass of the LoRA backward, one pass over dy [m,n]:
+ *   ds[i,j] = scaling * sum_t dy[i,t] * b[t,j]     ds [m,r], stored in dtype
+ *   db[t,j] += sum_i dy[i,t] * ss[i,j]             db [n,r], fp32, accumulated
+ * with b [n,r] and ss [m,r] = scaling * S saved by the forward pass; dy, b, ss, ds of one dtype. */
+PLORA_API int plora_cpu_dy_pass(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b,
+                                const void* ss, int64_t ld_ss, void* ds, int64_t ld_ds, float* db,
+                                int64_t ld_db, int dtype, int64_t m, int64_t n, int64_t r,
+                                float scaling);
+
+/* dA / dX update of the LoRA backward, one pass over x [m,k]:
+ *   da[j,t] += sum_i ds[i,j] * xt[i,t]                          da [r,k], fp32, accumulated
+ *   dx[i,t] += mask[i,t]/(1-p) * sum_j ds[i,j] * a[j,t]         only when dx != NULL
+ * with xt = x * mask / (1-p), the mask of (seed, stream) as in plora_cpu_shrink; x, ds [m,r],
+ * a [r,k] and dx of one dtype. */
+PLORA_API int plora_cpu_da_dx(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds,
+                              const void* a, int64_t ld_a, float* da, int64_t ld_da, void* dx,
+                              int64_t ld_dx, int dtype, int64_t m, int64_t k, int64_t r, float p,
+                              uint64_t seed, uint64_t stream);
+
+/* y = alpha * x + beta * y elementwise over rows x cols (y is not read when beta == 0). */
+PLORA_API int plora_cpu_axpby(float alpha, const void* x, int x_dtype, int64_t ld_x, float beta,
+                              void* y, int y_dtype, int64_t ld_y, int64_t rows, int64_t cols);
+
+/* y[i,j] += bias[j] for a rows x cols y; bias holds cols contiguous values. */
+PLORA_API int plora_cpu_add_bias(void* y, int dtype, int64_t ld, int64_t rows, int64_t cols,
+                                 const void* bias, int bias_dtype);
+
+/* Random fill from Philox stream (seed, stream), element i = row * cols + col:
+ * PLORA_UNIFORM: a + (b - a) * u with u in [0,1); PLORA_NORMAL: mean a, standard deviation b. */
+PLORA_API int plora_cpu_random_fill(void* out, int dtype, int64_t ld, int64_t rows, int64_t cols,
+                                    int distribution, float a, float b, uint64_t seed,
+                                    uint64_t stream);
+
+/* *count = number of NaN or infinite elements of a rows x cols matrix. */
+PLORA_API int plora_cpu_count_nonfinite(const void* x, int dtype, int64_t ld, int64_t rows,
+                                        int64_t cols, int64_t* count);
 
 #ifdef __cplusplus
 }

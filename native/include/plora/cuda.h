@@ -38,6 +38,33 @@ PLORA_API int plora_cuda_shrink(const void* x, int64_t ld_x, const void* a, int6
                                 int64_t r, float scaling, float p, uint64_t seed,
                                 uint64_t stream_id, void* stream);
 
+PLORA_API int plora_cuda_dy_pass(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b,
+                                 const void* ss, int64_t ld_ss, void* ds, int64_t ld_ds, float* db,
+                                 int64_t ld_db, int dtype, int64_t m, int64_t n, int64_t r,
+                                 float scaling, void* stream);
+
+PLORA_API int plora_cuda_da_dx(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds,
+                               const void* a, int64_t ld_a, float* da, int64_t ld_da, void* dx,
+                               int64_t ld_dx, int dtype, int64_t m, int64_t k, int64_t r, float p,
+                               uint64_t seed, uint64_t stream_id, void* stream);
+
+PLORA_API int plora_cuda_axpby(float alpha, const void* x, int x_dtype, int64_t ld_x, float beta,
+                               void* y, int y_dtype, int64_t ld_y, int64_t rows, int64_t cols,
+                               void* stream);
+
+PLORA_API int plora_cuda_add_bias(void* y, int dtype, int64_t ld, int64_t rows, int64_t cols,
+                                  const void* bias, int bias_dtype, void* stream);
+
+PLORA_API int plora_cuda_random_fill(void* out, int dtype, int64_t ld, int64_t rows, int64_t cols,
+                                     int distribution, float a, float b, uint64_t seed,
+                                     uint64_t stream_id, void* stream);
+
+/* Counts into device_counter (8 bytes of device memory the caller owns), waits for the stream,
+ * and stores the count in *count on the host. */
+PLORA_API int plora_cuda_count_nonfinite(const void* x, int dtype, int64_t ld, int64_t rows,
+                                         int64_t cols, void* device_counter, int64_t* count,
+                                         void* stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,7 @@
 #ifndef PLORA_PHILOX_H
 #define PLORA_PHILOX_H
 
+#include <math.h>
 #include <stdint.h>
 
 #include "plora/numerics.h"
@@ -63,6 +64,27 @@ inline uint32_t dropout_threshold(float p) {
 
 PLORA_HD bool dropout_keep(uint64_t seed, uint64_t stream, uint64_t i, uint32_t threshold) {
   return threshold == 0u || philox_word(seed, stream, i) >= threshold;
+}
+
+/* Uniform in [0,1) with 24 random bits: element i of stream (seed, stream). */
+PLORA_HD float philox_uniform(uint64_t seed, uint64_t stream, uint64_t i) {
+  return static_cast<float>(philox_word(seed, stream, i) >> 8) * 5.9604644775390625e-8f;
+}
+
+/* Standard normal by Box-Muller from the two words (2*(i%2), 2*(i%2)+1) of the block at counter
+ * (i / 2, stream). Host and device libm may differ in the last bit. */
+PLORA_HD float philox_normal(uint64_t seed, uint64_t stream, uint64_t i) {
+  uint64_t block = i >> 1;
+  Philox4 c;
+  c.v[0] = static_cast<uint32_t>(block);
+  c.v[1] = static_cast<uint32_t>(block >> 32);
+  c.v[2] = static_cast<uint32_t>(stream);
+  c.v[3] = static_cast<uint32_t>(stream >> 32);
+  Philox4 r = philox4x32_10(c, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+  int lane = static_cast<int>(i & 1) * 2;
+  float u1 = static_cast<float>((r.v[lane] >> 8) + 1u) * 5.9604644775390625e-8f;  // (0,1]
+  float u2 = static_cast<float>(r.v[lane + 1] >> 8) * 5.9604644775390625e-8f;     // [0,1)
+  return sqrtf(-2.0f * logf(u1)) * cosf(6.28318530717958647692f * u2);
 }
 
 }  // namespace plora

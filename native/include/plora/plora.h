@@ -27,6 +27,9 @@ enum plora_status {
   PLORA_ERR_NOT_COMPILED = 4  /* this library is the stub built without nvcc */
 };
 
+/* Distributions of the random fills. */
+enum plora_distribution { PLORA_UNIFORM = 0, PLORA_NORMAL = 1 };
+
 /* Storage types; arithmetic is always fp32. Values match dev.plora.tensor.DType.code(). */
 enum plora_dtype { PLORA_F32 = 0, PLORA_BF16 = 1, PLORA_F16 = 2 };
 

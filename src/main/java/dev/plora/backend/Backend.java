@@ -238,6 +238,115 @@ public abstract class Backend implements AutoCloseable {
     dropoutMaskImpl(dropout, out);
   }
 
+
+  /**
+   * LoRA dY pass, one pass over {@code dy}: {@code ds ← scaling·dy·b} and {@code db += dyᵀ·ss},
+   * for dy [M,N], b [N,r], ss [M,r] (= scaling·S saved by the forward pass), ds [M,r] of dy's
+   * dtype, and the fp32 gradient db [N,r].
+   */
+  public final void dyPass(Tensor dy, Tensor b, Tensor ss, float scaling, Tensor ds, Tensor db) {
+    requireTensor("dy", dy);
+    requireTensor("b", b);
+    requireTensor("ss", ss);
+    requireTensor("ds", ds);
+    requireTensor("db", db);
+    int r = b.cols();
+    requireShape("dyPass", "b", b, dy.cols(), r, "dy " + dy.shape() + " (b is [N,r])");
+    requireShape("dyPass", "ss", ss, dy.rows(), r, "dy " + dy.shape() + " and b " + b.shape());
+    requireShape("dyPass", "ds", ds, dy.rows(), r, "dy " + dy.shape() + " and b " + b.shape());
+    requireShape("dyPass", "db", db, dy.cols(), r, "b " + b.shape());
+    requireDtype("dyPass", "b", b, dy.dtype());
+    requireDtype("dyPass", "ss", ss, dy.dtype());
+    requireDtype("dyPass", "ds", ds, dy.dtype());
+    requireDtype("dyPass", "db", db, DType.F32);
+    requireDisjoint("dyPass", "ds", ds, new String[] {"dy", "b", "ss", "db"}, dy, b, ss, db);
+    requireDisjoint("dyPass", "db", db, new String[] {"dy", "b", "ss"}, dy, b, ss);
+    requireFinite("scaling", scaling);
+    dyPassImpl(dy, b, ss, scaling, ds, db);
+  }
+
+  /**
+   * LoRA dA / dX update, one pass over {@code x}: {@code da += dsᵀ·x̃} and, when {@code dx} is
+   * not null, {@code dx += mask⊙(ds·a)/(1−p)}, with x̃ and the mask of {@code dropout} exactly
+   * as in {@link #shrink}. x [M,K], ds [M,r], a [r,K], dx [M,K] share a dtype; da [r,K] is fp32.
+   */
+  public final void daDx(Tensor x, Tensor ds, Tensor a, Dropout dropout, Tensor da, Tensor dx) {
+    requireTensor("x", x);
+    requireTensor("ds", ds);
+    requireTensor("a", a);
+    requireTensor("da", da);
+    if (dropout == null) {
+      throw new IllegalArgumentException("dropout: must not be null (use Dropout.NONE)");
+    }
+    int r = a.rows();
+    requireShape("daDx", "a", a, r, x.cols(), "x " + x.shape() + " (a is [r,K])");
+    requireShape("daDx", "ds", ds, x.rows(), r, "x " + x.shape() + " and a " + a.shape());
+    requireShape("daDx", "da", da, r, x.cols(), "a " + a.shape());
+    requireDtype("daDx", "ds", ds, x.dtype());
+    requireDtype("daDx", "a", a, x.dtype());
+    requireDtype("daDx", "da", da, DType.F32);
+    requireDisjoint("daDx", "da", da, new String[] {"x", "ds", "a"}, x, ds, a);
+    if (dx != null) {
+      requireTensor("dx", dx);
+      requireShape("daDx", "dx", dx, x.rows(), x.cols(), "x " + x.shape());
+      requireDtype("daDx", "dx", dx, x.dtype());
+      requireDisjoint("daDx", "dx", dx, new String[] {"x", "ds", "a", "da"}, x, ds, a, da);
+    }
+    daDxImpl(x, ds, a, dropout, da, dx);
+  }
+
+  // ---------------------------------------------------------------- elementwise
+
+  /** {@code y ← alpha·x + beta·y} (y is not read when beta = 0); dtypes may differ. */
+  public final void axpby(float alpha, Tensor x, float beta, Tensor y) {
+    requireTensor("x", x);
+    requireTensor("y", y);
+    requireShape("axpby", "y", y, x.rows(), x.cols(), "x " + x.shape());
+    requireFinite("alpha", alpha);
+    requireFinite("beta", beta);
+    if (!sameElements(x, y)) {
+      requireDisjoint("axpby", "y", y, "x", x); // elementwise in place is fine, a shifted overlap is not
+    }
+    axpbyImpl(alpha, x, beta, y);
+  }
+
+  /** {@code y[i,:] += bias[0,:]} for bias [1,N]. */
+  public final void addBias(Tensor y, Tensor bias) {
+    requireTensor("y", y);
+    requireTensor("bias", bias);
+    requireShape("addBias", "bias", bias, 1, y.cols(), "y " + y.shape());
+    requireDisjoint("addBias", "y", y, "bias", bias);
+    addBiasImpl(y, bias);
+  }
+
+  /** Uniform values in [low, high) from the Philox stream (seed, stream), element i = row·cols + col. */
+  public final void fillUniform(Tensor out, float low, float high, long seed, long stream) {
+    requireTensor("out", out);
+    requireFinite("low", low);
+    requireFinite("high", high);
+    if (!(low <= high)) {
+      throw new IllegalArgumentException("fillUniform: expected low <= high, got [" + low + ", " + high + ")");
+    }
+    randomFillImpl(out, false, low, high, seed, stream);
+  }
+
+  /** Normal values (mean, std) from the Philox stream (seed, stream), element i = row·cols + col. */
+  public final void fillNormal(Tensor out, float mean, float std, long seed, long stream) {
+    requireTensor("out", out);
+    requireFinite("mean", mean);
+    requireFinite("std", std);
+    if (std < 0) {
+      throw new IllegalArgumentException("fillNormal: std: expected >= 0, got " + std);
+    }
+    randomFillImpl(out, true, mean, std, seed, stream);
+  }
+
+  /** The number of NaN and infinite elements of {@code x} (waits for queued work). */
+  public final long countNonFinite(Tensor x) {
+    requireTensor("x", x);
+    return countNonFiniteImpl(x);
+  }
+
   // ---------------------------------------------------------------- lifecycle
 
   public final boolean isClosed() {
@@ -276,6 +385,18 @@ public abstract class Backend implements AutoCloseable {
   protected abstract void shrinkImpl(Tensor x, Tensor a, float scaling, Dropout dropout, Tensor out);
 
   protected abstract void dropoutMaskImpl(Dropout dropout, Tensor out);
+
+  protected abstract void dyPassImpl(Tensor dy, Tensor b, Tensor ss, float scaling, Tensor ds, Tensor db);
+
+  protected abstract void daDxImpl(Tensor x, Tensor ds, Tensor a, Dropout dropout, Tensor da, Tensor dx);
+
+  protected abstract void axpbyImpl(float alpha, Tensor x, float beta, Tensor y);
+
+  protected abstract void addBiasImpl(Tensor y, Tensor bias);
+
+  protected abstract void randomFillImpl(Tensor out, boolean normal, float a, float b, long seed, long stream);
+
+  protected abstract long countNonFiniteImpl(Tensor x);
 
   protected abstract void release();
 
@@ -326,10 +447,20 @@ public abstract class Backend implements AutoCloseable {
     }
   }
 
+  private static void requireDisjoint(String op, String argument, Tensor t, String[] names, Tensor... others) {
+    for (int i = 0; i < others.length; i++) {
+      requireDisjoint(op, argument, t, names[i], others[i]);
+    }
+  }
+
   private static void requireFinite(String argument, float value) {
     if (!Float.isFinite(value)) {
       throw new IllegalArgumentException(argument + ": expected a finite value, got " + value);
     }
+  }
+
+  private static boolean sameElements(Tensor a, Tensor b) {
+    return a.address() == b.address() && a.ld() == b.ld() && a.dtype() == b.dtype();
   }
 
   private static ByteBuffer hostBuffer(Tensor t) {

@@ -24,6 +24,13 @@ import org.bytedeco.openblas.global.openblas_nolapack;
 public final class CpuBackend extends Backend {
   private static final String BLAS_LOADED_FROM = Loader.load(openblas_nolapack.class);
 
+  /** Opens the host backend; fails with a clear message on a CPU the kernels were not built for. */
+  public CpuBackend() {
+    if (CpuKernels.plora_cpu_supported() != 0) {
+      throw new BackendException("cpu: " + CpuKernels.lastError());
+    }
+  }
+
   @Override
   public String name() {
     return "cpu";
@@ -141,6 +148,46 @@ public final class CpuBackend extends Backend {
   protected void dropoutMaskImpl(Dropout dropout, Tensor out) {
     check(CpuKernels.plora_cpu_dropout_mask(out.address(), out.dtype().code(), out.ld(), out.rows(), out.cols(),
         dropout.p(), dropout.seed(), dropout.stream()), "dropout mask");
+  }
+
+  @Override
+  protected void dyPassImpl(Tensor dy, Tensor b, Tensor ss, float scaling, Tensor ds, Tensor db) {
+    check(CpuKernels.plora_cpu_dy_pass(dy.address(), dy.ld(), b.address(), b.ld(), ss.address(), ss.ld(),
+        ds.address(), ds.ld(), db.address(), db.ld(), dy.dtype().code(), dy.rows(), dy.cols(), b.cols(), scaling),
+        "dY pass");
+  }
+
+  @Override
+  protected void daDxImpl(Tensor x, Tensor ds, Tensor a, Dropout dropout, Tensor da, Tensor dx) {
+    check(CpuKernels.plora_cpu_da_dx(x.address(), x.ld(), ds.address(), ds.ld(), a.address(), a.ld(), da.address(),
+        da.ld(), dx != null ? dx.address() : 0L, dx != null ? dx.ld() : 0L, x.dtype().code(), x.rows(), x.cols(),
+        a.rows(), dropout.p(), dropout.seed(), dropout.stream()), "dA/dX update");
+  }
+
+  @Override
+  protected void axpbyImpl(float alpha, Tensor x, float beta, Tensor y) {
+    check(CpuKernels.plora_cpu_axpby(alpha, x.address(), x.dtype().code(), x.ld(), beta, y.address(),
+        y.dtype().code(), y.ld(), x.rows(), x.cols()), "axpby");
+  }
+
+  @Override
+  protected void addBiasImpl(Tensor y, Tensor bias) {
+    check(CpuKernels.plora_cpu_add_bias(y.address(), y.dtype().code(), y.ld(), y.rows(), y.cols(), bias.address(),
+        bias.dtype().code()), "bias add");
+  }
+
+  @Override
+  protected void randomFillImpl(Tensor out, boolean normal, float a, float b, long seed, long stream) {
+    check(CpuKernels.plora_cpu_random_fill(out.address(), out.dtype().code(), out.ld(), out.rows(), out.cols(),
+        normal ? 1 : 0, a, b, seed, stream), "random fill");
+  }
+
+  @Override
+  protected long countNonFiniteImpl(Tensor x) {
+    long[] count = {0};
+    check(CpuKernels.plora_cpu_count_nonfinite(x.address(), x.dtype().code(), x.ld(), x.rows(), x.cols(), count),
+        "non-finite count");
+    return count[0];
   }
 
   @Override

@@ -42,6 +42,33 @@ final class CpuKernels {
       int dtype, @Cast("int64_t") long m, @Cast("int64_t") long k, @Cast("int64_t") long r, float scaling, float p,
       @Cast("uint64_t") long seed, @Cast("uint64_t") long stream);
 
+  static native int plora_cpu_supported();
+
+  static native int plora_cpu_dy_pass(@Cast("const void*") long dy, @Cast("int64_t") long ldDy,
+      @Cast("const void*") long b, @Cast("int64_t") long ldB, @Cast("const void*") long ss, @Cast("int64_t") long ldSs,
+      @Cast("void*") long ds, @Cast("int64_t") long ldDs, @Cast("float*") long db, @Cast("int64_t") long ldDb,
+      int dtype, @Cast("int64_t") long m, @Cast("int64_t") long n, @Cast("int64_t") long r, float scaling);
+
+  static native int plora_cpu_da_dx(@Cast("const void*") long x, @Cast("int64_t") long ldX,
+      @Cast("const void*") long ds, @Cast("int64_t") long ldDs, @Cast("const void*") long a, @Cast("int64_t") long ldA,
+      @Cast("float*") long da, @Cast("int64_t") long ldDa, @Cast("void*") long dx, @Cast("int64_t") long ldDx,
+      int dtype, @Cast("int64_t") long m, @Cast("int64_t") long k, @Cast("int64_t") long r, float p,
+      @Cast("uint64_t") long seed, @Cast("uint64_t") long stream);
+
+  static native int plora_cpu_axpby(float alpha, @Cast("const void*") long x, int xDtype, @Cast("int64_t") long ldX,
+      float beta, @Cast("void*") long y, int yDtype, @Cast("int64_t") long ldY, @Cast("int64_t") long rows,
+      @Cast("int64_t") long cols);
+
+  static native int plora_cpu_add_bias(@Cast("void*") long y, int dtype, @Cast("int64_t") long ld,
+      @Cast("int64_t") long rows, @Cast("int64_t") long cols, @Cast("const void*") long bias, int biasDtype);
+
+  static native int plora_cpu_random_fill(@Cast("void*") long out, int dtype, @Cast("int64_t") long ld,
+      @Cast("int64_t") long rows, @Cast("int64_t") long cols, int distribution, float a, float b,
+      @Cast("uint64_t") long seed, @Cast("uint64_t") long stream);
+
+  static native int plora_cpu_count_nonfinite(@Cast("const void*") long x, int dtype, @Cast("int64_t") long ld,
+      @Cast("int64_t") long rows, @Cast("int64_t") long cols, @Cast("int64_t*") long[] count);
+
   static String lastError() {
     return plora_cpu_last_error().getString();
   }

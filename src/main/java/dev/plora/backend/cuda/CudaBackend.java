@@ -33,6 +33,7 @@ public final class CudaBackend extends Backend {
   private final cublasContext blas = new cublasContext();
   private final FloatPointer alpha = new FloatPointer(1); // host scalars for cuBLAS
   private final FloatPointer beta = new FloatPointer(1);
+  private final long counter; // 8 bytes of device memory for reductions that return a count
 
   /** Opens the backend; throws {@link BackendException} with the probe's reason when CUDA is unusable. */
   public CudaBackend() {
@@ -47,6 +48,7 @@ public final class CudaBackend extends Backend {
       throw new BackendException("cublasCreate failed: " + cublas.cublasGetStatusString(status).getString());
     }
     blasCheck(cublas.cublasSetStream_v2(blas, stream), "cublasSetStream");
+    counter = allocateBytes(8);
   }
 
   @Override
@@ -153,7 +155,49 @@ public final class CudaBackend extends Backend {
   }
 
   @Override
+  protected void dyPassImpl(Tensor dy, Tensor b, Tensor ss, float scaling, Tensor ds, Tensor db) {
+    check(CudaKernels.plora_cuda_dy_pass(dy.address(), dy.ld(), b.address(), b.ld(), ss.address(), ss.ld(),
+        ds.address(), ds.ld(), db.address(), db.ld(), dy.dtype().code(), dy.rows(), dy.cols(), b.cols(), scaling,
+        stream.address()), "dY pass");
+  }
+
+  @Override
+  protected void daDxImpl(Tensor x, Tensor ds, Tensor a, Dropout dropout, Tensor da, Tensor dx) {
+    check(CudaKernels.plora_cuda_da_dx(x.address(), x.ld(), ds.address(), ds.ld(), a.address(), a.ld(),
+        da.address(), da.ld(), dx != null ? dx.address() : 0L, dx != null ? dx.ld() : 0L, x.dtype().code(),
+        x.rows(), x.cols(), a.rows(), dropout.p(), dropout.seed(), dropout.stream(), stream.address()),
+        "dA/dX update");
+  }
+
+  @Override
+  protected void axpbyImpl(float alpha, Tensor x, float beta, Tensor y) {
+    check(CudaKernels.plora_cuda_axpby(alpha, x.address(), x.dtype().code(), x.ld(), beta, y.address(),
+        y.dtype().code(), y.ld(), x.rows(), x.cols(), stream.address()), "axpby");
+  }
+
+  @Override
+  protected void addBiasImpl(Tensor y, Tensor bias) {
+    check(CudaKernels.plora_cuda_add_bias(y.address(), y.dtype().code(), y.ld(), y.rows(), y.cols(), bias.address(),
+        bias.dtype().code(), stream.address()), "bias add");
+  }
+
+  @Override
+  protected void randomFillImpl(Tensor out, boolean normal, float a, float b, long seed, long streamId) {
+    check(CudaKernels.plora_cuda_random_fill(out.address(), out.dtype().code(), out.ld(), out.rows(), out.cols(),
+        normal ? 1 : 0, a, b, seed, streamId, stream.address()), "random fill");
+  }
+
+  @Override
+  protected long countNonFiniteImpl(Tensor x) {
+    long[] count = {0};
+    check(CudaKernels.plora_cuda_count_nonfinite(x.address(), x.dtype().code(), x.ld(), x.rows(), x.cols(),
+        counter, count, stream.address()), "non-finite count");
+    return count[0];
+  }
+
+  @Override
   protected void release() {
+    cudart.cudaFree(NativePointers.at(counter));
     cudart.cudaStreamSynchronize(stream);
     cublas.cublasDestroy_v2(blas);
     cudart.cudaStreamDestroy(stream);

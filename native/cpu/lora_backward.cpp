@@ -1,0 +1,164 @@
+// LoRA backward on the host: the dY pass (dS and dB from one pass over dY) and the dA / dX
+// update (dA, and with dropout or without spare columns the rank-r dX update, from one pass
+// over x). Gradients accumulate in per-thread fp32 buffers that are summed at the end.
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "../common/checks.h"
+#include "plora/cpu.h"
+#include "rows.h"
+
+using namespace plora;
+
+namespace {
+
+constexpr int kRows = 4;  // rows of dY / x per register tile
+
+// Adds the per-thread partial sums into out (fp32, rows x cols, leading dimension ld).
+void reduce_into(float* out, int64_t ld, int64_t rows, int64_t cols, const std::vector<std::vector<float>>& parts,
+                 int64_t part_ld) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < rows; ++i)
+    for (const auto& part : parts)
+      for (int64_t j = 0; j < cols; ++j) out[i * ld + j] += part[i * part_ld + j];
+}
+
+}  // namespace
+
+extern "C" {
+
+int plora_cpu_dy_pass(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, const void* ss,
+                      int64_t ld_ss, void* ds, int64_t ld_ds, float* db, int64_t ld_db, int dtype,
+                      int64_t m, int64_t n, int64_t r, float scaling) {
+  PLORA_TRY(check_dtype("dtype", dtype));
+  PLORA_TRY(check_matrix("dy", dy, ld_dy, m, n));
+  PLORA_TRY(check_matrix("b", b, ld_b, n, r));
+  PLORA_TRY(check_matrix("ss", ss, ld_ss, m, r));
+  PLORA_TRY(check_matrix("ds", ds, ld_ds, m, r));
+  PLORA_TRY(check_matrix("db", db, ld_db, n, r));
+  if (m == 0 || r == 0) return ok();  // n == 0 still writes ds = 0, the empty sum
+
+  const int64_t rp = round_up(r, 8);
+  const std::vector<float> bp = pack_f32(b, dtype, ld_b, n, r, rp, false);     // [n, rp]
+  const std::vector<float> ssp = pack_f32(ss, dtype, ld_ss, m, r, rp, false);  // [m, rp]
+  const int threads = omp_get_max_threads();
+  std::vector<std::vector<float>> db_parts(static_cast<size_t>(threads));
+  const int64_t blocks = (m + kRows - 1) / kRows;
+  char* ds_base = static_cast<char*>(ds);
+
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<float>& dbl = db_parts[static_cast<size_t>(omp_get_thread_num())];
+    dbl.assign(static_cast<size_t>(n * rp), 0.0f);
+    std::vector<float> buffers(static_cast<size_t>(kRows * n));
+#pragma omp for schedule(static)
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t i0 = blk * kRows;
+      const int rows = static_cast<int>(m - i0 < kRows ? m - i0 : kRows);
+      const float* dyr[kRows];
+      v8 ssv[kRows];
+      for (int64_t j0 = 0; j0 < rp; j0 += 8) {
+        for (int i = 0; i < kRows; ++i) {
+          // rows past the end of a short block contribute zero to dB
+          if (j0 == 0) dyr[i] = f32_row(dy, dtype, ld_dy, i0 + (i < rows ? i : 0), n, buffers.data() + i * n);
+          ssv[i] = i < rows ? v8_load(ssp.data() + (i0 + i) * rp + j0) : v8_splat(0.0f);
+        }
+        v8 acc[kRows] = {};
+        for (int64_t t = 0; t < n; ++t) {
+          const v8 bv = v8_load(bp.data() + t * rp + j0);
+          v8 dbv = v8_load(dbl.data() + t * rp + j0);
+          for (int i = 0; i < kRows; ++i) {
+            const v8 d = v8_splat(dyr[i][t]);
+            acc[i] += d * bv;
+            dbv += d * ssv[i];
+          }
+          v8_store(dbl.data() + t * rp + j0, dbv);
+        }
+        for (int i = 0; i < rows; ++i) {
+          void* row = ds_base + (i0 + i) * ld_ds * dtype_size(dtype);
+          for (int c = 0; c < 8 && j0 + c < r; ++c) store_f32(row, dtype, j0 + c, scaling * acc[i][c]);
+        }
+      }
+    }
+  }
+  reduce_into(db, ld_db, n, r, db_parts, rp);
+  return ok();
+}
+
+int plora_cpu_da_dx(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const void* a,
+                    int64_t ld_a, float* da, int64_t ld_da, void* dx, int64_t ld_dx, int dtype,
+                    int64_t m, int64_t k, int64_t r, float p, uint64_t seed, uint64_t stream) {
+  PLORA_TRY(check_dtype("dtype", dtype));
+  PLORA_TRY(check_matrix("x", x, ld_x, m, k));
+  PLORA_TRY(check_matrix("ds", ds, ld_ds, m, r));
+  PLORA_TRY(check_matrix("a", a, ld_a, r, k));
+  PLORA_TRY(check_matrix("da", da, ld_da, r, k));
+  if (dx != nullptr) PLORA_TRY(check_matrix("dx", dx, ld_dx, m, k));
+  PLORA_TRY(check_dropout(p));
+  if (m == 0 || k == 0 || r == 0) return ok();
+
+  const int64_t kp = round_up(k, 8);
+  const std::vector<float> dsp = pack_f32(ds, dtype, ld_ds, m, r, r, false);  // [m, r]
+  const std::vector<float> ap = dx != nullptr ? pack_f32(a, dtype, ld_a, r, k, kp, false) : std::vector<float>();
+  const DropoutKeys dropout(p, seed, stream);
+  const int threads = omp_get_max_threads();
+  std::vector<std::vector<float>> da_parts(static_cast<size_t>(threads));
+  const int64_t blocks = (m + kRows - 1) / kRows;
+  const int64_t k8 = k / 8 * 8;
+
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<float>& dal = da_parts[static_cast<size_t>(omp_get_thread_num())];
+    dal.assign(static_cast<size_t>(r * kp), 0.0f);
+    std::vector<float> buffers(static_cast<size_t>(kRows * kp), 0.0f);
+    std::vector<float> factors(dx != nullptr ? static_cast<size_t>(kRows * kp) : 0u, 0.0f);
+    std::vector<float> update(static_cast<size_t>(kp), 0.0f);
+#pragma omp for schedule(static)
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t i0 = blk * kRows;
+      const int rows = static_cast<int>(m - i0 < kRows ? m - i0 : kRows);
+      const float* xr[kRows];
+      for (int i = 0; i < kRows; ++i)
+        xr[i] = dropped_row(x, dtype, ld_x, i0 + (i < rows ? i : 0), k, dropout, buffers.data() + i * kp,
+                            dx != nullptr ? factors.data() + i * kp : nullptr);
+      // dA[j, :] += sum_i ds[i, j] * xt[i, :]; rows past the end of a short block get weight 0
+      for (int64_t j = 0; j < r; ++j) {
+        v8 w[kRows];
+        float ws[kRows];
+        for (int i = 0; i < kRows; ++i) {
+          ws[i] = i < rows ? dsp[(i0 + i) * r + j] : 0.0f;
+          w[i] = v8_splat(ws[i]);
+        }
+        float* drow = dal.data() + j * kp;
+        int64_t t = 0;
+        for (; t < k8; t += 8) {
+          v8 acc = v8_load(drow + t);
+          for (int i = 0; i < kRows; ++i) acc += w[i] * v8_load(xr[i] + t);
+          v8_store(drow + t, acc);
+        }
+        for (; t < k; ++t)
+          for (int i = 0; i < kRows; ++i) drow[t] += ws[i] * xr[i][t];
+      }
+      if (dx == nullptr) continue;
+      // dX[i, :] += factor[i, :] * sum_j ds[i, j] * A[j, :]
+      for (int i = 0; i < rows; ++i) {
+        const int64_t row = i0 + i;
+        std::fill(update.begin(), update.end(), 0.0f);
+        for (int64_t j = 0; j < r; ++j) {
+          const v8 w = v8_splat(dsp[row * r + j]);
+          const float* arow = ap.data() + j * kp;
+          for (int64_t t = 0; t < kp; t += 8) v8_store(update.data() + t, v8_load(update.data() + t) + w * v8_load(arow + t));
+        }
+        char* dxr = static_cast<char*>(dx) + row * ld_dx * dtype_size(dtype);
+        const float* f = factors.data() + i * kp;
+        for (int64_t t = 0; t < k; ++t) store_f32(dxr, dtype, t, load_f32(dxr, dtype, t) + f[t] * update[t]);
+      }
+    }
+  }
+  reduce_into(da, ld_da, r, k, da_parts, kp);
+  return ok();
+}
+
+}  // extern "C"

@@ -1,0 +1,105 @@
+// Elementwise host ops: axpby, bias add, random fills, non-finite count.
+#include <omp.h>
+
+#include <cmath>
+
+#include "../common/checks.h"
+#include "plora/cpu.h"
+#include "plora/philox.h"
+
+using namespace plora;
+
+namespace {
+
+inline char* row_of(void* base, int dtype, int64_t ld, int64_t i) {
+  return static_cast<char*>(base) + i * ld * dtype_size(dtype);
+}
+
+inline const char* row_of(const void* base, int dtype, int64_t ld, int64_t i) {
+  return static_cast<const char*>(base) + i * ld * dtype_size(dtype);
+}
+
+constexpr int64_t kParallelElements = 1 << 15;
+
+}  // namespace
+
+extern "C" {
+
+int plora_cpu_axpby(float alpha, const void* x, int x_dtype, int64_t ld_x, float beta, void* y,
+                    int y_dtype, int64_t ld_y, int64_t rows, int64_t cols) {
+  PLORA_TRY(check_dtype("x", x_dtype));
+  PLORA_TRY(check_dtype("y", y_dtype));
+  PLORA_TRY(check_matrix("x", x, ld_x, rows, cols));
+  PLORA_TRY(check_matrix("y", y, ld_y, rows, cols));
+#pragma omp parallel for schedule(static) if (rows * cols > kParallelElements)
+  for (int64_t i = 0; i < rows; ++i) {
+    const char* xr = row_of(x, x_dtype, ld_x, i);
+    char* yr = row_of(y, y_dtype, ld_y, i);
+    if (x_dtype == PLORA_F32 && y_dtype == PLORA_F32) {
+      const float* xf = reinterpret_cast<const float*>(xr);
+      float* yf = reinterpret_cast<float*>(yr);
+      if (beta == 0.0f) {
+        for (int64_t j = 0; j < cols; ++j) yf[j] = alpha * xf[j];
+      } else {
+        for (int64_t j = 0; j < cols; ++j) yf[j] = alpha * xf[j] + beta * yf[j];
+      }
+    } else {
+      for (int64_t j = 0; j < cols; ++j) {
+        float v = alpha * load_f32(xr, x_dtype, j);
+        if (beta != 0.0f) v += beta * load_f32(yr, y_dtype, j);
+        store_f32(yr, y_dtype, j, v);
+      }
+    }
+  }
+  return ok();
+}
+
+int plora_cpu_add_bias(void* y, int dtype, int64_t ld, int64_t rows, int64_t cols, const void* bias,
+                       int bias_dtype) {
+  PLORA_TRY(check_dtype("y", dtype));
+  PLORA_TRY(check_dtype("bias", bias_dtype));
+  PLORA_TRY(check_matrix("y", y, ld, rows, cols));
+  PLORA_TRY(check_matrix("bias", bias, cols, 1, cols));
+#pragma omp parallel for schedule(static) if (rows * cols > kParallelElements)
+  for (int64_t i = 0; i < rows; ++i) {
+    char* yr = row_of(y, dtype, ld, i);
+    for (int64_t j = 0; j < cols; ++j) store_f32(yr, dtype, j, load_f32(yr, dtype, j) + load_f32(bias, bias_dtype, j));
+  }
+  return ok();
+}
+
+int plora_cpu_random_fill(void* out, int dtype, int64_t ld, int64_t rows, int64_t cols,
+                          int distribution, float a, float b, uint64_t seed, uint64_t stream) {
+  PLORA_TRY(check_dtype("out", dtype));
+  PLORA_TRY(check_matrix("out", out, ld, rows, cols));
+  if (distribution != PLORA_UNIFORM && distribution != PLORA_NORMAL)
+    return fail(PLORA_ERR_INVALID, "unknown distribution %d", distribution);
+#pragma omp parallel for schedule(static) if (rows * cols > kParallelElements)
+  for (int64_t i = 0; i < rows; ++i) {
+    char* row = row_of(out, dtype, ld, i);
+    for (int64_t j = 0; j < cols; ++j) {
+      const uint64_t e = static_cast<uint64_t>(i * cols + j);
+      float v = distribution == PLORA_UNIFORM ? a + (b - a) * philox_uniform(seed, stream, e)
+                                              : a + b * philox_normal(seed, stream, e);
+      store_f32(row, dtype, j, v);
+    }
+  }
+  return ok();
+}
+
+int plora_cpu_count_nonfinite(const void* x, int dtype, int64_t ld, int64_t rows, int64_t cols,
+                              int64_t* count) {
+  PLORA_TRY(check_dtype("x", dtype));
+  PLORA_TRY(check_matrix("x", x, ld, rows, cols));
+  if (count == nullptr) return fail(PLORA_ERR_INVALID, "count: null pointer");
+  int64_t total = 0;
+#pragma omp parallel for schedule(static) reduction(+ : total) if (rows * cols > kParallelElements)
+  for (int64_t i = 0; i < rows; ++i) {
+    const char* xr = row_of(x, dtype, ld, i);
+    for (int64_t j = 0; j < cols; ++j) total += std::isfinite(load_f32(xr, dtype, j)) ? 0 : 1;
+  }
+  *count = total;
+  return ok();
+}
+
+}  // extern "C"
