@@ -40,7 +40,8 @@ int plora_cpu_dy_pass(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b
   PLORA_TRY(check_matrix("db", db, ld_db, n, r));
   if (m == 0 || r == 0) return ok();  // n == 0 still writes ds = 0, the empty sum
 
-  const int64_t rp = round_up(r, 8);
+  // 16 columns of r per tile: 8 independent accumulators hide the FMA latency.
+  const int64_t rp = round_up(r, 16);
   const std::vector<float> bp = pack_f32(b, dtype, ld_b, n, r, rp, false);     // [n, rp]
   const std::vector<float> ssp = pack_f32(ss, dtype, ld_ss, m, r, rp, false);  // [m, rp]
   const int threads = omp_get_max_threads();
@@ -58,27 +59,41 @@ int plora_cpu_dy_pass(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b
       const int64_t i0 = blk * kRows;
       const int rows = static_cast<int>(m - i0 < kRows ? m - i0 : kRows);
       const float* dyr[kRows];
-      v8 ssv[kRows];
-      for (int64_t j0 = 0; j0 < rp; j0 += 8) {
-        for (int i = 0; i < kRows; ++i) {
-          // rows past the end of a short block contribute zero to dB
-          if (j0 == 0) dyr[i] = f32_row(dy, dtype, ld_dy, i0 + (i < rows ? i : 0), n, buffers.data() + i * n);
-          ssv[i] = i < rows ? v8_load(ssp.data() + (i0 + i) * rp + j0) : v8_splat(0.0f);
-        }
-        v8 acc[kRows] = {};
+      for (int i = 0; i < kRows; ++i)  // a short block repeats its first row with weight 0
+        dyr[i] = f32_row(dy, dtype, ld_dy, i0 + (i < rows ? i : 0), n, buffers.data() + i * n);
+      for (int64_t j0 = 0; j0 < rp; j0 += 16) {
+        // ds[i, j0:j0+16] = scaling * sum_t dy[i,t] * B[t, j0:j0+16]
+        v8 acc[kRows][2] = {};
         for (int64_t t = 0; t < n; ++t) {
-          const v8 bv = v8_load(bp.data() + t * rp + j0);
-          v8 dbv = v8_load(dbl.data() + t * rp + j0);
+          const float* bt = bp.data() + t * rp + j0;
+          const v8 b0 = v8_load(bt), b1 = v8_load(bt + 8);
           for (int i = 0; i < kRows; ++i) {
             const v8 d = v8_splat(dyr[i][t]);
-            acc[i] += d * bv;
-            dbv += d * ssv[i];
+            acc[i][0] += d * b0;
+            acc[i][1] += d * b1;
           }
-          v8_store(dbl.data() + t * rp + j0, dbv);
         }
         for (int i = 0; i < rows; ++i) {
           void* row = ds_base + (i0 + i) * ld_ds * dtype_size(dtype);
-          for (int c = 0; c < 8 && j0 + c < r; ++c) store_f32(row, dtype, j0 + c, scaling * acc[i][c]);
+          for (int c = 0; c < 16 && j0 + c < r; ++c) store_f32(row, dtype, j0 + c, scaling * acc[i][c / 8][c % 8]);
+        }
+        // dB[t, j0:j0+16] += sum_i dy[i,t] * ss[i, j0:j0+16]
+        v8 sv[kRows][2];
+        for (int i = 0; i < kRows; ++i) {
+          const float* si = ssp.data() + (i0 + i) * rp + j0;
+          sv[i][0] = i < rows ? v8_load(si) : v8_splat(0.0f);
+          sv[i][1] = i < rows ? v8_load(si + 8) : v8_splat(0.0f);
+        }
+        for (int64_t t = 0; t < n; ++t) {
+          float* dt = dbl.data() + t * rp + j0;
+          v8 d0 = v8_load(dt), d1 = v8_load(dt + 8);
+          for (int i = 0; i < kRows; ++i) {
+            const v8 d = v8_splat(dyr[i][t]);
+            d0 += d * sv[i][0];
+            d1 += d * sv[i][1];
+          }
+          v8_store(dt, d0);
+          v8_store(dt + 8, d1);
         }
       }
     }
@@ -99,14 +114,15 @@ int plora_cpu_da_dx(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, 
   PLORA_TRY(check_dropout(p));
   if (m == 0 || k == 0 || r == 0) return ok();
 
-  const int64_t kp = round_up(k, 8);
+  // Rows of the per-thread dA are padded off multiples of 4 KiB: the dA loop walks down its
+  // rows, and equal strides of 4 KiB would all fall into one L1 set.
+  const int64_t kp = round_up(k, 16) + 16;
   const std::vector<float> dsp = pack_f32(ds, dtype, ld_ds, m, r, r, false);  // [m, r]
   const std::vector<float> ap = dx != nullptr ? pack_f32(a, dtype, ld_a, r, k, kp, false) : std::vector<float>();
   const DropoutKeys dropout(p, seed, stream);
   const int threads = omp_get_max_threads();
   std::vector<std::vector<float>> da_parts(static_cast<size_t>(threads));
   const int64_t blocks = (m + kRows - 1) / kRows;
-  const int64_t k8 = k / 8 * 8;
 
 #pragma omp parallel num_threads(threads)
   {
@@ -123,23 +139,35 @@ int plora_cpu_da_dx(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, 
       for (int i = 0; i < kRows; ++i)
         xr[i] = dropped_row(x, dtype, ld_x, i0 + (i < rows ? i : 0), k, dropout, buffers.data() + i * kp,
                             dx != nullptr ? factors.data() + i * kp : nullptr);
-      // dA[j, :] += sum_i ds[i, j] * xt[i, :]; rows past the end of a short block get weight 0
-      for (int64_t j = 0; j < r; ++j) {
-        v8 w[kRows];
-        float ws[kRows];
-        for (int i = 0; i < kRows; ++i) {
-          ws[i] = i < rows ? dsp[(i0 + i) * r + j] : 0.0f;
-          w[i] = v8_splat(ws[i]);
-        }
-        float* drow = dal.data() + j * kp;
+      // dA[j, :] += sum_i ds[i, j] * xt[i, :]; rows past the end of a short block get weight 0.
+      // Tiles of 16 columns of x stay in registers while all r rows of dA pass over them.
+      float w[kRows][64];
+      for (int64_t j0 = 0; j0 < r; j0 += 64) {
+        const int64_t jn = r - j0 < 64 ? r - j0 : 64;
+        for (int i = 0; i < kRows; ++i)
+          for (int64_t j = 0; j < jn; ++j) w[i][j] = i < rows ? dsp[(i0 + i) * r + j0 + j] : 0.0f;
         int64_t t = 0;
-        for (; t < k8; t += 8) {
-          v8 acc = v8_load(drow + t);
-          for (int i = 0; i < kRows; ++i) acc += w[i] * v8_load(xr[i] + t);
-          v8_store(drow + t, acc);
+        for (; t + 16 <= k; t += 16) {
+          v8 xv[kRows][2];
+          for (int i = 0; i < kRows; ++i) {
+            xv[i][0] = v8_load(xr[i] + t);
+            xv[i][1] = v8_load(xr[i] + t + 8);
+          }
+          for (int64_t j = 0; j < jn; ++j) {
+            float* drow = dal.data() + (j0 + j) * kp + t;
+            v8 a0 = v8_load(drow), a1 = v8_load(drow + 8);
+            for (int i = 0; i < kRows; ++i) {
+              const v8 wi = v8_splat(w[i][j]);
+              a0 += wi * xv[i][0];
+              a1 += wi * xv[i][1];
+            }
+            v8_store(drow, a0);
+            v8_store(drow + 8, a1);
+          }
         }
         for (; t < k; ++t)
-          for (int i = 0; i < kRows; ++i) drow[t] += ws[i] * xr[i][t];
+          for (int64_t j = 0; j < jn; ++j)
+            for (int i = 0; i < kRows; ++i) dal[(j0 + j) * kp + t] += w[i][j] * xr[i][t];
       }
       if (dx == nullptr) continue;
       // dX[i, :] += factor[i, :] * sum_j ds[i, j] * A[j, :]

@@ -25,10 +25,15 @@ int plora_cpu_dropout_mask(void* out, int dtype, int64_t ld, int64_t rows, int64
   PLORA_TRY(check_dropout(p));
   const DropoutKeys dropout(p, seed, stream);
   char* base = static_cast<char*>(out);
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < rows; ++i) {
-    void* row = base + i * ld * dtype_size(dtype);
-    for (int64_t j = 0; j < cols; ++j) store_f32(row, dtype, j, dropout.factor(i * cols + j));
+#pragma omp parallel
+  {
+    std::vector<float> factors(static_cast<size_t>(cols));
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < rows; ++i) {
+      dropout.factors(static_cast<uint64_t>(i * cols), cols, factors.data());
+      void* row = base + i * ld * dtype_size(dtype);
+      for (int64_t j = 0; j < cols; ++j) store_f32(row, dtype, j, factors[j]);
+    }
   }
   return ok();
 }

@@ -12,7 +12,8 @@ constexpr int kThreads = 256;
 constexpr int kCountBlocks = 1024;  // cap for count_nonfinite: one atomicAdd per block
 
 // The products and sums below use __fmul_rn / __fadd_rn so that nvcc does not contract them into
-// an FMA: the result then rounds exactly as the host code does.
+// an FMA: each result is then the correctly rounded multiply-then-add, within one rounding of
+// the host's (which may contract).
 
 __global__ void axpby_kernel(float alpha, const void* x, int x_dtype, int64_t ld_x, float beta,
                              void* y, int y_dtype, int64_t ld_y, int64_t rows, int64_t cols) {

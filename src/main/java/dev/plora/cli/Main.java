@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     versionProvider = VersionProvider.class,
     description = "LoRA and PeriodicLoRA fine-tuning with native CPU and CUDA kernels.",
-    subcommands = {InfoCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
+    subcommands = {InfoCommand.class, DemoCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 

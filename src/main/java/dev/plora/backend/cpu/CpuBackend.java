@@ -22,6 +22,9 @@ import org.bytedeco.openblas.global.openblas_nolapack;
  * (libplora_cpu). Work runs synchronously on the calling thread (OpenMP inside kernels).
  */
 public final class CpuBackend extends Backend {
+  // Our kernels first: their preloaded libplora_env sets the thread-waiting defaults that
+  // OpenBLAS reads when it loads (native/cpu/env.cpp).
+  private static final String KERNELS_LOADED_FROM = CpuKernels.LOADED_FROM;
   private static final String BLAS_LOADED_FROM = Loader.load(openblas_nolapack.class);
 
   /** Opens the host backend; fails with a clear message on a CPU the kernels were not built for. */
@@ -59,7 +62,7 @@ public final class CpuBackend extends Backend {
 
   /** Where the JNI glue of our kernels and OpenBLAS were loaded from. */
   public static String librariesLoadedFrom() {
-    return CpuKernels.LOADED_FROM + ", " + BLAS_LOADED_FROM;
+    return KERNELS_LOADED_FROM + ", " + BLAS_LOADED_FROM;
   }
 
   @Override

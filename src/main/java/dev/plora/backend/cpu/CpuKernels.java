@@ -9,7 +9,8 @@ import org.bytedeco.javacpp.annotation.Platform;
  * JavaCPP binding of libplora_cpu ({@code native/include/plora/cpu.h}). Pointers travel as raw
  * addresses; every call is validated by {@link dev.plora.backend.Backend} first.
  */
-@Platform(include = "plora/cpu.h", link = "plora_cpu")
+// plora_env is loaded first so that OpenMP threads wait passively (see native/cpu/env.cpp).
+@Platform(include = "plora/cpu.h", preload = "plora_env", link = "plora_cpu")
 final class CpuKernels {
   /** Path of the loaded JNI library. */
   static final String LOADED_FROM = Loader.load();

@@ -1,0 +1,129 @@
+package dev.plora.cli;
+
+import dev.plora.backend.Backend;
+import dev.plora.backend.Backends;
+import dev.plora.backend.cpu.CpuBackend;
+import dev.plora.bench.BenchReport;
+import dev.plora.bench.BenchResult;
+import dev.plora.bench.LoraBench;
+import dev.plora.bench.Timing;
+import dev.plora.tensor.DType;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code plora bench [FAMILY...]}: kernel and layer benchmarks. */
+@Command(name = "bench", description = "Benchmark kernels and the LoRA layer (medians after warm-up).")
+final class BenchCommand implements Callable<Integer> {
+  private static final Set<String> FAMILIES = Set.of("lora");
+
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  @Parameters(paramLabel = "FAMILY", arity = "0..*", description = "What to benchmark: ${COMPLETION-CANDIDATES} "
+      + "(default: all).", completionCandidates = Families.class)
+  List<String> families = new ArrayList<>();
+
+  @Option(names = "--backend", description = "cpu or cuda (default: as plora info says).")
+  String backend;
+
+  @Option(names = "--dtype", description = "f32 or bf16 (default f32).", defaultValue = "f32")
+  String dtype;
+
+  @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON (atomically).")
+  Path json;
+
+  @Option(names = "--shape", paramLabel = "M,K,N,r", description = "Problem size instead of the default ones; repeatable.")
+  List<String> shapes = new ArrayList<>();
+
+  @Option(names = "--runs", description = "Timed runs per benchmark (default ${DEFAULT-VALUE}).", defaultValue = "7")
+  int runs;
+
+  @Option(names = "--warmup", description = "Untimed runs first (default ${DEFAULT-VALUE}).", defaultValue = "2")
+  int warmup;
+
+  @Option(names = "--budget", paramLabel = "SECONDS", description = "Stop timing a benchmark after this long, "
+      + "once it has 3 runs (default ${DEFAULT-VALUE}).", defaultValue = "20")
+  double budget;
+
+  static final class Families extends ArrayList<String> {
+    Families() {
+      super(FAMILIES);
+    }
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    Set<String> chosen = new LinkedHashSet<>(families.isEmpty() ? FAMILIES : families);
+    for (String f : chosen) {
+      if (!FAMILIES.contains(f)) {
+        throw new IllegalArgumentException("bench: unknown family '" + f + "'; expected one of " + FAMILIES);
+      }
+    }
+    DType type = switch (dtype.toLowerCase(Locale.ROOT)) {
+      case "f32" -> DType.F32;
+      case "bf16" -> DType.BF16;
+      default -> throw new IllegalArgumentException("--dtype: expected f32 or bf16, got '" + dtype + "'");
+    };
+    List<LoraBench.Shape> sizes = shapes.isEmpty() ? LoraBench.DEFAULT_SHAPES : shapes.stream().map(BenchCommand::shape).toList();
+    Timing timing = new Timing(warmup, runs, budget);
+    PrintWriter out = spec.commandLine().getOut();
+    try (Backend b = backend == null ? Backends.create() : Backends.create(backend)) {
+      int threads = b instanceof CpuBackend ? CpuBackend.blasThreads() : 1;
+      out.printf(Locale.ROOT, "plora bench on %s (%s), %s%n", b.name(), b.describe(), type);
+      out.printf(Locale.ROOT, "%-22s %-26s %10s %10s %10s %5s%n", "name", "shape", "median_ms", "min_ms", "max_ms", "runs");
+      out.flush();
+      List<BenchResult> results = new LoraBench(b, type, timing).run(sizes, r -> {
+        out.printf(Locale.ROOT, "%-22s %-26s %10.3f %10.3f %10.3f %5d%n", r.name(), r.shape(), r.medianMs(), r.minMs(),
+            r.maxMs(), r.runs());
+        out.flush();
+      });
+      printRatios(out, results);
+      if (json != null) {
+        new BenchReport(b.name(), threads, results).writeJson(json);
+        out.println("wrote " + json);
+      }
+    }
+    return 0;
+  }
+
+  private static void printRatios(PrintWriter out, List<BenchResult> results) {
+    for (BenchResult base : results) {
+      if (!base.name().equals("base_gemms")) {
+        continue;
+      }
+      for (BenchResult r : results) {
+        if (r.shape().equals(base.shape()) && !r.name().equals("base_gemms")) {
+          out.printf(Locale.ROOT, "%s / base_gemms at %s: %.3f%n", r.name(), r.shape(), r.medianMs() / base.medianMs());
+        }
+      }
+    }
+  }
+
+  private static LoraBench.Shape shape(String text) {
+    String[] parts = text.split(",");
+    if (parts.length != 4) {
+      throw new IllegalArgumentException("--shape: expected M,K,N,r, got '" + text + "'");
+    }
+    int[] v = new int[4];
+    for (int i = 0; i < 4; i++) {
+      try {
+        v[i] = Integer.parseInt(parts[i].trim());
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException("--shape: '" + parts[i] + "' in '" + text + "' is not an integer");
+      }
+      if (v[i] <= 0) {
+        throw new IllegalArgumentException("--shape: sizes must be positive, got '" + text + "'");
+      }
+    }
+    return new LoraBench.Shape(v[0], v[1], v[2], v[3]);
+  }
+}
