@@ -5,8 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.io.StringWriter;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class MainTest {
   private final StringWriter out = new StringWriter();
@@ -37,6 +42,33 @@ class MainTest {
   void demoSaysItIsNotAvailableAndFails() {
     assertNotEquals(0, run("demo"));
     assertTrue(err.toString().contains("not available"), err.toString());
+  }
+
+  @Test
+  void benchWritesItsJsonReport(@TempDir Path dir) throws Exception {
+    Path json = dir.resolve("out/bench.json");
+    assertEquals(0, run("bench", "lora", "--backend", "cpu", "--shape", "64,33,29,4", "--runs", "3", "--warmup", "1",
+        "--json", json.toString()), err.toString());
+    String text = Files.readString(json);
+    assertTrue(text.matches("(?s)\\{\\s*\"backend\": \"cpu\",\\s*\"threads\": [1-9]\\d*,\\s*\"results\": \\[.*\\]\\s*}\\s*"),
+        text);
+    for (String name : new String[] {"lora_fwd_bwd", "base_gemms", "unfused_lora_fwd_bwd"}) {
+      Matcher m = Pattern.compile("\\{\"name\": \"" + name + "\", \"shape\": \"M=64,K=33,N=29,r=4\", "
+          + "\"median_ms\": ([0-9.]+), \"min_ms\": ([0-9.]+), \"max_ms\": ([0-9.]+), \"runs\": 3}").matcher(text);
+      assertTrue(m.find(), name + " in " + text);
+      double median = Double.parseDouble(m.group(1)), min = Double.parseDouble(m.group(2)),
+          max = Double.parseDouble(m.group(3));
+      assertTrue(min > 0 && min <= median && median <= max, name + ": " + min + " " + median + " " + max);
+    }
+    assertTrue(out.toString().contains("lora_fwd_bwd / base_gemms"), out.toString());
+  }
+
+  @Test
+  void benchRejectsUnknownFamiliesAndShapes() {
+    assertEquals(2, run("bench", "warp-drive"));
+    assertTrue(err.toString().contains("unknown family 'warp-drive'"), err.toString());
+    assertEquals(2, run("bench", "lora", "--shape", "64,33,29"));
+    assertTrue(err.toString().contains("M,K,N,r"), err.toString());
   }
 
   @Test
