@@ -15,7 +15,8 @@ if(PLORA_WITH_CUDA AND CMAKE_CUDA_COMPILER)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
   find_package(CUDAToolkit REQUIRED)
   add_library(plora_cuda SHARED native/cuda/memory.cu native/cuda/shrink.cu
-    native/cuda/lora_backward.cu native/cuda/ops.cu)
+    native/cuda/lora_backward.cu native/cuda/ops.cu native/cuda/merge.cu native/cuda/adamw.cu
+    native/cuda/model_ops.cu)
   string(REPLACE ";" "," archs_csv "${PLORA_CUDA_ARCHITECTURES}")  # a ';' would split the define
   target_compile_definitions(plora_cuda PRIVATE PLORA_CUDA_ARCHITECTURES="${archs_csv}")
   target_compile_options(plora_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-O3 --expt-relaxed-constexpr>)

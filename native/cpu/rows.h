@@ -72,6 +72,30 @@ inline void philox_rounds_x8(uint32_t* c0, uint32_t* c1, uint32_t* c2, uint32_t*
 #endif
 }
 
+// out[e] = philox_word(seed, stream, first + e) for e < count, drawing each Philox block once for
+// its four words, eight blocks at a time (philox_rounds_x8).
+inline void philox_words(uint64_t seed, uint64_t stream, uint64_t first, int64_t count, uint32_t* out) {
+  constexpr int kBatch = 8;
+  const uint64_t end = first + static_cast<uint64_t>(count);
+  for (uint64_t b = first >> 2; b * 4 < end; b += kBatch) {
+    uint32_t c0[kBatch], c1[kBatch], c2[kBatch], c3[kBatch];
+    for (int l = 0; l < kBatch; ++l) {
+      c0[l] = static_cast<uint32_t>(b + l);
+      c1[l] = static_cast<uint32_t>((b + l) >> 32);
+      c2[l] = static_cast<uint32_t>(stream);
+      c3[l] = static_cast<uint32_t>(stream >> 32);
+    }
+    philox_rounds_x8(c0, c1, c2, c3, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+    for (int l = 0; l < kBatch; ++l) {
+      const uint32_t words[4] = {c0[l], c1[l], c2[l], c3[l]};
+      for (int w = 0; w < 4; ++w) {
+        const uint64_t e = (b + l) * 4 + w;
+        if (e >= first && e < end) out[e - first] = words[w];
+      }
+    }
+  }
+}
+
 // The dropout of one launch: element i*k + t of stream (seed, stream) is kept with factor
 // 1/(1-p) or dropped.
 struct DropoutKeys {
@@ -89,34 +113,24 @@ struct DropoutKeys {
     return dropout_keep(seed, stream, static_cast<uint64_t>(index), threshold) ? keep_scale : 0.0f;
   }
 
-  // out[e] = factor(first + e) for e < count, drawing each Philox block once for its four
-  // elements, eight blocks at a time (philox_rounds_x8). Same bits as factor().
-  void factors(uint64_t first, int64_t count, float* out) const {
-    if (!active()) {
-      for (int64_t e = 0; e < count; ++e) out[e] = 1.0f;
-      return;
-    }
-    constexpr int kBatch = 8;
-    const uint64_t end = first + static_cast<uint64_t>(count);
-    for (uint64_t b = first >> 2; b * 4 < end; b += kBatch) {
-      uint32_t c0[kBatch], c1[kBatch], c2[kBatch], c3[kBatch];
-      for (int l = 0; l < kBatch; ++l) {
-        c0[l] = static_cast<uint32_t>(b + l);
-        c1[l] = static_cast<uint32_t>((b + l) >> 32);
-        c2[l] = static_cast<uint32_t>(stream);
-        c3[l] = static_cast<uint32_t>(stream >> 32);
-      }
-      philox_rounds_x8(c0, c1, c2, c3, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
-      for (int l = 0; l < kBatch; ++l) {
-        const uint32_t words[4] = {c0[l], c1[l], c2[l], c3[l]};
-        for (int w = 0; w < 4; ++w) {
-          const uint64_t e = (b + l) * 4 + w;
-          if (e >= first && e < end) out[e - first] = words[w] >= threshold ? keep_scale : 0.0f;
-        }
-      }
-    }
-  }
+  // out[e] = factor(first + e) for e < count, from philox_words. Same bits as factor().
+  void factors(uint64_t first, int64_t count, float* out) const;
 };
+
+inline void DropoutKeys::factors(uint64_t first, int64_t count, float* out) const {
+  if (!active()) {
+    for (int64_t e = 0; e < count; ++e) out[e] = 1.0f;
+    return;
+  }
+  // The words are drawn into `out` itself, then replaced by the factors (memcpy: no aliasing).
+  static_assert(sizeof(float) == sizeof(uint32_t), "a word fits in a factor's place");
+  philox_words(seed, stream, first, count, reinterpret_cast<uint32_t*>(static_cast<void*>(out)));
+  for (int64_t e = 0; e < count; ++e) {
+    uint32_t w;
+    __builtin_memcpy(&w, out + e, sizeof w);
+    out[e] = w >= threshold ? keep_scale : 0.0f;
+  }
+}
 
 // Row i of a [m,k] matrix as fp32 with dropout applied. Returns the row itself when it is F32 and
 // no dropout is active; otherwise fills `buffer` (k floats). When `factors` is given it also

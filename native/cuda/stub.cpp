@@ -52,4 +52,30 @@ int plora_cuda_count_nonfinite(const void*, int, int64_t, int64_t, int64_t, void
   return not_compiled();
 }
 
+int plora_cuda_merge(void*, int, int64_t, void*, int64_t, void*, int64_t, int, int64_t, int64_t, int64_t, float,
+                     int, uint64_t, uint64_t, float, float, void*) {
+  return not_compiled();
+}
+int plora_cuda_adamw(int, const int64_t*, const int64_t*, const int64_t*, const int64_t*, const int64_t*,
+                     const int64_t*, const int64_t*, const int64_t*, const float*, int, float, float, float,
+                     float, float, float, float, float, void*, int64_t, void*) {
+  return not_compiled();
+}
+int plora_cuda_sum_squares(const void*, int, int64_t, int64_t, int64_t, double*, void*, void*) {
+  return not_compiled();
+}
+int plora_cuda_gelu(const void*, int64_t, void*, int64_t, int, int64_t, int64_t, void*) { return not_compiled(); }
+int plora_cuda_gelu_backward(const void*, int64_t, const void*, int64_t, void*, int64_t, int, int64_t, int64_t,
+                             void*) {
+  return not_compiled();
+}
+int plora_cuda_mse(const void*, int64_t, const void*, int64_t, int, int64_t, int64_t, double*, void*, int64_t,
+                   void*, void*) {
+  return not_compiled();
+}
+int plora_cuda_softmax_xent(const void*, int64_t, int, int64_t, int64_t, const float*, double*, void*, int64_t,
+                            int64_t*, void*, void*) {
+  return not_compiled();
+}
+
 }  // extern "C"

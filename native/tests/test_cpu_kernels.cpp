@@ -1,4 +1,5 @@
 // Native tests of libplora_cpu and of the shared host/device headers.
+#include <algorithm>
 #include <cstring>
 
 #include "check.h"
@@ -195,6 +196,144 @@ static void test_ops(std::mt19937_64& rng) {
   CHECK(plora_cpu_count_nonfinite(w.data(), PLORA_F32, 6, 5, 5, &count) == PLORA_OK && count == 2, "count %lld", (long long)count);
 }
 
+
+static void test_merge(int64_t n, int64_t k, int64_t r, int w_dtype, std::mt19937_64& rng) {
+  const float c = 0.3f;
+  Mat w(n, k, k + 2, w_dtype, rng), a(r, k, k + 1, PLORA_F32, rng), b(n, r, r + 3, PLORA_F32, rng);
+  Mat w0 = w, a0 = a, b0 = b;
+  CHECK(plora_cpu_merge(w.ptr(), w_dtype, w.ld, b.ptr(), b.ld, a.ptr(), a.ld, PLORA_F32, n, k, r, c, PLORA_ROUND_NEAREST, 1, 2,
+                        0.5f, 0.25f) == PLORA_OK, "merge: %s", plora_cpu_last_error());
+  std::vector<double> ref(n * k);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t t = 0; t < k; ++t) {
+      double acc = 0;
+      for (int64_t j = 0; j < r; ++j) acc += (double)b0.at(i, j) * a0.at(j, t);
+      ref[i * k + t] = w0.at(i, t) + c * acc;
+    }
+  std::vector<float> got(n * w.ld);
+  plora_cpu_copy(w.ptr(), w_dtype, w.ld, got.data(), PLORA_F32, w.ld, n, w.ld);
+  CHECK(relative_error(got.data(), w.ld, ref, n, k) <= (w_dtype == PLORA_F32 ? 1e-6 : 4e-3), "merge w dtype=%d r=%lld: %g", w_dtype,
+        (long long)r, relative_error(got.data(), w.ld, ref, n, k));
+  // round to nearest: exactly the nearest bf16/f16 of the fp32 result (checked on one element)
+  CHECK(a.at(0, 0) == 0.5f * a0.at(0, 0) && b.at(n - 1, r - 1) == 0.25f * b0.at(n - 1, r - 1), "merge scales a and b");
+  CHECK(a.at(0, k) == a0.at(0, k), "merge scaled a's padding");
+}
+
+// Stochastic rounding into bf16: unbiased over seeds, deterministic for one seed.
+static void test_stochastic_merge() {
+  const int64_t n = 1, k = 64, r = 1;
+  const float w_value = 1.0f, a_value = 1.0f, b_value = 1.0f / 1024;  // 1 + 2^-10: between bf16 neighbours 1 and 1+2^-7
+  std::vector<float> a(k, a_value), b(1, b_value);
+  double sum = 0;
+  const int seeds = 400;
+  std::vector<uint16_t> first(k);
+  for (int s = 0; s < seeds; ++s) {
+    std::vector<uint16_t> w(k, f32_to_bf16(w_value));
+    CHECK(plora_cpu_merge(w.data(), PLORA_BF16, k, b.data(), r, a.data(), k, PLORA_F32, n, k, r, 1.0f, PLORA_ROUND_STOCHASTIC,
+                          1000 + s, 9, 1.0f, 1.0f) == PLORA_OK, "sr merge");
+    for (int64_t t = 0; t < k; ++t) {
+      float v = bf16_to_f32(w[t]);
+      CHECK(v == 1.0f || v == 1.0078125f, "sr result %g is not a neighbour", v);
+      sum += v;
+    }
+    if (s == 0) first = w;
+  }
+  const double exact = 1.0 + 1.0 / 1024, p = (1.0 / 1024) / (1.0 / 128);  // P(round up) = 1/8
+  const double count = seeds * k, mean = sum / count;
+  const double sigma = (1.0 / 128) * std::sqrt(p * (1 - p) / count);
+  CHECK(std::fabs(mean - exact) <= 4 * sigma, "sr mean %.9f vs exact %.9f (4 sigma %.2g)", mean, exact, 4 * sigma);
+  std::vector<uint16_t> again(k, f32_to_bf16(w_value));
+  plora_cpu_merge(again.data(), PLORA_BF16, k, b.data(), r, a.data(), k, PLORA_F32, n, k, r, 1.0f, PLORA_ROUND_STOCHASTIC, 1000, 9,
+                  1.0f, 1.0f);
+  CHECK(again == first, "sr is deterministic for one seed");
+}
+
+static void test_adamw(std::mt19937_64& rng) {
+  // two tensors, 3 steps, against a double-precision replay of PyTorch's formula
+  const int64_t rows[2] = {3, 5}, cols[2] = {7, 2};
+  std::vector<float> p[2], g[2], m[2], v[2];
+  std::vector<uint16_t> copy(5 * 4, 0);  // bf16 copy of tensor 1 with ld 4
+  std::vector<double> pr[2], mr[2], vr[2];
+  for (int i = 0; i < 2; ++i) {
+    p[i] = random_floats(rows[i] * cols[i], rng);
+    m[i].assign(p[i].size(), 0.0f);
+    v[i].assign(p[i].size(), 0.0f);
+    pr[i].assign(p[i].begin(), p[i].end());
+    mr[i].assign(p[i].size(), 0.0);
+    vr[i].assign(p[i].size(), 0.0);
+  }
+  const float lr = 0.01f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.1f, gs = 0.5f, scale[2] = {1.0f, 4.0f};
+  for (int step = 1; step <= 3; ++step) {
+    for (int i = 0; i < 2; ++i) g[i] = random_floats(p[i].size(), rng);
+    const double bc1 = 1 - std::pow(0.9, step), bc2 = 1 - std::pow(0.999, step);
+    int64_t params[2], grads[2], ms[2], vs[2], copies[2] = {0, (int64_t)copy.data()}, copy_ld[2] = {0, 4};
+    for (int i = 0; i < 2; ++i) {
+      params[i] = (int64_t)p[i].data(); grads[i] = (int64_t)g[i].data(); ms[i] = (int64_t)m[i].data(); vs[i] = (int64_t)v[i].data();
+    }
+    CHECK(plora_cpu_adamw(2, params, grads, ms, vs, copies, copy_ld, rows, cols, scale, PLORA_BF16, lr, b1, b2, eps, wd, gs,
+                          (float)bc1, (float)bc2) == PLORA_OK, "adamw: %s", plora_cpu_last_error());
+    for (int i = 0; i < 2; ++i)
+      for (size_t e = 0; e < p[i].size(); ++e) {
+        const double ge = (double)g[i][e] * gs, lri = (double)lr * scale[i];
+        mr[i][e] = 0.9 * mr[i][e] + 0.1 * ge;
+        vr[i][e] = 0.999 * vr[i][e] + 0.001 * ge * ge;
+        pr[i][e] = pr[i][e] * (1 - lri * wd) - lri / bc1 * mr[i][e] / (std::sqrt(vr[i][e] / bc2) + 1e-8);
+      }
+  }
+  for (int i = 0; i < 2; ++i)
+    CHECK(relative_error(p[i].data(), cols[i], pr[i], rows[i], cols[i]) <= 1e-5, "adamw tensor %d: %g", i,
+          relative_error(p[i].data(), cols[i], pr[i], rows[i], cols[i]));
+  CHECK(copy[1 * 4 + 1] == f32_to_bf16(p[1][1 * 2 + 1]) && copy[3] == 0, "adamw writes the bf16 copy inside its ld");
+}
+
+static void test_model_ops(std::mt19937_64& rng) {
+  Mat x(7, 9, 11, PLORA_F32, rng), t(7, 9, 10, PLORA_F32, rng);
+  double sum = -1, ref = 0;
+  CHECK(plora_cpu_sum_squares(x.ptr(), PLORA_F32, x.ld, 7, 9, &sum) == PLORA_OK, "sum_squares");
+  for (int64_t i = 0; i < 7; ++i)
+    for (int64_t j = 0; j < 9; ++j) ref += (double)x.at(i, j) * x.at(i, j);
+  CHECK(std::fabs(sum - ref) <= 1e-9 * ref, "sum_squares %g vs %g", sum, ref);
+  // GELU: known values and the derivative against central differences
+  float xs[4] = {-3.0f, -0.5f, 0.0f, 1.5f}, ys[4], ones[4] = {1, 1, 1, 1}, ds[4];
+  plora_cpu_gelu(xs, 4, ys, 4, PLORA_F32, 1, 4);
+  const double expected[4] = {-0.0040496, -0.1542688, 0.0, 1.3997949};
+  for (int j = 0; j < 4; ++j) CHECK(std::fabs(ys[j] - expected[j]) < 1e-5, "gelu(%g) = %g", xs[j], ys[j]);
+  plora_cpu_gelu_backward(xs, 4, ones, 4, ds, 4, PLORA_F32, 1, 4);
+  for (int j = 0; j < 4; ++j) {
+    double h = 1e-3, up = (xs[j] + h) * 0.5 * (1 + std::erf((xs[j] + h) / std::sqrt(2.0))),
+           dn = (xs[j] - h) * 0.5 * (1 + std::erf((xs[j] - h) / std::sqrt(2.0)));
+    CHECK(std::fabs(ds[j] - (up - dn) / (2 * h)) < 1e-4, "gelu'(%g) = %g", xs[j], ds[j]);
+  }
+  // MSE
+  double loss = -1, lref = 0;
+  std::vector<float> grad(7 * 9);
+  CHECK(plora_cpu_mse(x.ptr(), x.ld, t.ptr(), t.ld, PLORA_F32, 7, 9, &loss, grad.data(), 9) == PLORA_OK, "mse");
+  for (int64_t i = 0; i < 7; ++i)
+    for (int64_t j = 0; j < 9; ++j) lref += std::pow((double)x.at(i, j) - t.at(i, j), 2) / 63;
+  CHECK(std::fabs(loss - lref) <= 1e-7 * lref, "mse %g vs %g", loss, lref);
+  CHECK(std::fabs(grad[2 * 9 + 3] - 2 * (x.at(2, 3) - t.at(2, 3)) / 63) < 1e-7, "mse grad");
+  // softmax cross-entropy
+  float labels[7] = {0, 8, 3, 3, 1, 5, 2};
+  std::vector<float> dl(7 * 9);
+  int64_t bad = -1;
+  CHECK(plora_cpu_softmax_xent(x.ptr(), x.ld, PLORA_F32, 7, 9, labels, &loss, dl.data(), 9, &bad) == PLORA_OK && bad == 0, "xent");
+  lref = 0;
+  for (int64_t i = 0; i < 7; ++i) {
+    double se = 0;
+    for (int64_t j = 0; j < 9; ++j) se += std::exp((double)x.at(i, j));
+    lref += (std::log(se) - x.at(i, (int64_t)labels[i])) / 7;
+    double p1 = std::exp((double)x.at(i, 1)) / se;
+    CHECK(std::fabs(dl[i * 9 + 1] - (p1 - (labels[i] == 1 ? 1 : 0)) / 7) < 1e-7, "xent grad row %lld", (long long)i);
+  }
+  CHECK(std::fabs(loss - lref) <= 1e-9 * std::fabs(lref) + 1e-12, "xent %g vs %g", loss, lref);
+  labels[2] = 9;
+  labels[4] = 0.5f;
+  std::fill(dl.begin(), dl.end(), NAN);
+  CHECK(plora_cpu_softmax_xent(x.ptr(), x.ld, PLORA_F32, 7, 9, labels, &loss, dl.data(), 9, &bad) == PLORA_ERR_INVALID && bad == 2,
+        "bad labels");
+  CHECK(std::isnan(dl[0]), "nothing written for bad labels");
+}
+
 static void test_rejects_bad_arguments() {
   float buf[16];
   CHECK(plora_cpu_shrink(buf, 1, buf, 4, buf, 4, PLORA_F32, 2, 4, 2, 1, 0, 0, 0) == PLORA_ERR_INVALID,
@@ -221,6 +360,11 @@ int main() {
       }
     }
   test_ops(rng);
+  for (int w_dtype : {PLORA_F32, PLORA_BF16, PLORA_F16})
+    for (int64_t r : {1, 2, 8, 16, 64}) test_merge(r == 2 ? 1 : 29, 37, r, w_dtype, rng);
+  test_stochastic_merge();
+  test_adamw(rng);
+  test_model_ops(rng);
   test_rejects_bad_arguments();
   std::printf("%s (%d failures)\n", g_failures ? "FAILED" : "OK", g_failures);
   return g_failures ? 1 : 0;

@@ -2,7 +2,9 @@
 // (skipped) with the reason when no CUDA device is usable.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "check.h"
 #include "plora/cpu.h"
@@ -24,7 +26,7 @@ void compare(const char* what, const std::vector<char>& host, const Device& dev,
              int64_t rows, int64_t cols, double tol) {
   const size_t es = dtype_size(dtype);
   std::vector<char> back(host.size());
-  cudaMemcpy(back.data(), dev.ptr, back.size(), cudaMemcpyDeviceToHost);
+  if (!back.empty()) cudaMemcpy(back.data(), dev.ptr, back.size(), cudaMemcpyDeviceToHost);
   std::vector<double> ref(rows * cols);
   std::vector<float> got(rows * ld);
   for (int64_t i = 0; i < rows; ++i)
@@ -85,7 +87,7 @@ std::vector<char> random_matrix(int dtype, int64_t rows, int64_t ld, std::mt1993
 }
 
 void upload(const Device& dev, const std::vector<char>& host) {
-  cudaMemcpy(dev.ptr, host.data(), host.size(), cudaMemcpyHostToDevice);
+  if (!host.empty()) cudaMemcpy(dev.ptr, host.data(), host.size(), cudaMemcpyHostToDevice);
 }
 
 double tol_for(int dtype) { return dtype == PLORA_F32 ? 1e-5 : 1e-2; }
@@ -217,6 +219,346 @@ void test_count_nonfinite(int dtype, std::mt19937_64& rng) {
         "count_nonfinite accepted a null device counter");
 }
 
+// ---- merge, AdamW and the model ops ----
+
+// A rows x ld host matrix of random values times `spread`, in dtype (padding included).
+std::vector<char> spread_matrix(int dtype, int64_t rows, int64_t ld, float spread, std::mt19937_64& rng) {
+  std::vector<float> v32 = random_floats(rows * ld, rng);
+  for (float& f : v32) f *= spread;
+  std::vector<char> v(rows * ld * dtype_size(dtype));
+  plora_cpu_copy(v32.data(), PLORA_F32, ld, v.data(), dtype, ld, rows, ld);
+  return v;
+}
+
+std::vector<char> download(const Device& dev, size_t bytes) {
+  std::vector<char> back(bytes);
+  if (bytes != 0) cudaMemcpy(back.data(), dev.ptr, bytes, cudaMemcpyDeviceToHost);
+  return back;
+}
+
+// 16-bit buffers compared bit for bit (padding included): no element may be more than one unit in
+// the last place away from the host's, and at most max_fraction of them may be one unit away (an
+// fp32 sum rounded differently can flip the rounding of an element now and then).
+void compare_bits16(const char* what, const std::vector<char>& host, const Device& dev, double max_fraction) {
+  const size_t count = host.size() / 2;
+  std::vector<uint16_t> want(count), got(count);
+  if (count == 0) return;
+  std::memcpy(want.data(), host.data(), count * 2);
+  cudaMemcpy(got.data(), dev.ptr, count * 2, cudaMemcpyDeviceToHost);
+  size_t one = 0, more = 0;
+  for (size_t e = 0; e < count; ++e) {
+    if (want[e] == got[e]) continue;
+    const bool same_sign = ((want[e] ^ got[e]) & 0x8000u) == 0;
+    const int diff = std::abs(static_cast<int>(want[e] & 0x7fffu) - static_cast<int>(got[e] & 0x7fffu));
+    if (same_sign && diff == 1) ++one; else ++more;
+  }
+  CHECK(more == 0 && static_cast<double>(one) <= max_fraction * static_cast<double>(count),
+        "%s: %zu of %zu elements one ulp apart, %zu further apart", what, one, count, more);
+}
+
+void test_merge(int64_t n, int64_t k, int64_t r, int w_dtype, int ab_dtype, int rounding, float scale_a,
+                float scale_b, std::mt19937_64& rng) {
+  const int64_t ld_w = k + 3, ld_b = r + 2, ld_a = k + 1;
+  const float c = -1.25f;
+  const uint64_t seed = 0x5eed1234abcdull, stream_id = 77;
+  std::vector<char> w = random_matrix(w_dtype, n, ld_w, rng), b = random_matrix(ab_dtype, n, ld_b, rng),
+                    a = random_matrix(ab_dtype, r, ld_a, rng);
+  Device d_w(w.size() + 1), d_b(b.size() + 1), d_a(a.size() + 1);  // + 1: not null when empty
+  upload(d_w, w); upload(d_b, b); upload(d_a, a);
+  CHECK(plora_cpu_merge(w.data(), w_dtype, ld_w, b.data(), ld_b, a.data(), ld_a, ab_dtype, n, k, r, c, rounding,
+                        seed, stream_id, scale_a, scale_b) == PLORA_OK,
+        "cpu merge: %s", plora_cpu_last_error());
+  CHECK(plora_cuda_merge(d_w.ptr, w_dtype, ld_w, d_b.ptr, ld_b, d_a.ptr, ld_a, ab_dtype, n, k, r, c, rounding, seed,
+                         stream_id, scale_a, scale_b, nullptr) == PLORA_OK,
+        "merge: %s", plora_cuda_last_error());
+  CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
+  char what[128];
+  std::snprintf(what, sizeof what, "merge w [%lld,%lld] r=%lld w dtype=%d ab dtype=%d rounding=%d", (long long)n,
+                (long long)k, (long long)r, w_dtype, ab_dtype, rounding);
+  if (w_dtype == PLORA_F32) compare(what, w, d_w, w_dtype, ld_w, n, ld_w, 1e-5);
+  else compare_bits16(what, w, d_w, 1e-3);
+  // the scales are one rounded product per element on both sides
+  std::snprintf(what, sizeof what, "merge a (scale %g, r=%lld)", scale_a, (long long)r);
+  compare(what, a, d_a, ab_dtype, ld_a, r, ld_a, 0.0);
+  std::snprintf(what, sizeof what, "merge b (scale %g, r=%lld)", scale_b, (long long)r);
+  compare(what, b, d_b, ab_dtype, ld_b, n, ld_b, 0.0);
+  CHECK(plora_cuda_merge(d_w.ptr, w_dtype, ld_w, d_b.ptr, ld_b, d_a.ptr, ld_a, ab_dtype, n, k, r, c, 2, seed,
+                         stream_id, scale_a, scale_b, nullptr) == PLORA_ERR_INVALID,
+        "merge accepted rounding 2");
+}
+
+// Stochastic rounding of a merge that adds less than half a bf16 unit: nearest would leave w
+// unchanged, stochastic rounding moves about the added fraction of the elements up by one unit,
+// and the mean of the rounded w follows the exact sum (unbiased).
+void test_merge_stochastic_unbiased() {
+  const int64_t n = 64, k = 1024, r = 1;
+  std::vector<uint16_t> w(n * k, f32_to_bf16(1.0f));  // bf16 unit at 1.0 is 2^-7
+  const float b1 = 1.0f, a1 = 0.25f / 128.0f;           // adds a quarter of a unit
+  std::vector<float> a(k, a1), b(n, b1);
+  Device d_w(w.size() * 2), d_a(a.size() * 4), d_b(b.size() * 4);
+  cudaMemcpy(d_w.ptr, w.data(), w.size() * 2, cudaMemcpyHostToDevice);
+  cudaMemcpy(d_a.ptr, a.data(), a.size() * 4, cudaMemcpyHostToDevice);
+  cudaMemcpy(d_b.ptr, b.data(), b.size() * 4, cudaMemcpyHostToDevice);
+  CHECK(plora_cuda_merge(d_w.ptr, PLORA_BF16, k, d_b.ptr, r, d_a.ptr, k, PLORA_F32, n, k, r, 1.0f,
+                         PLORA_ROUND_STOCHASTIC, 42, 9, 1.0f, 1.0f, nullptr) == PLORA_OK,
+        "merge stochastic: %s", plora_cuda_last_error());
+  cudaMemcpy(w.data(), d_w.ptr, w.size() * 2, cudaMemcpyDeviceToHost);
+  size_t up = 0, other = 0;
+  for (uint16_t h : w) {
+    if (h == f32_to_bf16(1.0f) + 1) ++up;
+    else if (h != f32_to_bf16(1.0f)) ++other;
+  }
+  const double fraction = static_cast<double>(up) / static_cast<double>(w.size());
+  CHECK(other == 0 && std::fabs(fraction - 0.25) < 0.02, "merge stochastic: %zu of %zu rounded up (%zu other)", up,
+        w.size(), other);
+}
+
+struct AdamwTensor {
+  int64_t rows, cols, copy_ld;  // copy_ld 0: no copy
+  float lr_scale;
+};
+
+void test_adamw(int copy_dtype, std::mt19937_64& rng) {
+  const std::vector<AdamwTensor> shapes = {{1, 1, 3, 1.0f},    {16, 1027, 1030, 0.5f}, {301, 16, 0, 1.0f},
+                                           {0, 5, 7, 2.0f},    {3, 7, 0, 1.5f},       {1, 2049, 2049, 1.0f},
+                                           {33, 65, 70, 0.25f}};
+  const int count = static_cast<int>(shapes.size());
+  // host side: p, g, m, v (fp32, contiguous) and the copy (copy_dtype, copy_ld); device twins
+  std::vector<std::vector<char>> p(count), g(count), m(count), v(count), copy(count);
+  std::vector<std::unique_ptr<Device>> dp, dg, dm, dv, dcopy;
+  for (int i = 0; i < count; ++i) {
+    const AdamwTensor& t = shapes[i];
+    const int64_t size = std::max<int64_t>(t.rows * t.cols, 1);  // never a null pointer
+    p[i] = random_matrix(PLORA_F32, 1, size, rng);
+    m[i] = random_matrix(PLORA_F32, 1, size, rng);
+    v[i] = random_matrix(PLORA_F32, 1, size, rng);
+    for (int64_t e = 0; e < size; ++e) {  // second moments are not negative
+      float* f = reinterpret_cast<float*>(v[i].data()) + e;
+      *f = *f * *f;
+    }
+    copy[i] = random_matrix(copy_dtype, std::max<int64_t>(t.rows, 1), std::max<int64_t>(t.copy_ld, 1), rng);
+    dp.emplace_back(new Device(p[i].size()));
+    dg.emplace_back(new Device(p[i].size()));
+    dm.emplace_back(new Device(m[i].size()));
+    dv.emplace_back(new Device(v[i].size()));
+    dcopy.emplace_back(new Device(copy[i].size()));
+    upload(*dp[i], p[i]); upload(*dm[i], m[i]); upload(*dv[i], v[i]); upload(*dcopy[i], copy[i]);
+  }
+  std::vector<int64_t> hp(count), hg(count), hm(count), hv(count), hc(count), cp(count), cg(count), cm(count),
+      cv(count), cc(count), ld(count), rows(count), cols(count);
+  std::vector<float> lr_scale(count);
+  for (int i = 0; i < count; ++i) {
+    hp[i] = reinterpret_cast<int64_t>(p[i].data());
+    hg[i] = reinterpret_cast<int64_t>(g[i].data());  // filled per step below (same buffer)
+    hm[i] = reinterpret_cast<int64_t>(m[i].data());
+    hv[i] = reinterpret_cast<int64_t>(v[i].data());
+    hc[i] = shapes[i].copy_ld ? reinterpret_cast<int64_t>(copy[i].data()) : 0;
+    cp[i] = reinterpret_cast<int64_t>(dp[i]->ptr);
+    cg[i] = reinterpret_cast<int64_t>(dg[i]->ptr);
+    cm[i] = reinterpret_cast<int64_t>(dm[i]->ptr);
+    cv[i] = reinterpret_cast<int64_t>(dv[i]->ptr);
+    cc[i] = shapes[i].copy_ld ? reinterpret_cast<int64_t>(dcopy[i]->ptr) : 0;
+    ld[i] = shapes[i].copy_ld;
+    rows[i] = shapes[i].rows;
+    cols[i] = shapes[i].cols;
+    lr_scale[i] = shapes[i].lr_scale;
+  }
+  const int64_t table_bytes = 9 * 8 * count;
+  Device table(table_bytes);
+  const float lr = 1e-2f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, wd = 0.05f, grad_scale = 0.5f;
+  for (int step = 1; step <= 3; ++step) {
+    for (int i = 0; i < count; ++i) {
+      g[i] = random_matrix(PLORA_F32, 1, static_cast<int64_t>(p[i].size() / 4), rng);
+      hg[i] = reinterpret_cast<int64_t>(g[i].data());
+      upload(*dg[i], g[i]);
+    }
+    const float bc1 = 1.0f - std::pow(beta1, static_cast<float>(step));
+    const float bc2 = 1.0f - std::pow(beta2, static_cast<float>(step));
+    CHECK(plora_cpu_adamw(count, hp.data(), hg.data(), hm.data(), hv.data(), hc.data(), ld.data(), rows.data(),
+                          cols.data(), lr_scale.data(), copy_dtype, lr, beta1, beta2, eps, wd, grad_scale, bc1,
+                          bc2) == PLORA_OK,
+          "cpu adamw: %s", plora_cpu_last_error());
+    CHECK(plora_cuda_adamw(count, cp.data(), cg.data(), cm.data(), cv.data(), cc.data(), ld.data(), rows.data(),
+                           cols.data(), lr_scale.data(), copy_dtype, lr, beta1, beta2, eps, wd, grad_scale, bc1,
+                           bc2, table.ptr, table_bytes, nullptr) == PLORA_OK,
+          "adamw: %s", plora_cuda_last_error());
+    CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
+    for (int i = 0; i < count; ++i) {
+      const AdamwTensor& t = shapes[i];
+      const int64_t size = static_cast<int64_t>(p[i].size() / 4);
+      char what[96];
+      std::snprintf(what, sizeof what, "adamw step %d tensor %d [%lld,%lld] p", step, i, (long long)t.rows,
+                    (long long)t.cols);
+      compare(what, p[i], *dp[i], PLORA_F32, size, 1, size, 1e-5);
+      std::snprintf(what, sizeof what, "adamw step %d tensor %d m", step, i);
+      compare(what, m[i], *dm[i], PLORA_F32, size, 1, size, 1e-5);
+      std::snprintf(what, sizeof what, "adamw step %d tensor %d v", step, i);
+      compare(what, v[i], *dv[i], PLORA_F32, size, 1, size, 1e-5);
+      std::snprintf(what, sizeof what, "adamw step %d tensor %d copy (dtype %d)", step, i, copy_dtype);
+      const int64_t copy_ld = std::max<int64_t>(t.copy_ld, 1);
+      compare(what, copy[i], *dcopy[i], copy_dtype, copy_ld, std::max<int64_t>(t.rows, 1), copy_ld,
+              tol_for(copy_dtype));  // untouched without a copy; the padding stays as it was
+    }
+  }
+  CHECK(plora_cuda_adamw(count, cp.data(), cg.data(), cm.data(), cv.data(), cc.data(), ld.data(), rows.data(),
+                         cols.data(), lr_scale.data(), copy_dtype, lr, beta1, beta2, eps, wd, grad_scale, 0.5f,
+                         0.5f, table.ptr, table_bytes - 1, nullptr) == PLORA_ERR_INVALID,
+        "adamw accepted a table of %lld bytes", (long long)(table_bytes - 1));
+  CHECK(plora_cuda_adamw(0, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                         copy_dtype, lr, beta1, beta2, eps, wd, grad_scale, 0.5f, 0.5f, nullptr, 0, nullptr) ==
+            PLORA_OK,
+        "adamw of no tensors: %s", plora_cuda_last_error());
+}
+
+bool close_to(double got, double want, double tol) {
+  return std::fabs(got - want) <= tol * std::max(std::fabs(want), 1e-30);
+}
+
+void test_sum_squares(int dtype, int64_t rows, int64_t cols, std::mt19937_64& rng) {
+  const int64_t ld = cols + 3;
+  std::vector<char> x = random_matrix(dtype, std::max<int64_t>(rows, 1), ld, rng);
+  Device d_x(x.size()), scratch(PLORA_CUDA_SCRATCH_BYTES);
+  upload(d_x, x);
+  cudaMemset(scratch.ptr, 0xff, PLORA_CUDA_SCRATCH_BYTES);  // the call must reset it
+  double cpu = -1.0, gpu = -1.0;
+  CHECK(plora_cpu_sum_squares(x.data(), dtype, ld, rows, cols, &cpu) == PLORA_OK, "cpu sum_squares: %s",
+        plora_cpu_last_error());
+  CHECK(plora_cuda_sum_squares(d_x.ptr, dtype, ld, rows, cols, &gpu, scratch.ptr, nullptr) == PLORA_OK,
+        "sum_squares: %s", plora_cuda_last_error());
+  CHECK(close_to(gpu, cpu, 1e-6) && (rows * cols == 0) == (cpu == 0.0),
+        "sum_squares dtype=%d [%lld,%lld]: cpu %.17g, cuda %.17g", dtype, (long long)rows, (long long)cols, cpu, gpu);
+  CHECK(plora_cuda_sum_squares(d_x.ptr, dtype, ld, rows, cols, &gpu, nullptr, nullptr) == PLORA_ERR_INVALID,
+        "sum_squares accepted a null scratch");
+}
+
+void test_gelu(int dtype, bool in_place, std::mt19937_64& rng) {
+  const int64_t rows = 37, cols = 301, ld_x = 303, ld_y = in_place ? ld_x : 305;
+  std::vector<char> x = spread_matrix(dtype, rows, ld_x, 4.0f, rng), y = random_matrix(dtype, rows, ld_y, rng);
+  Device d_x(x.size()), d_y(y.size());
+  upload(d_x, x); upload(d_y, y);
+  void* hy = in_place ? static_cast<void*>(x.data()) : static_cast<void*>(y.data());
+  void* dy = in_place ? d_x.ptr : d_y.ptr;
+  CHECK(plora_cpu_gelu(x.data(), ld_x, hy, ld_y, dtype, rows, cols) == PLORA_OK, "cpu gelu: %s",
+        plora_cpu_last_error());
+  CHECK(plora_cuda_gelu(d_x.ptr, ld_x, dy, ld_y, dtype, rows, cols, nullptr) == PLORA_OK, "gelu: %s",
+        plora_cuda_last_error());
+  CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
+  char what[64];
+  std::snprintf(what, sizeof what, "gelu (in place %d)", (int)in_place);
+  compare(what, in_place ? x : y, in_place ? d_x : d_y, dtype, ld_y, rows, ld_y, tol_for(dtype));
+}
+
+void test_gelu_backward(int dtype, bool in_place, std::mt19937_64& rng) {
+  const int64_t rows = 29, cols = 515, ld_x = 517, ld_dy = 520, ld_dx = in_place ? ld_dy : 519;
+  std::vector<char> x = spread_matrix(dtype, rows, ld_x, 4.0f, rng), dy = random_matrix(dtype, rows, ld_dy, rng),
+                    dx = random_matrix(dtype, rows, ld_dx, rng);
+  Device d_x(x.size()), d_dy(dy.size()), d_dx(dx.size());
+  upload(d_x, x); upload(d_dy, dy); upload(d_dx, dx);
+  void* hdx = in_place ? static_cast<void*>(dy.data()) : static_cast<void*>(dx.data());
+  void* ddx = in_place ? d_dy.ptr : d_dx.ptr;
+  CHECK(plora_cpu_gelu_backward(x.data(), ld_x, dy.data(), ld_dy, hdx, ld_dx, dtype, rows, cols) == PLORA_OK,
+        "cpu gelu_backward: %s", plora_cpu_last_error());
+  CHECK(plora_cuda_gelu_backward(d_x.ptr, ld_x, d_dy.ptr, ld_dy, ddx, ld_dx, dtype, rows, cols, nullptr) == PLORA_OK,
+        "gelu_backward: %s", plora_cuda_last_error());
+  CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
+  char what[64];
+  std::snprintf(what, sizeof what, "gelu_backward (in place %d)", (int)in_place);
+  compare(what, in_place ? dy : dx, in_place ? d_dy : d_dx, dtype, ld_dx, rows, ld_dx, tol_for(dtype));
+}
+
+void test_mse(int dtype, int64_t rows, int64_t cols, bool with_dpred, std::mt19937_64& rng) {
+  const int64_t ld_p = cols + 2, ld_t = cols + 5, ld_d = cols + 1;
+  std::vector<char> pred = random_matrix(dtype, rows, ld_p, rng), target = random_matrix(dtype, rows, ld_t, rng),
+                    dpred = random_matrix(dtype, rows, ld_d, rng);
+  Device d_p(pred.size()), d_t(target.size()), d_d(dpred.size()), scratch(PLORA_CUDA_SCRATCH_BYTES);
+  upload(d_p, pred); upload(d_t, target); upload(d_d, dpred);
+  cudaMemset(scratch.ptr, 0xff, PLORA_CUDA_SCRATCH_BYTES);
+  double cpu = -1.0, gpu = -1.0;
+  CHECK(plora_cpu_mse(pred.data(), ld_p, target.data(), ld_t, dtype, rows, cols, &cpu,
+                      with_dpred ? dpred.data() : nullptr, ld_d) == PLORA_OK,
+        "cpu mse: %s", plora_cpu_last_error());
+  CHECK(plora_cuda_mse(d_p.ptr, ld_p, d_t.ptr, ld_t, dtype, rows, cols, &gpu, with_dpred ? d_d.ptr : nullptr, ld_d,
+                       scratch.ptr, nullptr) == PLORA_OK,
+        "mse: %s", plora_cuda_last_error());
+  CHECK(close_to(gpu, cpu, 1e-6), "mse dtype=%d [%lld,%lld]: cpu %.17g, cuda %.17g", dtype, (long long)rows,
+        (long long)cols, cpu, gpu);
+  char what[64];
+  std::snprintf(what, sizeof what, "mse dpred [%lld,%lld] (dpred %d)", (long long)rows, (long long)cols,
+                (int)with_dpred);
+  compare(what, dpred, d_d, dtype, ld_d, rows, ld_d, tol_for(dtype));  // unchanged without dpred
+  CHECK(plora_cuda_mse(d_p.ptr, ld_p, d_t.ptr, ld_t, dtype, 0, cols, &gpu, nullptr, ld_d, scratch.ptr, nullptr) ==
+            PLORA_ERR_INVALID,
+        "mse accepted an empty matrix");
+}
+
+// Labels as floats: random classes, or (bad) four that are not class indices.
+std::vector<float> random_labels(int64_t rows, int64_t cols, bool bad, std::mt19937_64& rng) {
+  std::uniform_int_distribution<int64_t> u(0, cols - 1);
+  std::vector<float> labels(rows);
+  for (float& l : labels) l = static_cast<float>(u(rng));
+  if (bad) {
+    const float wrong[] = {-1.0f, static_cast<float>(cols), 0.5f, NAN};
+    for (int q = 0; q < 4; ++q) labels[(q * 7) % rows] = wrong[q];
+  }
+  return labels;
+}
+
+void test_softmax_xent(int dtype, int64_t rows, int64_t cols, bool with_dlogits, bool in_place,
+                       std::mt19937_64& rng) {
+  const int64_t ld_l = cols + 3, ld_d = in_place ? ld_l : cols + 1;
+  std::vector<char> logits = spread_matrix(dtype, rows, ld_l, 8.0f, rng), dlogits = random_matrix(dtype, rows, ld_d, rng);
+  const std::vector<float> labels = random_labels(rows, cols, false, rng);
+  Device d_l(logits.size()), d_d(dlogits.size()), d_labels(labels.size() * 4), scratch(PLORA_CUDA_SCRATCH_BYTES);
+  upload(d_l, logits); upload(d_d, dlogits);
+  cudaMemcpy(d_labels.ptr, labels.data(), labels.size() * 4, cudaMemcpyHostToDevice);
+  cudaMemset(scratch.ptr, 0xff, PLORA_CUDA_SCRATCH_BYTES);
+  void* hd = !with_dlogits ? nullptr : in_place ? static_cast<void*>(logits.data()) : static_cast<void*>(dlogits.data());
+  void* dd = !with_dlogits ? nullptr : in_place ? d_l.ptr : d_d.ptr;
+  double cpu = -1.0, gpu = -1.0;
+  int64_t cpu_bad = -1, gpu_bad = -1;
+  CHECK(plora_cpu_softmax_xent(logits.data(), ld_l, dtype, rows, cols, labels.data(), &cpu, hd, ld_d, &cpu_bad) ==
+            PLORA_OK,
+        "cpu softmax_xent: %s", plora_cpu_last_error());
+  CHECK(plora_cuda_softmax_xent(d_l.ptr, ld_l, dtype, rows, cols, static_cast<const float*>(d_labels.ptr), &gpu, dd,
+                                ld_d, &gpu_bad, scratch.ptr, nullptr) == PLORA_OK,
+        "softmax_xent: %s", plora_cuda_last_error());
+  CHECK(close_to(gpu, cpu, 1e-6) && cpu_bad == 0 && gpu_bad == 0,
+        "softmax_xent dtype=%d [%lld,%lld]: cpu %.17g, cuda %.17g (bad %lld, %lld)", dtype, (long long)rows,
+        (long long)cols, cpu, gpu, (long long)cpu_bad, (long long)gpu_bad);
+  char what[96];
+  std::snprintf(what, sizeof what, "softmax_xent dlogits [%lld,%lld] (dlogits %d, in place %d)", (long long)rows,
+                (long long)cols, (int)with_dlogits, (int)in_place);
+  if (in_place) compare(what, logits, d_l, dtype, ld_l, rows, ld_l, tol_for(dtype));
+  else compare(what, dlogits, d_d, dtype, ld_d, rows, ld_d, tol_for(dtype));  // unchanged without dlogits
+}
+
+void test_softmax_xent_bad_labels(int dtype, std::mt19937_64& rng) {
+  const int64_t rows = 40, cols = 13, ld = 16;
+  const std::vector<char> logits = random_matrix(dtype, rows, ld, rng), dlogits = random_matrix(dtype, rows, ld, rng);
+  const std::vector<float> labels = random_labels(rows, cols, true, rng);
+  Device d_l(logits.size()), d_d(dlogits.size()), d_labels(labels.size() * 4), scratch(PLORA_CUDA_SCRATCH_BYTES);
+  upload(d_l, logits); upload(d_d, dlogits);
+  cudaMemcpy(d_labels.ptr, labels.data(), labels.size() * 4, cudaMemcpyHostToDevice);
+  std::vector<char> host_d = dlogits;
+  double cpu = 123.0, gpu = 123.0;
+  int64_t cpu_bad = -1, gpu_bad = -1;
+  CHECK(plora_cpu_softmax_xent(logits.data(), ld, dtype, rows, cols, labels.data(), &cpu, host_d.data(), ld,
+                               &cpu_bad) == PLORA_ERR_INVALID,
+        "cpu softmax_xent accepted bad labels");
+  CHECK(plora_cuda_softmax_xent(d_l.ptr, ld, dtype, rows, cols, static_cast<const float*>(d_labels.ptr), &gpu,
+                                d_d.ptr, ld, &gpu_bad, scratch.ptr, nullptr) == PLORA_ERR_INVALID,
+        "softmax_xent accepted bad labels");
+  CHECK(cpu_bad == 4 && gpu_bad == 4 && gpu == 123.0, "softmax_xent bad labels: cpu %lld, cuda %lld (loss %g)",
+        (long long)cpu_bad, (long long)gpu_bad, gpu);
+  CHECK(download(d_d, dlogits.size()) == dlogits, "softmax_xent wrote dlogits despite bad labels");
+  // the next call with good labels must not see the old count
+  const std::vector<float> good = random_labels(rows, cols, false, rng);
+  cudaMemcpy(d_labels.ptr, good.data(), good.size() * 4, cudaMemcpyHostToDevice);
+  CHECK(plora_cuda_softmax_xent(d_l.ptr, ld, dtype, rows, cols, static_cast<const float*>(d_labels.ptr), &gpu,
+                                d_d.ptr, ld, &gpu_bad, scratch.ptr, nullptr) == PLORA_OK && gpu_bad == 0,
+        "softmax_xent after bad labels: %s (bad %lld)", plora_cuda_last_error(), (long long)gpu_bad);
+}
+
 }  // namespace
 
 int main() {
@@ -252,7 +594,40 @@ int main() {
     }
     for (int distribution : {PLORA_UNIFORM, PLORA_NORMAL}) test_random_fill(dtype, distribution, rng);
     test_count_nonfinite(dtype, rng);
+
+    for (int ab_dtype : {PLORA_F32, PLORA_BF16, PLORA_F16})
+      for (int64_t r : {1, 2, 8, 16, 40, 64})
+        for (int rounding : {PLORA_ROUND_NEAREST, PLORA_ROUND_STOCHASTIC}) {
+          const float scale_a = r == 8 || r == 64 ? 1.0f : 0.75f, scale_b = r == 16 ? 1.0f : -0.5f;
+          test_merge(301, 1027, r, dtype, ab_dtype, rounding, scale_a, scale_b, rng);
+          test_merge(1, 259, r, dtype, ab_dtype, rounding, scale_a, scale_b, rng);
+          test_merge(70, 5, r, dtype, ab_dtype, rounding, scale_a, scale_b, rng);
+        }
+    // empty products still scale the factors that have elements
+    test_merge(0, 9, 4, dtype, PLORA_BF16, PLORA_ROUND_STOCHASTIC, 0.5f, 2.0f, rng);
+    test_merge(6, 0, 4, dtype, PLORA_F32, PLORA_ROUND_NEAREST, 0.5f, 2.0f, rng);
+    test_merge(6, 9, 0, dtype, PLORA_F16, PLORA_ROUND_NEAREST, 0.5f, 2.0f, rng);
+    test_adamw(dtype, rng);
+    for (int64_t rows : {0, 1, 300}) test_sum_squares(dtype, rows, rows == 1 ? 100001 : 257, rng);
+    for (bool in_place : {false, true}) {
+      test_gelu(dtype, in_place, rng);
+      test_gelu_backward(dtype, in_place, rng);
+    }
+    for (bool with_dpred : {false, true}) {
+      test_mse(dtype, 33, 17, with_dpred, rng);
+      test_mse(dtype, 1, 1, with_dpred, rng);
+      test_mse(dtype, 300, 1025, with_dpred, rng);
+    }
+    for (bool with_dlogits : {false, true}) {
+      test_softmax_xent(dtype, 37, 1000, with_dlogits, false, rng);
+      test_softmax_xent(dtype, 1, 3, with_dlogits, false, rng);
+      test_softmax_xent(dtype, 300, 7, with_dlogits, false, rng);
+      test_softmax_xent(dtype, 5, 3000, with_dlogits, false, rng);
+    }
+    test_softmax_xent(dtype, 37, 1000, true, true, rng);
+    test_softmax_xent_bad_labels(dtype, rng);
   }
+  test_merge_stochastic_unbiased();
   std::printf("%s (%d failures)\n", g_failures ? "FAILED" : "OK", g_failures);
   return g_failures ? 1 : 0;
 }

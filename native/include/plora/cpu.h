@@ -85,6 +85,58 @@ PLORA_API int plora_cpu_random_fill(void* out, int dtype, int64_t ld, int64_t ro
 PLORA_API int plora_cpu_count_nonfinite(const void* x, int dtype, int64_t ld, int64_t rows,
                                         int64_t cols, int64_t* count);
 
+/* Merge (PLoRA unloading, LoRA merge), in place:
+ *   w[i,t] += c * sum_j b[i,j] * a[j,t]        fp32 accumulation
+ * w [n,k] in w_dtype; BF16 w is rounded to nearest or stochastically (PLORA_ROUND_STOCHASTIC:
+ * Philox (seed, stream), element i*k + t; F16 only rounds to nearest). a [r,k], b [n,r] in
+ * ab_dtype. Then, in the same call, a *= scale_a and b *= scale_b (skipped when 1). */
+PLORA_API int plora_cpu_merge(void* w, int w_dtype, int64_t ld_w, void* b, int64_t ld_b, void* a,
+                              int64_t ld_a, int ab_dtype, int64_t n, int64_t k, int64_t r, float c,
+                              int rounding, uint64_t seed, uint64_t stream, float scale_a,
+                              float scale_b);
+
+/* Fused AdamW over `count` fp32 tensors, PyTorch's update (decoupled weight decay, bias
+ * correction bc1 = 1 - beta1^t, bc2 = 1 - beta2^t computed by the caller):
+ *   g = grad * grad_scale;  m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2
+ *   p = p (1 - lr_i wd) - (lr_i / bc1) m / (sqrt(v / bc2) + eps),   lr_i = lr * lr_scale[i]
+ * params[i], grads[i], m[i], v[i] are addresses of rows[i] x cols[i] contiguous fp32 matrices.
+ * When copies[i] != 0 the new p is also written, rounded to copy_dtype, to the rows[i] x cols[i]
+ * matrix at copies[i] with leading dimension copy_ld[i] (a compute-dtype copy). */
+PLORA_API int plora_cpu_adamw(int count, const int64_t* params, const int64_t* grads,
+                              const int64_t* m, const int64_t* v, const int64_t* copies,
+                              const int64_t* copy_ld, const int64_t* rows, const int64_t* cols,
+                              const float* lr_scale, int copy_dtype, float lr, float beta1,
+                              float beta2, float eps, float weight_decay, float grad_scale,
+                              float bias_correction1, float bias_correction2);
+
+/* *out = sum of x[i,j]^2 in double. */
+PLORA_API int plora_cpu_sum_squares(const void* x, int dtype, int64_t ld, int64_t rows,
+                                    int64_t cols, double* out);
+
+/* GELU (exact, erf form): y = x * Phi(x). x and y of one dtype; y may be x. */
+PLORA_API int plora_cpu_gelu(const void* x, int64_t ld_x, void* y, int64_t ld_y, int dtype,
+                             int64_t rows, int64_t cols);
+
+/* dx = dy * (Phi(x) + x * phi(x)); dx may be dy. */
+PLORA_API int plora_cpu_gelu_backward(const void* x, int64_t ld_x, const void* dy, int64_t ld_dy,
+                                      void* dx, int64_t ld_dx, int dtype, int64_t rows,
+                                      int64_t cols);
+
+/* Mean squared error over rows x cols: *loss = mean((pred - target)^2) in double; when dpred is
+ * not NULL also dpred = 2 (pred - target) / (rows * cols). */
+PLORA_API int plora_cpu_mse(const void* pred, int64_t ld_pred, const void* target,
+                            int64_t ld_target, int dtype, int64_t rows, int64_t cols,
+                            double* loss, void* dpred, int64_t ld_dpred);
+
+/* Softmax cross-entropy of logits [rows, cols] against class labels (fp32 [rows, 1] holding
+ * integers 0..cols-1): *loss = mean_i (logsumexp(logits_i) - logits_i[label_i]); when dlogits
+ * is not NULL also dlogits = (softmax(logits) - onehot(label)) / rows. A label out of range is
+ * PLORA_ERR_INVALID and *bad_labels counts them (nothing is written then). */
+PLORA_API int plora_cpu_softmax_xent(const void* logits, int64_t ld_logits, int dtype,
+                                     int64_t rows, int64_t cols, const float* labels,
+                                     double* loss, void* dlogits, int64_t ld_dlogits,
+                                     int64_t* bad_labels);
+
 #ifdef __cplusplus
 }
 #endif

@@ -65,6 +65,47 @@ PLORA_API int plora_cuda_count_nonfinite(const void* x, int dtype, int64_t ld, i
                                          int64_t cols, void* device_counter, int64_t* count,
                                          void* stream);
 
+/* The functions below that return a number to the host (sum_squares, mse, softmax_xent) use
+ * `scratch`: at least PLORA_CUDA_SCRATCH_BYTES of device memory owned by the caller; they wait
+ * for the stream before returning. */
+#define PLORA_CUDA_SCRATCH_BYTES 256
+
+PLORA_API int plora_cuda_merge(void* w, int w_dtype, int64_t ld_w, void* b, int64_t ld_b, void* a,
+                               int64_t ld_a, int ab_dtype, int64_t n, int64_t k, int64_t r,
+                               float c, int rounding, uint64_t seed, uint64_t stream_id,
+                               float scale_a, float scale_b, void* stream);
+
+/* The host arrays are read before the call returns; `table` is device memory of at least
+ * 9 * 8 * count bytes (table_bytes) that receives them. */
+PLORA_API int plora_cuda_adamw(int count, const int64_t* params, const int64_t* grads,
+                               const int64_t* m, const int64_t* v, const int64_t* copies,
+                               const int64_t* copy_ld, const int64_t* rows, const int64_t* cols,
+                               const float* lr_scale, int copy_dtype, float lr, float beta1,
+                               float beta2, float eps, float weight_decay, float grad_scale,
+                               float bias_correction1, float bias_correction2, void* table,
+                               int64_t table_bytes, void* stream);
+
+PLORA_API int plora_cuda_sum_squares(const void* x, int dtype, int64_t ld, int64_t rows,
+                                     int64_t cols, double* out, void* scratch, void* stream);
+
+PLORA_API int plora_cuda_gelu(const void* x, int64_t ld_x, void* y, int64_t ld_y, int dtype,
+                              int64_t rows, int64_t cols, void* stream);
+
+PLORA_API int plora_cuda_gelu_backward(const void* x, int64_t ld_x, const void* dy,
+                                       int64_t ld_dy, void* dx, int64_t ld_dx, int dtype,
+                                       int64_t rows, int64_t cols, void* stream);
+
+PLORA_API int plora_cuda_mse(const void* pred, int64_t ld_pred, const void* target,
+                             int64_t ld_target, int dtype, int64_t rows, int64_t cols,
+                             double* loss, void* dpred, int64_t ld_dpred, void* scratch,
+                             void* stream);
+
+/* labels is a device pointer (fp32 [rows, 1]). */
+PLORA_API int plora_cuda_softmax_xent(const void* logits, int64_t ld_logits, int dtype,
+                                      int64_t rows, int64_t cols, const float* labels,
+                                      double* loss, void* dlogits, int64_t ld_dlogits,
+                                      int64_t* bad_labels, void* scratch, void* stream);
+
 #ifdef __cplusplus
 }
 #endif

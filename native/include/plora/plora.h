@@ -30,6 +30,9 @@ enum plora_status {
 /* Distributions of the random fills. */
 enum plora_distribution { PLORA_UNIFORM = 0, PLORA_NORMAL = 1 };
 
+/* Rounding of a merge into 16-bit storage. */
+enum plora_rounding { PLORA_ROUND_NEAREST = 0, PLORA_ROUND_STOCHASTIC = 1 };
+
 /* Storage types; arithmetic is always fp32. Values match dev.plora.tensor.DType.code(). */
 enum plora_dtype { PLORA_F32 = 0, PLORA_BF16 = 1, PLORA_F16 = 2 };
 

@@ -347,6 +347,165 @@ public abstract class Backend implements AutoCloseable {
     return countNonFiniteImpl(x);
   }
 
+
+  // ---------------------------------------------------------------- training kernels
+
+  /**
+   * In-place merge {@code w ← w + c·b·a} with fp32 accumulation, rounded into w's dtype as asked
+   * (stochastic rounding draws from Philox (seed, stream)); then, in the same call, {@code a ←
+   * scaleA·a} and {@code b ← scaleB·b}. w [N,K], b [N,r], a [r,K]; a and b share a dtype.
+   */
+  public final void merge(Tensor w, Tensor b, Tensor a, float c, Rounding rounding, long seed, long stream,
+      float scaleA, float scaleB) {
+    requireTensor("w", w);
+    requireTensor("b", b);
+    requireTensor("a", a);
+    if (rounding == null) {
+      throw new IllegalArgumentException("rounding: must not be null");
+    }
+    int r = a.rows();
+    requireShape("merge", "b", b, w.rows(), r, "w " + w.shape() + " and a " + a.shape());
+    requireShape("merge", "a", a, r, w.cols(), "w " + w.shape() + " (a is [r,K])");
+    requireDtype("merge", "b", b, a.dtype());
+    if (rounding == Rounding.STOCHASTIC && w.dtype() == DType.F16) {
+      throw new IllegalArgumentException("merge: stochastic rounding needs BF16 (or F32) w, got F16");
+    }
+    requireDisjoint("merge", "w", w, new String[] {"a", "b"}, a, b);
+    requireDisjoint("merge", "a", a, "b", b);
+    requireFinite("c", c);
+    requireFinite("scaleA", scaleA);
+    requireFinite("scaleB", scaleB);
+    mergeImpl(w, b, a, c, rounding, seed, stream, scaleA, scaleB);
+  }
+
+  /**
+   * One fused AdamW step over all slots (one native call). Parameters, gradients and moments
+   * are contiguous fp32 of one shape per slot; the optional copies share one dtype.
+   */
+  public final void adamw(java.util.List<AdamwSlot> slots, AdamwHyper hyper) {
+    requireOpen();
+    if (slots == null || hyper == null) {
+      throw new IllegalArgumentException("adamw: slots and hyper must not be null");
+    }
+    DType copyType = null;
+    for (int i = 0; i < slots.size(); i++) {
+      AdamwSlot s = slots.get(i);
+      String at = "adamw slot " + i + " ";
+      if (s == null) {
+        throw new IllegalArgumentException(at + "is null");
+      }
+      for (Tensor t : new Tensor[] {s.param(), s.grad(), s.m(), s.v()}) {
+        requireTensor(at + (t == s.param() ? "param" : t == s.grad() ? "grad" : t == s.m() ? "m" : "v"), t);
+        if (t.dtype() != DType.F32 || !t.isContiguous()) {
+          throw new IllegalArgumentException(at + "tensor " + t + ": expected contiguous F32");
+        }
+        requireShape("adamw", at + "tensor", t, s.param().rows(), s.param().cols(), "param " + s.param().shape());
+      }
+      if (s.copy() != null) {
+        requireTensor(at + "copy", s.copy());
+        requireShape("adamw", at + "copy", s.copy(), s.param().rows(), s.param().cols(),
+            "param " + s.param().shape());
+        if (copyType != null && s.copy().dtype() != copyType) {
+          throw new IllegalArgumentException(at + "copy has dtype " + s.copy().dtype() + ", others " + copyType);
+        }
+        copyType = s.copy().dtype();
+        requireDisjoint("adamw", at + "copy", s.copy(), "param", s.param());
+      }
+      if (!Float.isFinite(s.lrScale()) || s.lrScale() < 0) {
+        throw new IllegalArgumentException(at + "lrScale: expected a finite value >= 0, got " + s.lrScale());
+      }
+    }
+    for (float f : new float[] {hyper.lr(), hyper.beta1(), hyper.beta2(), hyper.eps(), hyper.weightDecay(),
+        hyper.gradScale(), hyper.biasCorrection1(), hyper.biasCorrection2()}) {
+      requireFinite("adamw hyper-parameter", f);
+    }
+    if (!(hyper.biasCorrection1() > 0 && hyper.biasCorrection2() > 0)) {
+      throw new IllegalArgumentException("adamw: bias corrections must be > 0, got " + hyper.biasCorrection1()
+          + ", " + hyper.biasCorrection2());
+    }
+    if (!slots.isEmpty()) {
+      adamwImpl(slots, copyType == null ? DType.F32 : copyType, hyper);
+    }
+  }
+
+  /** Σ x² in double (waits for queued work). */
+  public final double sumSquares(Tensor x) {
+    requireTensor("x", x);
+    return sumSquaresImpl(x);
+  }
+
+  /** {@code y ← gelu(x)} (exact erf form); y may be x itself. */
+  public final void gelu(Tensor x, Tensor y) {
+    requireTensor("x", x);
+    requireTensor("y", y);
+    requireShape("gelu", "y", y, x.rows(), x.cols(), "x " + x.shape());
+    requireDtype("gelu", "y", y, x.dtype());
+    if (!sameElements(x, y)) {
+      requireDisjoint("gelu", "y", y, "x", x);
+    }
+    geluImpl(x, y);
+  }
+
+  /** {@code dx ← dy ⊙ gelu'(x)}; dx may be dy itself. */
+  public final void geluBackward(Tensor x, Tensor dy, Tensor dx) {
+    requireTensor("x", x);
+    requireTensor("dy", dy);
+    requireTensor("dx", dx);
+    requireShape("geluBackward", "dy", dy, x.rows(), x.cols(), "x " + x.shape());
+    requireShape("geluBackward", "dx", dx, x.rows(), x.cols(), "x " + x.shape());
+    requireDtype("geluBackward", "dy", dy, x.dtype());
+    requireDtype("geluBackward", "dx", dx, x.dtype());
+    requireDisjoint("geluBackward", "dx", dx, "x", x);
+    if (!sameElements(dy, dx)) {
+      requireDisjoint("geluBackward", "dx", dx, "dy", dy);
+    }
+    geluBackwardImpl(x, dy, dx);
+  }
+
+  /**
+   * Mean squared error of pred against target; when {@code dpred} is not null it receives
+   * {@code 2(pred − target)/(rows·cols)} (it may be pred itself). Returns the loss.
+   */
+  public final double mse(Tensor pred, Tensor target, Tensor dpred) {
+    requireTensor("pred", pred);
+    requireTensor("target", target);
+    requireShape("mse", "target", target, pred.rows(), pred.cols(), "pred " + pred.shape());
+    requireDtype("mse", "target", target, pred.dtype());
+    if (dpred != null) {
+      requireTensor("dpred", dpred);
+      requireShape("mse", "dpred", dpred, pred.rows(), pred.cols(), "pred " + pred.shape());
+      requireDtype("mse", "dpred", dpred, pred.dtype());
+      requireDisjoint("mse", "dpred", dpred, "target", target);
+      if (!sameElements(pred, dpred)) {
+        requireDisjoint("mse", "dpred", dpred, "pred", pred);
+      }
+    }
+    return mseImpl(pred, target, dpred);
+  }
+
+  /**
+   * Mean softmax cross-entropy of logits [M,C] against labels [M,1] (F32 holding class indices
+   * 0..C−1); when {@code dlogits} is not null it receives {@code (softmax − onehot)/M}. A label
+   * that is not a class index is an {@link IllegalArgumentException} and nothing is written.
+   */
+  public final double softmaxCrossEntropy(Tensor logits, Tensor labels, Tensor dlogits) {
+    requireTensor("logits", logits);
+    requireTensor("labels", labels);
+    requireShape("softmaxCrossEntropy", "labels", labels, logits.rows(), 1, "logits " + logits.shape());
+    requireDtype("softmaxCrossEntropy", "labels", labels, DType.F32);
+    if (!labels.isContiguous()) {
+      throw new IllegalArgumentException("softmaxCrossEntropy: labels must be contiguous, got " + labels);
+    }
+    if (dlogits != null) {
+      requireTensor("dlogits", dlogits);
+      requireShape("softmaxCrossEntropy", "dlogits", dlogits, logits.rows(), logits.cols(),
+          "logits " + logits.shape());
+      requireDtype("softmaxCrossEntropy", "dlogits", dlogits, logits.dtype());
+      requireDisjoint("softmaxCrossEntropy", "dlogits", dlogits, new String[] {"logits", "labels"}, logits, labels);
+    }
+    return softmaxCrossEntropyImpl(logits, labels, dlogits);
+  }
+
   // ---------------------------------------------------------------- lifecycle
 
   public final boolean isClosed() {
@@ -397,6 +556,52 @@ public abstract class Backend implements AutoCloseable {
   protected abstract void randomFillImpl(Tensor out, boolean normal, float a, float b, long seed, long stream);
 
   protected abstract long countNonFiniteImpl(Tensor x);
+
+  protected abstract void mergeImpl(Tensor w, Tensor b, Tensor a, float c, Rounding rounding, long seed, long stream,
+      float scaleA, float scaleB);
+
+  protected abstract void adamwImpl(java.util.List<AdamwSlot> slots, DType copyType, AdamwHyper hyper);
+
+  protected abstract double sumSquaresImpl(Tensor x);
+
+  protected abstract void geluImpl(Tensor x, Tensor y);
+
+  protected abstract void geluBackwardImpl(Tensor x, Tensor dy, Tensor dx);
+
+  protected abstract double mseImpl(Tensor pred, Tensor target, Tensor dpred);
+
+  protected abstract double softmaxCrossEntropyImpl(Tensor logits, Tensor labels, Tensor dlogits);
+
+  /** The slots as the parallel address/size arrays of the native AdamW ABI. */
+  protected static final class AdamwTable {
+    public final long[] params, grads, m, v, copies, copyLd, rows, cols;
+    public final float[] lrScale;
+
+    public AdamwTable(java.util.List<AdamwSlot> slots) {
+      int n = slots.size();
+      params = new long[n];
+      grads = new long[n];
+      m = new long[n];
+      v = new long[n];
+      copies = new long[n];
+      copyLd = new long[n];
+      rows = new long[n];
+      cols = new long[n];
+      lrScale = new float[n];
+      for (int i = 0; i < n; i++) {
+        AdamwSlot s = slots.get(i);
+        params[i] = s.param().address();
+        grads[i] = s.grad().address();
+        m[i] = s.m().address();
+        v[i] = s.v().address();
+        copies[i] = s.copy() == null ? 0 : s.copy().address();
+        copyLd[i] = s.copy() == null ? 0 : s.copy().ld();
+        rows[i] = s.param().rows();
+        cols[i] = s.param().cols();
+        lrScale[i] = s.lrScale();
+      }
+    }
+  }
 
   protected abstract void release();
 

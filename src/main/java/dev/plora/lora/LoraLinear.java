@@ -2,8 +2,12 @@ package dev.plora.lora;
 
 import dev.plora.backend.Backend;
 import dev.plora.backend.Dropout;
+import dev.plora.backend.Rounding;
+import dev.plora.model.Layer;
+import dev.plora.optim.Parameter;
 import dev.plora.tensor.DType;
 import dev.plora.tensor.Tensor;
+import java.util.List;
 
 /**
  * A frozen linear layer {@code y = x·Wᵀ + b} with a LoRA adapter: {@code y = x·Wᵀ + b +
@@ -19,7 +23,7 @@ import dev.plora.tensor.Tensor;
  * until {@link #zeroGrad()}. The layer remembers the input of the last forward pass for
  * backward: do not change or close it in between.
  */
-public final class LoraLinear implements AutoCloseable {
+public final class LoraLinear implements Layer {
   private final Backend backend;
   private final LoraConfig config;
   private final int layer;
@@ -35,12 +39,15 @@ public final class LoraLinear implements AutoCloseable {
   private final Tensor bias;
   private final Tensor gradA;
   private final Tensor gradB;
+  private final Tensor masterA; // fp32 values the optimizer updates; loraA/loraB are their copies
+  private final Tensor masterB;
 
   private boolean training = true;
   private boolean merged;
   private boolean closed;
   private long step;
   private long generation;
+  private long unloads;
 
   // State of the last forward pass, for backward.
   private Tensor savedX;
@@ -62,6 +69,8 @@ public final class LoraLinear implements AutoCloseable {
     Tensor aug = backend.allocate(n + r, k + r, dtype);
     Tensor biasCopy = null;
     Tensor ga = null;
+    Tensor gb = null;
+    Tensor ma = null;
     try {
       weight = aug.view(0, 0, n, k);
       loraA = aug.view(n, 0, r, k);
@@ -73,20 +82,22 @@ public final class LoraLinear implements AutoCloseable {
         backend.copy(b, biasCopy);
       }
       ga = backend.allocate(r, k, DType.F32).fill(0f);
-      gradB = backend.allocate(n, r, DType.F32).fill(0f);
+      gb = backend.allocate(n, r, DType.F32).fill(0f);
+      ma = backend.allocate(r, k, DType.F32);
+      masterB = backend.allocate(n, r, DType.F32);
     } catch (RuntimeException e) {
-      aug.close();
-      if (biasCopy != null) {
-        biasCopy.close();
-      }
-      if (ga != null) {
-        ga.close();
+      for (Tensor t : new Tensor[] {aug, biasCopy, ga, gb, ma}) {
+        if (t != null) {
+          t.close();
+        }
       }
       throw e;
     }
     waug = aug;
     bias = biasCopy;
     gradA = ga;
+    gradB = gb;
+    masterA = ma;
     resetAdapter();
   }
 
@@ -135,11 +146,13 @@ public final class LoraLinear implements AutoCloseable {
   }
 
   /** Input features K. */
+  @Override
   public int inFeatures() {
     return k;
   }
 
   /** Output features N. */
+  @Override
   public int outFeatures() {
     return n;
   }
@@ -148,8 +161,21 @@ public final class LoraLinear implements AutoCloseable {
     return r;
   }
 
+  @Override
   public DType dtype() {
     return dtype;
+  }
+
+  /** K + r: an input with r scratch columns makes the forward pass one GEMM. */
+  @Override
+  public int inputColumns() {
+    return k + r;
+  }
+
+  /** N + r: an output gradient with r scratch columns makes dX one GEMM (without dropout). */
+  @Override
+  public int outputGradColumns() {
+    return n + r;
   }
 
   public float scaling() {
@@ -180,6 +206,38 @@ public final class LoraLinear implements AutoCloseable {
     return loraB;
   }
 
+  /** The fp32 A [r,K] that the optimizer updates; {@link #loraA()} is its compute-dtype copy. */
+  public Tensor masterA() {
+    requireOpen();
+    return masterA;
+  }
+
+  /** The fp32 B [N,r] that the optimizer updates; {@link #loraB()} is its compute-dtype copy. */
+  public Tensor masterB() {
+    requireOpen();
+    return masterB;
+  }
+
+  /** Copies the fp32 masters into the compute-dtype A and B used by forward and backward. */
+  public void syncAdapter() {
+    requireOpen();
+    backend.copy(masterA, loraA);
+    backend.copy(masterB, loraB);
+  }
+
+  /** A and B as optimizer parameters: fp32 masters, fp32 gradients, compute copies in Waug. */
+  @Override
+  public List<Parameter> parameters() {
+    requireOpen();
+    return List.of(new Parameter("layer" + layer + ".lora_A", masterA, gradA, loraA, Parameter.Role.LORA_A),
+        new Parameter("layer" + layer + ".lora_B", masterB, gradB, loraB, Parameter.Role.LORA_B));
+  }
+
+  /** Bytes of trainable state this layer holds: fp32 A, B and their gradients. */
+  public long trainableBytes() {
+    return 4L * 2 * ((long) r * k + (long) n * r);
+  }
+
   /** dL/dA [r,K], fp32, accumulated. */
   public Tensor gradA() {
     requireOpen();
@@ -199,6 +257,7 @@ public final class LoraLinear implements AutoCloseable {
   }
 
   /** Training mode applies dropout and advances the step that keys the masks; eval mode does neither. */
+  @Override
   public LoraLinear train(boolean training) {
     this.training = training;
     return this;
@@ -231,11 +290,51 @@ public final class LoraLinear implements AutoCloseable {
     long stream = RngStreams.init(generation++, layer);
     if (config.init() == LoraConfig.Init.KAIMING_UNIFORM) {
       float bound = (float) (1.0 / Math.sqrt(k));
-      backend.fillUniform(loraA, -bound, bound, config.seed(), stream);
+      backend.fillUniform(masterA, -bound, bound, config.seed(), stream);
     } else {
-      backend.fillNormal(loraA, 0f, 1f / r, config.seed(), stream);
+      backend.fillNormal(masterA, 0f, 1f / r, config.seed(), stream);
     }
-    loraB.fill(0f);
+    masterB.fill(0f);
+    syncAdapter();
+  }
+
+  // ---------------------------------------------------------------- PLoRA unloading
+
+  /**
+   * FULL unload: {@code W ← W + s·B·A} from the fp32 masters (rounded into W as asked), then a
+   * fresh A and B = 0 — the layer's output is unchanged, the adapter starts over.
+   */
+  public void unloadFull(Rounding rounding) {
+    requireUnloadable();
+    backend.merge(weight, masterB, masterA, scaling, rounding, config.seed(), RngStreams.rounding(unloads++, layer),
+        1f, 1f);
+    resetAdapter();
+  }
+
+  /**
+   * Momentum unload: {@code W ← W + m·s·B·A}, then A and B each scaled by {@code adapterScale}
+   * (1−m for the published rule, √(1−m) to keep the output), in one native call.
+   */
+  public void unloadMomentum(float m, float adapterScale, Rounding rounding) {
+    requireUnloadable();
+    if (!(m > 0 && m <= 1)) {
+      throw new IllegalArgumentException("momentum m: expected 0 < m <= 1, got " + m);
+    }
+    backend.merge(weight, masterB, masterA, m * scaling, rounding, config.seed(),
+        RngStreams.rounding(unloads++, layer), adapterScale, adapterScale);
+    syncAdapter();
+  }
+
+  /** Unloads done on this layer. */
+  public long unloads() {
+    return unloads;
+  }
+
+  private void requireUnloadable() {
+    requireOpen();
+    if (merged) {
+      throw new IllegalStateException("layer " + layer + " is merged: unmerge() before unloading");
+    }
   }
 
   // ---------------------------------------------------------------- augmented activations
@@ -271,6 +370,7 @@ public final class LoraLinear implements AutoCloseable {
    * {@code y ← x·Wᵀ + b + s·x̃·Aᵀ·Bᵀ}. x is [M,K], or [M,K+r] with r scratch columns (augmented);
    * y is [M,N] in the layer's dtype or F32. After {@link #merge()} the LoRA path is part of W.
    */
+  @Override
   public void forward(Tensor x, Tensor y) {
     requireInput(x);
     boolean augmented = x.cols() == k + r;
@@ -324,6 +424,7 @@ public final class LoraLinear implements AutoCloseable {
    * [M,N], or [M,N+r] with r scratch columns (augmented: dX is then one GEMM when there is no
    * dropout); dx is [M,K] in the layer's dtype.
    */
+  @Override
   public void backward(Tensor dy, Tensor dx) {
     requireOpen();
     if (merged) {
@@ -421,7 +522,7 @@ public final class LoraLinear implements AutoCloseable {
     }
     closed = true;
     savedX = null;
-    for (Tensor t : new Tensor[] {waug, bias, gradA, gradB, ssScratch, dsScratch}) {
+    for (Tensor t : new Tensor[] {waug, bias, gradA, gradB, masterA, masterB, ssScratch, dsScratch}) {
       if (t != null) {
         t.close();
       }

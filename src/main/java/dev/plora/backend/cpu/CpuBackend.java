@@ -5,14 +5,18 @@ import static org.bytedeco.openblas.global.openblas_nolapack.CblasRowMajor;
 import static org.bytedeco.openblas.global.openblas_nolapack.CblasTrans;
 import static org.bytedeco.openblas.global.openblas_nolapack.cblas_sgemm;
 
+import dev.plora.backend.AdamwHyper;
+import dev.plora.backend.AdamwSlot;
 import dev.plora.backend.Backend;
 import dev.plora.backend.BackendException;
 import dev.plora.backend.Dropout;
 import dev.plora.backend.NativePointers;
+import dev.plora.backend.Rounding;
 import dev.plora.tensor.DType;
 import dev.plora.tensor.Device;
 import dev.plora.tensor.Tensor;
 import java.nio.ByteBuffer;
+import java.util.List;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.openblas.global.openblas_nolapack;
@@ -191,6 +195,65 @@ public final class CpuBackend extends Backend {
     check(CpuKernels.plora_cpu_count_nonfinite(x.address(), x.dtype().code(), x.ld(), x.rows(), x.cols(), count),
         "non-finite count");
     return count[0];
+  }
+
+  @Override
+  protected void mergeImpl(Tensor w, Tensor b, Tensor a, float c, Rounding rounding, long seed, long stream,
+      float scaleA, float scaleB) {
+    check(CpuKernels.plora_cpu_merge(w.address(), w.dtype().code(), w.ld(), b.address(), b.ld(), a.address(), a.ld(),
+        a.dtype().code(), w.rows(), w.cols(), a.rows(), c, rounding.ordinal(), seed, stream, scaleA, scaleB),
+        "merge");
+  }
+
+  @Override
+  protected void adamwImpl(List<AdamwSlot> slots, DType copyType, AdamwHyper h) {
+    AdamwTable t = new AdamwTable(slots);
+    check(CpuKernels.plora_cpu_adamw(slots.size(), t.params, t.grads, t.m, t.v, t.copies, t.copyLd, t.rows, t.cols,
+        t.lrScale, copyType.code(), h.lr(), h.beta1(), h.beta2(), h.eps(), h.weightDecay(), h.gradScale(),
+        h.biasCorrection1(), h.biasCorrection2()), "adamw");
+  }
+
+  @Override
+  protected double sumSquaresImpl(Tensor x) {
+    double[] out = {0};
+    check(CpuKernels.plora_cpu_sum_squares(x.address(), x.dtype().code(), x.ld(), x.rows(), x.cols(), out),
+        "sum of squares");
+    return out[0];
+  }
+
+  @Override
+  protected void geluImpl(Tensor x, Tensor y) {
+    check(CpuKernels.plora_cpu_gelu(x.address(), x.ld(), y.address(), y.ld(), x.dtype().code(), x.rows(), x.cols()),
+        "gelu");
+  }
+
+  @Override
+  protected void geluBackwardImpl(Tensor x, Tensor dy, Tensor dx) {
+    check(CpuKernels.plora_cpu_gelu_backward(x.address(), x.ld(), dy.address(), dy.ld(), dx.address(), dx.ld(),
+        x.dtype().code(), x.rows(), x.cols()), "gelu backward");
+  }
+
+  @Override
+  protected double mseImpl(Tensor pred, Tensor target, Tensor dpred) {
+    double[] loss = {0};
+    check(CpuKernels.plora_cpu_mse(pred.address(), pred.ld(), target.address(), target.ld(), pred.dtype().code(),
+        pred.rows(), pred.cols(), loss, dpred == null ? 0 : dpred.address(), dpred == null ? 0 : dpred.ld()), "mse");
+    return loss[0];
+  }
+
+  @Override
+  protected double softmaxCrossEntropyImpl(Tensor logits, Tensor labels, Tensor dlogits) {
+    double[] loss = {0};
+    long[] bad = {0};
+    int status = CpuKernels.plora_cpu_softmax_xent(logits.address(), logits.ld(), logits.dtype().code(),
+        logits.rows(), logits.cols(), labels.address(), loss, dlogits == null ? 0 : dlogits.address(),
+        dlogits == null ? 0 : dlogits.ld(), bad);
+    if (bad[0] > 0) {
+      throw new IllegalArgumentException("softmaxCrossEntropy: labels: " + bad[0] + " of " + labels.rows()
+          + " are not class indices in [0, " + logits.cols() + ")");
+    }
+    check(status, "softmax cross-entropy");
+    return loss[0];
   }
 
   @Override

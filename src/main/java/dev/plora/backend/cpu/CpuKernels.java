@@ -70,6 +70,35 @@ final class CpuKernels {
   static native int plora_cpu_count_nonfinite(@Cast("const void*") long x, int dtype, @Cast("int64_t") long ld,
       @Cast("int64_t") long rows, @Cast("int64_t") long cols, @Cast("int64_t*") long[] count);
 
+  static native int plora_cpu_merge(@Cast("void*") long w, int wDtype, @Cast("int64_t") long ldW,
+      @Cast("void*") long b, @Cast("int64_t") long ldB, @Cast("void*") long a, @Cast("int64_t") long ldA, int abDtype,
+      @Cast("int64_t") long n, @Cast("int64_t") long k, @Cast("int64_t") long r, float c, int rounding,
+      @Cast("uint64_t") long seed, @Cast("uint64_t") long stream, float scaleA, float scaleB);
+
+  static native int plora_cpu_adamw(int count, @Cast("const int64_t*") long[] params,
+      @Cast("const int64_t*") long[] grads, @Cast("const int64_t*") long[] m, @Cast("const int64_t*") long[] v,
+      @Cast("const int64_t*") long[] copies, @Cast("const int64_t*") long[] copyLd, @Cast("const int64_t*") long[] rows,
+      @Cast("const int64_t*") long[] cols, @Cast("const float*") float[] lrScale, int copyDtype, float lr, float beta1,
+      float beta2, float eps, float weightDecay, float gradScale, float biasCorrection1, float biasCorrection2);
+
+  static native int plora_cpu_sum_squares(@Cast("const void*") long x, int dtype, @Cast("int64_t") long ld,
+      @Cast("int64_t") long rows, @Cast("int64_t") long cols, double[] out);
+
+  static native int plora_cpu_gelu(@Cast("const void*") long x, @Cast("int64_t") long ldX, @Cast("void*") long y,
+      @Cast("int64_t") long ldY, int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols);
+
+  static native int plora_cpu_gelu_backward(@Cast("const void*") long x, @Cast("int64_t") long ldX,
+      @Cast("const void*") long dy, @Cast("int64_t") long ldDy, @Cast("void*") long dx, @Cast("int64_t") long ldDx,
+      int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols);
+
+  static native int plora_cpu_mse(@Cast("const void*") long pred, @Cast("int64_t") long ldPred,
+      @Cast("const void*") long target, @Cast("int64_t") long ldTarget, int dtype, @Cast("int64_t") long rows,
+      @Cast("int64_t") long cols, double[] loss, @Cast("void*") long dpred, @Cast("int64_t") long ldDpred);
+
+  static native int plora_cpu_softmax_xent(@Cast("const void*") long logits, @Cast("int64_t") long ldLogits,
+      int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols, @Cast("const float*") long labels,
+      double[] loss, @Cast("void*") long dlogits, @Cast("int64_t") long ldDlogits, @Cast("int64_t*") long[] badLabels);
+
   static String lastError() {
     return plora_cpu_last_error().getString();
   }

@@ -8,14 +8,18 @@ import static org.bytedeco.cuda.global.cudart.CUDA_R_16BF;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_16F;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
 
+import dev.plora.backend.AdamwHyper;
+import dev.plora.backend.AdamwSlot;
 import dev.plora.backend.Backend;
 import dev.plora.backend.BackendException;
 import dev.plora.backend.Dropout;
 import dev.plora.backend.NativePointers;
+import dev.plora.backend.Rounding;
 import dev.plora.tensor.DType;
 import dev.plora.tensor.Device;
 import dev.plora.tensor.Tensor;
 import java.nio.ByteBuffer;
+import java.util.List;
 import org.bytedeco.cuda.cublas.cublasContext;
 import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.cuda.global.cublas;
@@ -29,11 +33,14 @@ import org.bytedeco.javacpp.Pointer;
  * stream; host transfers ({@link #write}, {@link #read}) synchronise.
  */
 public final class CudaBackend extends Backend {
+  private static final long SCRATCH_BYTES = 256; // PLORA_CUDA_SCRATCH_BYTES
   private final CUstream_st stream = new CUstream_st();
   private final cublasContext blas = new cublasContext();
   private final FloatPointer alpha = new FloatPointer(1); // host scalars for cuBLAS
   private final FloatPointer beta = new FloatPointer(1);
-  private final long counter; // 8 bytes of device memory for reductions that return a count
+  private final long scratch; // device memory for reductions that return a number to the host
+  private long adamwTable; // device copy of the AdamW slot table, grown on demand
+  private long adamwTableBytes;
 
   /** Opens the backend; throws {@link BackendException} with the probe's reason when CUDA is unusable. */
   public CudaBackend() {
@@ -48,7 +55,7 @@ public final class CudaBackend extends Backend {
       throw new BackendException("cublasCreate failed: " + cublas.cublasGetStatusString(status).getString());
     }
     blasCheck(cublas.cublasSetStream_v2(blas, stream), "cublasSetStream");
-    counter = allocateBytes(8);
+    scratch = allocateBytes(SCRATCH_BYTES);
   }
 
   @Override
@@ -191,13 +198,86 @@ public final class CudaBackend extends Backend {
   protected long countNonFiniteImpl(Tensor x) {
     long[] count = {0};
     check(CudaKernels.plora_cuda_count_nonfinite(x.address(), x.dtype().code(), x.ld(), x.rows(), x.cols(),
-        counter, count, stream.address()), "non-finite count");
+        scratch, count, stream.address()), "non-finite count");
     return count[0];
   }
 
   @Override
+  protected void mergeImpl(Tensor w, Tensor b, Tensor a, float c, Rounding rounding, long seed, long streamId,
+      float scaleA, float scaleB) {
+    check(CudaKernels.plora_cuda_merge(w.address(), w.dtype().code(), w.ld(), b.address(), b.ld(), a.address(),
+        a.ld(), a.dtype().code(), w.rows(), w.cols(), a.rows(), c, rounding.ordinal(), seed, streamId, scaleA, scaleB,
+        stream.address()), "merge");
+  }
+
+  @Override
+  protected void adamwImpl(List<AdamwSlot> slots, DType copyType, AdamwHyper h) {
+    long needed = 9L * 8 * slots.size();
+    if (needed > adamwTableBytes) {
+      if (adamwTable != 0) {
+        cudart.cudaFree(NativePointers.at(adamwTable)); // synchronises: no queued step still reads it
+      }
+      adamwTable = 0;
+      adamwTableBytes = 0;
+      adamwTable = allocateBytes(needed);
+      adamwTableBytes = needed;
+    }
+    AdamwTable t = new AdamwTable(slots);
+    check(CudaKernels.plora_cuda_adamw(slots.size(), t.params, t.grads, t.m, t.v, t.copies, t.copyLd, t.rows, t.cols,
+        t.lrScale, copyType.code(), h.lr(), h.beta1(), h.beta2(), h.eps(), h.weightDecay(), h.gradScale(),
+        h.biasCorrection1(), h.biasCorrection2(), adamwTable, adamwTableBytes, stream.address()), "adamw");
+  }
+
+  @Override
+  protected double sumSquaresImpl(Tensor x) {
+    double[] out = {0};
+    check(CudaKernels.plora_cuda_sum_squares(x.address(), x.dtype().code(), x.ld(), x.rows(), x.cols(), out, scratch,
+        stream.address()), "sum of squares");
+    return out[0];
+  }
+
+  @Override
+  protected void geluImpl(Tensor x, Tensor y) {
+    check(CudaKernels.plora_cuda_gelu(x.address(), x.ld(), y.address(), y.ld(), x.dtype().code(), x.rows(), x.cols(),
+        stream.address()), "gelu");
+  }
+
+  @Override
+  protected void geluBackwardImpl(Tensor x, Tensor dy, Tensor dx) {
+    check(CudaKernels.plora_cuda_gelu_backward(x.address(), x.ld(), dy.address(), dy.ld(), dx.address(), dx.ld(),
+        x.dtype().code(), x.rows(), x.cols(), stream.address()), "gelu backward");
+  }
+
+  @Override
+  protected double mseImpl(Tensor pred, Tensor target, Tensor dpred) {
+    double[] loss = {0};
+    check(CudaKernels.plora_cuda_mse(pred.address(), pred.ld(), target.address(), target.ld(), pred.dtype().code(),
+        pred.rows(), pred.cols(), loss, dpred == null ? 0 : dpred.address(), dpred == null ? 0 : dpred.ld(), scratch,
+        stream.address()), "mse");
+    return loss[0];
+  }
+
+  @Override
+  protected double softmaxCrossEntropyImpl(Tensor logits, Tensor labels, Tensor dlogits) {
+    double[] loss = {0};
+    long[] bad = {0};
+    int status = CudaKernels.plora_cuda_softmax_xent(logits.address(), logits.ld(), logits.dtype().code(),
+        logits.rows(), logits.cols(), labels.address(), loss, dlogits == null ? 0 : dlogits.address(),
+        dlogits == null ? 0 : dlogits.ld(), bad, scratch, stream.address());
+    if (bad[0] > 0) {
+      throw new IllegalArgumentException("softmaxCrossEntropy: labels: " + bad[0] + " of " + labels.rows()
+          + " are not class indices in [0, " + logits.cols() + ")");
+    }
+    check(status, "softmax cross-entropy");
+    return loss[0];
+  }
+
+  @Override
   protected void release() {
-    cudart.cudaFree(NativePointers.at(counter));
+    cudart.cudaFree(NativePointers.at(scratch));
+    if (adamwTable != 0) {
+      cudart.cudaFree(NativePointers.at(adamwTable));
+    }
     cudart.cudaStreamSynchronize(stream);
     cublas.cublasDestroy_v2(blas);
     cudart.cudaStreamDestroy(stream);

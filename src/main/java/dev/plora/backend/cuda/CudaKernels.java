@@ -65,6 +65,41 @@ final class CudaKernels {
       @Cast("int64_t") long rows, @Cast("int64_t") long cols, @Cast("void*") long deviceCounter,
       @Cast("int64_t*") long[] count, @Cast("void*") long stream);
 
+  static native int plora_cuda_merge(@Cast("void*") long w, int wDtype, @Cast("int64_t") long ldW,
+      @Cast("void*") long b, @Cast("int64_t") long ldB, @Cast("void*") long a, @Cast("int64_t") long ldA, int abDtype,
+      @Cast("int64_t") long n, @Cast("int64_t") long k, @Cast("int64_t") long r, float c, int rounding,
+      @Cast("uint64_t") long seed, @Cast("uint64_t") long streamId, float scaleA, float scaleB,
+      @Cast("void*") long stream);
+
+  static native int plora_cuda_adamw(int count, @Cast("const int64_t*") long[] params,
+      @Cast("const int64_t*") long[] grads, @Cast("const int64_t*") long[] m, @Cast("const int64_t*") long[] v,
+      @Cast("const int64_t*") long[] copies, @Cast("const int64_t*") long[] copyLd, @Cast("const int64_t*") long[] rows,
+      @Cast("const int64_t*") long[] cols, @Cast("const float*") float[] lrScale, int copyDtype, float lr, float beta1,
+      float beta2, float eps, float weightDecay, float gradScale, float biasCorrection1, float biasCorrection2,
+      @Cast("void*") long table, @Cast("int64_t") long tableBytes, @Cast("void*") long stream);
+
+  static native int plora_cuda_sum_squares(@Cast("const void*") long x, int dtype, @Cast("int64_t") long ld,
+      @Cast("int64_t") long rows, @Cast("int64_t") long cols, double[] out, @Cast("void*") long scratch,
+      @Cast("void*") long stream);
+
+  static native int plora_cuda_gelu(@Cast("const void*") long x, @Cast("int64_t") long ldX, @Cast("void*") long y,
+      @Cast("int64_t") long ldY, int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols,
+      @Cast("void*") long stream);
+
+  static native int plora_cuda_gelu_backward(@Cast("const void*") long x, @Cast("int64_t") long ldX,
+      @Cast("const void*") long dy, @Cast("int64_t") long ldDy, @Cast("void*") long dx, @Cast("int64_t") long ldDx,
+      int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols, @Cast("void*") long stream);
+
+  static native int plora_cuda_mse(@Cast("const void*") long pred, @Cast("int64_t") long ldPred,
+      @Cast("const void*") long target, @Cast("int64_t") long ldTarget, int dtype, @Cast("int64_t") long rows,
+      @Cast("int64_t") long cols, double[] loss, @Cast("void*") long dpred, @Cast("int64_t") long ldDpred,
+      @Cast("void*") long scratch, @Cast("void*") long stream);
+
+  static native int plora_cuda_softmax_xent(@Cast("const void*") long logits, @Cast("int64_t") long ldLogits,
+      int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols, @Cast("const float*") long labels,
+      double[] loss, @Cast("void*") long dlogits, @Cast("int64_t") long ldDlogits, @Cast("int64_t*") long[] badLabels,
+      @Cast("void*") long scratch, @Cast("void*") long stream);
+
   static String lastError() {
     return plora_cuda_last_error().getString();
   }

@@ -1,0 +1,46 @@
+// Fused multi-tensor AdamW on the host (element update in plora/adamw.h, shared with CUDA).
+#include <omp.h>
+
+#include "../common/checks.h"
+#include "plora/adamw.h"
+#include "plora/cpu.h"
+
+using namespace plora;
+
+extern "C" {
+
+int plora_cpu_adamw(int count, const int64_t* params, const int64_t* grads, const int64_t* m,
+                    const int64_t* v, const int64_t* copies, const int64_t* copy_ld, const int64_t* rows,
+                    const int64_t* cols, const float* lr_scale, int copy_dtype, float lr, float beta1,
+                    float beta2, float eps, float weight_decay, float grad_scale, float bias_correction1,
+                    float bias_correction2) {
+  if (count < 0) return fail(PLORA_ERR_INVALID, "count %d < 0", count);
+  if (count == 0) return ok();
+  if (!params || !grads || !m || !v || !copies || !copy_ld || !rows || !cols || !lr_scale)
+    return fail(PLORA_ERR_INVALID, "adamw: null table");
+  PLORA_TRY(check_dtype("copy", copy_dtype));
+  for (int i = 0; i < count; ++i) {
+    if (rows[i] < 0 || cols[i] < 0) return fail(PLORA_ERR_INVALID, "adamw: tensor %d has a negative shape", i);
+    if (!params[i] || !grads[i] || !m[i] || !v[i]) return fail(PLORA_ERR_INVALID, "adamw: tensor %d has a null pointer", i);
+    if (copies[i] && copy_ld[i] < cols[i]) return fail(PLORA_ERR_INVALID, "adamw: copy %d has ld < cols", i);
+  }
+  const AdamwHyper h{lr, beta1, beta2, eps, weight_decay, grad_scale, bias_correction1, bias_correction2};
+#pragma omp parallel
+  for (int i = 0; i < count; ++i) {
+    float* p = reinterpret_cast<float*>(params[i]);
+    const float* g = reinterpret_cast<const float*>(grads[i]);
+    float* mi = reinterpret_cast<float*>(m[i]);
+    float* vi = reinterpret_cast<float*>(v[i]);
+    void* copy = reinterpret_cast<void*>(copies[i]);
+    const float lr_i = lr * lr_scale[i];
+    const int64_t c = cols[i];
+#pragma omp for schedule(static)
+    for (int64_t e = 0; e < rows[i] * c; ++e) {
+      const float pe = adamw_update(p + e, mi + e, vi + e, g[e], lr_i, h);
+      if (copy != nullptr) store_f32(copy, copy_dtype, (e / c) * copy_ld[i] + e % c, pe);
+    }
+  }
+  return ok();
+}
+
+}  // extern "C"

@@ -1,0 +1,173 @@
+package dev.plora.model;
+
+import dev.plora.backend.Backend;
+import dev.plora.optim.Parameter;
+import dev.plora.tensor.DType;
+import dev.plora.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * {@code y = x·Wᵀ + b}, frozen or fully trainable (for full fine-tuning: W and b get fp32
+ * gradients, and fp32 masters when the layer's dtype is 16-bit).
+ */
+public final class Linear implements Layer {
+  private final Backend backend;
+  private final Tensor weight;
+  private final Tensor bias;
+  private final boolean trainable;
+  private final List<Tensor> owned = new ArrayList<>();
+  private final List<Parameter> parameters = new ArrayList<>();
+  private Tensor gradW;
+  private Tensor gradBias;
+  private Tensor ones; // [M,1] of ones: the bias gradient is onesᵀ·dY, a GEMM
+  private Tensor savedX;
+  private boolean closed;
+
+  /** A layer over copies of {@code weight} [N,K] and {@code bias} [1,N] (may be null). */
+  public Linear(Tensor weight, Tensor bias, boolean trainable) {
+    if (weight == null) {
+      throw new IllegalArgumentException("weight: must not be null");
+    }
+    weight.requireOpen("weight");
+    this.backend = weight.backend();
+    this.trainable = trainable;
+    int n = weight.rows(), k = weight.cols();
+    if (bias != null) {
+      bias.requireOpen("bias");
+      if (bias.rows() != 1 || bias.cols() != n) {
+        throw new IllegalArgumentException("bias: has shape " + bias.shape() + ", expected [1," + n + "]");
+      }
+    }
+    try {
+      this.weight = own(backend.allocate(n, k, weight.dtype()));
+      backend.copy(weight, this.weight);
+      this.bias = bias == null ? null : own(backend.allocate(1, n, weight.dtype()));
+      if (bias != null) {
+        backend.copy(bias, this.bias);
+      }
+      if (trainable) {
+        gradW = own(backend.allocate(n, k, DType.F32).fill(0f));
+        parameters.add(parameter("weight", this.weight, gradW, Parameter.Role.WEIGHT));
+        if (bias != null) {
+          gradBias = own(backend.allocate(1, n, DType.F32).fill(0f));
+          parameters.add(parameter("bias", this.bias, gradBias, Parameter.Role.BIAS));
+        }
+      }
+    } catch (RuntimeException e) {
+      close();
+      throw e;
+    }
+  }
+
+  /** A fp32 value for the optimizer: the tensor itself when it is F32, else a master copy. */
+  private Parameter parameter(String name, Tensor t, Tensor grad, Parameter.Role role) {
+    if (t.dtype() == DType.F32) {
+      return new Parameter(name, t, grad, null, role);
+    }
+    Tensor master = own(backend.allocate(t.rows(), t.cols(), DType.F32));
+    backend.copy(t, master);
+    return new Parameter(name, master, grad, t, role);
+  }
+
+  private Tensor own(Tensor t) {
+    owned.add(t);
+    return t;
+  }
+
+  public Tensor weight() {
+    return weight;
+  }
+
+  public Tensor bias() {
+    return bias;
+  }
+
+  @Override
+  public int inFeatures() {
+    return weight.cols();
+  }
+
+  @Override
+  public int outFeatures() {
+    return weight.rows();
+  }
+
+  @Override
+  public DType dtype() {
+    return weight.dtype();
+  }
+
+  @Override
+  public int inputColumns() {
+    return inFeatures();
+  }
+
+  @Override
+  public int outputGradColumns() {
+    return outFeatures();
+  }
+
+  @Override
+  public void forward(Tensor x, Tensor y) {
+    requireOpen();
+    Tensor xk = x.cols() == inFeatures() ? x : x.colsView(0, Math.min(x.cols(), inFeatures()));
+    backend.gemm(false, xk, true, weight, 1f, 0f, y);
+    if (bias != null) {
+      backend.addBias(y, bias);
+    }
+    savedX = xk;
+  }
+
+  @Override
+  public void backward(Tensor dy, Tensor dx) {
+    requireOpen();
+    if (savedX == null) {
+      throw new IllegalStateException("Linear: backward needs a forward pass first");
+    }
+    if (trainable) {
+      backend.gemm(true, dy, false, savedX, 1f, 1f, gradW);
+      if (gradBias != null) {
+        if (ones == null || ones.rows() != dy.rows()) {
+          if (ones != null) {
+            owned.remove(ones);
+            ones.close();
+          }
+          ones = own(backend.allocate(dy.rows(), 1, dy.dtype()).fill(1f));
+        }
+        backend.gemm(true, ones, false, dy, 1f, 1f, gradBias);
+      }
+    }
+    if (dx != null) {
+      backend.gemm(false, dy, false, weight, 1f, 0f, dx);
+    }
+  }
+
+  @Override
+  public List<Parameter> parameters() {
+    return List.copyOf(parameters);
+  }
+
+  @Override
+  public Linear train(boolean training) {
+    return this;
+  }
+
+  private void requireOpen() {
+    if (closed) {
+      throw new IllegalStateException("Linear layer is closed");
+    }
+  }
+
+  @Override
+  public void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    savedX = null;
+    for (Tensor t : owned) {
+      t.close();
+    }
+  }
+}

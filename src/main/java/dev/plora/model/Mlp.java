@@ -1,0 +1,188 @@
+package dev.plora.model;
+
+import dev.plora.backend.Backend;
+import dev.plora.lora.LoraLinear;
+import dev.plora.optim.Parameter;
+import dev.plora.tensor.DType;
+import dev.plora.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Linear layers with GELU between them. Activation buffers are kept per batch size and laid out
+ * the way each layer likes them (LoRA layers get their r scratch columns), so a step makes no
+ * copies beyond the model's input and output gradient.
+ */
+public final class Mlp implements AutoCloseable {
+  private final Backend backend;
+  private final List<Layer> layers;
+  private final List<Tensor> buffers = new ArrayList<>();
+  private Tensor[] inputs;   // [M, inputColumns(i)]: layer i's input (GELU output of layer i-1)
+  private Tensor[] preacts;  // [M, out(i)]: layer i's output before GELU
+  private Tensor[] outGrads; // [M, outputGradColumns(i)]
+  private Tensor[] inGrads;  // [M, in(i)] for i > 0: layer i's dx, before GELU backward
+  private int batch = -1;
+  private boolean closed;
+
+  /** Takes ownership of {@code layers}; consecutive features must match. */
+  public Mlp(List<? extends Layer> layers) {
+    if (layers == null || layers.isEmpty()) {
+      throw new IllegalArgumentException("layers: expected at least one layer");
+    }
+    this.layers = List.copyOf(layers);
+    this.backend = firstBackend(this.layers.get(0));
+    for (int i = 1; i < this.layers.size(); i++) {
+      Layer prev = this.layers.get(i - 1), next = this.layers.get(i);
+      if (prev.outFeatures() != next.inFeatures()) {
+        throw new IllegalArgumentException("layers: layer " + (i - 1) + " has " + prev.outFeatures()
+            + " outputs but layer " + i + " has " + next.inFeatures() + " inputs");
+      }
+      if (prev.dtype() != next.dtype()) {
+        throw new IllegalArgumentException("layers: layer " + i + " has dtype " + next.dtype() + ", layer 0 "
+            + prev.dtype());
+      }
+    }
+  }
+
+  private static Backend firstBackend(Layer layer) {
+    if (layer instanceof LoraLinear l) {
+      return l.backend();
+    }
+    if (layer instanceof Linear l) {
+      return l.weight().backend();
+    }
+    throw new IllegalArgumentException("layers: unsupported layer type " + layer.getClass().getName());
+  }
+
+  public List<Layer> layers() {
+    return layers;
+  }
+
+  public List<LoraLinear> loraLayers() {
+    List<LoraLinear> out = new ArrayList<>();
+    for (Layer l : layers) {
+      if (l instanceof LoraLinear lora) {
+        out.add(lora);
+      }
+    }
+    return out;
+  }
+
+  public List<Parameter> parameters() {
+    List<Parameter> out = new ArrayList<>();
+    for (Layer l : layers) {
+      out.addAll(l.parameters());
+    }
+    return out;
+  }
+
+  public void zeroGrad() {
+    for (Parameter p : parameters()) {
+      p.grad().fill(0f);
+    }
+  }
+
+  public Mlp train(boolean training) {
+    layers.forEach(l -> l.train(training));
+    return this;
+  }
+
+  public int inFeatures() {
+    return layers.get(0).inFeatures();
+  }
+
+  public int outFeatures() {
+    return layers.get(layers.size() - 1).outFeatures();
+  }
+
+  public DType dtype() {
+    return layers.get(0).dtype();
+  }
+
+  /** The model's output [M, outFeatures], valid until the next forward pass. */
+  public Tensor forward(Tensor x) {
+    requireOpen();
+    if (x == null || x.cols() != inFeatures() || x.dtype() != dtype()) {
+      throw new IllegalArgumentException("x: expected [M," + inFeatures() + "] " + dtype() + ", got "
+          + (x == null ? "null" : x.shape() + " " + x.dtype()));
+    }
+    buffersFor(x.rows());
+    backend.copy(x, inputs[0].colsView(0, inFeatures()));
+    for (int i = 0; i < layers.size(); i++) {
+      layers.get(i).forward(inputs[i], preacts[i]);
+      if (i + 1 < layers.size()) {
+        backend.gelu(preacts[i], inputs[i + 1].colsView(0, layers.get(i + 1).inFeatures()));
+      }
+    }
+    return preacts[layers.size() - 1];
+  }
+
+  /** Backward of the last forward pass from dL/d(output) [M, outFeatures]; accumulates gradients. */
+  public void backward(Tensor dout) {
+    requireOpen();
+    int last = layers.size() - 1;
+    if (batch < 0 || dout == null || dout.rows() != batch || dout.cols() != outFeatures()) {
+      throw new IllegalArgumentException("dout: expected [" + batch + "," + outFeatures() + "] for the last forward "
+          + "pass, got " + (dout == null ? "null" : dout.shape()));
+    }
+    backend.copy(dout, outGrads[last].colsView(0, outFeatures()));
+    for (int i = last; i >= 0; i--) {
+      layers.get(i).backward(outGrads[i], i > 0 ? inGrads[i] : null);
+      if (i > 0) {
+        int features = layers.get(i - 1).outFeatures();
+        backend.geluBackward(preacts[i - 1], inGrads[i], outGrads[i - 1].colsView(0, features));
+      }
+    }
+  }
+
+  private void buffersFor(int m) {
+    if (m == batch) {
+      return;
+    }
+    releaseBuffers();
+    int n = layers.size();
+    inputs = new Tensor[n];
+    preacts = new Tensor[n];
+    outGrads = new Tensor[n];
+    inGrads = new Tensor[n];
+    DType dtype = dtype();
+    for (int i = 0; i < n; i++) {
+      Layer l = layers.get(i);
+      inputs[i] = buffer(m, l.inputColumns(), dtype);
+      preacts[i] = buffer(m, l.outFeatures(), dtype);
+      outGrads[i] = buffer(m, l.outputGradColumns(), dtype);
+      if (i > 0) {
+        inGrads[i] = buffer(m, l.inFeatures(), dtype);
+      }
+    }
+    batch = m;
+  }
+
+  private Tensor buffer(int rows, int cols, DType dtype) {
+    Tensor t = backend.allocate(rows, cols, dtype).fill(0f);
+    buffers.add(t);
+    return t;
+  }
+
+  private void releaseBuffers() {
+    buffers.forEach(Tensor::close);
+    buffers.clear();
+    batch = -1;
+  }
+
+  private void requireOpen() {
+    if (closed) {
+      throw new IllegalStateException("model is closed");
+    }
+  }
+
+  @Override
+  public void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    releaseBuffers();
+    layers.forEach(Layer::close);
+  }
+}

@@ -1,0 +1,209 @@
+package dev.plora.optim;
+
+import dev.plora.backend.AdamwHyper;
+import dev.plora.backend.AdamwSlot;
+import dev.plora.backend.Backend;
+import dev.plora.tensor.DType;
+import dev.plora.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * AdamW as PyTorch defines it (decoupled weight decay, bias correction), fused: one native call
+ * updates every parameter and refreshes their compute-dtype copies. LoRA+ is a learning-rate
+ * ratio for the B matrices.
+ */
+public final class AdamW implements AutoCloseable {
+  /** Hyper-parameters; the learning rate comes from a schedule at each step. */
+  public record Config(float beta1, float beta2, float eps, float weightDecay, float loraPlusRatio) {
+    public static final Config DEFAULT = new Config(0.9f, 0.999f, 1e-8f, 0f, 1f);
+
+    public Config {
+      List<String> problems = new ArrayList<>();
+      if (!(beta1 >= 0 && beta1 < 1)) {
+        problems.add("beta1: expected 0 <= beta1 < 1, got " + beta1);
+      }
+      if (!(beta2 >= 0 && beta2 < 1)) {
+        problems.add("beta2: expected 0 <= beta2 < 1, got " + beta2);
+      }
+      if (!(eps > 0 && Float.isFinite(eps))) {
+        problems.add("eps: expected a finite value > 0, got " + eps);
+      }
+      if (!(weightDecay >= 0 && Float.isFinite(weightDecay))) {
+        problems.add("weightDecay: expected a finite value >= 0, got " + weightDecay);
+      }
+      if (!(loraPlusRatio > 0 && Float.isFinite(loraPlusRatio))) {
+        problems.add("loraPlusRatio: expected a finite value > 0, got " + loraPlusRatio);
+      }
+      if (!problems.isEmpty()) {
+        throw new IllegalArgumentException("invalid AdamW config: " + String.join("; ", problems));
+      }
+    }
+
+    public Config withWeightDecay(float wd) {
+      return new Config(beta1, beta2, eps, wd, loraPlusRatio);
+    }
+
+    public Config withLoraPlusRatio(float ratio) {
+      return new Config(beta1, beta2, eps, weightDecay, ratio);
+    }
+  }
+
+  private final Backend backend;
+  private final Config config;
+  private final Map<Parameter, Tensor[]> moments = new LinkedHashMap<>();
+  private long steps;
+  private boolean closed;
+
+  public AdamW(Backend backend, List<Parameter> parameters, Config config) {
+    if (backend == null || parameters == null || config == null) {
+      throw new IllegalArgumentException("AdamW: backend, parameters and config must not be null");
+    }
+    this.backend = backend;
+    this.config = config;
+    try {
+      for (Parameter p : parameters) {
+        if (moments.containsKey(p)) {
+          throw new IllegalArgumentException("AdamW: parameter " + p.name() + " is listed twice");
+        }
+        Tensor m = backend.allocate(p.value().rows(), p.value().cols(), DType.F32).fill(0f);
+        Tensor v = backend.allocate(p.value().rows(), p.value().cols(), DType.F32).fill(0f);
+        moments.put(p, new Tensor[] {m, v});
+      }
+    } catch (RuntimeException e) {
+      close();
+      throw e;
+    }
+  }
+
+  public Config config() {
+    return config;
+  }
+
+  public List<Parameter> parameters() {
+    return List.copyOf(moments.keySet());
+  }
+
+  /** Steps taken (the t of the bias correction is steps + 1 for the next step). */
+  public long steps() {
+    return steps;
+  }
+
+  /** Sets the step count, e.g. when resuming. */
+  public void setSteps(long steps) {
+    if (steps < 0) {
+      throw new IllegalArgumentException("steps: expected >= 0, got " + steps);
+    }
+    this.steps = steps;
+  }
+
+  /**
+   * One step over every parameter with learning rate {@code lr}; gradients are multiplied by
+   * {@code gradScale} first (1/accumulation, times the clipping factor).
+   */
+  public void step(float lr, float gradScale) {
+    requireOpen();
+    if (!(lr >= 0 && Float.isFinite(lr))) {
+      throw new IllegalArgumentException("lr: expected a finite value >= 0, got " + lr);
+    }
+    long t = steps + 1;
+    float bc1 = (float) (1 - Math.pow(config.beta1(), t));
+    float bc2 = (float) (1 - Math.pow(config.beta2(), t));
+    List<AdamwSlot> slots = new ArrayList<>(moments.size());
+    for (Map.Entry<Parameter, Tensor[]> e : moments.entrySet()) {
+      Parameter p = e.getKey();
+      float scale = p.role() == Parameter.Role.LORA_B ? config.loraPlusRatio() : 1f;
+      slots.add(new AdamwSlot(p.value(), p.grad(), e.getValue()[0], e.getValue()[1], p.computeCopy(), scale));
+    }
+    backend.adamw(slots, new AdamwHyper(lr, config.beta1(), config.beta2(), config.eps(), config.weightDecay(),
+        gradScale, bc1, bc2));
+    steps = t;
+  }
+
+  /** The first moment (m) of a parameter. */
+  public Tensor firstMoment(Parameter p) {
+    return moment(p)[0];
+  }
+
+  /** The second moment (v) of a parameter. */
+  public Tensor secondMoment(Parameter p) {
+    return moment(p)[1];
+  }
+
+  /** Zeroes the moments of the given parameters (ReLoRA-style reset at an unload). */
+  public void resetState(Collection<Parameter> parameters) {
+    for (Parameter p : parameters) {
+      for (Tensor t : moment(p)) {
+        t.fill(0f);
+      }
+    }
+  }
+
+  /**
+   * ReLoRA's magnitude pruning: in each moment tensor of the given parameters, zeroes the
+   * {@code round(ratio·n)} entries of smallest magnitude and keeps the rest exactly.
+   */
+  public void pruneState(Collection<Parameter> parameters, double ratio) {
+    if (!(ratio >= 0 && ratio <= 1)) {
+      throw new IllegalArgumentException("prune ratio: expected 0 <= ratio <= 1, got " + ratio);
+    }
+    for (Parameter p : parameters) {
+      for (Tensor t : moment(p)) {
+        float[] values = t.toFloatArray();
+        int prune = (int) Math.round(ratio * values.length);
+        if (prune == 0) {
+          continue;
+        }
+        Integer[] order = new Integer[values.length];
+        for (int i = 0; i < order.length; i++) {
+          order[i] = i;
+        }
+        Arrays.sort(order, (a, b) -> Float.compare(Math.abs(values[a]), Math.abs(values[b])));
+        for (int i = 0; i < prune; i++) {
+          values[order[i]] = 0f;
+        }
+        t.copyFrom(values);
+      }
+    }
+  }
+
+  /** Bytes of optimizer state (both moments of every parameter). */
+  public long stateBytes() {
+    long bytes = 0;
+    for (Tensor[] mv : moments.values()) {
+      bytes += (mv[0].elementCount() + mv[1].elementCount()) * 4L;
+    }
+    return bytes;
+  }
+
+  private Tensor[] moment(Parameter p) {
+    requireOpen();
+    Tensor[] mv = moments.get(p);
+    if (mv == null) {
+      throw new IllegalArgumentException("parameter " + p.name() + " is not optimised by this AdamW");
+    }
+    return mv;
+  }
+
+  private void requireOpen() {
+    if (closed) {
+      throw new IllegalStateException("optimizer is closed");
+    }
+  }
+
+  @Override
+  public void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    for (Tensor[] mv : moments.values()) {
+      mv[0].close();
+      mv[1].close();
+    }
+  }
+}

@@ -1,0 +1,59 @@
+package dev.plora.plora;
+
+import dev.plora.backend.Rounding;
+import dev.plora.lora.LoraLinear;
+import dev.plora.optim.AdamW;
+import dev.plora.optim.Parameter;
+import dev.plora.tensor.DType;
+import java.util.ArrayList;
+import java.util.List;
+
+/** Applies a {@link PeriodicLoraConfig} to a model's LoRA layers and their optimizer. */
+public final class Unloader {
+  private final PeriodicLoraConfig config;
+  private long unloads;
+
+  public Unloader(PeriodicLoraConfig config) {
+    if (config == null) {
+      throw new IllegalArgumentException("config: must not be null");
+    }
+    this.config = config;
+  }
+
+  public PeriodicLoraConfig config() {
+    return config;
+  }
+
+  /** Unloads done so far. */
+  public long unloads() {
+    return unloads;
+  }
+
+  /** True when an unload is due after {@code completedSteps} optimizer steps. */
+  public boolean isDue(long completedSteps) {
+    return completedSteps > 0 && completedSteps % config.unloadEvery() == 0;
+  }
+
+  /** Unloads every layer's adapter and treats the optimizer state of their parameters (optimizer may be null). */
+  public void unload(List<LoraLinear> layers, AdamW optimizer) {
+    List<Parameter> adapterParameters = new ArrayList<>();
+    for (LoraLinear layer : layers) {
+      Rounding rounding = config.rounding() != null ? config.rounding()
+          : layer.dtype() == DType.BF16 ? Rounding.STOCHASTIC : Rounding.NEAREST;
+      if (config.policy() instanceof UnloadPolicy.Momentum momentum) {
+        layer.unloadMomentum(momentum.m(), momentum.adapterScale(), rounding);
+      } else {
+        layer.unloadFull(rounding);
+      }
+      adapterParameters.addAll(layer.parameters());
+    }
+    if (optimizer != null) {
+      if (config.optimizerState() instanceof OptimizerStatePolicy.Reset) {
+        optimizer.resetState(adapterParameters);
+      } else if (config.optimizerState() instanceof OptimizerStatePolicy.Prune prune) {
+        optimizer.pruneState(adapterParameters, prune.ratio());
+      }
+    }
+    unloads++;
+  }
+}
