@@ -1,0 +1,76 @@
+package dev.plora.optim;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.plora.backend.Backend;
+import dev.plora.testing.BackendCases;
+import dev.plora.testing.Reference;
+import dev.plora.tensor.DType;
+import dev.plora.tensor.Tensor;
+import dev.plora.tensor.TensorScope;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+class AdamWTest {
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("dev.plora.testing.BackendCases#names")
+  void pruneKeepsExactlyTheRequestedFraction(String backendName) {
+    SplittableRandom rng = new SplittableRandom(8);
+    try (Backend backend = BackendCases.open(backendName); TensorScope s = new TensorScope(backend)) {
+      Tensor value = s.fromArray(Reference.random(rng, 40 * 25, DType.F32), 40, 25, DType.F32);
+      Tensor grad = s.fromArray(Reference.random(rng, 40 * 25, DType.F32), 40, 25, DType.F32);
+      Parameter p = new Parameter("w", value, grad, null, Parameter.Role.WEIGHT);
+      try (AdamW opt = new AdamW(backend, List.of(p), AdamW.Config.DEFAULT)) {
+        opt.step(1e-3f, 1f);
+        float[] before = opt.firstMoment(p).toFloatArray();
+        opt.pruneState(List.of(p), 0.9);
+        for (Tensor t : new Tensor[] {opt.firstMoment(p), opt.secondMoment(p)}) {
+          float[] after = t.toFloatArray();
+          int zeros = 0;
+          for (float f : after) {
+            zeros += f == 0f ? 1 : 0;
+          }
+          assertEquals(900, zeros, "90% of 1000 pruned, exactly");
+        }
+        // the survivors are the largest magnitudes, unchanged
+        float[] after = opt.firstMoment(p).toFloatArray();
+        float smallestKept = Float.MAX_VALUE, largestPruned = 0;
+        for (int i = 0; i < after.length; i++) {
+          if (after[i] != 0) {
+            assertEquals(before[i], after[i]);
+            smallestKept = Math.min(smallestKept, Math.abs(before[i]));
+          } else {
+            largestPruned = Math.max(largestPruned, Math.abs(before[i]));
+          }
+        }
+        assertTrue(largestPruned <= smallestKept, "magnitude order");
+        opt.resetState(List.of(p));
+        assertEquals(0.0, backend.sumSquares(opt.secondMoment(p)));
+        assertEquals(2L * 1000 * 4, opt.stateBytes());
+        assertThrows(IllegalArgumentException.class, () -> opt.pruneState(List.of(p), 1.5));
+      }
+    }
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("dev.plora.testing.BackendCases#names")
+  void loraPlusScalesTheLearningRateOfB(String backendName) {
+    try (Backend backend = BackendCases.open(backendName); TensorScope s = new TensorScope(backend)) {
+      Parameter a = new Parameter("a", s.allocate(1, 4, DType.F32).fill(0f), s.allocate(1, 4, DType.F32).fill(1f),
+          null, Parameter.Role.LORA_A);
+      Parameter b = new Parameter("b", s.allocate(1, 4, DType.F32).fill(0f), s.allocate(1, 4, DType.F32).fill(1f),
+          null, Parameter.Role.LORA_B);
+      try (AdamW opt = new AdamW(backend, List.of(a, b), AdamW.Config.DEFAULT.withLoraPlusRatio(16f))) {
+        opt.step(1e-3f, 1f);
+        // the first Adam step moves each element by lr (m/sqrt(v) = 1)
+        assertEquals(-1e-3f, a.value().toFloatArray()[0], 1e-7f);
+        assertEquals(-16e-3f, b.value().toFloatArray()[0], 1e-6f);
+        assertEquals(1, opt.steps());
+      }
+    }
+  }
+}
