@@ -144,30 +144,34 @@ public final class AdamW implements AutoCloseable {
   }
 
   /**
-   * ReLoRA's magnitude pruning: in each moment tensor of the given parameters, zeroes the
-   * {@code round(ratio·n)} entries of smallest magnitude and keeps the rest exactly.
+   * ReLoRA's magnitude pruning of the moments: for each of the given parameters, zeroes the
+   * {@code round(ratio·n)} entries of smallest first-moment magnitude |m| in both m and v, and
+   * keeps the others exactly. Pruning m and v at the same positions matters: a kept m over a
+   * pruned v would divide by ε and blow the next step up.
    */
   public void pruneState(Collection<Parameter> parameters, double ratio) {
     if (!(ratio >= 0 && ratio <= 1)) {
       throw new IllegalArgumentException("prune ratio: expected 0 <= ratio <= 1, got " + ratio);
     }
     for (Parameter p : parameters) {
-      for (Tensor t : moment(p)) {
-        float[] values = t.toFloatArray();
-        int prune = (int) Math.round(ratio * values.length);
-        if (prune == 0) {
-          continue;
-        }
-        Integer[] order = new Integer[values.length];
-        for (int i = 0; i < order.length; i++) {
-          order[i] = i;
-        }
-        Arrays.sort(order, (a, b) -> Float.compare(Math.abs(values[a]), Math.abs(values[b])));
-        for (int i = 0; i < prune; i++) {
-          values[order[i]] = 0f;
-        }
-        t.copyFrom(values);
+      Tensor[] mv = moment(p);
+      float[] m = mv[0].toFloatArray();
+      float[] v = mv[1].toFloatArray();
+      int prune = (int) Math.round(ratio * m.length);
+      if (prune == 0) {
+        continue;
       }
+      Integer[] order = new Integer[m.length];
+      for (int i = 0; i < order.length; i++) {
+        order[i] = i;
+      }
+      Arrays.sort(order, (a, b) -> Float.compare(Math.abs(m[a]), Math.abs(m[b])));
+      for (int i = 0; i < prune; i++) {
+        m[order[i]] = 0f;
+        v[order[i]] = 0f;
+      }
+      mv[0].copyFrom(m);
+      mv[1].copyFrom(v);
     }
   }
 

@@ -27,6 +27,7 @@ class AdamWTest {
       try (AdamW opt = new AdamW(backend, List.of(p), AdamW.Config.DEFAULT)) {
         opt.step(1e-3f, 1f);
         float[] before = opt.firstMoment(p).toFloatArray();
+        float[] beforeV = opt.secondMoment(p).toFloatArray();
         opt.pruneState(List.of(p), 0.9);
         for (Tensor t : new Tensor[] {opt.firstMoment(p), opt.secondMoment(p)}) {
           float[] after = t.toFloatArray();
@@ -35,6 +36,14 @@ class AdamWTest {
             zeros += f == 0f ? 1 : 0;
           }
           assertEquals(900, zeros, "90% of 1000 pruned, exactly");
+        }
+        float[] afterV = opt.secondMoment(p).toFloatArray();
+        float[] afterM = opt.firstMoment(p).toFloatArray();
+        for (int i = 0; i < afterV.length; i++) {
+          assertEquals(afterM[i] == 0f, afterV[i] == 0f, "m and v pruned at the same positions");
+          if (afterV[i] != 0f) {
+            assertEquals(beforeV[i], afterV[i]);
+          }
         }
         // the survivors are the largest magnitudes, unchanged
         float[] after = opt.firstMoment(p).toFloatArray();

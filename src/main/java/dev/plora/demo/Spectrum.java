@@ -1,0 +1,127 @@
+package dev.plora.demo;
+
+import java.util.Arrays;
+
+/** Singular values of a dense matrix and the rank measures the demo reports. */
+public final class Spectrum {
+  private Spectrum() {}
+
+  /**
+   * Singular values of {@code m} (rows x cols, row-major), largest first: square roots of the
+   * eigenvalues of mᵀm, found by cyclic Jacobi rotations in double precision.
+   */
+  public static double[] singularValues(double[] m, int rows, int cols) {
+    double[] gram = new double[cols * cols];
+    for (int i = 0; i < rows; i++) {
+      for (int p = 0; p < cols; p++) {
+        double a = m[i * cols + p];
+        if (a == 0) {
+          continue;
+        }
+        for (int q = p; q < cols; q++) {
+          gram[p * cols + q] += a * m[i * cols + q];
+        }
+      }
+    }
+    for (int p = 0; p < cols; p++) {
+      for (int q = 0; q < p; q++) {
+        gram[p * cols + q] = gram[q * cols + p];
+      }
+    }
+    double[] eig = symmetricEigenvalues(gram, cols);
+    double[] sv = new double[cols];
+    for (int i = 0; i < cols; i++) {
+      sv[i] = Math.sqrt(Math.max(eig[i], 0));
+    }
+    Arrays.sort(sv);
+    for (int i = 0; i < cols / 2; i++) {
+      double t = sv[i];
+      sv[i] = sv[cols - 1 - i];
+      sv[cols - 1 - i] = t;
+    }
+    return sv;
+  }
+
+  /** Eigenvalues of a symmetric n x n matrix (destroyed), by cyclic Jacobi sweeps. */
+  static double[] symmetricEigenvalues(double[] a, int n) {
+    double total = 0;
+    for (double v : a) {
+      total += v * v;
+    }
+    for (int sweep = 0; sweep < 60; sweep++) {
+      double off = 0;
+      for (int p = 0; p < n; p++) {
+        for (int q = p + 1; q < n; q++) {
+          off += a[p * n + q] * a[p * n + q];
+        }
+      }
+      if (off <= 1e-26 * total) {
+        break;
+      }
+      for (int p = 0; p < n; p++) {
+        for (int q = p + 1; q < n; q++) {
+          double apq = a[p * n + q];
+          if (Math.abs(apq) < 1e-300) {
+            continue;
+          }
+          double theta = (a[q * n + q] - a[p * n + p]) / (2 * apq);
+          double t = Math.signum(theta) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+          if (theta == 0) {
+            t = 1;
+          }
+          double c = 1 / Math.sqrt(t * t + 1), s = t * c;
+          // A ← Jᵀ A J on rows/columns p and q
+          for (int k = 0; k < n; k++) {
+            double akp = a[k * n + p], akq = a[k * n + q];
+            a[k * n + p] = c * akp - s * akq;
+            a[k * n + q] = s * akp + c * akq;
+          }
+          for (int k = 0; k < n; k++) {
+            double apk = a[p * n + k], aqk = a[q * n + k];
+            a[p * n + k] = c * apk - s * aqk;
+            a[q * n + k] = s * apk + c * aqk;
+          }
+        }
+      }
+    }
+    double[] eig = new double[n];
+    for (int i = 0; i < n; i++) {
+      eig[i] = a[i * n + i];
+    }
+    return eig;
+  }
+
+  /** Entropy-based effective rank: exp(−Σ pᵢ ln pᵢ) with pᵢ = σᵢ / Σσ (Roy and Vetterli, 2007). */
+  public static double effectiveRank(double[] sv) {
+    double sum = 0;
+    for (double s : sv) {
+      sum += s;
+    }
+    if (sum <= 0) {
+      return 0;
+    }
+    double h = 0;
+    for (double s : sv) {
+      if (s > 0) {
+        double p = s / sum;
+        h -= p * Math.log(p);
+      }
+    }
+    return Math.exp(h);
+  }
+
+  /** Singular values above {@code fraction} of the largest. */
+  public static int rankAbove(double[] sv, double fraction) {
+    double max = 0;
+    for (double s : sv) {
+      max = Math.max(max, s);
+    }
+    int count = 0;
+    for (double s : sv) {
+      if (max > 0 && s > fraction * max) {
+        count++;
+      }
+    }
+    return count;
+  }
+}
