@@ -11,6 +11,7 @@ import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;
 import org.jfree.chart.axis.LogAxis;
 import org.jfree.chart.plot.PlotOrientation;
+import org.jfree.chart.plot.SeriesRenderingOrder;
 import org.jfree.chart.plot.XYPlot;
 import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
 import org.jfree.data.xy.XYSeries;
@@ -62,6 +63,18 @@ public final class DemoPlots {
     JFreeChart chart = ChartFactory.createXYLineChart("Singular values of the learned update ΔW (layer 0)", "index",
         "singular value", data, PlotOrientation.VERTICAL, true, false, false);
     logRange(chart, "singular value (log)");
+    // LoRA's few values sit under the others' first ones: mark them, and dash ReLoRA, whose
+    // spectrum follows PLoRA-full's closely
+    XYLineAndShapeRenderer renderer = (XYLineAndShapeRenderer) chart.getXYPlot().getRenderer();
+    for (int i = 0; i < runs.size(); i++) {
+      if (runs.get(i).method() == Method.LORA) {
+        renderer.setSeriesShapesVisible(i + 1, true);
+      }
+      if (runs.get(i).method() == Method.RELORA) {
+        renderer.setSeriesStroke(i + 1, new BasicStroke(2f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f,
+            new float[] {6f, 6f}, 0f));
+      }
+    }
     write(file, chart);
   }
 
@@ -70,6 +83,7 @@ public final class DemoPlots {
     LogAxis axis = new LogAxis(label);
     axis.setSmallestValue(1e-8);
     plot.setRangeAxis(axis);
+    plot.setSeriesRenderingOrder(SeriesRenderingOrder.FORWARD); // later series on top
     plot.setBackgroundPaint(Color.WHITE);
     plot.setDomainGridlinePaint(Color.LIGHT_GRAY);
     plot.setRangeGridlinePaint(Color.LIGHT_GRAY);
