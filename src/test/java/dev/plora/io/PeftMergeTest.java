@@ -1,0 +1,159 @@
+package dev.plora.io;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.plora.cli.Main;
+import dev.plora.testing.Reference;
+import dev.plora.tensor.DType;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** PEFT adapters both ways, and {@code plora merge} / {@code plora inspect}. */
+class PeftMergeTest {
+  @TempDir Path dir;
+  private final StringWriter out = new StringWriter();
+  private final StringWriter err = new StringWriter();
+
+  private int plora(String... args) {
+    return Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
+  }
+
+  private static PeftAdapter.Module module(SplittableRandom rng, String name, int r, int in, int outF) {
+    return new PeftAdapter.Module(name, r, in, outF, Reference.random(rng, r * in, DType.F32),
+        Reference.random(rng, outF * r, DType.F32));
+  }
+
+  @Test
+  void adaptersRoundTripWithPeftKeysAndConfig() throws Exception {
+    SplittableRandom rng = new SplittableRandom(1);
+    List<PeftAdapter.Module> modules = List.of(module(rng, "model.layers.0.q_proj", 4, 12, 10),
+        module(rng, "model.layers.0.v_proj", 4, 12, 6));
+    PeftAdapter.Config config = new PeftAdapter.Config(4, 8, 0.05, false, List.of("q_proj", "v_proj"));
+    Path adapter = dir.resolve("adapter");
+    PeftAdapter.write(adapter, config, modules, false);
+    String json = Files.readString(adapter.resolve(PeftAdapter.CONFIG));
+    for (String field : new String[] {"\"peft_type\": \"LORA\"", "\"r\": 4", "\"lora_alpha\": 8", "\"lora_dropout\": 0.05",
+        "\"target_modules\": [\"q_proj\", \"v_proj\"]", "\"use_rslora\": false", "\"bias\": \"none\"",
+        "\"fan_in_fan_out\": false"}) {
+      assertTrue(json.contains(field), field + " in " + json);
+    }
+    try (Safetensors.Reader r = Safetensors.open(adapter.resolve(PeftAdapter.WEIGHTS))) {
+      assertEquals(Map.of("format", "pt"), r.metadata());
+      assertArrayEquals(new long[] {4, 12}, r.entry("base_model.model.model.layers.0.q_proj.lora_A.weight").shape());
+      assertArrayEquals(new long[] {10, 4}, r.entry("base_model.model.model.layers.0.q_proj.lora_B.weight").shape());
+    }
+    PeftAdapter back = PeftAdapter.read(adapter);
+    assertEquals(2.0, back.config().scaling());
+    for (PeftAdapter.Module m : modules) {
+      assertArrayEquals(m.a(), back.modules().get(m.name()).a());
+      assertArrayEquals(m.b(), back.modules().get(m.name()).b());
+    }
+  }
+
+  @Test
+  void mergeEqualsWPlusScaledBAAndInspectListsTheFile() throws Exception {
+    SplittableRandom rng = new SplittableRandom(2);
+    int in = 33, outF = 17, r = 3;
+    float[] w = Reference.random(rng, outF * in, DType.F32);
+    float[] other = Reference.random(rng, 5, DType.F32);
+    Path base = dir.resolve("base.safetensors");
+    Map<String, float[]> values = new LinkedHashMap<>();
+    values.put("layer.weight", w);
+    values.put("layer.bias", other);
+    Safetensors.writeFloats(base, values, Map.of("layer.weight", new long[] {outF, in}, "layer.bias", new long[] {5}),
+        Safetensors.Dtype.F32, Map.of("format", "pt"), false);
+    PeftAdapter.Module m = module(rng, "layer", r, in, outF);
+    Path adapter = dir.resolve("adapter");
+    PeftAdapter.write(adapter, new PeftAdapter.Config(r, 6, 0, false, List.of("layer")), List.of(m), false);
+
+    for (String type : new String[] {"f32", "bf16"}) {
+      Path merged = dir.resolve("merged-" + type + ".safetensors");
+      assertEquals(0, plora("merge", "--base", base.toString(), "--adapter", adapter.toString(), "--out",
+          merged.toString(), "--dtype", type, "--backend", "cpu"), err.toString());
+      double[] ref = Reference.gemm(false, m.b(), r, false, m.a(), in, 2.0, 1, w, outF, in, r);
+      try (Safetensors.Reader res = Safetensors.open(merged)) {
+        double err2 = Reference.relativeError(res.floats("layer.weight"), ref);
+        assertTrue(err2 <= (type.equals("f32") ? 1e-6 : 4e-3), type + ": relative error " + err2);
+        assertEquals(type.equals("f32") ? Safetensors.Dtype.F32 : Safetensors.Dtype.BF16, res.entry("layer.bias").dtype());
+      }
+    }
+    Path merged = dir.resolve("merged-f32.safetensors");
+    byte[] before = Files.readAllBytes(merged);
+    assertEquals(2, plora("merge", "--base", base.toString(), "--adapter", adapter.toString(), "--out",
+        merged.toString()));
+    assertTrue(err.toString().contains("exists") && err.toString().contains("--force"), err.toString());
+    assertArrayEquals(before, Files.readAllBytes(merged), "never overwritten without --force");
+
+    out.getBuffer().setLength(0);
+    assertEquals(0, plora("inspect", merged.toString()));
+    assertTrue(out.toString().contains("layer.weight") && out.toString().contains("[17, 33]")
+        && out.toString().contains("2244") && out.toString().contains("metadata format = pt"), out.toString());
+    Path broken = dir.resolve("broken.safetensors");
+    Files.write(broken, new byte[] {1, 2});
+    err.getBuffer().setLength(0);
+    assertEquals(2, plora("inspect", broken.toString()));
+    assertTrue(err.toString().contains("truncated") && err.toString().lines().count() == 1, err.toString());
+    assertEquals(2, plora("inspect", dir.resolve("missing.safetensors").toString()));
+  }
+
+  @Test
+  void nonFiniteMergesAreRefusedAndWriteNothing() throws Exception {
+    Path base = dir.resolve("base.safetensors");
+    Safetensors.writeFloats(base, Map.of("m.weight", new float[] {1, 2, 3, 4}), Map.of("m.weight", new long[] {2, 2}),
+        Safetensors.Dtype.F32, Map.of(), false);
+    Path adapter = dir.resolve("adapter");
+    PeftAdapter.write(adapter, new PeftAdapter.Config(1, 1, 0, false, List.of("m")),
+        List.of(new PeftAdapter.Module("m", 1, 2, 2, new float[] {1, Float.NaN}, new float[] {1, 1})), false);
+    Path outFile = dir.resolve("out.safetensors");
+    assertEquals(2, plora("merge", "--base", base.toString(), "--adapter", adapter.toString(), "--out",
+        outFile.toString(), "--backend", "cpu"));
+    assertTrue(err.toString().contains("non-finite"), err.toString());
+    assertFalse(Files.exists(outFile), "nothing written");
+    try (var files = Files.list(dir)) {
+      assertFalse(files.anyMatch(p -> p.toString().endsWith(".tmp")));
+    }
+  }
+
+  /** 48 MiB of weights merged in a JVM with a 32 MiB heap: memory is bounded by one tensor. */
+  @Test
+  void mergeMemoryIsBoundedByTheLargestTensor() throws Exception {
+    int n = 1024;
+    Map<String, float[]> values = new LinkedHashMap<>();
+    Map<String, long[]> shapes = new LinkedHashMap<>();
+    SplittableRandom rng = new SplittableRandom(3);
+    for (int i = 0; i < 12; i++) {
+      values.put("l" + i + ".weight", Reference.random(rng, n * n, DType.F32));
+      shapes.put("l" + i + ".weight", new long[] {n, n});
+    }
+    Path base = dir.resolve("big.safetensors");
+    Safetensors.writeFloats(base, values, shapes, Safetensors.Dtype.F32, Map.of(), false);
+    values.clear();
+    Path adapter = dir.resolve("adapter");
+    PeftAdapter.write(adapter, new PeftAdapter.Config(4, 4, 0, false, List.of("l0", "l7")),
+        List.of(module(rng, "l0", 4, n, n), module(rng, "l7", 4, n, n)), false);
+    Path outFile = dir.resolve("merged.safetensors");
+    Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx32m",
+        "-Dorg.bytedeco.javacpp.cachedir=" + System.getProperty("org.bytedeco.javacpp.cachedir", "target/javacpp-cache"),
+        "-cp", System.getProperty("java.class.path"), "dev.plora.cli.Main", "merge", "--base", base.toString(),
+        "--adapter", adapter.toString(), "--out", outFile.toString(), "--backend", "cpu").redirectErrorStream(true).start();
+    String log = new String(p.getInputStream().readAllBytes());
+    assertTrue(p.waitFor(120, TimeUnit.SECONDS));
+    assertEquals(0, p.exitValue(), log);
+    assertTrue(Files.size(base) > 48L << 20, "the file is larger than the child's heap");
+    try (Safetensors.Reader merged = Safetensors.open(outFile)) {
+      assertEquals(12, merged.entries().size(), "every tensor written");
+    }
+  }
+}
