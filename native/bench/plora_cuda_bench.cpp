@@ -257,6 +257,8 @@ class Timer {
 // ---------------------------------------------------------------- rows
 
 struct Row {
+  Row(std::string n, std::string d, std::string s, std::string b, std::string t)
+      : name(std::move(n)), dtype(std::move(d)), shape(std::move(s)), bound(std::move(b)), note(std::move(t)) {}
   std::string name, dtype, shape, bound, note;
   bool skipped = false;
   Stats t;

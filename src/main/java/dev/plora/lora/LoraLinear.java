@@ -325,9 +325,25 @@ public final class LoraLinear implements Layer {
     syncAdapter();
   }
 
-  /** Unloads done on this layer. */
+  /** Unloads done on this layer (keys the stochastic-rounding streams). */
   public long unloads() {
     return unloads;
+  }
+
+  /** Adapter initialisations so far (keys the init streams). */
+  public long generation() {
+    return generation;
+  }
+
+  /** Restores the counters that key this layer's random streams, e.g. from a checkpoint. */
+  public void restoreCounters(long step, long generation, long unloads) {
+    if (step < 0 || generation < 0 || unloads < 0) {
+      throw new IllegalArgumentException("counters must be >= 0, got step " + step + ", generation " + generation
+          + ", unloads " + unloads);
+    }
+    this.step = step;
+    this.generation = generation;
+    this.unloads = unloads;
   }
 
   private void requireUnloadable() {

@@ -29,6 +29,14 @@ public final class Unloader {
     return unloads;
   }
 
+  /** Restores the unload count, e.g. from a checkpoint. */
+  public void setUnloads(long unloads) {
+    if (unloads < 0) {
+      throw new IllegalArgumentException("unloads: expected >= 0, got " + unloads);
+    }
+    this.unloads = unloads;
+  }
+
   /** True when an unload is due after {@code completedSteps} optimizer steps. */
   public boolean isDue(long completedSteps) {
     return completedSteps > 0 && completedSteps % config.unloadEvery() == 0;

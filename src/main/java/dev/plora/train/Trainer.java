@@ -7,6 +7,9 @@ import dev.plora.optim.LrSchedule;
 import dev.plora.optim.Parameter;
 import dev.plora.plora.PeriodicLoraConfig;
 import dev.plora.plora.Unloader;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -56,6 +59,9 @@ public final class Trainer<B> implements AutoCloseable {
   private final double maxGradNorm;
   private final Unloader unloader;
   private final List<TrainListener> listeners;
+  private final Path checkpointDir;
+  private final int checkpointEvery;
+  private final int keepCheckpoints;
   private long step;
 
   private Trainer(Builder<B> b) {
@@ -70,6 +76,9 @@ public final class Trainer<B> implements AutoCloseable {
     this.maxGradNorm = b.maxGradNorm;
     this.unloader = b.periodic == null ? null : new Unloader(b.periodic);
     this.listeners = List.copyOf(b.listeners);
+    this.checkpointDir = b.checkpointDir;
+    this.checkpointEvery = b.checkpointEvery;
+    this.keepCheckpoints = b.keepCheckpoints;
     this.optimizer = new AdamW(backend, parameters, b.optimizer);
   }
 
@@ -95,6 +104,28 @@ public final class Trainer<B> implements AutoCloseable {
     return bytes;
   }
 
+  /** Writes the run's full state to {@code file}, atomically. */
+  public void saveCheckpoint(Path file) {
+    try {
+      Checkpoints.save(file, step, parameters, optimizer, loraLayers, unloader);
+    } catch (IOException e) {
+      throw new UncheckedIOException("saving checkpoint " + file, e);
+    }
+  }
+
+  /**
+   * Restores a state saved by {@link #saveCheckpoint} (or by the builder's {@code checkpoints}):
+   * weights, adapters, optimizer moments, the step and every random-stream counter. The model and
+   * the trainer must be set up as for the run that saved it.
+   */
+  public void loadCheckpoint(Path file) {
+    try {
+      step = Checkpoints.load(file, parameters, optimizer, loraLayers, unloader);
+    } catch (IOException e) {
+      throw new UncheckedIOException("loading checkpoint " + file, e);
+    }
+  }
+
   /** Runs the remaining steps and returns what happened. */
   public Result run() {
     long start = System.nanoTime();
@@ -106,6 +137,14 @@ public final class Trainer<B> implements AutoCloseable {
       double rate = elapsed > 0 ? (step - first) / elapsed : 0;
       for (TrainListener l : listeners) {
         l.onStep(new TrainListener.StepEvent(step - 1, steps, loss, lastLr, lastGradNorm, rate));
+      }
+      if (checkpointDir != null && (step % checkpointEvery == 0 || step == steps)) {
+        saveCheckpoint(Checkpoints.fileFor(checkpointDir, step));
+        try {
+          Checkpoints.prune(checkpointDir, keepCheckpoints);
+        } catch (IOException e) {
+          throw new UncheckedIOException("pruning old checkpoints in " + checkpointDir, e);
+        }
       }
     }
     return new Result(step, loss, (System.nanoTime() - start) / 1e9, unloader == null ? 0 : unloader.unloads());
@@ -171,6 +210,9 @@ public final class Trainer<B> implements AutoCloseable {
     private double maxGradNorm = 1.0;
     private PeriodicLoraConfig periodic;
     private final List<TrainListener> listeners = new ArrayList<>();
+    private Path checkpointDir;
+    private int checkpointEvery;
+    private int keepCheckpoints;
 
     private Builder(Backend backend) {
       this.backend = backend;
@@ -235,6 +277,18 @@ public final class Trainer<B> implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Saves a checkpoint into {@code dir} every {@code every} steps and at the end, keeping the
+     * newest {@code keepLast}; resume with {@link Trainer#loadCheckpoint} and
+     * {@link Checkpoints#latest}.
+     */
+    public Builder<B> checkpoints(Path dir, int every, int keepLast) {
+      this.checkpointDir = dir;
+      this.checkpointEvery = every;
+      this.keepCheckpoints = keepLast;
+      return this;
+    }
+
     public Trainer<B> build() {
       List<String> problems = new ArrayList<>();
       if (backend == null) {
@@ -263,6 +317,10 @@ public final class Trainer<B> implements AutoCloseable {
       }
       if (!(maxGradNorm >= 0) || Double.isInfinite(maxGradNorm)) {
         problems.add("maxGradNorm: expected a finite value >= 0, got " + maxGradNorm);
+      }
+      if (checkpointDir != null && (checkpointEvery < 1 || keepCheckpoints < 1)) {
+        problems.add("checkpoints: expected every >= 1 and keepLast >= 1, got " + checkpointEvery + ", "
+            + keepCheckpoints);
       }
       if (periodic != null && (loraLayers == null || loraLayers.isEmpty())) {
         problems.add("periodic: PLoRA unloading needs the LoRA layers (loraLayers)");
