@@ -1,5 +1,6 @@
 package dev.plora.demo;
 
+import dev.plora.linalg.Jacobi;
 import java.util.Arrays;
 
 /** Singular values of a dense matrix and the rank measures the demo reports. */
@@ -28,7 +29,7 @@ public final class Spectrum {
         gram[p * cols + q] = gram[q * cols + p];
       }
     }
-    double[] eig = symmetricEigenvalues(gram, cols);
+    double[] eig = Jacobi.decompose(gram, cols, false).values();
     double[] sv = new double[cols];
     for (int i = 0; i < cols; i++) {
       sv[i] = Math.sqrt(Math.max(eig[i], 0));
@@ -40,55 +41,6 @@ public final class Spectrum {
       sv[cols - 1 - i] = t;
     }
     return sv;
-  }
-
-  /** Eigenvalues of a symmetric n x n matrix (destroyed), by cyclic Jacobi sweeps. */
-  static double[] symmetricEigenvalues(double[] a, int n) {
-    double total = 0;
-    for (double v : a) {
-      total += v * v;
-    }
-    for (int sweep = 0; sweep < 60; sweep++) {
-      double off = 0;
-      for (int p = 0; p < n; p++) {
-        for (int q = p + 1; q < n; q++) {
-          off += a[p * n + q] * a[p * n + q];
-        }
-      }
-      if (off <= 1e-26 * total) {
-        break;
-      }
-      for (int p = 0; p < n; p++) {
-        for (int q = p + 1; q < n; q++) {
-          double apq = a[p * n + q];
-          if (Math.abs(apq) < 1e-300) {
-            continue;
-          }
-          double theta = (a[q * n + q] - a[p * n + p]) / (2 * apq);
-          double t = Math.signum(theta) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-          if (theta == 0) {
-            t = 1;
-          }
-          double c = 1 / Math.sqrt(t * t + 1), s = t * c;
-          // A ← Jᵀ A J on rows/columns p and q
-          for (int k = 0; k < n; k++) {
-            double akp = a[k * n + p], akq = a[k * n + q];
-            a[k * n + p] = c * akp - s * akq;
-            a[k * n + q] = s * akp + c * akq;
-          }
-          for (int k = 0; k < n; k++) {
-            double apk = a[p * n + k], aqk = a[q * n + k];
-            a[p * n + k] = c * apk - s * aqk;
-            a[q * n + k] = s * apk + c * aqk;
-          }
-        }
-      }
-    }
-    double[] eig = new double[n];
-    for (int i = 0; i < n; i++) {
-      eig[i] = a[i * n + i];
-    }
-    return eig;
   }
 
   /** Entropy-based effective rank: exp(−Σ pᵢ ln pᵢ) with pᵢ = σᵢ / Σσ (Roy and Vetterli, 2007). */
