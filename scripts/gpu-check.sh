@@ -125,7 +125,7 @@ else
 fi
 if command -v nvcc >/dev/null 2>&1; then
   run_step 30 "$ENV_LOG" nvcc --version
-  record nvcc "$(status_of $STEP_RC)" no "$STEP_SECS" logs/01-env.log "$(command -v nvcc) ${STEP_NOTE}"
+  record nvcc "$(status_of $STEP_RC)" no "$STEP_SECS" logs/01-env.log "$(command -v nvcc)${STEP_NOTE:+: $STEP_NOTE}"
 else
   echo "nvcc: not found" >>"$ENV_LOG"
   record nvcc FAIL no 0 logs/01-env.log "nvcc not found on PATH or in /usr/local/cuda/bin: the CUDA kernels cannot be built"

@@ -1,10 +1,9 @@
 package dev.plora.bench;
 
+import dev.plora.io.AtomicFiles;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.stream.Collectors;
 
@@ -16,19 +15,8 @@ public record BenchReport(String backend, int threads, List<BenchResult> results
         + "\n  ]\n}\n";
   }
 
-  /** Writes the JSON to {@code file} atomically: a temporary file beside it, then a rename. */
+  /** Writes the JSON to {@code file} atomically (temporary file, fsync, rename). */
   public void writeJson(Path file) throws IOException {
-    Path target = file.toAbsolutePath();
-    Path dir = target.getParent();
-    if (dir != null) {
-      Files.createDirectories(dir);
-    }
-    Path tmp = Files.createTempFile(dir, target.getFileName().toString(), ".tmp");
-    try {
-      Files.writeString(tmp, toJson(), StandardCharsets.UTF_8);
-      Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-    } finally {
-      Files.deleteIfExists(tmp);
-    }
+    AtomicFiles.write(file, toJson().getBytes(StandardCharsets.UTF_8), true);
   }
 }

@@ -1,5 +1,6 @@
 package dev.plora.demo;
 
+import dev.plora.io.AtomicFiles;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.io.ByteArrayOutputStream;
@@ -98,6 +99,6 @@ public final class DemoPlots {
   private static void write(Path file, JFreeChart chart) throws IOException {
     ByteArrayOutputStream png = new ByteArrayOutputStream();
     ChartUtils.writeChartAsPNG(png, chart, 900, 560);
-    DemoReport.writeAtomically(file, png.toByteArray());
+    AtomicFiles.write(file, png.toByteArray(), true);
   }
 }

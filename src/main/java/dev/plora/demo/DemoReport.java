@@ -1,11 +1,10 @@
 package dev.plora.demo;
 
+import dev.plora.io.AtomicFiles;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.Locale;
 import java.util.stream.Collectors;
@@ -50,22 +49,6 @@ public record DemoReport(String backend, long seed, List<RunResult> runs) {
 
   /** Writes report.json into {@code dir} atomically. */
   public void writeJson(Path dir) throws IOException {
-    writeAtomically(dir.resolve("report.json"), toJson().getBytes(StandardCharsets.UTF_8));
-  }
-
-  /** Writes {@code bytes} to a temporary file beside {@code target}, forces it to disk, then renames it over. */
-  static void writeAtomically(Path target, byte[] bytes) throws IOException {
-    Path dir = target.toAbsolutePath().getParent();
-    Files.createDirectories(dir);
-    Path tmp = Files.createTempFile(dir, target.getFileName().toString(), ".tmp");
-    try {
-      try (var channel = java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.WRITE)) {
-        channel.write(java.nio.ByteBuffer.wrap(bytes));
-        channel.force(true);
-      }
-      Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-    } finally {
-      Files.deleteIfExists(tmp);
-    }
+    AtomicFiles.write(dir.resolve("report.json"), toJson().getBytes(StandardCharsets.UTF_8), true);
   }
 }

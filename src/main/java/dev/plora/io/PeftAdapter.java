@@ -5,7 +5,6 @@ import java.math.BigDecimal;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -76,9 +75,7 @@ public final class PeftAdapter {
     json.put("fan_in_fan_out", false);
     json.put("inference_mode", true);
     Path configFile = dir.resolve(CONFIG);
-    if (!overwrite && Files.exists(configFile)) {
-      throw new IllegalArgumentException(configFile + " exists (use --force / overwrite to replace it)");
-    }
+    AtomicFiles.requireWritable(configFile, overwrite);
     Map<String, float[]> values = new LinkedHashMap<>();
     Map<String, long[]> shapes = new LinkedHashMap<>();
     for (Module m : modules) {
@@ -89,13 +86,7 @@ public final class PeftAdapter {
     }
     Safetensors.writeFloats(dir.resolve(WEIGHTS), values, shapes, Safetensors.Dtype.F32, Map.of("format", "pt"),
         overwrite);
-    Path tmp = Files.createTempFile(dir, "." + CONFIG, ".tmp");
-    try {
-      Files.writeString(tmp, Json.write(json) + "\n", StandardCharsets.UTF_8);
-      Files.move(tmp, configFile, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-    } finally {
-      Files.deleteIfExists(tmp);
-    }
+    AtomicFiles.write(configFile, (Json.write(json) + "\n").getBytes(StandardCharsets.UTF_8), true);
   }
 
   /** Reads and checks an adapter folder: config fields, key names, shapes, ranks. */

@@ -13,7 +13,6 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -401,7 +400,7 @@ public final class Safetensors {
       }
       channel.force(true);
       channel.close();
-      Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+      AtomicFiles.publish(tmp, target);
       done = true;
     }
 
@@ -422,9 +421,7 @@ public final class Safetensors {
    */
   public static Writer create(Path target, List<Spec> specs, Map<String, String> metadata, boolean overwrite)
       throws IOException {
-    if (!overwrite && Files.exists(target)) {
-      throw new IllegalArgumentException(target + " exists (use --force / overwrite to replace it)");
-    }
+    AtomicFiles.requireWritable(target, overwrite);
     Map<String, Object> header = new LinkedHashMap<>();
     if (metadata != null && !metadata.isEmpty()) {
       header.put(METADATA, new LinkedHashMap<>(metadata));
@@ -458,9 +455,7 @@ public final class Safetensors {
     while (head.hasRemaining()) {
       head.put((byte) ' ');
     }
-    Path dir = target.toAbsolutePath().getParent();
-    Files.createDirectories(dir);
-    Path tmp = Files.createTempFile(dir, "." + target.getFileName(), ".tmp");
+    Path tmp = AtomicFiles.createTemp(target);
     FileChannel channel = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
     Writer w = new Writer(target, tmp, channel, List.copyOf(specs));
     try {
