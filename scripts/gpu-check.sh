@@ -48,12 +48,12 @@ for arg in "$@"; do
 done
 OUT_DIR=${OUT_DIR:-${OUT:-gpu-check-out}}
 
+mkdir -p "$OUT_DIR/logs" || exit 2
+OUT_DIR=$(cd "$OUT_DIR" && pwd) || exit 2   # absolute, relative to the caller's directory
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd) || exit 2
 cd "$ROOT" || exit 2
 BUILD_DIR=${BUILD_DIR:-build-gpu}
 BUDGET=${GPU_CHECK_BUDGET:-470}
-mkdir -p "$OUT_DIR/logs" || exit 2
-OUT_DIR=$(cd "$OUT_DIR" && pwd) || exit 2
 LOGS=$OUT_DIR/logs
 rm -f "$LOGS"/*.log "$OUT_DIR/summary.md" "$OUT_DIR/bench.csv"
 DEADLINE=$((SECONDS + BUDGET))

@@ -1,6 +1,6 @@
 // plora_cuda_bench: times libplora_cuda's kernels on one GPU against ceilings measured in the same run.
 //
-//   plora_cuda_bench [--quick] [--csv FILE] [--reps N]
+//   plora_cuda_bench [--quick] [--csv FILE] [--reps N] [--warmup N]
 //
 // Method:
 //  * Ceilings, measured first: device-to-device copy bandwidth (cudaMemcpyAsync of 1 GiB, counting
@@ -18,8 +18,11 @@
 //    without TF32 runs on the CUDA cores, as our kernels do); "bound" says which term is larger.
 //    GEMM rows: achieved FLOP rate / cuBLAS's rate for that dtype.
 //  * The LoRA layer step (forward + backward on the augmented path) is timed interleaved with the
-//    two base GEMMs alone, and the ratio layer / base is printed (target <= 1.07).
-// Any failed CUDA or plora call prints the error and exits 2; no usable GPU exits 77.
+//    two base GEMMs alone, and the ratio layer / base is printed (target <= 1.07); so are the two
+//    augmented GEMMs alone, which splits the overhead into GEMM shape and our kernels.
+// Rows print as they are measured; a summary line ends the output. Any failed CUDA, cuBLAS or
+// plora call prints the error and exits 2 (an asynchronous fault shows at the end of the row after
+// the last one printed); no usable GPU exits 77.
 #include <cuda_runtime.h>
 #include <dlfcn.h>
 #include <library_types.h>
@@ -93,7 +96,10 @@ class Cublas {
       const char* why = dlerror();
       tried += (tried.empty() ? "" : "; ") + std::string(why != nullptr ? why : name.c_str());
     }
-    if (lib_ == nullptr) return "cannot load cuBLAS (" + tried + ")";
+    if (lib_ == nullptr) {
+      std::printf("cuBLAS: dlopen failed: %s\n", tried.c_str());
+      return "cannot dlopen libcublas.so.13 / libcublas.so (set PLORA_CUBLAS=/path/libcublas.so.13)";
+    }
     create_ = reinterpret_cast<CreateFn>(dlsym(lib_, "cublasCreate_v2"));
     destroy_ = reinterpret_cast<DestroyFn>(dlsym(lib_, "cublasDestroy_v2"));
     set_stream_ = reinterpret_cast<SetStreamFn>(dlsym(lib_, "cublasSetStream_v2"));
@@ -764,6 +770,9 @@ int main(int argc, char** argv) {
              row.note.rfind("small", 0) != 0 && (worst == nullptr || row.pct < worst->pct))
       worst = &row;
   }
+  auto tflops = [](int dtype) {
+    return g_ceil.gemm_gflops[dtype] > 0 ? fmt("%.1f TFLOP/s", g_ceil.gemm_gflops[dtype] / 1e3) : std::string("n/a");
+  };
   std::string ratio_text;
   bool met = !ratios.empty();
   for (const auto& rt : ratios) {
@@ -771,10 +780,10 @@ int main(int argc, char** argv) {
     met = met && rt.second <= 1.07;
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("\nsummary: %zu rows (%d skipped) in %.1f s on %s; copy %.0f GB/s; cuBLAS bf16 %.1f TFLOP/s, f32 %.1f "
-              "TFLOP/s; layer/base:%s (target <= 1.07: %s); lowest %%ceil: %s\n",
-              g_rows.size(), skipped, secs, prop.name, g_ceil.copy_gbs, g_ceil.gemm_gflops[PLORA_BF16] / 1e3,
-              g_ceil.gemm_gflops[PLORA_F32] / 1e3, ratio_text.empty() ? " n/a" : ratio_text.c_str(),
+  std::printf("\nsummary: %zu rows (%d skipped) in %.1f s on %s; copy %.0f GB/s; cuBLAS bf16 %s, f32 %s; "
+              "layer/base:%s (target <= 1.07: %s); lowest %%ceil: %s\n",
+              g_rows.size(), skipped, secs, prop.name, g_ceil.copy_gbs, tflops(PLORA_BF16).c_str(),
+              tflops(PLORA_F32).c_str(), ratio_text.empty() ? " n/a" : ratio_text.c_str(),
               ratios.empty() ? "not measured" : (met ? "met" : "MISSED"),
               worst ? fmt("%s %s %s %.1f%%", worst->name.c_str(), worst->dtype.c_str(), worst->shape.c_str(),
                           worst->pct).c_str()

@@ -27,17 +27,26 @@ int plora_cpu_adamw(int count, const int64_t* params, const int64_t* grads, cons
   const AdamwHyper h{lr, beta1, beta2, eps, weight_decay, grad_scale, bias_correction1, bias_correction2};
 #pragma omp parallel
   for (int i = 0; i < count; ++i) {
-    float* p = reinterpret_cast<float*>(params[i]);
-    const float* g = reinterpret_cast<const float*>(grads[i]);
-    float* mi = reinterpret_cast<float*>(m[i]);
-    float* vi = reinterpret_cast<float*>(v[i]);
-    void* copy = reinterpret_cast<void*>(copies[i]);
     const float lr_i = lr * lr_scale[i];
     const int64_t c = cols[i];
+    void* copy = reinterpret_cast<void*>(copies[i]);
 #pragma omp for schedule(static)
-    for (int64_t e = 0; e < rows[i] * c; ++e) {
-      const float pe = adamw_update(p + e, mi + e, vi + e, g[e], lr_i, h);
-      if (copy != nullptr) store_f32(copy, copy_dtype, (e / c) * copy_ld[i] + e % c, pe);
+    for (int64_t row = 0; row < rows[i]; ++row) {
+      // Row by row with restrict pointers, so the element update vectorises.
+      float* __restrict p = reinterpret_cast<float*>(params[i]) + row * c;
+      const float* __restrict g = reinterpret_cast<const float*>(grads[i]) + row * c;
+      float* __restrict mi = reinterpret_cast<float*>(m[i]) + row * c;
+      float* __restrict vi = reinterpret_cast<float*>(v[i]) + row * c;
+      for (int64_t e = 0; e < c; ++e) adamw_update(p + e, mi + e, vi + e, g[e], lr_i, h);
+      if (copy != nullptr) {
+        char* out = static_cast<char*>(copy) + row * copy_ld[i] * dtype_size(copy_dtype);
+        if (copy_dtype == PLORA_BF16) {
+          uint16_t* o = reinterpret_cast<uint16_t*>(out);
+          for (int64_t e = 0; e < c; ++e) o[e] = f32_to_bf16(p[e]);
+        } else {
+          for (int64_t e = 0; e < c; ++e) store_f32(out, copy_dtype, e, p[e]);
+        }
+      }
     }
   }
   return ok();

@@ -79,9 +79,10 @@ public final class LoraBench {
         };
         Runnable unfused = unfused(scope, s, x, w, layer.loraA(), layer.loraB(), dy, y, dx, layer.scaling());
         double[][] ms = timing.measureInterleaved(backend, List.of(lora, base, unfused));
-        out.add(BenchResult.of("lora_fwd_bwd", s.toString(), ms[0]));
-        out.add(BenchResult.of("base_gemms", s.toString(), ms[1]));
-        out.add(BenchResult.of("unfused_lora_fwd_bwd", s.toString(), ms[2]));
+        long flops = 4L * s.m * s.n * s.k; // the two base GEMMs: the work every variant must do
+        out.add(BenchResult.of("lora_fwd_bwd", s.toString(), ms[0], 0, flops));
+        out.add(BenchResult.of("base_gemms", s.toString(), ms[1], 0, flops));
+        out.add(BenchResult.of("unfused_lora_fwd_bwd", s.toString(), ms[2], 0, flops));
       }
     }
     return out;

@@ -5,6 +5,7 @@ import dev.plora.backend.Backends;
 import dev.plora.backend.cpu.CpuBackend;
 import dev.plora.bench.BenchReport;
 import dev.plora.bench.BenchResult;
+import dev.plora.bench.KernelBench;
 import dev.plora.bench.LoraBench;
 import dev.plora.bench.Timing;
 import dev.plora.tensor.DType;
@@ -22,9 +23,11 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /** {@code plora bench [FAMILY...]}: kernel and layer benchmarks. */
-@Command(name = "bench", description = "Benchmark kernels and the LoRA layer (medians after warm-up).")
+@Command(name = "bench", description = "Benchmark the kernel families and the LoRA layer: medians after warm-up, "
+    + "bytes and FLOPs moved, and the ratio to a memcpy or GEMM ceiling measured in the same run.")
 final class BenchCommand implements Callable<Integer> {
-  private static final Set<String> FAMILIES = Set.of("lora");
+  private static final List<String> FAMILIES = java.util.stream.Stream.concat(KernelBench.FAMILIES.stream(),
+      java.util.stream.Stream.of("lora")).toList();
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -79,13 +82,29 @@ final class BenchCommand implements Callable<Integer> {
     try (Backend b = backend == null ? Backends.create() : Backends.create(backend)) {
       int threads = b instanceof CpuBackend ? CpuBackend.blasThreads() : 1;
       out.printf(Locale.ROOT, "plora bench on %s (%s), %s%n", b.name(), b.describe(), type);
-      out.printf(Locale.ROOT, "%-22s %-26s %10s %10s %10s %5s%n", "name", "shape", "median_ms", "min_ms", "max_ms", "runs");
+      out.printf(Locale.ROOT, "%-22s %-44s %10s %10s %9s %9s %7s %6s%n", "name", "shape", "median_ms", "min_ms",
+          "GB/s", "GFLOP/s", "ceiling", "ratio");
       out.flush();
-      List<BenchResult> results = new LoraBench(b, type, timing).run(sizes, r -> {
-        out.printf(Locale.ROOT, "%-22s %-26s %10.3f %10.3f %10.3f %5d%n", r.name(), r.shape(), r.medianMs(), r.minMs(),
-            r.maxMs(), r.runs());
+      java.util.function.Consumer<BenchResult> print = r -> {
+        out.printf(Locale.ROOT, "%-22s %-44s %10.3f %10.3f %9s %9s %7s %6s%n", r.name(), r.shape(), r.medianMs(),
+            r.minMs(), r.bytes() > 0 ? String.format(Locale.ROOT, "%.1f", r.achievedGbps()) : "-",
+            r.flops() > 0 ? String.format(Locale.ROOT, "%.1f", r.achievedGflops()) : "-",
+            r.ceiling() == null ? "-" : r.ceiling(),
+            r.ceiling() == null ? "-" : String.format(Locale.ROOT, "%.2f", r.ratioToCeiling()));
         out.flush();
-      });
+      };
+      KernelBench kernels = new KernelBench(b, type, timing);
+      List<BenchResult> results = new ArrayList<>(kernels.ceilings());
+      results.forEach(print);
+      List<String> kernelFamilies = chosen.stream().filter(KernelBench.FAMILIES::contains).toList();
+      results.addAll(kernels.run(kernelFamilies, print));
+      if (chosen.contains("lora")) {
+        for (BenchResult r : new LoraBench(b, type, timing).run(sizes, r -> {})) {
+          BenchResult compared = r.against("gemm", kernels.gemmGflops());
+          results.add(compared);
+          print.accept(compared);
+        }
+      }
       printRatios(out, results);
       if (json != null) {
         new BenchReport(b.name(), threads, results).writeJson(json);

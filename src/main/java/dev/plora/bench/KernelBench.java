@@ -1,0 +1,192 @@
+package dev.plora.bench;
+
+import dev.plora.backend.AdamwHyper;
+import dev.plora.backend.AdamwSlot;
+import dev.plora.backend.Backend;
+import dev.plora.backend.Dropout;
+import dev.plora.backend.Rounding;
+import dev.plora.tensor.DType;
+import dev.plora.tensor.Device;
+import dev.plora.tensor.Tensor;
+import dev.plora.tensor.TensorScope;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * Benchmarks of the kernel families, each reported with the bytes and FLOPs it must move and do
+ * at minimum (DESIGN §4) and compared with a ceiling measured in the same run: a large
+ * device copy for the bandwidth-bound kernels ({@code memcpy}), the BLAS GEMM rate for
+ * GEMM-bound work ({@code gemm}).
+ */
+public final class KernelBench {
+  public static final List<String> FAMILIES = List.of("shrink", "dypass", "dadx", "merge", "adamw", "ops");
+
+  private final Backend backend;
+  private final DType dtype;
+  private final Timing timing;
+  private final boolean big; // GPU-sized problems
+  private double memcpyGbps;
+  private double gemmGflops;
+
+  public KernelBench(Backend backend, DType dtype, Timing timing) {
+    this.backend = backend;
+    this.dtype = dtype;
+    this.timing = timing;
+    this.big = backend.device() == Device.CUDA;
+  }
+
+  /** The copy bandwidth ceiling (GB/s, read + write), measured by {@link #ceilings}. */
+  public double memcpyGbps() {
+    return memcpyGbps;
+  }
+
+  public double gemmGflops() {
+    return gemmGflops;
+  }
+
+  /** Measures the two ceilings and returns them as results named "memcpy" and "gemm". */
+  public List<BenchResult> ceilings() {
+    List<BenchResult> out = new ArrayList<>();
+    try (TensorScope s = new TensorScope(backend)) {
+      int rows = big ? 16384 : 4096, cols = 4096;
+      Tensor src = random(s, rows, cols, DType.F32), dst = s.allocate(rows, cols, DType.F32);
+      BenchResult copy = BenchResult.of("memcpy", "[" + rows + "," + cols + "] F32",
+          timing.measure(backend, () -> backend.copy(src, dst)), 2L * rows * cols * 4, 0);
+      memcpyGbps = copy.achievedGbps();
+      out.add(copy);
+      int m = big ? 8192 : 2048, k = big ? 4096 : 2048, n = big ? 4096 : 2048;
+      Tensor a = random(s, m, k, dtype), b = random(s, n, k, dtype), c = s.allocate(m, n, dtype);
+      BenchResult gemm = BenchResult.of("gemm", "M=" + m + ",K=" + k + ",N=" + n + " " + dtype,
+          timing.measure(backend, () -> backend.gemm(false, a, true, b, 1f, 0f, c)), 0, 2L * m * n * k);
+      gemmGflops = gemm.achievedGflops();
+      out.add(gemm);
+    }
+    return out;
+  }
+
+  /** Runs the given families (after {@link #ceilings}); each result is compared with its ceiling. */
+  public List<BenchResult> run(List<String> families, Consumer<BenchResult> progress) {
+    List<BenchResult> out = new ArrayList<>();
+    for (String family : families) {
+      try (TensorScope s = new TensorScope(backend)) {
+        List<BenchResult> results = switch (family) {
+          case "shrink" -> shrink(s);
+          case "dypass" -> dyPass(s);
+          case "dadx" -> daDx(s);
+          case "merge" -> merge(s);
+          case "adamw" -> adamw(s);
+          case "ops" -> ops(s);
+          default -> throw new IllegalArgumentException("bench: unknown family '" + family + "'");
+        };
+        for (BenchResult r : results) {
+          BenchResult compared = r.against("memcpy", memcpyGbps);
+          out.add(compared);
+          progress.accept(compared);
+        }
+      }
+    }
+    return out;
+  }
+
+  private int m() {
+    return big ? 8192 : 2048;
+  }
+
+  private int k() {
+    return big ? 4096 : 1024;
+  }
+
+  private static final int R = 16;
+
+  private String lora(int m, int k) {
+    return "M=" + m + ",K=" + k + ",r=" + R + " " + dtype;
+  }
+
+  private List<BenchResult> shrink(TensorScope s) {
+    int m = m(), k = k();
+    Tensor x = random(s, m, k, dtype), a = random(s, R, k, dtype), out = s.allocate(m, R, dtype);
+    long bytes = ((long) m * k + (long) R * k + (long) m * R) * dtype.byteSize();
+    return List.of(
+        BenchResult.of("shrink", lora(m, k), timing.measure(backend, () -> backend.shrink(x, a, 1f, Dropout.NONE, out)),
+            bytes, 2L * m * k * R),
+        BenchResult.of("shrink_dropout", lora(m, k) + " p=0.1", timing.measure(backend,
+            () -> backend.shrink(x, a, 1f, new Dropout(0.1f, 1, 2), out)), bytes, 2L * m * k * R));
+  }
+
+  private List<BenchResult> dyPass(TensorScope s) {
+    int m = m(), n = k();
+    Tensor dy = random(s, m, n, dtype), b = random(s, n, R, dtype), ss = random(s, m, R, dtype);
+    Tensor ds = s.allocate(m, R, dtype), db = s.allocate(n, R, DType.F32).fill(0f);
+    long bytes = ((long) m * n + 2L * m * R + (long) n * R) * dtype.byteSize() + 2L * n * R * 4;
+    return List.of(BenchResult.of("dypass", "M=" + m + ",N=" + n + ",r=" + R + " " + dtype,
+        timing.measure(backend, () -> backend.dyPass(dy, b, ss, 1f, ds, db)), bytes, 4L * m * n * R));
+  }
+
+  private List<BenchResult> daDx(TensorScope s) {
+    int m = m(), k = k();
+    Tensor x = random(s, m, k, dtype), ds = random(s, m, R, dtype), a = random(s, R, k, dtype);
+    Tensor da = s.allocate(R, k, DType.F32).fill(0f), dx = random(s, m, k, dtype);
+    long xBytes = (long) m * k * dtype.byteSize();
+    long small = ((long) m * R + (long) R * k) * dtype.byteSize() + 2L * R * k * 4;
+    return List.of(
+        BenchResult.of("dadx", lora(m, k), timing.measure(backend, () -> backend.daDx(x, ds, a, Dropout.NONE, da, null)),
+            xBytes + small, 2L * m * k * R),
+        BenchResult.of("dadx_dx_dropout", lora(m, k) + " p=0.1", timing.measure(backend,
+            () -> backend.daDx(x, ds, a, new Dropout(0.1f, 1, 2), da, dx)), 3 * xBytes + small, 4L * m * k * R));
+  }
+
+  private List<BenchResult> merge(TensorScope s) {
+    int n = 4096, k = 4096;
+    Tensor a = random(s, R, k, DType.F32), b = random(s, n, R, DType.F32);
+    List<BenchResult> out = new ArrayList<>();
+    for (DType wType : new DType[] {DType.F32, DType.BF16}) {
+      Tensor w = random(s, n, k, wType);
+      Rounding rounding = wType == DType.BF16 ? Rounding.STOCHASTIC : Rounding.NEAREST;
+      out.add(BenchResult.of("merge", "N=" + n + ",K=" + k + ",r=" + R + " W " + wType + " " + rounding,
+          timing.measure(backend, () -> backend.merge(w, b, a, 1e-3f, rounding, 1, 2, 1f, 1f)),
+          2L * n * k * wType.byteSize() + ((long) n * R + (long) R * k) * 4, 2L * n * k * R));
+    }
+    return out;
+  }
+
+  /** Eight tensors of 2M fp32 values in one call: p, g, m, v read, p, m, v written, plus a bf16 copy. */
+  private List<BenchResult> adamw(TensorScope s) {
+    int slots = 8, rows = big ? 4096 : 2048, cols = 1024;
+    List<AdamwSlot> list = new ArrayList<>();
+    for (int i = 0; i < slots; i++) {
+      list.add(new AdamwSlot(random(s, rows, cols, DType.F32), random(s, rows, cols, DType.F32),
+          s.allocate(rows, cols, DType.F32).fill(0f), s.allocate(rows, cols, DType.F32).fill(0f),
+          s.allocate(rows, cols, DType.BF16), 1f));
+    }
+    long elements = (long) slots * rows * cols;
+    AdamwHyper h = new AdamwHyper(1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, 1f, 0.1f, 0.001f);
+    return List.of(BenchResult.of("adamw", slots + " x [" + rows + "," + cols + "] F32 + BF16 copies",
+        timing.measure(backend, () -> backend.adamw(list, h)), elements * (7 * 4 + 2), elements * 12));
+  }
+
+  private List<BenchResult> ops(TensorScope s) {
+    int m = big ? 16384 : 4096, n = 4096;
+    Tensor x = random(s, m, n, dtype), y = s.allocate(m, n, dtype), dy = random(s, m, n, dtype);
+    Tensor dx = s.allocate(m, n, dtype);
+    long e = (long) m * n, size = dtype.byteSize();
+    String shape = "[" + m + "," + n + "] " + dtype;
+    int classes = 1024;
+    Tensor logits = random(s, m, classes, dtype), dlogits = s.allocate(m, classes, dtype);
+    Tensor labels = s.allocate(m, 1, DType.F32).fill(3f);
+    return List.of(
+        BenchResult.of("gelu", shape, timing.measure(backend, () -> backend.gelu(x, y)), 2 * e * size, 20 * e),
+        BenchResult.of("gelu_backward", shape, timing.measure(backend, () -> backend.geluBackward(x, dy, dx)),
+            3 * e * size, 30 * e),
+        BenchResult.of("mse", shape, timing.measure(backend, () -> backend.mse(x, dy, dx)), 3 * e * size, 4 * e),
+        BenchResult.of("sum_squares", shape, timing.measure(backend, () -> backend.sumSquares(x)), e * size, 2 * e),
+        BenchResult.of("softmax_xent", "[" + m + "," + classes + "] " + dtype, timing.measure(backend,
+            () -> backend.softmaxCrossEntropy(logits, labels, dlogits)), 2L * m * classes * size, 10L * m * classes));
+  }
+
+  private Tensor random(TensorScope s, int rows, int cols, DType type) {
+    Tensor t = s.allocate(rows, cols, type);
+    backend.fillUniform(t, -1f, 1f, 5, rows * 31L + cols);
+    return t;
+  }
+}
