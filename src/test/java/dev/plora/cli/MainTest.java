@@ -1,6 +1,7 @@
 package dev.plora.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.PrintWriter;
@@ -47,13 +48,33 @@ class MainTest {
         text);
     for (String name : new String[] {"lora_fwd_bwd", "base_gemms", "unfused_lora_fwd_bwd"}) {
       Matcher m = Pattern.compile("\\{\"name\": \"" + name + "\", \"shape\": \"M=64,K=33,N=29,r=4\", "
-          + "\"median_ms\": ([0-9.]+), \"min_ms\": ([0-9.]+), \"max_ms\": ([0-9.]+), \"runs\": 3}").matcher(text);
+          + "\"median_ms\": ([0-9.]+), \"min_ms\": ([0-9.]+), \"max_ms\": ([0-9.]+), \"runs\": 3, "
+          + "\"bytes\": 0, \"flops\": 244992, \"achieved_gbps\": [0-9.]+, \"achieved_gflops\": ([0-9.]+), "
+          + "\"ceiling\": \"gemm\", \"ratio_to_ceiling\": ([0-9.]+)}").matcher(text);
       assertTrue(m.find(), name + " in " + text);
       double median = Double.parseDouble(m.group(1)), min = Double.parseDouble(m.group(2)),
           max = Double.parseDouble(m.group(3));
       assertTrue(min > 0 && min <= median && median <= max, name + ": " + min + " " + median + " " + max);
+      assertEquals(244992 / (median * 1e6), Double.parseDouble(m.group(4)), 2e-3 + 1e-3 * Double.parseDouble(m.group(4)));
+      assertTrue(Double.parseDouble(m.group(5)) > 0, name + " ratio to the GEMM ceiling");
     }
+    assertTrue(text.contains("{\"name\": \"memcpy\"") && text.contains("{\"name\": \"gemm\""), "ceilings recorded");
     assertTrue(out.toString().contains("lora_fwd_bwd / base_gemms"), out.toString());
+  }
+
+  @Test
+  void kernelFamiliesReportBytesAndTheirCeiling(@TempDir Path dir) throws Exception {
+    Path json = dir.resolve("kernels.json");
+    assertEquals(0, run("bench", "merge", "--backend", "cpu", "--runs", "3", "--warmup", "1", "--json", json.toString()),
+        err.toString());
+    String text = Files.readString(json);
+    Matcher m = Pattern.compile("\\{\"name\": \"merge\", [^}]*\"bytes\": (\\d+), \"flops\": (\\d+), [^}]*"
+        + "\"ceiling\": \"memcpy\", \"ratio_to_ceiling\": ([0-9.]+)}").matcher(text);
+    assertTrue(m.find(), text);
+    assertEquals(2L * 4096 * 4096 * 4 + (4096L * 16 + 16L * 4096) * 4, Long.parseLong(m.group(1)), "W read + written");
+    assertEquals(2L * 4096 * 4096 * 16, Long.parseLong(m.group(2)));
+    assertTrue(Double.parseDouble(m.group(3)) > 0);
+    assertFalse(text.contains("lora_fwd_bwd"), "only the families asked for");
   }
 
   @Test
