@@ -7,7 +7,11 @@ import dev.plora.tensor.TensorStorage;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.lang.ref.Cleaner;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
 
 /**
  * Memory and coarse operations on one device. Every public method validates its arguments —
@@ -15,7 +19,11 @@ import java.util.concurrent.atomic.AtomicLong;
  * or {@link IllegalStateException} naming the argument before any native call; implementations
  * only see valid input. Failures inside native code surface as {@link BackendException}.
  *
- * <p>A backend and its stream are meant for one thread at a time.
+ * <p>Thread safety: every operation takes the backend's lock, and so does freeing a tensor's
+ * memory. Use from several threads therefore works, one operation at a time (a backend has one
+ * stream); a tensor closed by one thread while another uses it makes the other's call throw
+ * {@link IllegalStateException} before any native code runs, or waits until that call is done —
+ * never a use of freed memory. For throughput, give each thread its own backend.
  */
 public abstract class Backend implements AutoCloseable {
   private final AtomicLong nativeBytes = new AtomicLong();
@@ -39,12 +47,12 @@ public abstract class Backend implements AutoCloseable {
 
   // ---------------------------------------------------------------- memory
 
-  public final Tensor allocate(int rows, int cols, DType dtype) {
+  public final synchronized Tensor allocate(int rows, int cols, DType dtype) {
     return allocate(rows, cols, cols, dtype);
   }
 
   /** An uninitialised {@code rows x cols} tensor whose rows are {@code ld} elements apart. */
-  public final Tensor allocate(int rows, int cols, int ld, DType dtype) {
+  public final synchronized Tensor allocate(int rows, int cols, int ld, DType dtype) {
     requireOpen();
     if (dtype == null) {
       throw new IllegalArgumentException("dtype: must not be null");
@@ -62,7 +70,7 @@ public abstract class Backend implements AutoCloseable {
   }
 
   /** A new tensor holding {@code values} (row-major, rows*cols long). */
-  public final Tensor fromArray(float[] values, int rows, int cols, DType dtype) {
+  public final synchronized Tensor fromArray(float[] values, int rows, int cols, DType dtype) {
     Tensor t = allocate(rows, cols, dtype);
     try {
       write(t, values);
@@ -74,7 +82,7 @@ public abstract class Backend implements AutoCloseable {
   }
 
   /** Copies {@code values} (row-major, {@code dst.rows()*dst.cols()} long) into {@code dst}. */
-  public final void write(Tensor dst, float[] values) {
+  public final synchronized void write(Tensor dst, float[] values) {
     if (values == null) {
       throw new IllegalArgumentException("values: must not be null");
     }
@@ -85,7 +93,7 @@ public abstract class Backend implements AutoCloseable {
    * Copies the {@code dst.rows()*dst.cols()} values remaining in {@code values} (row-major) into
    * {@code dst}, rounded to its dtype. The buffer's position is left unchanged.
    */
-  public final void write(Tensor dst, FloatBuffer values) {
+  public final synchronized void write(Tensor dst, FloatBuffer values) {
     requireTensor("dst", dst);
     if (values == null) {
       throw new IllegalArgumentException("values: must not be null");
@@ -113,7 +121,7 @@ public abstract class Backend implements AutoCloseable {
   }
 
   /** {@code src}'s values as fp32, row-major. */
-  public final float[] read(Tensor src) {
+  public final synchronized float[] read(Tensor src) {
     requireTensor("src", src);
     float[] values = new float[Math.toIntExact(src.elementCount())];
     read(src, FloatBuffer.wrap(values));
@@ -124,7 +132,7 @@ public abstract class Backend implements AutoCloseable {
    * Appends {@code src}'s values as fp32, row-major, to {@code values}, advancing its position by
    * {@code src.rows()*src.cols()}.
    */
-  public final void read(Tensor src, FloatBuffer values) {
+  public final synchronized void read(Tensor src, FloatBuffer values) {
     requireTensor("src", src);
     if (values == null) {
       throw new IllegalArgumentException("values: must not be null");
@@ -151,7 +159,7 @@ public abstract class Backend implements AutoCloseable {
   }
 
   /** {@code dst ← src}, converting between dtypes (round to nearest). Shapes must match. */
-  public final void copy(Tensor src, Tensor dst) {
+  public final synchronized void copy(Tensor src, Tensor dst) {
     requireTensor("src", src);
     requireTensor("dst", dst);
     requireShape("copy", "dst", dst, src.rows(), src.cols(), "src " + src.shape());
@@ -160,7 +168,7 @@ public abstract class Backend implements AutoCloseable {
   }
 
   /** Every element of {@code dst} ← {@code value} (rounded to its dtype). */
-  public final void fill(Tensor dst, float value) {
+  public final synchronized void fill(Tensor dst, float value) {
     requireTensor("dst", dst);
     fillImpl(dst, value);
   }
@@ -172,7 +180,7 @@ public abstract class Backend implements AutoCloseable {
    * asked. {@code a} and {@code b} share a dtype; {@code c} has that dtype or F32. With beta = 0
    * c is not read (it may hold NaN).
    */
-  public final void gemm(boolean transA, Tensor a, boolean transB, Tensor b, float alpha, float beta, Tensor c) {
+  public final synchronized void gemm(boolean transA, Tensor a, boolean transB, Tensor b, float alpha, float beta, Tensor c) {
     requireTensor("a", a);
     requireTensor("b", b);
     requireTensor("c", c);
@@ -206,7 +214,7 @@ public abstract class Backend implements AutoCloseable {
    * x [M,K], a [r,K], out [M,r], all of one dtype, fp32 accumulation. {@code out} may be the
    * spare columns of the buffer {@code x} lives in (augmented layout), but not overlap x.
    */
-  public final void shrink(Tensor x, Tensor a, float scaling, Dropout dropout, Tensor out) {
+  public final synchronized void shrink(Tensor x, Tensor a, float scaling, Dropout dropout, Tensor out) {
     requireTensor("x", x);
     requireTensor("a", a);
     requireTensor("out", out);
@@ -230,7 +238,7 @@ public abstract class Backend implements AutoCloseable {
    * Writes the dropout multipliers that {@link #shrink} applies to an activation of {@code out}'s
    * shape: 1/(1-p) where an element is kept, 0 where it is dropped.
    */
-  public final void dropoutMask(Dropout dropout, Tensor out) {
+  public final synchronized void dropoutMask(Dropout dropout, Tensor out) {
     requireTensor("out", out);
     if (dropout == null) {
       throw new IllegalArgumentException("dropout: must not be null");
@@ -244,7 +252,7 @@ public abstract class Backend implements AutoCloseable {
    * for dy [M,N], b [N,r], ss [M,r] (= scaling·S saved by the forward pass), ds [M,r] of dy's
    * dtype, and the fp32 gradient db [N,r].
    */
-  public final void dyPass(Tensor dy, Tensor b, Tensor ss, float scaling, Tensor ds, Tensor db) {
+  public final synchronized void dyPass(Tensor dy, Tensor b, Tensor ss, float scaling, Tensor ds, Tensor db) {
     requireTensor("dy", dy);
     requireTensor("b", b);
     requireTensor("ss", ss);
@@ -270,7 +278,7 @@ public abstract class Backend implements AutoCloseable {
    * not null, {@code dx += mask⊙(ds·a)/(1−p)}, with x̃ and the mask of {@code dropout} exactly
    * as in {@link #shrink}. x [M,K], ds [M,r], a [r,K], dx [M,K] share a dtype; da [r,K] is fp32.
    */
-  public final void daDx(Tensor x, Tensor ds, Tensor a, Dropout dropout, Tensor da, Tensor dx) {
+  public final synchronized void daDx(Tensor x, Tensor ds, Tensor a, Dropout dropout, Tensor da, Tensor dx) {
     requireTensor("x", x);
     requireTensor("ds", ds);
     requireTensor("a", a);
@@ -298,7 +306,7 @@ public abstract class Backend implements AutoCloseable {
   // ---------------------------------------------------------------- elementwise
 
   /** {@code y ← alpha·x + beta·y} (y is not read when beta = 0); dtypes may differ. */
-  public final void axpby(float alpha, Tensor x, float beta, Tensor y) {
+  public final synchronized void axpby(float alpha, Tensor x, float beta, Tensor y) {
     requireTensor("x", x);
     requireTensor("y", y);
     requireShape("axpby", "y", y, x.rows(), x.cols(), "x " + x.shape());
@@ -311,7 +319,7 @@ public abstract class Backend implements AutoCloseable {
   }
 
   /** {@code y[i,:] += bias[0,:]} for bias [1,N]. */
-  public final void addBias(Tensor y, Tensor bias) {
+  public final synchronized void addBias(Tensor y, Tensor bias) {
     requireTensor("y", y);
     requireTensor("bias", bias);
     requireShape("addBias", "bias", bias, 1, y.cols(), "y " + y.shape());
@@ -320,7 +328,7 @@ public abstract class Backend implements AutoCloseable {
   }
 
   /** Uniform values in [low, high) from the Philox stream (seed, stream), element i = row·cols + col. */
-  public final void fillUniform(Tensor out, float low, float high, long seed, long stream) {
+  public final synchronized void fillUniform(Tensor out, float low, float high, long seed, long stream) {
     requireTensor("out", out);
     requireFinite("low", low);
     requireFinite("high", high);
@@ -331,7 +339,7 @@ public abstract class Backend implements AutoCloseable {
   }
 
   /** Normal values (mean, std) from the Philox stream (seed, stream), element i = row·cols + col. */
-  public final void fillNormal(Tensor out, float mean, float std, long seed, long stream) {
+  public final synchronized void fillNormal(Tensor out, float mean, float std, long seed, long stream) {
     requireTensor("out", out);
     requireFinite("mean", mean);
     requireFinite("std", std);
@@ -342,7 +350,7 @@ public abstract class Backend implements AutoCloseable {
   }
 
   /** The number of NaN and infinite elements of {@code x} (waits for queued work). */
-  public final long countNonFinite(Tensor x) {
+  public final synchronized long countNonFinite(Tensor x) {
     requireTensor("x", x);
     return countNonFiniteImpl(x);
   }
@@ -355,7 +363,7 @@ public abstract class Backend implements AutoCloseable {
    * (stochastic rounding draws from Philox (seed, stream)); then, in the same call, {@code a ←
    * scaleA·a} and {@code b ← scaleB·b}. w [N,K], b [N,r], a [r,K]; a and b share a dtype.
    */
-  public final void merge(Tensor w, Tensor b, Tensor a, float c, Rounding rounding, long seed, long stream,
+  public final synchronized void merge(Tensor w, Tensor b, Tensor a, float c, Rounding rounding, long seed, long stream,
       float scaleA, float scaleB) {
     requireTensor("w", w);
     requireTensor("b", b);
@@ -382,7 +390,7 @@ public abstract class Backend implements AutoCloseable {
    * One fused AdamW step over all slots (one native call). Parameters, gradients and moments
    * are contiguous fp32 of one shape per slot; the optional copies share one dtype.
    */
-  public final void adamw(java.util.List<AdamwSlot> slots, AdamwHyper hyper) {
+  public final synchronized void adamw(java.util.List<AdamwSlot> slots, AdamwHyper hyper) {
     requireOpen();
     if (slots == null || hyper == null) {
       throw new IllegalArgumentException("adamw: slots and hyper must not be null");
@@ -429,13 +437,13 @@ public abstract class Backend implements AutoCloseable {
   }
 
   /** Σ x² in double (waits for queued work). */
-  public final double sumSquares(Tensor x) {
+  public final synchronized double sumSquares(Tensor x) {
     requireTensor("x", x);
     return sumSquaresImpl(x);
   }
 
   /** {@code y ← gelu(x)} (exact erf form); y may be x itself. */
-  public final void gelu(Tensor x, Tensor y) {
+  public final synchronized void gelu(Tensor x, Tensor y) {
     requireTensor("x", x);
     requireTensor("y", y);
     requireShape("gelu", "y", y, x.rows(), x.cols(), "x " + x.shape());
@@ -447,7 +455,7 @@ public abstract class Backend implements AutoCloseable {
   }
 
   /** {@code dx ← dy ⊙ gelu'(x)}; dx may be dy itself. */
-  public final void geluBackward(Tensor x, Tensor dy, Tensor dx) {
+  public final synchronized void geluBackward(Tensor x, Tensor dy, Tensor dx) {
     requireTensor("x", x);
     requireTensor("dy", dy);
     requireTensor("dx", dx);
@@ -466,7 +474,7 @@ public abstract class Backend implements AutoCloseable {
    * Mean squared error of pred against target; when {@code dpred} is not null it receives
    * {@code 2(pred − target)/(rows·cols)} (it may be pred itself). Returns the loss.
    */
-  public final double mse(Tensor pred, Tensor target, Tensor dpred) {
+  public final synchronized double mse(Tensor pred, Tensor target, Tensor dpred) {
     requireTensor("pred", pred);
     requireTensor("target", target);
     requireShape("mse", "target", target, pred.rows(), pred.cols(), "pred " + pred.shape());
@@ -488,7 +496,7 @@ public abstract class Backend implements AutoCloseable {
    * 0..C−1); when {@code dlogits} is not null it receives {@code (softmax − onehot)/M}. A label
    * that is not a class index is an {@link IllegalArgumentException} and nothing is written.
    */
-  public final double softmaxCrossEntropy(Tensor logits, Tensor labels, Tensor dlogits) {
+  public final synchronized double softmaxCrossEntropy(Tensor logits, Tensor labels, Tensor dlogits) {
     requireTensor("logits", logits);
     requireTensor("labels", labels);
     requireShape("softmaxCrossEntropy", "labels", labels, logits.rows(), 1, "logits " + logits.shape());
@@ -514,7 +522,7 @@ public abstract class Backend implements AutoCloseable {
 
   /** Releases the backend's own resources (stream, handles). Idempotent. */
   @Override
-  public final void close() {
+  public final synchronized void close() {
     if (!closed) {
       closed = true;
       release();
@@ -676,9 +684,35 @@ public abstract class Backend implements AutoCloseable {
     return ByteBuffer.allocateDirect((int) bytes).order(ByteOrder.nativeOrder());
   }
 
+  // ---------------------------------------------------------------- leaks
+
+  private static final Cleaner CLEANER = Cleaner.create();
+  private static final AtomicLong LEAKS = new AtomicLong();
+  private static volatile Consumer<String> leakReporter = System.err::println;
+
+  /** True when {@code -Dplora.trackLeaks=true}: leaked tensors are reported with their allocation site. */
+  public static boolean tracksLeaks() {
+    return Boolean.getBoolean("plora.trackLeaks");
+  }
+
+  /** Tensors garbage-collected without {@code close()} since the JVM started (their memory was reclaimed). */
+  public static long leakedTensors() {
+    return LEAKS.get();
+  }
+
+  /** Where leak reports go (standard error by default). */
+  public static void setLeakReporter(Consumer<String> reporter) {
+    leakReporter = reporter == null ? System.err::println : reporter;
+  }
+
   private final class Storage extends TensorStorage {
+    private final Reclaim reclaim;
+    private final Cleaner.Cleanable cleanable;
+
     Storage(long address, long bytes) {
       super(address, bytes);
+      reclaim = new Reclaim(Backend.this, address, bytes, tracksLeaks() ? new Throwable("allocated here") : null);
+      cleanable = CLEANER.register(this, reclaim);
     }
 
     @Override
@@ -688,8 +722,44 @@ public abstract class Backend implements AutoCloseable {
 
     @Override
     protected void free(long address, long bytes) {
-      freeBytes(address, bytes);
-      nativeBytes.addAndGet(-bytes);
+      reclaim.explicit = true;
+      cleanable.clean();
+    }
+  }
+
+  /**
+   * Frees one allocation: when its tensor is closed, or — a leak — when the garbage collector
+   * finds it unreachable. Holds no reference to the storage, so that the storage can be collected.
+   */
+  private static final class Reclaim implements Runnable {
+    private final Backend backend;
+    private final long address;
+    private final long bytes;
+    private final Throwable site;
+    volatile boolean explicit;
+
+    Reclaim(Backend backend, long address, long bytes, Throwable site) {
+      this.backend = backend;
+      this.address = address;
+      this.bytes = bytes;
+      this.site = site;
+    }
+
+    @Override
+    public void run() {
+      if (!explicit) {
+        LEAKS.incrementAndGet();
+        if (site != null) {
+          StringWriter trace = new StringWriter();
+          site.printStackTrace(new PrintWriter(trace));
+          leakReporter.accept("plora: a tensor of " + bytes + " bytes on " + backend.name()
+              + " was garbage-collected without close(); its memory is reclaimed. " + trace);
+        }
+      }
+      synchronized (backend) { // never while an operation of this backend runs
+        backend.freeBytes(address, bytes);
+        backend.nativeBytes.addAndGet(-bytes);
+      }
     }
   }
 }
