@@ -6,15 +6,24 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.plora.backend.Backend;
 import dev.plora.backend.BackendException;
+import dev.plora.io.Safetensors;
 import dev.plora.testing.BackendCases;
 import dev.plora.testing.Reference;
 import dev.plora.tensor.DType;
 import dev.plora.tensor.Tensor;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -68,6 +77,38 @@ class ReliabilityTest {
       try (Tensor t = backend.allocate(2, 2, DType.F32)) {
         assertEquals(2, t.rows(), "the backend still works");
       }
+    }
+  }
+
+  /**
+   * A full disk in the middle of a write leaves the previous file intact and no temporary behind.
+   * Needs a size-limited folder: a 1 MiB tmpfs, which needs root; skipped with the reason otherwise.
+   */
+  @Test
+  void aFullDiskLeavesThePreviousFileIntact(@TempDir Path tmp) throws Exception {
+    Path small = tmp.resolve("small");
+    Files.createDirectories(small);
+    Process mount = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", small.toString())
+        .redirectErrorStream(true).start();
+    String why = new String(mount.getInputStream().readAllBytes()).strip();
+    Assumptions.assumeTrue(mount.waitFor() == 0,
+        "full-disk test skipped: cannot mount a 1 MiB tmpfs here (" + why + ")");
+    try {
+      Path file = small.resolve("weights.safetensors");
+      Safetensors.writeFloats(file, Map.of("w", new float[64 * 1024]),
+          Map.of("w", new long[] {64, 1024}), Safetensors.Dtype.F32, Map.of(), false);
+      byte[] before = Files.readAllBytes(file);
+      IOException e = assertThrows(IOException.class, () ->
+          Safetensors.writeFloats(file, Map.of("w", new float[512 * 1024]),
+              Map.of("w", new long[] {512, 1024}), Safetensors.Dtype.F32, Map.of(),
+              true));
+      assertTrue(e.getMessage() != null && e.getMessage().contains("space"), e.toString());
+      assertTrue(Arrays.equals(before, Files.readAllBytes(file)), "the old file is intact");
+      try (var files = Files.list(small)) {
+        assertEquals(List.of(file), files.toList(), "no temporary file left behind");
+      }
+    } finally {
+      new ProcessBuilder("umount", small.toString()).start().waitFor();
     }
   }
 
