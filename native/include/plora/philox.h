@@ -41,16 +41,19 @@ PLORA_HD Philox4 philox4x32_10(Philox4 ctr, uint32_t k0, uint32_t k1) {
   return ctr;
 }
 
-/* The random 32-bit word for element i of stream (seed, stream). */
-PLORA_HD uint32_t philox_word(uint64_t seed, uint64_t stream, uint64_t i) {
-  uint64_t block = i >> 2;
+/* The four words of block `block` of stream (seed, stream): counter (block, stream), key seed. */
+PLORA_HD Philox4 philox_block(uint64_t seed, uint64_t stream, uint64_t block) {
   Philox4 c;
   c.v[0] = static_cast<uint32_t>(block);
   c.v[1] = static_cast<uint32_t>(block >> 32);
   c.v[2] = static_cast<uint32_t>(stream);
   c.v[3] = static_cast<uint32_t>(stream >> 32);
-  Philox4 r = philox4x32_10(c, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
-  return r.v[i & 3];
+  return philox4x32_10(c, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+}
+
+/* The random 32-bit word for element i of stream (seed, stream). */
+PLORA_HD uint32_t philox_word(uint64_t seed, uint64_t stream, uint64_t i) {
+  return philox_block(seed, stream, i >> 2).v[i & 3];
 }
 
 /* Dropout with probability p drops element i when its word is below this threshold; computed
@@ -74,13 +77,7 @@ PLORA_HD float philox_uniform(uint64_t seed, uint64_t stream, uint64_t i) {
 /* Standard normal by Box-Muller from the two words (2*(i%2), 2*(i%2)+1) of the block at counter
  * (i / 2, stream). Host and device libm may differ in the last bit. */
 PLORA_HD float philox_normal(uint64_t seed, uint64_t stream, uint64_t i) {
-  uint64_t block = i >> 1;
-  Philox4 c;
-  c.v[0] = static_cast<uint32_t>(block);
-  c.v[1] = static_cast<uint32_t>(block >> 32);
-  c.v[2] = static_cast<uint32_t>(stream);
-  c.v[3] = static_cast<uint32_t>(stream >> 32);
-  Philox4 r = philox4x32_10(c, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+  Philox4 r = philox_block(seed, stream, i >> 1);
   int lane = static_cast<int>(i & 1) * 2;
   float u1 = static_cast<float>((r.v[lane] >> 8) + 1u) * 5.9604644775390625e-8f;  // (0,1]
   float u2 = static_cast<float>(r.v[lane + 1] >> 8) * 5.9604644775390625e-8f;     // [0,1)

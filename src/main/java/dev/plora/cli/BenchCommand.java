@@ -1,7 +1,6 @@
 package dev.plora.cli;
 
 import dev.plora.backend.Backend;
-import dev.plora.backend.Backends;
 import dev.plora.backend.cpu.CpuBackend;
 import dev.plora.bench.BenchReport;
 import dev.plora.bench.BenchResult;
@@ -71,15 +70,11 @@ final class BenchCommand implements Callable<Integer> {
         throw new IllegalArgumentException("bench: unknown family '" + f + "'; expected one of " + FAMILIES);
       }
     }
-    DType type = switch (dtype.toLowerCase(Locale.ROOT)) {
-      case "f32" -> DType.F32;
-      case "bf16" -> DType.BF16;
-      default -> throw new IllegalArgumentException("--dtype: expected f32 or bf16, got '" + dtype + "'");
-    };
+    DType type = Options.dtype("--dtype", dtype, false);
     List<LoraBench.Shape> sizes = shapes.isEmpty() ? LoraBench.DEFAULT_SHAPES : shapes.stream().map(BenchCommand::shape).toList();
     Timing timing = new Timing(warmup, runs, budget);
     PrintWriter out = spec.commandLine().getOut();
-    try (Backend b = backend == null ? Backends.create() : Backends.create(backend)) {
+    try (Backend b = Options.backend(backend)) {
       int threads = b instanceof CpuBackend ? CpuBackend.blasThreads() : 1;
       out.printf(Locale.ROOT, "plora bench on %s (%s), %s%n", b.name(), b.describe(), type);
       out.printf(Locale.ROOT, "%-22s %-44s %10s %10s %9s %9s %7s %6s%n", "name", "shape", "median_ms", "min_ms",

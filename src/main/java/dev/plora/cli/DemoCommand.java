@@ -1,7 +1,6 @@
 package dev.plora.cli;
 
 import dev.plora.backend.Backend;
-import dev.plora.backend.Backends;
 import dev.plora.demo.DemoConfig;
 import dev.plora.demo.DemoPlots;
 import dev.plora.demo.DemoReport;
@@ -59,17 +58,13 @@ final class DemoCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    DType type = switch (dtype.toLowerCase(Locale.ROOT)) {
-      case "f32" -> DType.F32;
-      case "bf16" -> DType.BF16;
-      default -> throw new IllegalArgumentException("--dtype: expected f32 or bf16, got '" + dtype + "'");
-    };
+    DType type = Options.dtype("--dtype", dtype, false);
     DemoConfig config = (quick ? DemoConfig.quick() : DemoConfig.defaults()).withSeed(seed)
         .with(type, rank, steps, unloadEvery, momentum, momentumEvery).validate();
     System.setProperty("java.awt.headless", "true");
     PrintWriter stdout = spec.commandLine().getOut();
     PrintWriter stderr = spec.commandLine().getErr();
-    try (Backend b = backend == null ? Backends.create() : Backends.create(backend);
+    try (Backend b = Options.backend(backend);
         TeacherTask task = new TeacherTask(b, config.dtype(), config.seed(), config.width(), config.layers(),
             config.trainSize(), config.valSize(), config.updateNorm())) {
       stdout.printf(Locale.ROOT, "plora demo on %s, %s: %d adapted layers of width %d, target updates full-rank "

@@ -1,7 +1,6 @@
 package dev.plora.cli;
 
 import dev.plora.backend.Backend;
-import dev.plora.backend.Backends;
 import dev.plora.backend.Rounding;
 import dev.plora.io.PeftAdapter;
 import dev.plora.io.Safetensors;
@@ -61,12 +60,7 @@ final class MergeCommand implements Callable<Integer> {
       case "stochastic" -> Rounding.STOCHASTIC;
       default -> throw new IllegalArgumentException("--rounding: expected nearest or stochastic, got '" + rounding + "'");
     };
-    DType forced = dtype == null ? null : switch (dtype.toLowerCase(Locale.ROOT)) {
-      case "f32" -> DType.F32;
-      case "bf16" -> DType.BF16;
-      case "f16" -> DType.F16;
-      default -> throw new IllegalArgumentException("--dtype: expected f32, bf16 or f16, got '" + dtype + "'");
-    };
+    DType forced = dtype == null ? null : Options.dtype("--dtype", dtype, true);
     if (!force && out.toFile().exists()) {
       throw new IllegalArgumentException(out + " exists: use --force to replace it");
     }
@@ -74,7 +68,7 @@ final class MergeCommand implements Callable<Integer> {
     PeftAdapter peft = PeftAdapter.read(adapter);
     float scaling = (float) peft.config().scaling();
     try (Safetensors.Reader in = Safetensors.open(base);
-        Backend backend = backendName == null ? Backends.create() : Backends.create(backendName)) {
+        Backend backend = Options.backend(backendName)) {
       List<Safetensors.Spec> specs = new ArrayList<>();
       Set<String> merged = new HashSet<>();
       for (Safetensors.Entry e : in.entries()) {

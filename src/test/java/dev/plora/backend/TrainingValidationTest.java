@@ -1,8 +1,9 @@
 package dev.plora.backend;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import static dev.plora.testing.Refusals.assertAllNaN;
+import static dev.plora.testing.Refusals.assertRefused;
 
 import dev.plora.backend.cpu.CpuBackend;
 import dev.plora.testing.BackendCases;
@@ -10,7 +11,6 @@ import dev.plora.tensor.DType;
 import dev.plora.tensor.Tensor;
 import dev.plora.tensor.TensorScope;
 import java.util.List;
-import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -20,19 +20,6 @@ import org.junit.jupiter.params.provider.MethodSource;
  * poison).
  */
 class TrainingValidationTest {
-  private static void refused(Class<? extends RuntimeException> type, Executable call, String... mentions) {
-    RuntimeException e = assertThrows(type, call);
-    for (String m : mentions) {
-      assertTrue(e.getMessage().contains(m), "\"" + e.getMessage() + "\" should mention \"" + m + "\"");
-    }
-  }
-
-  private static void allNaN(Tensor t) {
-    for (float v : t.toFloatArray()) {
-      assertTrue(Float.isNaN(v), "written by a refused call: " + t);
-    }
-  }
-
   @ParameterizedTest(name = "{0}")
   @MethodSource("dev.plora.testing.BackendCases#names")
   void loraBackwardKernels(String backendName) {
@@ -40,23 +27,23 @@ class TrainingValidationTest {
       Tensor dy = s.allocate(6, 5, DType.F32).fill(1f), bm = s.allocate(5, 2, DType.F32).fill(1f);
       Tensor ss = s.allocate(6, 2, DType.F32).fill(1f), ds = s.allocate(6, 2, DType.F32).fill(Float.NaN);
       Tensor db = s.allocate(5, 2, DType.F32).fill(Float.NaN);
-      refused(IllegalArgumentException.class, () -> b.dyPass(dy, s.allocate(4, 2, DType.F32), ss, 1f, ds, db),
+      assertRefused(IllegalArgumentException.class, () -> b.dyPass(dy, s.allocate(4, 2, DType.F32), ss, 1f, ds, db),
           "b has shape [4,2]", "[5,2]");
-      refused(IllegalArgumentException.class, () -> b.dyPass(dy, bm, ss, 1f, ds, s.allocate(5, 2, DType.BF16)),
+      assertRefused(IllegalArgumentException.class, () -> b.dyPass(dy, bm, ss, 1f, ds, s.allocate(5, 2, DType.BF16)),
           "db has dtype BF16", "F32");
-      refused(IllegalArgumentException.class, () -> b.dyPass(dy, bm, ss, Float.POSITIVE_INFINITY, ds, db), "scaling");
-      refused(IllegalArgumentException.class, () -> b.dyPass(null, bm, ss, 1f, ds, db), "dy: ");
+      assertRefused(IllegalArgumentException.class, () -> b.dyPass(dy, bm, ss, Float.POSITIVE_INFINITY, ds, db), "scaling");
+      assertRefused(IllegalArgumentException.class, () -> b.dyPass(null, bm, ss, 1f, ds, db), "dy: ");
       Tensor x = s.allocate(6, 7, DType.F32).fill(1f), a = s.allocate(2, 7, DType.F32).fill(1f);
       Tensor da = s.allocate(2, 7, DType.F32).fill(Float.NaN);
-      refused(IllegalArgumentException.class, () -> b.daDx(x, ds, s.allocate(2, 6, DType.F32), Dropout.NONE, da, null),
+      assertRefused(IllegalArgumentException.class, () -> b.daDx(x, ds, s.allocate(2, 6, DType.F32), Dropout.NONE, da, null),
           "a has shape [2,6]", "[2,7]");
-      refused(IllegalArgumentException.class, () -> b.daDx(x, ds, a, null, da, null), "dropout");
-      refused(IllegalArgumentException.class, () -> b.daDx(x, ds, a, Dropout.NONE, da, s.allocate(6, 6, DType.F32)),
+      assertRefused(IllegalArgumentException.class, () -> b.daDx(x, ds, a, null, da, null), "dropout");
+      assertRefused(IllegalArgumentException.class, () -> b.daDx(x, ds, a, Dropout.NONE, da, s.allocate(6, 6, DType.F32)),
           "dx has shape [6,6]");
-      refused(IllegalArgumentException.class, () -> b.daDx(x, ds, a, Dropout.NONE, da, x), "overlaps");
-      allNaN(ds);
-      allNaN(db);
-      allNaN(da);
+      assertRefused(IllegalArgumentException.class, () -> b.daDx(x, ds, a, Dropout.NONE, da, x), "overlaps");
+      assertAllNaN(ds);
+      assertAllNaN(db);
+      assertAllNaN(da);
     }
   }
 
@@ -66,32 +53,32 @@ class TrainingValidationTest {
     try (Backend b = BackendCases.open(backendName); TensorScope s = new TensorScope(b); Backend other = new CpuBackend()) {
       Tensor w = s.allocate(4, 6, DType.F32).fill(Float.NaN), a = s.allocate(2, 6, DType.F32).fill(1f);
       Tensor bm = s.allocate(4, 2, DType.F32).fill(1f);
-      refused(IllegalArgumentException.class, () -> b.merge(w, s.allocate(3, 2, DType.F32), a, 1f, Rounding.NEAREST, 0, 0,
+      assertRefused(IllegalArgumentException.class, () -> b.merge(w, s.allocate(3, 2, DType.F32), a, 1f, Rounding.NEAREST, 0, 0,
           1f, 1f), "b has shape [3,2]", "[4,2]");
-      refused(IllegalArgumentException.class, () -> b.merge(w, s.allocate(4, 2, DType.BF16), a, 1f, Rounding.NEAREST, 0,
+      assertRefused(IllegalArgumentException.class, () -> b.merge(w, s.allocate(4, 2, DType.BF16), a, 1f, Rounding.NEAREST, 0,
           0, 1f, 1f), "b has dtype BF16");
-      refused(IllegalArgumentException.class, () -> b.merge(w, bm, a, Float.NaN, Rounding.NEAREST, 0, 0, 1f, 1f), "c:");
-      refused(IllegalArgumentException.class, () -> b.merge(w, bm, a, 1f, null, 0, 0, 1f, 1f), "rounding");
-      refused(IllegalArgumentException.class, () -> b.merge(w, bm, a, 1f, Rounding.NEAREST, 0, 0, 1f, Float.NaN), "scaleB");
-      allNaN(w);
+      assertRefused(IllegalArgumentException.class, () -> b.merge(w, bm, a, Float.NaN, Rounding.NEAREST, 0, 0, 1f, 1f), "c:");
+      assertRefused(IllegalArgumentException.class, () -> b.merge(w, bm, a, 1f, null, 0, 0, 1f, 1f), "rounding");
+      assertRefused(IllegalArgumentException.class, () -> b.merge(w, bm, a, 1f, Rounding.NEAREST, 0, 0, 1f, Float.NaN), "scaleB");
+      assertAllNaN(w);
       Tensor p = s.allocate(3, 3, DType.F32).fill(Float.NaN), g = s.allocate(3, 3, DType.F32).fill(1f);
       Tensor m = s.allocate(3, 3, DType.F32).fill(0f), v = s.allocate(3, 3, DType.F32).fill(0f);
       AdamwHyper h = new AdamwHyper(1e-3f, 0.9f, 0.999f, 1e-8f, 0f, 1f, 0.1f, 0.001f);
-      refused(IllegalArgumentException.class, () -> b.adamw(List.of(new AdamwSlot(p, s.allocate(3, 4, DType.F32), m, v,
+      assertRefused(IllegalArgumentException.class, () -> b.adamw(List.of(new AdamwSlot(p, s.allocate(3, 4, DType.F32), m, v,
           null, 1f)), h), "[3,4]", "[3,3]");
-      refused(IllegalArgumentException.class, () -> b.adamw(List.of(new AdamwSlot(p, s.allocate(3, 3, DType.BF16), m, v,
+      assertRefused(IllegalArgumentException.class, () -> b.adamw(List.of(new AdamwSlot(p, s.allocate(3, 3, DType.BF16), m, v,
           null, 1f)), h), "contiguous F32");
-      refused(IllegalArgumentException.class, () -> b.adamw(List.of(new AdamwSlot(p, g, m, v, null, -1f)), h), "lrScale");
-      refused(IllegalArgumentException.class, () -> b.adamw(List.of(new AdamwSlot(p, g, m, v, null, 1f)),
+      assertRefused(IllegalArgumentException.class, () -> b.adamw(List.of(new AdamwSlot(p, g, m, v, null, -1f)), h), "lrScale");
+      assertRefused(IllegalArgumentException.class, () -> b.adamw(List.of(new AdamwSlot(p, g, m, v, null, 1f)),
           new AdamwHyper(1e-3f, 0.9f, 0.999f, 1e-8f, 0f, 1f, 0f, 0.001f)), "bias corrections");
       try (Tensor foreign = other.allocate(3, 3, DType.F32)) {
-        refused(IllegalArgumentException.class, () -> b.adamw(List.of(new AdamwSlot(p, g, foreign, v, null, 1f)), h),
+        assertRefused(IllegalArgumentException.class, () -> b.adamw(List.of(new AdamwSlot(p, g, foreign, v, null, 1f)), h),
             "belongs to backend");
       }
       Tensor closed = b.allocate(3, 3, DType.F32);
       closed.close();
-      refused(IllegalStateException.class, () -> b.adamw(List.of(new AdamwSlot(p, g, m, closed, null, 1f)), h), "closed");
-      allNaN(p);
+      assertRefused(IllegalStateException.class, () -> b.adamw(List.of(new AdamwSlot(p, g, m, closed, null, 1f)), h), "closed");
+      assertAllNaN(p);
     }
   }
 
@@ -100,20 +87,20 @@ class TrainingValidationTest {
   void modelOpsAndFills(String backendName) {
     try (Backend b = BackendCases.open(backendName); TensorScope s = new TensorScope(b)) {
       Tensor x = s.allocate(4, 5, DType.F32).fill(1f), y = s.allocate(4, 5, DType.F32).fill(Float.NaN);
-      refused(IllegalArgumentException.class, () -> b.gelu(x, s.allocate(5, 4, DType.F32)), "y has shape [5,4]");
-      refused(IllegalArgumentException.class, () -> b.gelu(x, s.allocate(4, 5, DType.BF16)), "y has dtype BF16");
-      refused(IllegalArgumentException.class, () -> b.geluBackward(x, x, x), "overlaps");
-      refused(IllegalArgumentException.class, () -> b.mse(x, s.allocate(4, 4, DType.F32), null), "target has shape");
-      refused(IllegalArgumentException.class, () -> b.softmaxCrossEntropy(x, s.allocate(3, 1, DType.F32), null),
+      assertRefused(IllegalArgumentException.class, () -> b.gelu(x, s.allocate(5, 4, DType.F32)), "y has shape [5,4]");
+      assertRefused(IllegalArgumentException.class, () -> b.gelu(x, s.allocate(4, 5, DType.BF16)), "y has dtype BF16");
+      assertRefused(IllegalArgumentException.class, () -> b.geluBackward(x, x, x), "overlaps");
+      assertRefused(IllegalArgumentException.class, () -> b.mse(x, s.allocate(4, 4, DType.F32), null), "target has shape");
+      assertRefused(IllegalArgumentException.class, () -> b.softmaxCrossEntropy(x, s.allocate(3, 1, DType.F32), null),
           "labels has shape [3,1]", "[4,1]");
-      refused(IllegalArgumentException.class, () -> b.softmaxCrossEntropy(x, s.allocate(4, 1, DType.BF16), null),
+      assertRefused(IllegalArgumentException.class, () -> b.softmaxCrossEntropy(x, s.allocate(4, 1, DType.BF16), null),
           "labels has dtype BF16");
-      refused(IllegalArgumentException.class, () -> b.axpby(1f, x, 1f, s.allocate(4, 6, DType.F32)), "y has shape [4,6]");
-      refused(IllegalArgumentException.class, () -> b.addBias(y, s.allocate(1, 4, DType.F32)), "bias has shape [1,4]");
-      refused(IllegalArgumentException.class, () -> b.fillUniform(y, 2f, 1f, 0, 0), "low <= high");
-      refused(IllegalArgumentException.class, () -> b.fillNormal(y, 0f, -1f, 0, 0), "std");
-      refused(IllegalArgumentException.class, () -> b.dropoutMask(null, y), "dropout");
-      allNaN(y);
+      assertRefused(IllegalArgumentException.class, () -> b.axpby(1f, x, 1f, s.allocate(4, 6, DType.F32)), "y has shape [4,6]");
+      assertRefused(IllegalArgumentException.class, () -> b.addBias(y, s.allocate(1, 4, DType.F32)), "bias has shape [1,4]");
+      assertRefused(IllegalArgumentException.class, () -> b.fillUniform(y, 2f, 1f, 0, 0), "low <= high");
+      assertRefused(IllegalArgumentException.class, () -> b.fillNormal(y, 0f, -1f, 0, 0), "std");
+      assertRefused(IllegalArgumentException.class, () -> b.dropoutMask(null, y), "dropout");
+      assertAllNaN(y);
       assertEquals(0, b.countNonFinite(x));
       assertEquals(20, b.countNonFinite(y));
     }

@@ -5,12 +5,14 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.plora.backend.cpu.CpuBackend;
+import static dev.plora.testing.Refusals.assertAllNaN;
+import static dev.plora.testing.Refusals.assertRefused;
+
 import dev.plora.testing.BackendCases;
 import dev.plora.tensor.DType;
 import dev.plora.tensor.Tensor;
 import dev.plora.tensor.TensorScope;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -19,19 +21,6 @@ import org.junit.jupiter.params.provider.MethodSource;
  * native call: outputs keep their poison and no memory is allocated.
  */
 class ValidationTest {
-  private static void assertRefused(Class<? extends RuntimeException> type, Executable call, String... mentions) {
-    RuntimeException e = assertThrows(type, call);
-    for (String m : mentions) {
-      assertTrue(e.getMessage().contains(m), "message \"" + e.getMessage() + "\" should mention \"" + m + "\"");
-    }
-  }
-
-  private static void assertAllNaN(Tensor t) {
-    for (float v : t.toFloatArray()) {
-      assertTrue(Float.isNaN(v), "output was written by a refused call");
-    }
-  }
-
   @ParameterizedTest(name = "{0}")
   @MethodSource("dev.plora.testing.BackendCases#names")
   void gemmShapeAndDtypeMismatches(String backendName) {
