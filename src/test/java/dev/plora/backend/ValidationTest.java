@@ -1,13 +1,10 @@
 package dev.plora.backend;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
-import dev.plora.backend.cpu.CpuBackend;
 import static dev.plora.testing.Refusals.assertAllNaN;
 import static dev.plora.testing.Refusals.assertRefused;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.plora.backend.cpu.CpuBackend;
 import dev.plora.testing.BackendCases;
 import dev.plora.tensor.DType;
 import dev.plora.tensor.Tensor;
