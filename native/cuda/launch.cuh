@@ -26,6 +26,28 @@ inline unsigned grid_for(int64_t n, int threads) {
   return static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(blocks, 1), 65535 * 16));
 }
 
+// The block-wide sums of kTile per-thread partial dot products: out[base + c] = scaling * sum over
+// the block of acc[c], for c < tile (warp shuffles, then one pass over the warps' partials).
+// Every thread of the block must call it.
+template <int kWarps, int kTile>
+__device__ __forceinline__ void store_block_sums(const float (&acc)[kTile], float (&partial)[kWarps][kTile],
+                                                 int tile, void* out, int dtype, int64_t base, float scaling) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+#pragma unroll
+  for (int c = 0; c < kTile; ++c) {
+    float s = acc[c];
+    for (int offset = 16; offset > 0; offset /= 2) s += __shfl_down_sync(0xffffffffu, s, offset);
+    if (lane == 0) partial[warp][c] = s;
+  }
+  __syncthreads();
+  if (threadIdx.x < tile) {
+    float s = 0.0f;
+    for (int w = 0; w < kWarps; ++w) s += partial[w][threadIdx.x];
+    store_f32(out, dtype, base + threadIdx.x, scaling * s);
+  }
+  __syncthreads();
+}
+
 }  // namespace plora
 
 #endif

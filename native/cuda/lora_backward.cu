@@ -27,7 +27,6 @@ __global__ void __launch_bounds__(kThreads)
 ds_kernel(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, void* ds, int64_t ld_ds,
           int dtype, int64_t m, int64_t n, int64_t r, float scaling) {
   __shared__ float partial[kWarps][kRankTile];
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   for (int64_t row = blockIdx.x; row < m; row += gridDim.x) {
     for (int64_t j0 = 0; j0 < r; j0 += kRankTile) {
       const int tile = static_cast<int>(r - j0 < kRankTile ? r - j0 : kRankTile);
@@ -40,19 +39,7 @@ ds_kernel(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, void* ds, 
         for (int c = 0; c < kRankTile; ++c)
           if (c < tile) acc[c] += v * load_f32(b, dtype, t * ld_b + j0 + c);
       }
-#pragma unroll
-      for (int c = 0; c < kRankTile; ++c) {
-        float s = acc[c];
-        for (int offset = 16; offset > 0; offset /= 2) s += __shfl_down_sync(0xffffffffu, s, offset);
-        if (lane == 0) partial[warp][c] = s;
-      }
-      __syncthreads();
-      if (threadIdx.x < tile) {
-        float s = 0.0f;
-        for (int w = 0; w < kWarps; ++w) s += partial[w][threadIdx.x];
-        store_f32(ds, dtype, row * ld_ds + j0 + threadIdx.x, scaling * s);
-      }
-      __syncthreads();
+      store_block_sums<kWarps, kRankTile>(acc, partial, tile, ds, dtype, row * ld_ds + j0, scaling);
     }
   }
 }

@@ -30,7 +30,6 @@ shrink_kernel(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void* ou
               int dtype, int64_t m, int64_t k, int64_t r, float scaling, float keep_scale,
               uint32_t threshold, uint64_t seed, uint64_t stream_id) {
   __shared__ float partial[kWarps][kRankTile];
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   for (int64_t row = blockIdx.x; row < m; row += gridDim.x) {
     for (int64_t j0 = 0; j0 < r; j0 += kRankTile) {
       const int tile = static_cast<int>(r - j0 < kRankTile ? r - j0 : kRankTile);
@@ -45,19 +44,7 @@ shrink_kernel(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void* ou
         for (int c = 0; c < kRankTile; ++c)
           if (c < tile) acc[c] += v * load_f32(a, dtype, (j0 + c) * ld_a + t);
       }
-#pragma unroll
-      for (int c = 0; c < kRankTile; ++c) {
-        float s = acc[c];
-        for (int offset = 16; offset > 0; offset /= 2) s += __shfl_down_sync(0xffffffffu, s, offset);
-        if (lane == 0) partial[warp][c] = s;
-      }
-      __syncthreads();
-      if (threadIdx.x < tile) {
-        float s = 0.0f;
-        for (int w = 0; w < kWarps; ++w) s += partial[w][threadIdx.x];
-        store_f32(out, dtype, row * ld_out + j0 + threadIdx.x, scaling * s);
-      }
-      __syncthreads();
+      store_block_sums<kWarps, kRankTile>(acc, partial, tile, out, dtype, row * ld_out + j0, scaling);
     }
   }
 }
