@@ -18,7 +18,7 @@ int plora_cpu_supported(void) {
   if (__builtin_cpu_supports("x86-64-v3")) return ok();
   return fail(PLORA_ERR_INVALID,
               "this CPU lacks the x86-64-v3 instructions (AVX2, FMA, BMI2, F16C) that the host kernels "
-              "were compiled for; rebuild with -DPLORA_CPU_ARCH=x86-64-v2");
+              "were compiled for; rebuild with mvn -Dplora.cpu.arch=x86-64-v2 (CMake: -DPLORA_CPU_ARCH=x86-64-v2)");
 }
 
 int plora_cpu_blas_threads(void) {
