@@ -21,6 +21,7 @@ if(PLORA_WITH_CUDA AND CMAKE_CUDA_COMPILER)
   target_compile_definitions(plora_cuda PRIVATE PLORA_CUDA_ARCHITECTURES="${archs_csv}")
   target_compile_options(plora_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-O3 --expt-relaxed-constexpr>)
   set_target_properties(plora_cuda PROPERTIES
+    CUDA_VISIBILITY_PRESET hidden
     CUDA_RUNTIME_LIBRARY Shared
     CUDA_ARCHITECTURES "${PLORA_CUDA_ARCHITECTURES}")
   target_link_libraries(plora_cuda PRIVATE CUDA::cudart)

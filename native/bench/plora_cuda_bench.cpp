@@ -112,7 +112,11 @@ class Cublas {
       return "cublasCreate_v2: " + status_text(status);
     }
     status = set_stream_(handle_, stream);
-    if (status != kCublasSuccess) return "cublasSetStream_v2: " + status_text(status);
+    if (status != kCublasSuccess) {
+      destroy_(handle_);
+      handle_ = nullptr;
+      return "cublasSetStream_v2: " + status_text(status);
+    }
     return "";
   }
 

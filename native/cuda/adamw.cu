@@ -116,7 +116,7 @@ int plora_cuda_adamw(int count, const int64_t* params, const int64_t* grads, con
   // From pageable memory: the call returns once the staging vector has been read.
   cudaStream_t s = as_stream(stream);
   cudaError_t e = cudaMemcpyAsync(table, staging.data(), 9 * region, cudaMemcpyHostToDevice, s);
-  if (e != cudaSuccess) return fail(PLORA_ERR_CUDA, "adamw: table copy: %s", cudaGetErrorString(e));
+  if (e != cudaSuccess) return cuda_fail("adamw: table copy", e);
 
   const AdamwHyper h{lr, beta1, beta2, eps, weight_decay, grad_scale, bias_correction1, bias_correction2};
   const unsigned blocks = static_cast<unsigned>(std::min<uint64_t>(total_chunks, kMaxBlocks));

@@ -20,6 +20,13 @@ inline int launch_status(const char* kernel) {
   return ok();
 }
 
+// A failed runtime call: clears the runtime's last error (so the next launch is not blamed for
+// it) and records the message.
+inline int cuda_fail(const char* what, cudaError_t e) {
+  cudaGetLastError();
+  return fail(PLORA_ERR_CUDA, "%s: %s", what, cudaGetErrorString(e));
+}
+
 // Blocks for a grid-stride loop over n elements.
 inline unsigned grid_for(int64_t n, int threads) {
   int64_t blocks = (n + threads - 1) / threads;

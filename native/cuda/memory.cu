@@ -45,9 +45,13 @@ int plora_cuda_copy(const void* src, int src_dtype, int64_t ld_src, void* dst, i
   if (rows == 0 || cols == 0) return ok();
   if (src_dtype == dst_dtype) {
     const size_t size = dtype_size(src_dtype);
-    cudaError_t e = cudaMemcpy2DAsync(dst, ld_dst * size, src, ld_src * size, cols * size, rows,
-                                      cudaMemcpyDeviceToDevice, as_stream(stream));
-    if (e != cudaSuccess) return fail(PLORA_ERR_CUDA, "copy: %s", cudaGetErrorString(e));
+    // contiguous rows are one linear copy: cudaMemcpy2D refuses pitches above 2 GiB
+    const bool contiguous = rows == 1 || (ld_src == cols && ld_dst == cols);
+    cudaError_t e = contiguous
+        ? cudaMemcpyAsync(dst, src, rows * cols * size, cudaMemcpyDeviceToDevice, as_stream(stream))
+        : cudaMemcpy2DAsync(dst, ld_dst * size, src, ld_src * size, cols * size, rows, cudaMemcpyDeviceToDevice,
+                            as_stream(stream));
+    if (e != cudaSuccess) return cuda_fail("copy", e);
     return ok();
   }
   const int threads = 256;

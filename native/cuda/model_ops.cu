@@ -174,7 +174,7 @@ int check_scratch(void* scratch) {
 
 int reset_scratch(Scratch* scratch, cudaStream_t s, const char* what) {
   cudaError_t e = cudaMemsetAsync(scratch, 0, sizeof(Scratch), s);
-  if (e != cudaSuccess) return fail(PLORA_ERR_CUDA, "%s: %s", what, cudaGetErrorString(e));
+  if (e != cudaSuccess) return cuda_fail(what, e);
   return PLORA_OK;
 }
 
@@ -182,7 +182,7 @@ int reset_scratch(Scratch* scratch, cudaStream_t s, const char* what) {
 int read_scratch(const Scratch* scratch, Scratch* host, cudaStream_t s, const char* what) {
   cudaError_t e = cudaMemcpyAsync(host, scratch, sizeof *host, cudaMemcpyDeviceToHost, s);
   if (e == cudaSuccess) e = cudaStreamSynchronize(s);
-  if (e != cudaSuccess) return fail(PLORA_ERR_CUDA, "%s: %s", what, cudaGetErrorString(e));
+  if (e != cudaSuccess) return cuda_fail(what, e);
   return PLORA_OK;
 }
 

@@ -122,6 +122,8 @@ int plora_cuda_count_nonfinite(const void* x, int dtype, int64_t ld, int64_t row
   if (count == nullptr) return fail(PLORA_ERR_INVALID, "count_nonfinite: null count pointer");
   if (device_counter == nullptr)
     return fail(PLORA_ERR_INVALID, "count_nonfinite: null device counter");
+  if (reinterpret_cast<uintptr_t>(device_counter) % 8 != 0)
+    return fail(PLORA_ERR_INVALID, "count_nonfinite: device counter not 8-byte aligned");
   if (rows == 0 || cols == 0) {
     *count = 0;
     return ok();
@@ -129,14 +131,14 @@ int plora_cuda_count_nonfinite(const void* x, int dtype, int64_t ld, int64_t row
   cudaStream_t s = as_stream(stream);
   unsigned long long* counter = static_cast<unsigned long long*>(device_counter);
   cudaError_t e = cudaMemsetAsync(counter, 0, sizeof *counter, s);
-  if (e != cudaSuccess) return fail(PLORA_ERR_CUDA, "count_nonfinite: %s", cudaGetErrorString(e));
+  if (e != cudaSuccess) return cuda_fail("count_nonfinite", e);
   const unsigned blocks = std::min(grid_for(rows * cols, kThreads), static_cast<unsigned>(kCountBlocks));
   count_nonfinite_kernel<<<blocks, kThreads, 0, s>>>(x, dtype, ld, rows, cols, counter);
   PLORA_TRY(launch_status("count_nonfinite"));
   unsigned long long host = 0;
   e = cudaMemcpyAsync(&host, counter, sizeof host, cudaMemcpyDeviceToHost, s);
   if (e == cudaSuccess) e = cudaStreamSynchronize(s);
-  if (e != cudaSuccess) return fail(PLORA_ERR_CUDA, "count_nonfinite: %s", cudaGetErrorString(e));
+  if (e != cudaSuccess) return cuda_fail("count_nonfinite", e);
   *count = static_cast<int64_t>(host);
   return ok();
 }

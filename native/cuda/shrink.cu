@@ -39,7 +39,7 @@ shrink_kernel(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void* ou
       for (int64_t t = threadIdx.x; t < k; t += kThreads) {
         float v = load_f32(x, dtype, row * ld_x + t);
         if (threshold != 0u)
-          v = dropout_keep(seed, stream_id, static_cast<uint64_t>(row * k + t), threshold) ? v * keep_scale : 0.0f;
+          v *= dropout_keep(seed, stream_id, static_cast<uint64_t>(row * k + t), threshold) ? keep_scale : 0.0f;
 #pragma unroll
         for (int c = 0; c < kRankTile; ++c)
           if (c < tile) acc[c] += v * load_f32(a, dtype, (j0 + c) * ld_a + t);

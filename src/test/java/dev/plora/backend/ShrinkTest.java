@@ -114,6 +114,33 @@ class ShrinkTest {
     return t.toFloatArray();
   }
 
+  /** As in PyTorch's x·mask/(1−p), an infinity dropped by the mask still poisons the output (0·inf = NaN). */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("dev.plora.testing.BackendCases#names")
+  void aDroppedInfinityStillPropagates(String backendName) {
+    int m = 4, k = 64;
+    float p = 0.5f;
+    int dropped = -1;
+    for (int i = 0; i < m * k && dropped < 0; i++) {
+      if (!Philox.keep(9L, 1L, i, p)) {
+        dropped = i;
+      }
+    }
+    float[] xv = new float[m * k];
+    Arrays.fill(xv, 0.5f);
+    xv[dropped] = Float.POSITIVE_INFINITY;
+    try (Backend backend = BackendCases.open(backendName); TensorScope scope = new TensorScope(backend)) {
+      Tensor x = scope.fromArray(xv, m, k, DType.F32);
+      Tensor a = scope.allocate(2, k, DType.F32).fill(1f);
+      Tensor out = scope.allocate(m, 2, DType.F32).fill(0f);
+      backend.shrink(x, a, 1f, new Dropout(p, 9L, 1L), out);
+      float[] o = out.toFloatArray();
+      int row = dropped / k;
+      assertTrue(Float.isNaN(o[row * 2]) && Float.isNaN(o[row * 2 + 1]), "row " + row + ": " + Arrays.toString(o));
+      assertTrue(Float.isFinite(o[((row + 1) % m) * 2]), "other rows stay finite");
+    }
+  }
+
   @ParameterizedTest(name = "{0}")
   @MethodSource("dev.plora.testing.BackendCases#names")
   void zeroDropoutIsPlainProduct(String backendName) {

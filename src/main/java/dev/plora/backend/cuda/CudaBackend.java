@@ -75,11 +75,18 @@ public final class CudaBackend extends Backend {
 
   @Override
   public void synchronize() {
+    onDevice();
     cudaCheck(cudart.cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+  }
+
+  /** Device 0 is current per thread in CUDA: make it so on whichever thread calls in. */
+  private static void onDevice() {
+    cudaCheck(cudart.cudaSetDevice(0), "cudaSetDevice");
   }
 
   @Override
   protected long allocateBytes(long bytes) {
+    onDevice();
     Pointer p = new Pointer();
     int status = cudart.cudaMalloc(p, bytes);
     if (status != cudart.cudaSuccess) {
@@ -93,12 +100,20 @@ public final class CudaBackend extends Backend {
   @Override
   protected void freeBytes(long address, long bytes) {
     // Memory may still be in use by queued work: cudaFree synchronises the device implicitly.
+    onDevice();
     cudart.cudaFree(NativePointers.at(address));
   }
 
   @Override
   protected void upload(ByteBuffer host, Tensor dst) {
+    onDevice();
     long es = dst.dtype().byteSize();
+    if (dst.isContiguous()) { // one linear copy: cudaMemcpy2D refuses pitches above 2 GiB
+      cudaCheck(cudart.cudaMemcpyAsync(NativePointers.at(dst.address()), new Pointer(host), dst.elementCount() * es,
+          cudart.cudaMemcpyHostToDevice, stream), "upload");
+      synchronize();
+      return;
+    }
     cudaCheck(cudart.cudaMemcpy2DAsync(NativePointers.at(dst.address()), dst.ld() * es, new Pointer(host),
         dst.cols() * es, dst.cols() * es, dst.rows(), cudart.cudaMemcpyHostToDevice, stream), "upload");
     synchronize(); // the host buffer may be reclaimed once we return
@@ -106,7 +121,14 @@ public final class CudaBackend extends Backend {
 
   @Override
   protected void download(Tensor src, ByteBuffer host) {
+    onDevice();
     long es = src.dtype().byteSize();
+    if (src.isContiguous()) {
+      cudaCheck(cudart.cudaMemcpyAsync(new Pointer(host), NativePointers.at(src.address()), src.elementCount() * es,
+          cudart.cudaMemcpyDeviceToHost, stream), "download");
+      synchronize();
+      return;
+    }
     cudaCheck(cudart.cudaMemcpy2DAsync(new Pointer(host), src.cols() * es, NativePointers.at(src.address()),
         src.ld() * es, src.cols() * es, src.rows(), cudart.cudaMemcpyDeviceToHost, stream), "download");
     synchronize();
@@ -114,12 +136,14 @@ public final class CudaBackend extends Backend {
 
   @Override
   protected void copyImpl(Tensor src, Tensor dst) {
+    onDevice();
     check(CudaKernels.plora_cuda_copy(src.address(), src.dtype().code(), src.ld(), dst.address(), dst.dtype().code(),
         dst.ld(), src.rows(), src.cols(), stream.address()), "copy");
   }
 
   @Override
   protected void fillImpl(Tensor dst, float value) {
+    onDevice();
     check(CudaKernels.plora_cuda_fill(dst.address(), dst.dtype().code(), dst.ld(), dst.rows(), dst.cols(), value,
         stream.address()), "fill");
   }
@@ -131,6 +155,7 @@ public final class CudaBackend extends Backend {
   @Override
   protected void gemmImpl(boolean transA, Tensor a, boolean transB, Tensor b, float alpha, float beta, Tensor c,
       int m, int n, int k) {
+    onDevice();
     this.alpha.put(alpha);
     this.beta.put(beta);
     int status = cublas.cublasGemmEx(blas, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
@@ -150,6 +175,7 @@ public final class CudaBackend extends Backend {
 
   @Override
   protected void shrinkImpl(Tensor x, Tensor a, float scaling, Dropout dropout, Tensor out) {
+    onDevice();
     check(CudaKernels.plora_cuda_shrink(x.address(), x.ld(), a.address(), a.ld(), out.address(), out.ld(),
         x.dtype().code(), x.rows(), x.cols(), a.rows(), scaling, dropout.p(), dropout.seed(), dropout.stream(),
         stream.address()), "shrink");
@@ -157,12 +183,14 @@ public final class CudaBackend extends Backend {
 
   @Override
   protected void dropoutMaskImpl(Dropout dropout, Tensor out) {
+    onDevice();
     check(CudaKernels.plora_cuda_dropout_mask(out.address(), out.dtype().code(), out.ld(), out.rows(), out.cols(),
         dropout.p(), dropout.seed(), dropout.stream(), stream.address()), "dropout mask");
   }
 
   @Override
   protected void dyPassImpl(Tensor dy, Tensor b, Tensor ss, float scaling, Tensor ds, Tensor db) {
+    onDevice();
     check(CudaKernels.plora_cuda_dy_pass(dy.address(), dy.ld(), b.address(), b.ld(), ss.address(), ss.ld(),
         ds.address(), ds.ld(), db.address(), db.ld(), dy.dtype().code(), dy.rows(), dy.cols(), b.cols(), scaling,
         stream.address()), "dY pass");
@@ -170,6 +198,7 @@ public final class CudaBackend extends Backend {
 
   @Override
   protected void daDxImpl(Tensor x, Tensor ds, Tensor a, Dropout dropout, Tensor da, Tensor dx) {
+    onDevice();
     check(CudaKernels.plora_cuda_da_dx(x.address(), x.ld(), ds.address(), ds.ld(), a.address(), a.ld(),
         da.address(), da.ld(), dx != null ? dx.address() : 0L, dx != null ? dx.ld() : 0L, x.dtype().code(),
         x.rows(), x.cols(), a.rows(), dropout.p(), dropout.seed(), dropout.stream(), stream.address()),
@@ -178,24 +207,28 @@ public final class CudaBackend extends Backend {
 
   @Override
   protected void axpbyImpl(float alpha, Tensor x, float beta, Tensor y) {
+    onDevice();
     check(CudaKernels.plora_cuda_axpby(alpha, x.address(), x.dtype().code(), x.ld(), beta, y.address(),
         y.dtype().code(), y.ld(), x.rows(), x.cols(), stream.address()), "axpby");
   }
 
   @Override
   protected void addBiasImpl(Tensor y, Tensor bias) {
+    onDevice();
     check(CudaKernels.plora_cuda_add_bias(y.address(), y.dtype().code(), y.ld(), y.rows(), y.cols(), bias.address(),
         bias.dtype().code(), stream.address()), "bias add");
   }
 
   @Override
   protected void randomFillImpl(Tensor out, boolean normal, float a, float b, long seed, long streamId) {
+    onDevice();
     check(CudaKernels.plora_cuda_random_fill(out.address(), out.dtype().code(), out.ld(), out.rows(), out.cols(),
         normal ? 1 : 0, a, b, seed, streamId, stream.address()), "random fill");
   }
 
   @Override
   protected long countNonFiniteImpl(Tensor x) {
+    onDevice();
     long[] count = {0};
     check(CudaKernels.plora_cuda_count_nonfinite(x.address(), x.dtype().code(), x.ld(), x.rows(), x.cols(),
         scratch, count, stream.address()), "non-finite count");
@@ -205,6 +238,7 @@ public final class CudaBackend extends Backend {
   @Override
   protected void mergeImpl(Tensor w, Tensor b, Tensor a, float c, Rounding rounding, long seed, long streamId,
       float scaleA, float scaleB) {
+    onDevice();
     check(CudaKernels.plora_cuda_merge(w.address(), w.dtype().code(), w.ld(), b.address(), b.ld(), a.address(),
         a.ld(), a.dtype().code(), w.rows(), w.cols(), a.rows(), c, rounding.ordinal(), seed, streamId, scaleA, scaleB,
         stream.address()), "merge");
@@ -212,6 +246,7 @@ public final class CudaBackend extends Backend {
 
   @Override
   protected void adamwImpl(List<AdamwSlot> slots, DType copyType, AdamwHyper h) {
+    onDevice();
     long needed = 9L * 8 * slots.size();
     if (needed > adamwTableBytes) {
       if (adamwTable != 0) {
@@ -230,6 +265,7 @@ public final class CudaBackend extends Backend {
 
   @Override
   protected double sumSquaresImpl(Tensor x) {
+    onDevice();
     double[] out = {0};
     check(CudaKernels.plora_cuda_sum_squares(x.address(), x.dtype().code(), x.ld(), x.rows(), x.cols(), out, scratch,
         stream.address()), "sum of squares");
@@ -238,18 +274,21 @@ public final class CudaBackend extends Backend {
 
   @Override
   protected void geluImpl(Tensor x, Tensor y) {
+    onDevice();
     check(CudaKernels.plora_cuda_gelu(x.address(), x.ld(), y.address(), y.ld(), x.dtype().code(), x.rows(), x.cols(),
         stream.address()), "gelu");
   }
 
   @Override
   protected void geluBackwardImpl(Tensor x, Tensor dy, Tensor dx) {
+    onDevice();
     check(CudaKernels.plora_cuda_gelu_backward(x.address(), x.ld(), dy.address(), dy.ld(), dx.address(), dx.ld(),
         x.dtype().code(), x.rows(), x.cols(), stream.address()), "gelu backward");
   }
 
   @Override
   protected double mseImpl(Tensor pred, Tensor target, Tensor dpred) {
+    onDevice();
     double[] loss = {0};
     check(CudaKernels.plora_cuda_mse(pred.address(), pred.ld(), target.address(), target.ld(), pred.dtype().code(),
         pred.rows(), pred.cols(), loss, dpred == null ? 0 : dpred.address(), dpred == null ? 0 : dpred.ld(), scratch,
@@ -259,6 +298,7 @@ public final class CudaBackend extends Backend {
 
   @Override
   protected double softmaxCrossEntropyImpl(Tensor logits, Tensor labels, Tensor dlogits) {
+    onDevice();
     double[] loss = {0};
     long[] bad = {0};
     int status = CudaKernels.plora_cuda_softmax_xent(logits.address(), logits.ld(), logits.dtype().code(),
@@ -291,6 +331,7 @@ public final class CudaBackend extends Backend {
 
   private static void cudaCheck(int status, String operation) {
     if (status != cudart.cudaSuccess) {
+      cudart.cudaGetLastError(); // clear it, so that the next launch is not blamed for it
       throw new BackendException("cuda " + operation + " failed: " + cudart.cudaGetErrorString(status).getString());
     }
   }
