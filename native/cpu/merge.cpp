@@ -71,8 +71,29 @@ int plora_cpu_merge(void* w, int w_dtype, int64_t ld_w, void* b, int64_t ld_b, v
         }
         for (int i = 0; i < kRows; ++i)  // c·B for this block; rows past the end get 0
           for (int64_t j = 0; j < r; ++j) cb[i * r + j] = i < nr ? c * bp[(i0 + i) * r + j] : 0.0f;
-        for (int64_t t = 0; t < kp; t += 8) {
-          v8 acc[kRows] = {};  // the update first, added to w once (the order the tests replay)
+        // The update first, added to w once (the order the tests replay). Tiles of 24 columns:
+        // 12 accumulators, so each broadcast of c·B feeds three FMAs.
+        int64_t t = 0;
+        for (; t + 24 <= kp; t += 24) {
+          v8 acc[kRows][3] = {};
+          for (int64_t j = 0; j < r; ++j) {
+            const float* aj = ap.data() + j * kp + t;
+            const v8 a0 = v8_load(aj), a1 = v8_load(aj + 8), a2 = v8_load(aj + 16);
+            for (int i = 0; i < kRows; ++i) {
+              const v8 bij = v8_splat(cb[i * r + j]);
+              acc[i][0] += bij * a0;
+              acc[i][1] += bij * a1;
+              acc[i][2] += bij * a2;
+            }
+          }
+          for (int i = 0; i < kRows; ++i)
+            for (int q = 0; q < 3; ++q) {
+              float* row = rows.data() + i * kp + t + 8 * q;
+              v8_store(row, v8_load(row) + acc[i][q]);
+            }
+        }
+        for (; t < kp; t += 8) {
+          v8 acc[kRows] = {};
           for (int64_t j = 0; j < r; ++j) {
             const v8 aj = v8_load(ap.data() + j * kp + t);
             for (int i = 0; i < kRows; ++i) acc[i] += v8_splat(cb[i * r + j]) * aj;
