@@ -52,7 +52,8 @@ int plora_cpu_merge(void* w, int w_dtype, int64_t ld_w, void* b, int64_t ld_b, v
       // kRows rows of W at a time in fp32, so each row of A is loaded once per block
       std::vector<float> rows(static_cast<size_t>(kRows * kp), 0.0f);
       std::vector<float> cb(static_cast<size_t>(kRows * r));
-      std::vector<uint32_t> random(stochastic ? static_cast<size_t>(k) : 0u);
+      std::vector<uint32_t> random(stochastic ? static_cast<size_t>(k / 2 + 2) : 0u);
+      std::vector<uint16_t> halves(2 * random.size());
 #pragma omp for schedule(static)
       for (int64_t blk = 0; blk < blocks; ++blk) {
         const int64_t i0 = blk * kRows;
@@ -104,11 +105,21 @@ int plora_cpu_merge(void* w, int w_dtype, int64_t ld_w, void* b, int64_t ld_b, v
           char* wrow = static_cast<char*>(w) + (i0 + i) * ld_w * dtype_size(w_dtype);
           const float* src = rows.data() + i * kp;
           if (stochastic) {
-            philox_words(seed, stream, static_cast<uint64_t>((i0 + i) * k), k, random.data());
+            // rounding_bits(e) is half (e % 2) of word e / 2: draw the row's words once
+            const uint64_t e0 = static_cast<uint64_t>((i0 + i) * k);
+            const uint64_t first_word = e0 >> 1, last_word = (e0 + k - 1) >> 1;
+            const int64_t words = static_cast<int64_t>(last_word - first_word + 1);
+            philox_words(seed, stream, first_word, words, random.data());
+            // Little-endian halves: element e's bits are half (e - 2·first_word) of the row's words.
+            std::memcpy(halves.data(), random.data(), static_cast<size_t>(words) * sizeof(uint32_t));
+            const uint16_t* bits = halves.data() + (e0 - 2 * first_word);
             uint16_t* w16 = reinterpret_cast<uint16_t*>(wrow);
-            for (int64_t t = 0; t < k; ++t) w16[t] = f32_to_bf16_stochastic(src[t], random[t]);
+            for (int64_t t = 0; t < k; ++t) w16[t] = f32_to_bf16_stochastic(src[t], bits[t]);
           } else if (w_dtype == PLORA_F32) {
             std::memcpy(wrow, src, static_cast<size_t>(k) * sizeof(float));
+          } else if (w_dtype == PLORA_BF16) {
+            uint16_t* w16 = reinterpret_cast<uint16_t*>(wrow);
+            for (int64_t t = 0; t < k; ++t) w16[t] = f32_to_bf16(src[t]);
           } else {
             for (int64_t t = 0; t < k; ++t) store_f32(wrow, w_dtype, t, src[t]);
           }

@@ -86,6 +86,16 @@ inline void philox_words(uint64_t seed, uint64_t stream, uint64_t first, int64_t
       c3[l] = static_cast<uint32_t>(stream >> 32);
     }
     philox_rounds_x8(c0, c1, c2, c3, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+    if (b * 4 >= first && (b + kBatch) * 4 <= end) {  // the whole batch is wanted: no range checks
+      uint32_t* o = out + (b * 4 - first);
+      for (int l = 0; l < kBatch; ++l) {
+        o[4 * l] = c0[l];
+        o[4 * l + 1] = c1[l];
+        o[4 * l + 2] = c2[l];
+        o[4 * l + 3] = c3[l];
+      }
+      continue;
+    }
     for (int l = 0; l < kBatch; ++l) {
       const uint32_t words[4] = {c0[l], c1[l], c2[l], c3[l]};
       for (int w = 0; w < 4; ++w) {

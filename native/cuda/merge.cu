@@ -61,7 +61,7 @@ merge_kernel(void* w, int w_dtype, int64_t ld_w, const void* b, int64_t ld_b, co
       const int64_t e = i * ld_w + t;
       if (stochastic) {
         uint16_t* w16 = static_cast<uint16_t*>(w);
-        const uint32_t random = philox_word(seed, stream_id, static_cast<uint64_t>(i * k + t));
+        const uint32_t random = rounding_bits(seed, stream_id, static_cast<uint64_t>(i * k + t));
         w16[e] = f32_to_bf16_stochastic(__fadd_rn(bf16_to_f32(w16[e]), acc[q]), random);
       } else {
         store_f32(w, w_dtype, e, __fadd_rn(load_f32(w, w_dtype, e), acc[q]));

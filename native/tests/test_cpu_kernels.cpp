@@ -248,6 +248,22 @@ static void test_stochastic_merge() {
   CHECK(again == first, "sr is deterministic for one seed");
 }
 
+// The bulk stochastic-rounding path of the merge draws the same bits as rounding_bits() per element
+// (odd k, so rows start on odd elements and split Philox words).
+static void test_stochastic_bits_match_the_element_rule() {
+  const int64_t n = 3, k = 37;
+  std::vector<float> b(n), a(k, 1.0f);  // r = 1: row i of W gets b[i] everywhere
+  for (int64_t i = 0; i < n; ++i) b[i] = 0.0009765625f * static_cast<float>(i + 1);  // below a bf16 step at 1
+  std::vector<uint16_t> w(n * k, f32_to_bf16(1.0f));
+  CHECK(plora_cpu_merge(w.data(), PLORA_BF16, k, b.data(), 1, a.data(), k, PLORA_F32, n, k, 1, 1.0f,
+                        PLORA_ROUND_STOCHASTIC, 5, 6, 1.0f, 1.0f) == PLORA_OK, "sr merge");
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t t = 0; t < k; ++t) {
+      const uint16_t want = f32_to_bf16_stochastic(1.0f + b[i], rounding_bits(5, 6, static_cast<uint64_t>(i * k + t)));
+      CHECK(w[i * k + t] == want, "sr bits of element [%lld,%lld]", (long long)i, (long long)t);
+    }
+}
+
 static void test_adamw(std::mt19937_64& rng) {
   // two tensors, 3 steps, against a double-precision replay of PyTorch's formula
   const int64_t rows[2] = {3, 5}, cols[2] = {7, 2};
@@ -363,6 +379,7 @@ int main() {
   for (int w_dtype : {PLORA_F32, PLORA_BF16, PLORA_F16})
     for (int64_t r : {1, 2, 8, 16, 64}) test_merge(r == 2 ? 1 : 29, 37, r, w_dtype, rng);
   test_stochastic_merge();
+  test_stochastic_bits_match_the_element_rule();
   test_adamw(rng);
   test_model_ops(rng);
   test_rejects_bad_arguments();

@@ -84,9 +84,9 @@ PLORA_HD uint16_t f32_to_f16(float f) {
   return static_cast<uint16_t>(sign | (r >> 13));
 }
 
-/* Stochastic rounding to bf16: adds 16 random bits below the kept ones, then truncates, so the
- * result rounds up with probability equal to the dropped fraction (unbiased). Non-finite values
- * round to nearest. */
+/* Stochastic rounding to bf16: adds 16 random bits (the low 16 of `random`) below the kept ones,
+ * then truncates, so the result rounds up with probability equal to the dropped fraction
+ * (unbiased). Non-finite values round to nearest. */
 PLORA_HD uint16_t f32_to_bf16_stochastic(float f, uint32_t random) {
   uint32_t u = float_bits(f);
   if ((u & 0x7f800000u) == 0x7f800000u) return f32_to_bf16(f);

@@ -69,6 +69,12 @@ PLORA_HD bool dropout_keep(uint64_t seed, uint64_t stream, uint64_t i, uint32_t 
   return threshold == 0u || philox_word(seed, stream, i) >= threshold;
 }
 
+/* The 16 random bits of element i for stochastic rounding: half (i % 2) of word i / 2, so one
+ * Philox block serves eight elements. */
+PLORA_HD uint32_t rounding_bits(uint64_t seed, uint64_t stream, uint64_t i) {
+  return (philox_word(seed, stream, i >> 1) >> (16 * static_cast<unsigned>(i & 1))) & 0xffffu;
+}
+
 /* Uniform in [0,1) with 24 random bits: element i of stream (seed, stream). */
 PLORA_HD float philox_uniform(uint64_t seed, uint64_t stream, uint64_t i) {
   return static_cast<float>(philox_word(seed, stream, i) >> 8) * 5.9604644775390625e-8f;
