@@ -21,6 +21,7 @@ import java.util.function.Consumer;
  */
 public final class KernelBench {
   public static final List<String> FAMILIES = List.of("shrink", "dypass", "dadx", "merge", "adamw", "ops");
+  private static final int R = 16; // the LoRA rank of the kernel benchmarks
 
   private final Backend backend;
   private final DType dtype;
@@ -96,8 +97,6 @@ public final class KernelBench {
   private int k() {
     return big ? 4096 : 1024;
   }
-
-  private static final int R = 16;
 
   private String lora(int m, int k) {
     return "M=" + m + ",K=" + k + ",r=" + R + " " + dtype;

@@ -63,6 +63,8 @@ public final class Trainer<B> implements AutoCloseable {
   private final int checkpointEvery;
   private final int keepCheckpoints;
   private long step;
+  private double lastLr; // of the last step, for the listeners
+  private double lastGradNorm;
 
   private Trainer(Builder<B> b) {
     this.backend = b.backend;
@@ -149,9 +151,6 @@ public final class Trainer<B> implements AutoCloseable {
     }
     return new Result(step, loss, (System.nanoTime() - start) / 1e9, unloader == null ? 0 : unloader.unloads());
   }
-
-  private double lastLr;
-  private double lastGradNorm;
 
   private double runStep() {
     for (Parameter p : parameters) {
