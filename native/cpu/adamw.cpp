@@ -1,7 +1,7 @@
 // Fused multi-tensor AdamW on the host (element update in plora/adamw.h, shared with CUDA).
 #include <omp.h>
 
-#include "../common/checks.h"
+#include "../common/contracts.h"
 #include "plora/adamw.h"
 #include "plora/cpu.h"
 
@@ -14,16 +14,8 @@ int plora_cpu_adamw(int count, const int64_t* params, const int64_t* grads, cons
                     const int64_t* cols, const float* lr_scale, int copy_dtype, float lr, float beta1,
                     float beta2, float eps, float weight_decay, float grad_scale, float bias_correction1,
                     float bias_correction2) {
-  if (count < 0) return fail(PLORA_ERR_INVALID, "count %d < 0", count);
+  PLORA_TRY(check_adamw_args(count, params, grads, m, v, copies, copy_ld, rows, cols, lr_scale, copy_dtype));
   if (count == 0) return ok();
-  if (!params || !grads || !m || !v || !copies || !copy_ld || !rows || !cols || !lr_scale)
-    return fail(PLORA_ERR_INVALID, "adamw: null table");
-  PLORA_TRY(check_dtype("copy", copy_dtype));
-  for (int i = 0; i < count; ++i) {
-    if (rows[i] < 0 || cols[i] < 0) return fail(PLORA_ERR_INVALID, "adamw: tensor %d has a negative shape", i);
-    if (!params[i] || !grads[i] || !m[i] || !v[i]) return fail(PLORA_ERR_INVALID, "adamw: tensor %d has a null pointer", i);
-    if (copies[i] && copy_ld[i] < cols[i]) return fail(PLORA_ERR_INVALID, "adamw: copy %d has ld < cols", i);
-  }
   const AdamwHyper h{lr, beta1, beta2, eps, weight_decay, grad_scale, bias_correction1, bias_correction2};
 #pragma omp parallel
   for (int i = 0; i < count; ++i) {

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "../common/checks.h"
+#include "../common/contracts.h"
 #include "plora/cpu.h"
 #include "rows.h"
 
@@ -32,12 +32,7 @@ extern "C" {
 int plora_cpu_dy_pass(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, const void* ss,
                       int64_t ld_ss, void* ds, int64_t ld_ds, float* db, int64_t ld_db, int dtype,
                       int64_t m, int64_t n, int64_t r, float scaling) {
-  PLORA_TRY(check_dtype("dtype", dtype));
-  PLORA_TRY(check_matrix("dy", dy, ld_dy, m, n));
-  PLORA_TRY(check_matrix("b", b, ld_b, n, r));
-  PLORA_TRY(check_matrix("ss", ss, ld_ss, m, r));
-  PLORA_TRY(check_matrix("ds", ds, ld_ds, m, r));
-  PLORA_TRY(check_matrix("db", db, ld_db, n, r));
+  PLORA_TRY(check_dy_pass_args(dy, ld_dy, b, ld_b, ss, ld_ss, ds, ld_ds, db, ld_db, dtype, m, n, r));
   if (m == 0 || r == 0) return ok();  // n == 0 still writes ds = 0, the empty sum
 
   // 16 columns of r per tile: 8 independent accumulators hide the FMA latency.
@@ -105,13 +100,7 @@ int plora_cpu_dy_pass(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b
 int plora_cpu_da_dx(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const void* a,
                     int64_t ld_a, float* da, int64_t ld_da, void* dx, int64_t ld_dx, int dtype,
                     int64_t m, int64_t k, int64_t r, float p, uint64_t seed, uint64_t stream) {
-  PLORA_TRY(check_dtype("dtype", dtype));
-  PLORA_TRY(check_matrix("x", x, ld_x, m, k));
-  PLORA_TRY(check_matrix("ds", ds, ld_ds, m, r));
-  PLORA_TRY(check_matrix("a", a, ld_a, r, k));
-  PLORA_TRY(check_matrix("da", da, ld_da, r, k));
-  if (dx != nullptr) PLORA_TRY(check_matrix("dx", dx, ld_dx, m, k));
-  PLORA_TRY(check_dropout(p));
+  PLORA_TRY(check_da_dx_args(x, ld_x, ds, ld_ds, a, ld_a, da, ld_da, dx, ld_dx, dtype, m, k, r, p));
   if (m == 0 || k == 0 || r == 0) return ok();
 
   // Rows of the per-thread dA are padded off multiples of 4 KiB: the dA loop walks down its

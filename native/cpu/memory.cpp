@@ -2,7 +2,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "../common/checks.h"
+#include "../common/contracts.h"
 #include "plora/cpu.h"
 
 using namespace plora;
@@ -26,10 +26,7 @@ void plora_cpu_free(void* ptr) { std::free(ptr); }
 
 int plora_cpu_copy(const void* src, int src_dtype, int64_t ld_src, void* dst, int dst_dtype,
                    int64_t ld_dst, int64_t rows, int64_t cols) {
-  PLORA_TRY(check_dtype("src", src_dtype));
-  PLORA_TRY(check_dtype("dst", dst_dtype));
-  PLORA_TRY(check_matrix("src", src, ld_src, rows, cols));
-  PLORA_TRY(check_matrix("dst", dst, ld_dst, rows, cols));
+  PLORA_TRY(check_copy_args(src, src_dtype, ld_src, dst, dst_dtype, ld_dst, rows, cols));
   const char* s = static_cast<const char*>(src);
   char* d = static_cast<char*>(dst);
   const int64_t ss = dtype_size(src_dtype), ds = dtype_size(dst_dtype);
@@ -49,8 +46,7 @@ int plora_cpu_copy(const void* src, int src_dtype, int64_t ld_src, void* dst, in
 }
 
 int plora_cpu_fill(void* dst, int dtype, int64_t ld, int64_t rows, int64_t cols, float value) {
-  PLORA_TRY(check_dtype("dst", dtype));
-  PLORA_TRY(check_matrix("dst", dst, ld, rows, cols));
+  PLORA_TRY(check_matrix_args("dst", dst, dtype, ld, rows, cols));
   const int64_t size = dtype_size(dtype);
   char* d = static_cast<char*>(dst);
 #pragma omp parallel for schedule(static) if (rows * cols > (1 << 16))

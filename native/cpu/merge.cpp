@@ -5,7 +5,7 @@
 #include <cstring>
 #include <vector>
 
-#include "../common/checks.h"
+#include "../common/contracts.h"
 #include "plora/cpu.h"
 #include "rows.h"
 
@@ -31,13 +31,7 @@ extern "C" {
 int plora_cpu_merge(void* w, int w_dtype, int64_t ld_w, void* b, int64_t ld_b, void* a, int64_t ld_a,
                     int ab_dtype, int64_t n, int64_t k, int64_t r, float c, int rounding, uint64_t seed,
                     uint64_t stream, float scale_a, float scale_b) {
-  PLORA_TRY(check_dtype("w", w_dtype));
-  PLORA_TRY(check_dtype("a/b", ab_dtype));
-  PLORA_TRY(check_matrix("w", w, ld_w, n, k));
-  PLORA_TRY(check_matrix("b", b, ld_b, n, r));
-  PLORA_TRY(check_matrix("a", a, ld_a, r, k));
-  if (rounding != PLORA_ROUND_NEAREST && rounding != PLORA_ROUND_STOCHASTIC)
-    return fail(PLORA_ERR_INVALID, "unknown rounding %d", rounding);
+  PLORA_TRY(check_merge_args(w, w_dtype, ld_w, b, ld_b, a, ld_a, ab_dtype, n, k, r, rounding));
   const bool stochastic = rounding == PLORA_ROUND_STOCHASTIC && w_dtype == PLORA_BF16;
 
   if (n > 0 && k > 0 && r > 0) {

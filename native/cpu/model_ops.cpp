@@ -4,7 +4,7 @@
 #include <cmath>
 #include <vector>
 
-#include "../common/checks.h"
+#include "../common/contracts.h"
 #include "plora/cpu.h"
 
 using namespace plora;
@@ -35,9 +35,8 @@ constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 extern "C" {
 
 int plora_cpu_sum_squares(const void* x, int dtype, int64_t ld, int64_t rows, int64_t cols, double* out) {
-  PLORA_TRY(check_dtype("x", dtype));
-  PLORA_TRY(check_matrix("x", x, ld, rows, cols));
-  if (out == nullptr) return fail(PLORA_ERR_INVALID, "out: null pointer");
+  PLORA_TRY(check_matrix_args("x", x, dtype, ld, rows, cols));
+  PLORA_TRY(check_out_pointer("out", out));
   std::vector<double> partial(static_cast<size_t>(rows));
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < rows; ++i) {
@@ -54,9 +53,7 @@ int plora_cpu_sum_squares(const void* x, int dtype, int64_t ld, int64_t rows, in
 }
 
 int plora_cpu_gelu(const void* x, int64_t ld_x, void* y, int64_t ld_y, int dtype, int64_t rows, int64_t cols) {
-  PLORA_TRY(check_dtype("dtype", dtype));
-  PLORA_TRY(check_matrix("x", x, ld_x, rows, cols));
-  PLORA_TRY(check_matrix("y", y, ld_y, rows, cols));
+  PLORA_TRY(check_elementwise_args(x, ld_x, nullptr, 0, y, ld_y, dtype, rows, cols));
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < rows; ++i) {
     const char* xr = row_at(x, dtype, ld_x, i);
@@ -71,10 +68,7 @@ int plora_cpu_gelu(const void* x, int64_t ld_x, void* y, int64_t ld_y, int dtype
 
 int plora_cpu_gelu_backward(const void* x, int64_t ld_x, const void* dy, int64_t ld_dy, void* dx, int64_t ld_dx,
                             int dtype, int64_t rows, int64_t cols) {
-  PLORA_TRY(check_dtype("dtype", dtype));
-  PLORA_TRY(check_matrix("x", x, ld_x, rows, cols));
-  PLORA_TRY(check_matrix("dy", dy, ld_dy, rows, cols));
-  PLORA_TRY(check_matrix("dx", dx, ld_dx, rows, cols));
+  PLORA_TRY(check_elementwise_args(x, ld_x, dy, ld_dy, dx, ld_dx, dtype, rows, cols));
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < rows; ++i) {
     const char* xr = row_at(x, dtype, ld_x, i);
@@ -92,12 +86,7 @@ int plora_cpu_gelu_backward(const void* x, int64_t ld_x, const void* dy, int64_t
 
 int plora_cpu_mse(const void* pred, int64_t ld_pred, const void* target, int64_t ld_target, int dtype,
                   int64_t rows, int64_t cols, double* loss, void* dpred, int64_t ld_dpred) {
-  PLORA_TRY(check_dtype("dtype", dtype));
-  PLORA_TRY(check_matrix("pred", pred, ld_pred, rows, cols));
-  PLORA_TRY(check_matrix("target", target, ld_target, rows, cols));
-  if (dpred != nullptr) PLORA_TRY(check_matrix("dpred", dpred, ld_dpred, rows, cols));
-  if (loss == nullptr) return fail(PLORA_ERR_INVALID, "loss: null pointer");
-  if (rows == 0 || cols == 0) return fail(PLORA_ERR_INVALID, "mse of an empty matrix");
+  PLORA_TRY(check_mse_args(pred, ld_pred, target, ld_target, dtype, rows, cols, loss, dpred, ld_dpred));
   const float grad_scale = static_cast<float>(2.0 / (static_cast<double>(rows) * cols));
   std::vector<double> partial(static_cast<size_t>(rows));
 #pragma omp parallel for schedule(static)
@@ -119,12 +108,7 @@ int plora_cpu_mse(const void* pred, int64_t ld_pred, const void* target, int64_t
 int plora_cpu_softmax_xent(const void* logits, int64_t ld_logits, int dtype, int64_t rows, int64_t cols,
                            const float* labels, double* loss, void* dlogits, int64_t ld_dlogits,
                            int64_t* bad_labels) {
-  PLORA_TRY(check_dtype("dtype", dtype));
-  PLORA_TRY(check_matrix("logits", logits, ld_logits, rows, cols));
-  PLORA_TRY(check_matrix("labels", labels, 1, rows, 1));
-  if (dlogits != nullptr) PLORA_TRY(check_matrix("dlogits", dlogits, ld_dlogits, rows, cols));
-  if (loss == nullptr || bad_labels == nullptr) return fail(PLORA_ERR_INVALID, "loss/bad_labels: null pointer");
-  if (rows == 0 || cols == 0) return fail(PLORA_ERR_INVALID, "cross-entropy of an empty matrix");
+  PLORA_TRY(check_xent_args(logits, ld_logits, dtype, rows, cols, labels, loss, dlogits, ld_dlogits, bad_labels));
   int64_t bad = 0;
   for (int64_t i = 0; i < rows; ++i) {
     const float l = labels[i];

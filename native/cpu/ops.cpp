@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "../common/checks.h"
+#include "../common/contracts.h"
 #include "plora/cpu.h"
 #include "plora/philox.h"
 
@@ -27,10 +27,7 @@ extern "C" {
 
 int plora_cpu_axpby(float alpha, const void* x, int x_dtype, int64_t ld_x, float beta, void* y,
                     int y_dtype, int64_t ld_y, int64_t rows, int64_t cols) {
-  PLORA_TRY(check_dtype("x", x_dtype));
-  PLORA_TRY(check_dtype("y", y_dtype));
-  PLORA_TRY(check_matrix("x", x, ld_x, rows, cols));
-  PLORA_TRY(check_matrix("y", y, ld_y, rows, cols));
+  PLORA_TRY(check_axpby_args(x, x_dtype, ld_x, y, y_dtype, ld_y, rows, cols));
 #pragma omp parallel for schedule(static) if (rows * cols > kParallelElements)
   for (int64_t i = 0; i < rows; ++i) {
     const char* xr = row_of(x, x_dtype, ld_x, i);
@@ -56,10 +53,7 @@ int plora_cpu_axpby(float alpha, const void* x, int x_dtype, int64_t ld_x, float
 
 int plora_cpu_add_bias(void* y, int dtype, int64_t ld, int64_t rows, int64_t cols, const void* bias,
                        int bias_dtype) {
-  PLORA_TRY(check_dtype("y", dtype));
-  PLORA_TRY(check_dtype("bias", bias_dtype));
-  PLORA_TRY(check_matrix("y", y, ld, rows, cols));
-  PLORA_TRY(check_matrix("bias", bias, cols, 1, cols));
+  PLORA_TRY(check_add_bias_args(y, dtype, ld, rows, cols, bias, bias_dtype));
 #pragma omp parallel for schedule(static) if (rows * cols > kParallelElements)
   for (int64_t i = 0; i < rows; ++i) {
     char* yr = row_of(y, dtype, ld, i);
@@ -70,10 +64,8 @@ int plora_cpu_add_bias(void* y, int dtype, int64_t ld, int64_t rows, int64_t col
 
 int plora_cpu_random_fill(void* out, int dtype, int64_t ld, int64_t rows, int64_t cols,
                           int distribution, float a, float b, uint64_t seed, uint64_t stream) {
-  PLORA_TRY(check_dtype("out", dtype));
-  PLORA_TRY(check_matrix("out", out, ld, rows, cols));
-  if (distribution != PLORA_UNIFORM && distribution != PLORA_NORMAL)
-    return fail(PLORA_ERR_INVALID, "unknown distribution %d", distribution);
+  PLORA_TRY(check_matrix_args("out", out, dtype, ld, rows, cols));
+  PLORA_TRY(check_distribution(distribution));
 #pragma omp parallel for schedule(static) if (rows * cols > kParallelElements)
   for (int64_t i = 0; i < rows; ++i) {
     char* row = row_of(out, dtype, ld, i);
@@ -89,9 +81,8 @@ int plora_cpu_random_fill(void* out, int dtype, int64_t ld, int64_t rows, int64_
 
 int plora_cpu_count_nonfinite(const void* x, int dtype, int64_t ld, int64_t rows, int64_t cols,
                               int64_t* count) {
-  PLORA_TRY(check_dtype("x", dtype));
-  PLORA_TRY(check_matrix("x", x, ld, rows, cols));
-  if (count == nullptr) return fail(PLORA_ERR_INVALID, "count: null pointer");
+  PLORA_TRY(check_matrix_args("x", x, dtype, ld, rows, cols));
+  PLORA_TRY(check_out_pointer("count", count));
   int64_t total = 0;
 #pragma omp parallel for schedule(static) reduction(+ : total) if (rows * cols > kParallelElements)
   for (int64_t i = 0; i < rows; ++i) {

@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "../common/checks.h"
+#include "../common/contracts.h"
 #include "plora/cpu.h"
 #include "rows.h"
 
@@ -20,8 +20,7 @@ extern "C" {
 
 int plora_cpu_dropout_mask(void* out, int dtype, int64_t ld, int64_t rows, int64_t cols, float p,
                            uint64_t seed, uint64_t stream) {
-  PLORA_TRY(check_dtype("out", dtype));
-  PLORA_TRY(check_matrix("out", out, ld, rows, cols));
+  PLORA_TRY(check_matrix_args("out", out, dtype, ld, rows, cols));
   PLORA_TRY(check_dropout(p));
   const DropoutKeys dropout(p, seed, stream);
   char* base = static_cast<char*>(out);
@@ -41,11 +40,7 @@ int plora_cpu_dropout_mask(void* out, int dtype, int64_t ld, int64_t rows, int64
 int plora_cpu_shrink(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void* out,
                      int64_t ld_out, int dtype, int64_t m, int64_t k, int64_t r, float scaling,
                      float p, uint64_t seed, uint64_t stream) {
-  PLORA_TRY(check_dtype("dtype", dtype));
-  PLORA_TRY(check_matrix("x", x, ld_x, m, k));
-  PLORA_TRY(check_matrix("a", a, ld_a, r, k));
-  PLORA_TRY(check_matrix("out", out, ld_out, m, r));
-  PLORA_TRY(check_dropout(p));
+  PLORA_TRY(check_shrink_args(x, ld_x, a, ld_a, out, ld_out, dtype, m, k, r, p));
   if (m == 0 || r == 0) return ok();
 
   const int64_t rp = round_up(r, 16);

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <vector>
 
+#include "../common/contracts.h"
 #include "launch.cuh"
 #include "plora/adamw.h"
 #include "plora/cuda.h"
@@ -79,11 +80,8 @@ int plora_cuda_adamw(int count, const int64_t* params, const int64_t* grads, con
                      const int64_t* cols, const float* lr_scale, int copy_dtype, float lr, float beta1,
                      float beta2, float eps, float weight_decay, float grad_scale, float bias_correction1,
                      float bias_correction2, void* table, int64_t table_bytes, void* stream) {
-  if (count < 0) return fail(PLORA_ERR_INVALID, "adamw: count %d < 0", count);
+  PLORA_TRY(check_adamw_args(count, params, grads, m, v, copies, copy_ld, rows, cols, lr_scale, copy_dtype));
   if (count == 0) return ok();
-  if (!params || !grads || !m || !v || !copies || !copy_ld || !rows || !cols || !lr_scale)
-    return fail(PLORA_ERR_INVALID, "adamw: null table");
-  PLORA_TRY(check_dtype("copy", copy_dtype));
   const int64_t needed = 9 * 8 * static_cast<int64_t>(count);
   if (table == nullptr || table_bytes < needed)
     return fail(PLORA_ERR_INVALID, "adamw: device table of %lld bytes, %d tensors need %lld",
@@ -95,10 +93,6 @@ int plora_cuda_adamw(int count, const int64_t* params, const int64_t* grads, con
   std::vector<uint32_t> first_chunk(count);
   uint64_t total_chunks = 0;
   for (int i = 0; i < count; ++i) {
-    if (rows[i] < 0 || cols[i] < 0) return fail(PLORA_ERR_INVALID, "adamw: tensor %d has a negative shape", i);
-    if (!params[i] || !grads[i] || !m[i] || !v[i])
-      return fail(PLORA_ERR_INVALID, "adamw: tensor %d has a null pointer", i);
-    if (copies[i] && copy_ld[i] < cols[i]) return fail(PLORA_ERR_INVALID, "adamw: copy %d has ld < cols", i);
     first_chunk[i] = static_cast<uint32_t>(total_chunks);
     total_chunks += static_cast<uint64_t>((rows[i] * cols[i] + kChunk - 1) / kChunk);
     if (total_chunks > 0x7fffffffull)  // keeps chunk + gridDim.x from wrapping in the kernel

@@ -1,5 +1,6 @@
 // LoRA backward on the GPU: the dY pass (dS, dB) and the dA / dX update, dropout fused.
 // CPU reference: native/cpu/lora_backward.cpp (same Philox keys, same element indexing).
+#include "../common/contracts.h"
 #include "launch.cuh"
 #include "plora/cuda.h"
 #include "plora/philox.h"
@@ -135,12 +136,7 @@ extern "C" {
 int plora_cuda_dy_pass(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, const void* ss,
                        int64_t ld_ss, void* ds, int64_t ld_ds, float* db, int64_t ld_db, int dtype,
                        int64_t m, int64_t n, int64_t r, float scaling, void* stream) {
-  PLORA_TRY(check_dtype("dtype", dtype));
-  PLORA_TRY(check_matrix("dy", dy, ld_dy, m, n));
-  PLORA_TRY(check_matrix("b", b, ld_b, n, r));
-  PLORA_TRY(check_matrix("ss", ss, ld_ss, m, r));
-  PLORA_TRY(check_matrix("ds", ds, ld_ds, m, r));
-  PLORA_TRY(check_matrix("db", db, ld_db, n, r));
+  PLORA_TRY(check_dy_pass_args(dy, ld_dy, b, ld_b, ss, ld_ss, ds, ld_ds, db, ld_db, dtype, m, n, r));
   if (m == 0 || r == 0) return ok();
   const unsigned row_blocks = static_cast<unsigned>(m < 65535 * 16 ? m : 65535 * 16);
   ds_kernel<<<row_blocks, kThreads, 0, as_stream(stream)>>>(dy, ld_dy, b, ld_b, ds, ld_ds, dtype, m,
@@ -156,13 +152,7 @@ int plora_cuda_da_dx(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds,
                      int64_t ld_a, float* da, int64_t ld_da, void* dx, int64_t ld_dx, int dtype,
                      int64_t m, int64_t k, int64_t r, float p, uint64_t seed, uint64_t stream_id,
                      void* stream) {
-  PLORA_TRY(check_dtype("dtype", dtype));
-  PLORA_TRY(check_matrix("x", x, ld_x, m, k));
-  PLORA_TRY(check_matrix("ds", ds, ld_ds, m, r));
-  PLORA_TRY(check_matrix("a", a, ld_a, r, k));
-  PLORA_TRY(check_matrix("da", da, ld_da, r, k));
-  if (dx != nullptr) PLORA_TRY(check_matrix("dx", dx, ld_dx, m, k));
-  PLORA_TRY(check_dropout(p));
+  PLORA_TRY(check_da_dx_args(x, ld_x, ds, ld_ds, a, ld_a, da, ld_da, dx, ld_dx, dtype, m, k, r, p));
   if (m == 0 || k == 0 || r == 0) return ok();
   const dim3 grid(static_cast<unsigned>((k + kThreads - 1) / kThreads), row_chunk_blocks(m));
   da_dx_kernel<<<grid, kThreads, 0, as_stream(stream)>>>(

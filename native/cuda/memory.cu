@@ -1,6 +1,7 @@
 // Device copies with dtype conversion and fills of libplora_cuda.
 #include <cstring>
 
+#include "../common/contracts.h"
 #include "launch.cuh"
 #include "plora/cuda.h"
 
@@ -38,10 +39,7 @@ const char* plora_cuda_last_error(void) { return last_error().c_str(); }
 
 int plora_cuda_copy(const void* src, int src_dtype, int64_t ld_src, void* dst, int dst_dtype,
                     int64_t ld_dst, int64_t rows, int64_t cols, void* stream) {
-  PLORA_TRY(check_dtype("src", src_dtype));
-  PLORA_TRY(check_dtype("dst", dst_dtype));
-  PLORA_TRY(check_matrix("src", src, ld_src, rows, cols));
-  PLORA_TRY(check_matrix("dst", dst, ld_dst, rows, cols));
+  PLORA_TRY(check_copy_args(src, src_dtype, ld_src, dst, dst_dtype, ld_dst, rows, cols));
   if (rows == 0 || cols == 0) return ok();
   if (src_dtype == dst_dtype) {
     const size_t size = dtype_size(src_dtype);
@@ -62,8 +60,7 @@ int plora_cuda_copy(const void* src, int src_dtype, int64_t ld_src, void* dst, i
 
 int plora_cuda_fill(void* dst, int dtype, int64_t ld, int64_t rows, int64_t cols, float value,
                     void* stream) {
-  PLORA_TRY(check_dtype("dst", dtype));
-  PLORA_TRY(check_matrix("dst", dst, ld, rows, cols));
+  PLORA_TRY(check_matrix_args("dst", dst, dtype, ld, rows, cols));
   if (rows == 0 || cols == 0) return ok();
   const int threads = 256;
   fill_kernel<<<grid_for(rows * cols, threads), threads, 0, as_stream(stream)>>>(dst, dtype, ld, rows,

@@ -1,6 +1,7 @@
 // In-place merge on the GPU: W += c * B * A with fp32 accumulation, stochastic or nearest
 // rounding into 16-bit W, then A and B scaled (PLoRA's momentum unloading) in the same call.
 // CPU reference: native/cpu/merge.cpp (same accumulation order, same Philox element indexing).
+#include "../common/contracts.h"
 #include "launch.cuh"
 #include "plora/cuda.h"
 #include "plora/philox.h"
@@ -94,13 +95,7 @@ extern "C" {
 int plora_cuda_merge(void* w, int w_dtype, int64_t ld_w, void* b, int64_t ld_b, void* a, int64_t ld_a,
                      int ab_dtype, int64_t n, int64_t k, int64_t r, float c, int rounding, uint64_t seed,
                      uint64_t stream_id, float scale_a, float scale_b, void* stream) {
-  PLORA_TRY(check_dtype("w", w_dtype));
-  PLORA_TRY(check_dtype("a/b", ab_dtype));
-  PLORA_TRY(check_matrix("w", w, ld_w, n, k));
-  PLORA_TRY(check_matrix("b", b, ld_b, n, r));
-  PLORA_TRY(check_matrix("a", a, ld_a, r, k));
-  if (rounding != PLORA_ROUND_NEAREST && rounding != PLORA_ROUND_STOCHASTIC)
-    return fail(PLORA_ERR_INVALID, "merge: unknown rounding %d", rounding);
+  PLORA_TRY(check_merge_args(w, w_dtype, ld_w, b, ld_b, a, ld_a, ab_dtype, n, k, r, rounding));
   const bool stochastic = rounding == PLORA_ROUND_STOCHASTIC && w_dtype == PLORA_BF16;
   cudaStream_t s = as_stream(stream);
 

@@ -4,6 +4,7 @@
 // The functions that return a number use the caller's `scratch` (PLORA_CUDA_SCRATCH_BYTES of
 // device memory, 8-byte aligned): [0, 8) a double sum, [8, 16) an unsigned 64-bit count. They
 // reset it, launch, copy the result back on the stream and wait for the stream.
+#include "../common/contracts.h"
 #include "launch.cuh"
 #include "plora/cuda.h"
 
@@ -196,9 +197,8 @@ extern "C" {
 
 int plora_cuda_sum_squares(const void* x, int dtype, int64_t ld, int64_t rows, int64_t cols, double* out,
                            void* scratch, void* stream) {
-  PLORA_TRY(check_dtype("x", dtype));
-  PLORA_TRY(check_matrix("x", x, ld, rows, cols));
-  if (out == nullptr) return fail(PLORA_ERR_INVALID, "out: null pointer");
+  PLORA_TRY(check_matrix_args("x", x, dtype, ld, rows, cols));
+  PLORA_TRY(check_out_pointer("out", out));
   PLORA_TRY(check_scratch(scratch));
   if (rows == 0 || cols == 0) {
     *out = 0.0;
@@ -217,9 +217,7 @@ int plora_cuda_sum_squares(const void* x, int dtype, int64_t ld, int64_t rows, i
 
 int plora_cuda_gelu(const void* x, int64_t ld_x, void* y, int64_t ld_y, int dtype, int64_t rows, int64_t cols,
                     void* stream) {
-  PLORA_TRY(check_dtype("dtype", dtype));
-  PLORA_TRY(check_matrix("x", x, ld_x, rows, cols));
-  PLORA_TRY(check_matrix("y", y, ld_y, rows, cols));
+  PLORA_TRY(check_elementwise_args(x, ld_x, nullptr, 0, y, ld_y, dtype, rows, cols));
   if (rows == 0 || cols == 0) return ok();
   gelu_kernel<<<grid_for(rows * cols, kThreads), kThreads, 0, as_stream(stream)>>>(x, ld_x, y, ld_y, dtype,
                                                                                   rows, cols);
@@ -228,10 +226,7 @@ int plora_cuda_gelu(const void* x, int64_t ld_x, void* y, int64_t ld_y, int dtyp
 
 int plora_cuda_gelu_backward(const void* x, int64_t ld_x, const void* dy, int64_t ld_dy, void* dx,
                              int64_t ld_dx, int dtype, int64_t rows, int64_t cols, void* stream) {
-  PLORA_TRY(check_dtype("dtype", dtype));
-  PLORA_TRY(check_matrix("x", x, ld_x, rows, cols));
-  PLORA_TRY(check_matrix("dy", dy, ld_dy, rows, cols));
-  PLORA_TRY(check_matrix("dx", dx, ld_dx, rows, cols));
+  PLORA_TRY(check_elementwise_args(x, ld_x, dy, ld_dy, dx, ld_dx, dtype, rows, cols));
   if (rows == 0 || cols == 0) return ok();
   gelu_backward_kernel<<<grid_for(rows * cols, kThreads), kThreads, 0, as_stream(stream)>>>(
       x, ld_x, dy, ld_dy, dx, ld_dx, dtype, rows, cols);
@@ -241,12 +236,7 @@ int plora_cuda_gelu_backward(const void* x, int64_t ld_x, const void* dy, int64_
 int plora_cuda_mse(const void* pred, int64_t ld_pred, const void* target, int64_t ld_target, int dtype,
                    int64_t rows, int64_t cols, double* loss, void* dpred, int64_t ld_dpred, void* scratch,
                    void* stream) {
-  PLORA_TRY(check_dtype("dtype", dtype));
-  PLORA_TRY(check_matrix("pred", pred, ld_pred, rows, cols));
-  PLORA_TRY(check_matrix("target", target, ld_target, rows, cols));
-  if (dpred != nullptr) PLORA_TRY(check_matrix("dpred", dpred, ld_dpred, rows, cols));
-  if (loss == nullptr) return fail(PLORA_ERR_INVALID, "loss: null pointer");
-  if (rows == 0 || cols == 0) return fail(PLORA_ERR_INVALID, "mse of an empty matrix");
+  PLORA_TRY(check_mse_args(pred, ld_pred, target, ld_target, dtype, rows, cols, loss, dpred, ld_dpred));
   PLORA_TRY(check_scratch(scratch));
   const double count = static_cast<double>(rows) * static_cast<double>(cols);
   const float grad_scale = static_cast<float>(2.0 / count);
@@ -265,12 +255,7 @@ int plora_cuda_mse(const void* pred, int64_t ld_pred, const void* target, int64_
 int plora_cuda_softmax_xent(const void* logits, int64_t ld_logits, int dtype, int64_t rows, int64_t cols,
                             const float* labels, double* loss, void* dlogits, int64_t ld_dlogits,
                             int64_t* bad_labels, void* scratch, void* stream) {
-  PLORA_TRY(check_dtype("dtype", dtype));
-  PLORA_TRY(check_matrix("logits", logits, ld_logits, rows, cols));
-  PLORA_TRY(check_matrix("labels", labels, 1, rows, 1));
-  if (dlogits != nullptr) PLORA_TRY(check_matrix("dlogits", dlogits, ld_dlogits, rows, cols));
-  if (loss == nullptr || bad_labels == nullptr) return fail(PLORA_ERR_INVALID, "loss/bad_labels: null pointer");
-  if (rows == 0 || cols == 0) return fail(PLORA_ERR_INVALID, "cross-entropy of an empty matrix");
+  PLORA_TRY(check_xent_args(logits, ld_logits, dtype, rows, cols, labels, loss, dlogits, ld_dlogits, bad_labels));
   PLORA_TRY(check_scratch(scratch));
   cudaStream_t s = as_stream(stream);
   Scratch* dev = static_cast<Scratch*>(scratch);

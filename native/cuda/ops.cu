@@ -1,5 +1,6 @@
 // Elementwise operations of libplora_cuda: axpby, bias add, random fills, non-finite count.
 // All are grid-stride loops over the logical rows x cols elements, e = row * cols + col.
+#include "../common/contracts.h"
 #include "launch.cuh"
 #include "plora/cuda.h"
 #include "plora/philox.h"
@@ -80,10 +81,7 @@ extern "C" {
 
 int plora_cuda_axpby(float alpha, const void* x, int x_dtype, int64_t ld_x, float beta, void* y,
                      int y_dtype, int64_t ld_y, int64_t rows, int64_t cols, void* stream) {
-  PLORA_TRY(check_dtype("x", x_dtype));
-  PLORA_TRY(check_dtype("y", y_dtype));
-  PLORA_TRY(check_matrix("x", x, ld_x, rows, cols));
-  PLORA_TRY(check_matrix("y", y, ld_y, rows, cols));
+  PLORA_TRY(check_axpby_args(x, x_dtype, ld_x, y, y_dtype, ld_y, rows, cols));
   if (rows == 0 || cols == 0) return ok();
   axpby_kernel<<<grid_for(rows * cols, kThreads), kThreads, 0, as_stream(stream)>>>(
       alpha, x, x_dtype, ld_x, beta, y, y_dtype, ld_y, rows, cols);
@@ -92,10 +90,7 @@ int plora_cuda_axpby(float alpha, const void* x, int x_dtype, int64_t ld_x, floa
 
 int plora_cuda_add_bias(void* y, int dtype, int64_t ld, int64_t rows, int64_t cols,
                         const void* bias, int bias_dtype, void* stream) {
-  PLORA_TRY(check_dtype("y", dtype));
-  PLORA_TRY(check_dtype("bias", bias_dtype));
-  PLORA_TRY(check_matrix("y", y, ld, rows, cols));
-  PLORA_TRY(check_matrix("bias", bias, cols, 1, cols));
+  PLORA_TRY(check_add_bias_args(y, dtype, ld, rows, cols, bias, bias_dtype));
   if (rows == 0 || cols == 0) return ok();
   add_bias_kernel<<<grid_for(rows * cols, kThreads), kThreads, 0, as_stream(stream)>>>(
       y, dtype, ld, rows, cols, bias, bias_dtype);
@@ -105,10 +100,8 @@ int plora_cuda_add_bias(void* y, int dtype, int64_t ld, int64_t rows, int64_t co
 int plora_cuda_random_fill(void* out, int dtype, int64_t ld, int64_t rows, int64_t cols,
                            int distribution, float a, float b, uint64_t seed, uint64_t stream_id,
                            void* stream) {
-  PLORA_TRY(check_dtype("out", dtype));
-  PLORA_TRY(check_matrix("out", out, ld, rows, cols));
-  if (distribution != PLORA_UNIFORM && distribution != PLORA_NORMAL)
-    return fail(PLORA_ERR_INVALID, "random_fill: unknown distribution code %d", distribution);
+  PLORA_TRY(check_matrix_args("out", out, dtype, ld, rows, cols));
+  PLORA_TRY(check_distribution(distribution));
   if (rows == 0 || cols == 0) return ok();
   random_fill_kernel<<<grid_for(rows * cols, kThreads), kThreads, 0, as_stream(stream)>>>(
       out, dtype, ld, rows, cols, distribution, a, b, seed, stream_id);
@@ -117,9 +110,8 @@ int plora_cuda_random_fill(void* out, int dtype, int64_t ld, int64_t rows, int64
 
 int plora_cuda_count_nonfinite(const void* x, int dtype, int64_t ld, int64_t rows, int64_t cols,
                                void* device_counter, int64_t* count, void* stream) {
-  PLORA_TRY(check_dtype("x", dtype));
-  PLORA_TRY(check_matrix("x", x, ld, rows, cols));
-  if (count == nullptr) return fail(PLORA_ERR_INVALID, "count_nonfinite: null count pointer");
+  PLORA_TRY(check_matrix_args("x", x, dtype, ld, rows, cols));
+  PLORA_TRY(check_out_pointer("count", count));
   if (device_counter == nullptr)
     return fail(PLORA_ERR_INVALID, "count_nonfinite: null device counter");
   if (reinterpret_cast<uintptr_t>(device_counter) % 8 != 0)

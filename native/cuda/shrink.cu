@@ -1,5 +1,6 @@
 // LoRA shrink on the GPU: out = scaling * (x * mask / (1-p)) * A^T, dropout fused.
 // CPU reference: native/cpu/shrink.cpp (same Philox keys, same element indexing).
+#include "../common/contracts.h"
 #include "launch.cuh"
 #include "plora/cuda.h"
 #include "plora/philox.h"
@@ -55,8 +56,7 @@ extern "C" {
 
 int plora_cuda_dropout_mask(void* out, int dtype, int64_t ld, int64_t rows, int64_t cols, float p,
                             uint64_t seed, uint64_t stream_id, void* stream) {
-  PLORA_TRY(check_dtype("out", dtype));
-  PLORA_TRY(check_matrix("out", out, ld, rows, cols));
+  PLORA_TRY(check_matrix_args("out", out, dtype, ld, rows, cols));
   PLORA_TRY(check_dropout(p));
   if (rows == 0 || cols == 0) return ok();
   dropout_mask_kernel<<<grid_for(rows * cols, kThreads), kThreads, 0, as_stream(stream)>>>(
@@ -67,11 +67,7 @@ int plora_cuda_dropout_mask(void* out, int dtype, int64_t ld, int64_t rows, int6
 int plora_cuda_shrink(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void* out,
                       int64_t ld_out, int dtype, int64_t m, int64_t k, int64_t r, float scaling,
                       float p, uint64_t seed, uint64_t stream_id, void* stream) {
-  PLORA_TRY(check_dtype("dtype", dtype));
-  PLORA_TRY(check_matrix("x", x, ld_x, m, k));
-  PLORA_TRY(check_matrix("a", a, ld_a, r, k));
-  PLORA_TRY(check_matrix("out", out, ld_out, m, r));
-  PLORA_TRY(check_dropout(p));
+  PLORA_TRY(check_shrink_args(x, ld_x, a, ld_a, out, ld_out, dtype, m, k, r, p));
   if (m == 0 || r == 0) return ok();
   const unsigned blocks = static_cast<unsigned>(m < 65535 * 16 ? m : 65535 * 16);
   shrink_kernel<<<blocks, kThreads, 0, as_stream(stream)>>>(x, ld_x, a, ld_a, out, ld_out, dtype, m,

@@ -1,0 +1,145 @@
+/* The argument contract of each kernel, in one place for its C++ and CUDA implementations (the
+ * Java side checks first and names the tensors; these guard direct C callers). Each returns
+ * PLORA_OK or records the failure and returns PLORA_ERR_INVALID. */
+#ifndef PLORA_COMMON_CONTRACTS_H
+#define PLORA_COMMON_CONTRACTS_H
+
+#include <cstdint>
+
+#include "checks.h"
+
+namespace plora {
+
+inline int check_copy_args(const void* src, int src_dtype, int64_t ld_src, const void* dst, int dst_dtype,
+                           int64_t ld_dst, int64_t rows, int64_t cols) {
+  PLORA_TRY(check_dtype("src", src_dtype));
+  PLORA_TRY(check_dtype("dst", dst_dtype));
+  PLORA_TRY(check_matrix("src", src, ld_src, rows, cols));
+  return check_matrix("dst", dst, ld_dst, rows, cols);
+}
+
+/* One matrix of a dtype: fill, random fill, dropout mask, sum of squares, non-finite count. */
+inline int check_matrix_args(const char* name, const void* x, int dtype, int64_t ld, int64_t rows, int64_t cols) {
+  PLORA_TRY(check_dtype(name, dtype));
+  return check_matrix(name, x, ld, rows, cols);
+}
+
+inline int check_shrink_args(const void* x, int64_t ld_x, const void* a, int64_t ld_a, const void* out,
+                             int64_t ld_out, int dtype, int64_t m, int64_t k, int64_t r, float p) {
+  PLORA_TRY(check_dtype("dtype", dtype));
+  PLORA_TRY(check_matrix("x", x, ld_x, m, k));
+  PLORA_TRY(check_matrix("a", a, ld_a, r, k));
+  PLORA_TRY(check_matrix("out", out, ld_out, m, r));
+  return check_dropout(p);
+}
+
+inline int check_dy_pass_args(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, const void* ss,
+                              int64_t ld_ss, const void* ds, int64_t ld_ds, const float* db, int64_t ld_db,
+                              int dtype, int64_t m, int64_t n, int64_t r) {
+  PLORA_TRY(check_dtype("dtype", dtype));
+  PLORA_TRY(check_matrix("dy", dy, ld_dy, m, n));
+  PLORA_TRY(check_matrix("b", b, ld_b, n, r));
+  PLORA_TRY(check_matrix("ss", ss, ld_ss, m, r));
+  PLORA_TRY(check_matrix("ds", ds, ld_ds, m, r));
+  return check_matrix("db", db, ld_db, n, r);
+}
+
+inline int check_da_dx_args(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const void* a,
+                            int64_t ld_a, const float* da, int64_t ld_da, const void* dx, int64_t ld_dx, int dtype,
+                            int64_t m, int64_t k, int64_t r, float p) {
+  PLORA_TRY(check_dtype("dtype", dtype));
+  PLORA_TRY(check_matrix("x", x, ld_x, m, k));
+  PLORA_TRY(check_matrix("ds", ds, ld_ds, m, r));
+  PLORA_TRY(check_matrix("a", a, ld_a, r, k));
+  PLORA_TRY(check_matrix("da", da, ld_da, r, k));
+  if (dx != nullptr) PLORA_TRY(check_matrix("dx", dx, ld_dx, m, k));
+  return check_dropout(p);
+}
+
+inline int check_merge_args(const void* w, int w_dtype, int64_t ld_w, const void* b, int64_t ld_b, const void* a,
+                            int64_t ld_a, int ab_dtype, int64_t n, int64_t k, int64_t r, int rounding) {
+  PLORA_TRY(check_dtype("w", w_dtype));
+  PLORA_TRY(check_dtype("a/b", ab_dtype));
+  PLORA_TRY(check_matrix("w", w, ld_w, n, k));
+  PLORA_TRY(check_matrix("b", b, ld_b, n, r));
+  PLORA_TRY(check_matrix("a", a, ld_a, r, k));
+  if (rounding != PLORA_ROUND_NEAREST && rounding != PLORA_ROUND_STOCHASTIC)
+    return fail(PLORA_ERR_INVALID, "merge: unknown rounding %d", rounding);
+  return PLORA_OK;
+}
+
+inline int check_adamw_args(int count, const int64_t* params, const int64_t* grads, const int64_t* m,
+                            const int64_t* v, const int64_t* copies, const int64_t* copy_ld, const int64_t* rows,
+                            const int64_t* cols, const float* lr_scale, int copy_dtype) {
+  if (count < 0) return fail(PLORA_ERR_INVALID, "adamw: count %d < 0", count);
+  if (count == 0) return PLORA_OK;
+  if (!params || !grads || !m || !v || !copies || !copy_ld || !rows || !cols || !lr_scale)
+    return fail(PLORA_ERR_INVALID, "adamw: null table");
+  PLORA_TRY(check_dtype("copy", copy_dtype));
+  for (int i = 0; i < count; ++i) {
+    if (rows[i] < 0 || cols[i] < 0) return fail(PLORA_ERR_INVALID, "adamw: tensor %d has a negative shape", i);
+    if (!params[i] || !grads[i] || !m[i] || !v[i])
+      return fail(PLORA_ERR_INVALID, "adamw: tensor %d has a null pointer", i);
+    if (copies[i] && copy_ld[i] < cols[i]) return fail(PLORA_ERR_INVALID, "adamw: copy %d has ld < cols", i);
+  }
+  return PLORA_OK;
+}
+
+inline int check_axpby_args(const void* x, int x_dtype, int64_t ld_x, const void* y, int y_dtype, int64_t ld_y,
+                            int64_t rows, int64_t cols) {
+  return check_copy_args(x, x_dtype, ld_x, y, y_dtype, ld_y, rows, cols);
+}
+
+inline int check_add_bias_args(const void* y, int dtype, int64_t ld, int64_t rows, int64_t cols, const void* bias,
+                               int bias_dtype) {
+  PLORA_TRY(check_matrix_args("y", y, dtype, ld, rows, cols));
+  PLORA_TRY(check_dtype("bias", bias_dtype));
+  return check_matrix("bias", bias, cols, 1, cols);
+}
+
+inline int check_distribution(int distribution) {
+  if (distribution != PLORA_UNIFORM && distribution != PLORA_NORMAL)
+    return fail(PLORA_ERR_INVALID, "random_fill: unknown distribution %d", distribution);
+  return PLORA_OK;
+}
+
+/* Elementwise x -> y (gelu), or x, dy -> dx (gelu backward, with `dy` given). */
+inline int check_elementwise_args(const void* x, int64_t ld_x, const void* dy, int64_t ld_dy, const void* out,
+                                  int64_t ld_out, int dtype, int64_t rows, int64_t cols) {
+  PLORA_TRY(check_dtype("dtype", dtype));
+  PLORA_TRY(check_matrix("x", x, ld_x, rows, cols));
+  if (dy != nullptr) PLORA_TRY(check_matrix("dy", dy, ld_dy, rows, cols));
+  return check_matrix("out", out, ld_out, rows, cols);
+}
+
+inline int check_mse_args(const void* pred, int64_t ld_pred, const void* target, int64_t ld_target, int dtype,
+                          int64_t rows, int64_t cols, const double* loss, const void* dpred, int64_t ld_dpred) {
+  PLORA_TRY(check_dtype("dtype", dtype));
+  PLORA_TRY(check_matrix("pred", pred, ld_pred, rows, cols));
+  PLORA_TRY(check_matrix("target", target, ld_target, rows, cols));
+  if (dpred != nullptr) PLORA_TRY(check_matrix("dpred", dpred, ld_dpred, rows, cols));
+  if (loss == nullptr) return fail(PLORA_ERR_INVALID, "loss: null pointer");
+  if (rows == 0 || cols == 0) return fail(PLORA_ERR_INVALID, "mse of an empty matrix");
+  return PLORA_OK;
+}
+
+inline int check_xent_args(const void* logits, int64_t ld_logits, int dtype, int64_t rows, int64_t cols,
+                           const float* labels, const double* loss, const void* dlogits, int64_t ld_dlogits,
+                           const int64_t* bad_labels) {
+  PLORA_TRY(check_dtype("dtype", dtype));
+  PLORA_TRY(check_matrix("logits", logits, ld_logits, rows, cols));
+  PLORA_TRY(check_matrix("labels", labels, 1, rows, 1));
+  if (dlogits != nullptr) PLORA_TRY(check_matrix("dlogits", dlogits, ld_dlogits, rows, cols));
+  if (loss == nullptr || bad_labels == nullptr) return fail(PLORA_ERR_INVALID, "loss/bad_labels: null pointer");
+  if (rows == 0 || cols == 0) return fail(PLORA_ERR_INVALID, "cross-entropy of an empty matrix");
+  return PLORA_OK;
+}
+
+inline int check_out_pointer(const char* name, const void* p) {
+  if (p == nullptr) return fail(PLORA_ERR_INVALID, "%s: null pointer", name);
+  return PLORA_OK;
+}
+
+}  // namespace plora
+
+#endif
