@@ -214,12 +214,8 @@ public final class DemoRunner {
       Layer layer = model.layers().get(l);
       float[] w;
       if (layer instanceof LoraLinear lora) {
-        w = lora.weight().toFloatArray();
-        try (Tensor delta = lora.deltaWeight()) {
-          float[] d = delta.toFloatArray();
-          for (int i = 0; i < w.length; i++) {
-            w[i] += d[i];
-          }
+        try (Tensor effective = lora.effectiveWeight()) {
+          w = effective.toFloatArray();
         }
       } else {
         w = ((Linear) layer).weight().toFloatArray();

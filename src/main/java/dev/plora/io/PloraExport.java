@@ -74,14 +74,9 @@ public final class PloraExport {
 
   /** W + s·B·A as fp32, row-major. */
   private static float[] effectiveWeight(LoraLinear l) {
-    float[] w = l.weight().toFloatArray();
-    try (Tensor delta = l.deltaWeight()) {
-      float[] d = delta.toFloatArray();
-      for (int i = 0; i < w.length; i++) {
-        w[i] += d[i];
-      }
+    try (Tensor w = l.effectiveWeight()) {
+      return w.toFloatArray();
     }
-    return w;
   }
 
   private static float[] toFloat(double[] v) {

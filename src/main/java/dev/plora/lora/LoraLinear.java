@@ -488,6 +488,25 @@ public final class LoraLinear implements Layer {
     }
   }
 
+  /**
+   * A new fp32 tensor [N,K] holding the weight this layer applies, {@code W + s·B·A} (just W when
+   * merged), without changing the layer.
+   */
+  public Tensor effectiveWeight() {
+    requireOpen();
+    Tensor out = backend.allocate(n, k, DType.F32);
+    try {
+      backend.copy(weight, out);
+      if (!merged) {
+        backend.gemm(false, loraB, false, loraA, scaling, 1f, out);
+      }
+      return out;
+    } catch (RuntimeException e) {
+      out.close();
+      throw e;
+    }
+  }
+
   /** {@code W ← W + s·B·A}; the forward pass then skips the LoRA path until {@link #unmerge()}. */
   public void merge() {
     merge(false);

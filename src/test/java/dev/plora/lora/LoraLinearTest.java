@@ -216,6 +216,12 @@ class LoraLinearTest {
         double[] expectedDelta = Reference.gemm(false, layer.loraB().toFloatArray(), 8, false,
             layer.loraA().toFloatArray(), k, layer.scaling(), 0, null, n, k, 8);
         assertTrue(Reference.relativeError(delta, expectedDelta) <= 1e-5, "deltaWeight = s·B·A");
+        double[] expectedEffective = new double[w0.length];
+        for (int i = 0; i < w0.length; i++) {
+          expectedEffective[i] = w0[i] + expectedDelta[i];
+        }
+        float[] effective = scope.track(layer.effectiveWeight()).toFloatArray();
+        assertTrue(Reference.relativeError(effective, expectedEffective) <= 1e-5, "effectiveWeight = W + s·B·A");
 
         layer.merge();
         assertTrue(layer.isMerged());
@@ -223,6 +229,8 @@ class LoraLinearTest {
         assertTrue(Reference.relativeError(merged, toDouble(unmerged)) <= Reference.tolerance(dtype),
             "merged forward equals unmerged forward");
         assertThrows(IllegalStateException.class, () -> layer.backward(scope.allocate(m, n, dtype)));
+        assertTrue(Reference.relativeError(scope.track(layer.effectiveWeight()).toFloatArray(), expectedEffective)
+            <= Reference.tolerance(dtype), "a merged layer applies the same weight");
 
         layer.unmerge();
         float[] restored = layer.weight().toFloatArray();
