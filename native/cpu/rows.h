@@ -29,81 +29,146 @@ inline v8 v8_splat(float f) { return v8{f, f, f, f, f, f, f, f}; }
 
 inline int64_t round_up(int64_t n, int64_t multiple) { return (n + multiple - 1) / multiple * multiple; }
 
-// Ten Philox4x32 rounds on eight counters at once (lane l = block l), exactly as
-// philox4x32_10 does for one: AVX2 when compiled for it, otherwise lane by lane.
-inline void philox_rounds_x8(uint32_t* c0, uint32_t* c1, uint32_t* c2, uint32_t* c3, uint32_t k0, uint32_t k1) {
+// Philox blocks first_block .. first_block + 15 of stream (seed, stream), block-major:
+// out[4 * l + w] = word w of block first_block + l, exactly as philox4x32_10 draws them one by one.
+// AVX2 runs the blocks in the eight lanes of two independent sets of four registers (the rounds
+// are a long dependency chain; two chains keep the multipliers busy), then transposes in registers.
+constexpr int kPhiloxBatch = 32;
+
+inline void philox_batch(uint64_t seed, uint64_t stream, uint64_t first_block, uint32_t* out) {
+  const uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
 #if defined(__AVX2__)
-  __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c0));
-  __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c1));
-  __m256i v2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c2));
-  __m256i v3 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c3));
+  constexpr int kSets = kPhiloxBatch / 8;
+  alignas(32) uint32_t lo[kPhiloxBatch], hi[kPhiloxBatch];
+  for (int l = 0; l < kPhiloxBatch; ++l) {
+    lo[l] = static_cast<uint32_t>(first_block + l);
+    hi[l] = static_cast<uint32_t>((first_block + l) >> 32);
+  }
+  __m256i v0[kSets], v1[kSets], v2[kSets], v3[kSets];
+  for (int s = 0; s < kSets; ++s) {
+    v0[s] = _mm256_load_si256(reinterpret_cast<const __m256i*>(lo + 8 * s));
+    v1[s] = _mm256_load_si256(reinterpret_cast<const __m256i*>(hi + 8 * s));
+    v2[s] = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(stream)));
+    v3[s] = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(stream >> 32)));
+  }
   const __m256i m0 = _mm256_set1_epi32(static_cast<int>(0xD2511F53u));
   const __m256i m1 = _mm256_set1_epi32(static_cast<int>(0xCD9E8D57u));
   // 32x32 -> 64-bit products of all eight lanes, split into low and high words per lane
-  auto mulhilo = [](__m256i a, __m256i m, __m256i* hi) {
+  auto mulhilo = [](__m256i a, __m256i m, __m256i* high) {
     const __m256i even = _mm256_mul_epu32(a, m);
     const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
-    *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+    *high = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
     return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
   };
+  uint32_t key0 = k0, key1 = k1;
   for (int round = 0; round < 10; ++round) {
-    __m256i hi0, hi1;
-    const __m256i lo0 = mulhilo(v0, m0, &hi0);
-    const __m256i lo1 = mulhilo(v2, m1, &hi1);
-    v0 = _mm256_xor_si256(_mm256_xor_si256(hi1, v1), _mm256_set1_epi32(static_cast<int>(k0)));
-    v1 = lo1;
-    v2 = _mm256_xor_si256(_mm256_xor_si256(hi0, v3), _mm256_set1_epi32(static_cast<int>(k1)));
-    v3 = lo0;
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
+    const __m256i kv0 = _mm256_set1_epi32(static_cast<int>(key0)), kv1 = _mm256_set1_epi32(static_cast<int>(key1));
+    for (int s = 0; s < kSets; ++s) {
+      __m256i hi0, hi1;
+      const __m256i lo0 = mulhilo(v0[s], m0, &hi0);
+      const __m256i lo1 = mulhilo(v2[s], m1, &hi1);
+      v0[s] = _mm256_xor_si256(_mm256_xor_si256(hi1, v1[s]), kv0);
+      v1[s] = lo1;
+      v2[s] = _mm256_xor_si256(_mm256_xor_si256(hi0, v3[s]), kv1);
+      v3[s] = lo0;
+    }
+    key0 += 0x9E3779B9u;
+    key1 += 0xBB67AE85u;
   }
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(c0), v0);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(c1), v1);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(c2), v2);
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(c3), v3);
+  for (int s = 0; s < kSets; ++s) {  // 4x8 transpose: lanes (blocks) become rows of four words
+    const __m256i t0 = _mm256_unpacklo_epi32(v0[s], v1[s]), t1 = _mm256_unpackhi_epi32(v0[s], v1[s]);
+    const __m256i t2 = _mm256_unpacklo_epi32(v2[s], v3[s]), t3 = _mm256_unpackhi_epi32(v2[s], v3[s]);
+    const __m256i b04 = _mm256_unpacklo_epi64(t0, t2), b15 = _mm256_unpackhi_epi64(t0, t2);
+    const __m256i b26 = _mm256_unpacklo_epi64(t1, t3), b37 = _mm256_unpackhi_epi64(t1, t3);
+    __m256i* o = reinterpret_cast<__m256i*>(out + 32 * s);
+    _mm256_storeu_si256(o, _mm256_permute2x128_si256(b04, b15, 0x20));
+    _mm256_storeu_si256(o + 1, _mm256_permute2x128_si256(b26, b37, 0x20));
+    _mm256_storeu_si256(o + 2, _mm256_permute2x128_si256(b04, b15, 0x31));
+    _mm256_storeu_si256(o + 3, _mm256_permute2x128_si256(b26, b37, 0x31));
+  }
 #else
-  for (int l = 0; l < 8; ++l) {
-    Philox4 r = philox4x32_10(Philox4{{c0[l], c1[l], c2[l], c3[l]}}, k0, k1);
-    c0[l] = r.v[0];
-    c1[l] = r.v[1];
-    c2[l] = r.v[2];
-    c3[l] = r.v[3];
+  for (int l = 0; l < kPhiloxBatch; ++l) {
+    const Philox4 r = philox_block(seed, stream, first_block + l);
+    for (int w = 0; w < 4; ++w) out[4 * l + w] = r.v[w];
   }
+  (void)k0;
+  (void)k1;
 #endif
 }
 
-// out[e] = philox_word(seed, stream, first + e) for e < count, drawing each Philox block once for
-// its four words, eight blocks at a time (philox_rounds_x8).
+// out[e] = philox_word(seed, stream, first + e) for e < count, each block drawn once for its
+// four words, eight blocks at a time (philox_batch).
 inline void philox_words(uint64_t seed, uint64_t stream, uint64_t first, int64_t count, uint32_t* out) {
-  constexpr int kBatch = 8;
+  constexpr int kWords = 4 * kPhiloxBatch;
   const uint64_t end = first + static_cast<uint64_t>(count);
-  for (uint64_t b = first >> 2; b * 4 < end; b += kBatch) {
-    uint32_t c0[kBatch], c1[kBatch], c2[kBatch], c3[kBatch];
-    for (int l = 0; l < kBatch; ++l) {
-      c0[l] = static_cast<uint32_t>(b + l);
-      c1[l] = static_cast<uint32_t>((b + l) >> 32);
-      c2[l] = static_cast<uint32_t>(stream);
-      c3[l] = static_cast<uint32_t>(stream >> 32);
-    }
-    philox_rounds_x8(c0, c1, c2, c3, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
-    if (b * 4 >= first && (b + kBatch) * 4 <= end) {  // the whole batch is wanted: no range checks
-      uint32_t* o = out + (b * 4 - first);
-      for (int l = 0; l < kBatch; ++l) {
-        o[4 * l] = c0[l];
-        o[4 * l + 1] = c1[l];
-        o[4 * l + 2] = c2[l];
-        o[4 * l + 3] = c3[l];
-      }
+  alignas(32) uint32_t words[kWords];
+  for (uint64_t b = first >> 2; b * 4 < end; b += kPhiloxBatch) {
+    const uint64_t w0 = b * 4;
+    if (w0 >= first && w0 + kWords <= end) {  // the whole batch is wanted: straight into out
+      philox_batch(seed, stream, b, out + (w0 - first));
       continue;
     }
-    for (int l = 0; l < kBatch; ++l) {
-      const uint32_t words[4] = {c0[l], c1[l], c2[l], c3[l]};
-      for (int w = 0; w < 4; ++w) {
-        const uint64_t e = (b + l) * 4 + w;
-        if (e >= first && e < end) out[e - first] = words[w];
-      }
-    }
+    philox_batch(seed, stream, b, words);
+    for (int w = 0; w < kWords; ++w)
+      if (w0 + w >= first && w0 + w < end) out[w0 + w - first] = words[w];
   }
+}
+
+// Eight bf16 values <-> fp32, with exactly the rounding of f32_to_bf16 and f32_to_bf16_stochastic:
+// NaNs stay quiet NaNs, and infinities and NaNs take no random bits. AVX2 does the eight lanes
+// branch-free in about a dozen instructions; otherwise lane by lane.
+#if defined(__AVX2__)
+inline __m256i as_bits(v8 f) {
+  __m256i u;
+  __builtin_memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+inline __m256i nan_lanes(__m256i u) {  // all ones where u is a NaN (|u| above infinity's bits)
+  return _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
+}
+
+inline void store_low_halves(uint16_t* p, __m256i h) {  // the low 16 bits of each lane (all < 2^16)
+  const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(h, h), 0x08);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+}
+#endif
+
+inline v8 bf16x8_load(const uint16_t* p) {
+  v8 f;
+#if defined(__AVX2__)
+  const __m256i u = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16);
+  __builtin_memcpy(&f, &u, sizeof f);
+#else
+  for (int l = 0; l < 8; ++l) f[l] = bf16_to_f32(p[l]);
+#endif
+  return f;
+}
+
+inline void bf16x8_store(uint16_t* p, v8 x) {
+#if defined(__AVX2__)
+  const __m256i u = as_bits(x), high = _mm256_srli_epi32(u, 16);
+  const __m256i bias = _mm256_add_epi32(_mm256_and_si256(high, _mm256_set1_epi32(1)), _mm256_set1_epi32(0x7fff));
+  const __m256i nearest = _mm256_srli_epi32(_mm256_add_epi32(u, bias), 16);
+  store_low_halves(p, _mm256_blendv_epi8(nearest, _mm256_or_si256(high, _mm256_set1_epi32(0x40)), nan_lanes(u)));
+#else
+  for (int l = 0; l < 8; ++l) p[l] = f32_to_bf16(x[l]);
+#endif
+}
+
+// `bits`: the eight elements' 16 random bits (rounding_bits), 16 bytes
+inline void bf16x8_store_stochastic(uint16_t* p, v8 x, const void* bits) {
+#if defined(__AVX2__)
+  const __m256i u = as_bits(x), exponent = _mm256_set1_epi32(0x7f800000);
+  const __m256i special = _mm256_cmpeq_epi32(_mm256_and_si256(u, exponent), exponent);  // inf or NaN
+  const __m256i random = _mm256_cvtepu16_epi32(_mm_loadu_si128(static_cast<const __m128i*>(bits)));
+  const __m256i quiet = _mm256_and_si256(nan_lanes(u), _mm256_set1_epi32(0x40));
+  store_low_halves(p, _mm256_or_si256(_mm256_srli_epi32(_mm256_add_epi32(u, _mm256_andnot_si256(special, random)), 16), quiet));
+#else
+  uint16_t r[8];
+  __builtin_memcpy(r, bits, sizeof r);
+  for (int l = 0; l < 8; ++l) p[l] = f32_to_bf16_stochastic(x[l], r[l]);
+#endif
 }
 
 // The dropout of one launch: element i*k + t of stream (seed, stream) is kept with factor

@@ -1,5 +1,6 @@
 // Native tests of libplora_cpu and of the shared host/device headers.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "check.h"
@@ -248,19 +249,67 @@ static void test_stochastic_merge() {
   CHECK(again == first, "sr is deterministic for one seed");
 }
 
-// The bulk stochastic-rounding path of the merge draws the same bits as rounding_bits() per element
-// (odd k, so rows start on odd elements and split Philox words).
-static void test_stochastic_bits_match_the_element_rule() {
-  const int64_t n = 3, k = 37;
-  std::vector<float> b(n), a(k, 1.0f);  // r = 1: row i of W gets b[i] everywhere
-  for (int64_t i = 0; i < n; ++i) b[i] = 0.0009765625f * static_cast<float>(i + 1);  // below a bf16 step at 1
-  std::vector<uint16_t> w(n * k, f32_to_bf16(1.0f));
-  CHECK(plora_cpu_merge(w.data(), PLORA_BF16, k, b.data(), 1, a.data(), k, PLORA_F32, n, k, 1, 1.0f,
-                        PLORA_ROUND_STOCHASTIC, 5, 6, 1.0f, 1.0f) == PLORA_OK, "sr merge");
+// The merge into 16-bit W replays exactly, element by element: the update summed over j in order
+// with fused multiply-adds, added to w once, then rounded by f32_to_bf16 / f32_to_f16 or, for
+// stochastic rounding, by f32_to_bf16_stochastic with rounding_bits of the element's index.
+// k = 101 reaches the 24-column tiles, an 8-column tile and a 5-column tail, and rows start on odd
+// elements (split Philox words); W holds infinities, NaNs and values that overflow when rounded.
+static void test_merge_replays_bit_for_bit(int w_dtype, int rounding, std::mt19937_64& rng) {
+  const int64_t n = 5, k = 101, r = 3, ld = k + 7;
+  const float c = 0.75f;
+  const uint64_t seed = 5, stream = 6;
+  std::vector<float> a = random_floats(r * k, rng), b = random_floats(n * r, rng), w0 = random_floats(n * k, rng);
+  const float specials[] = {INFINITY, -INFINITY, NAN, -NAN, 3.389e38f, -3.389e38f, 1.0f + 1.0f / 256, 0.0f};
+  for (int s = 0; s < 8; ++s) w0[(s * 61) % (n * k)] = specials[s];
+  std::vector<uint16_t> w(n * ld, 0x5555);  // 16-bit storage; the padding must survive
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t t = 0; t < k; ++t) store_f32(w.data() + i * ld, w_dtype, t, w0[i * k + t]);
+  std::vector<uint16_t> before = w;
+  CHECK(plora_cpu_merge(w.data(), w_dtype, ld, b.data(), r, a.data(), k, PLORA_F32, n, k, r, c, rounding, seed, stream,
+                        1.0f, 1.0f) == PLORA_OK, "merge: %s", plora_cpu_last_error());
+  const bool stochastic = rounding == PLORA_ROUND_STOCHASTIC && w_dtype == PLORA_BF16;
+  int mismatches = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t t = 0; t < k; ++t) {
+      float update = 0.0f;
+      for (int64_t j = 0; j < r; ++j) update = std::fma(c * b[i * r + j], a[j * k + t], update);
+      const float x = load_f32(before.data() + i * ld, w_dtype, t) + update;
+      const uint64_t e = static_cast<uint64_t>(i * k + t);
+      uint16_t want;
+      if (stochastic) want = f32_to_bf16_stochastic(x, rounding_bits(seed, stream, e));
+      else if (w_dtype == PLORA_BF16) want = f32_to_bf16(x);
+      else want = f32_to_f16(x);
+      if (w[i * ld + t] != want && mismatches++ < 3)
+        CHECK(false, "merge dtype=%d rounding=%d w[%lld,%lld] = %04x, replay %04x", w_dtype, rounding, (long long)i,
+              (long long)t, w[i * ld + t], want);
+    }
+    for (int64_t t = k; t < ld; ++t) CHECK(w[i * ld + t] == 0x5555, "merge wrote past k in row %lld", (long long)i);
+  }
+  CHECK(mismatches == 0, "merge dtype=%d rounding=%d: %d elements differ from the replay", w_dtype, rounding, mismatches);
+}
+
+// The vectorised rounding against the scalar rules on chosen bit patterns: with w = 0, c = b = 1,
+// r = 1, element t of the merge is exactly a[t], so ties, carries into the exponent, NaN payloads
+// (which must not carry random bits into the sign) and overflow all reach the 8-wide stores.
+static void test_merge_rounding_edge_cases(int rounding) {
+  const uint32_t patterns[] = {0x3f808000u, 0x3f818000u, 0x3f807fffu, 0x3f808001u, 0x3f80ffffu, 0x3f7fffffu,
+                               0x7f7fffffu, 0x7f7f8000u, 0x7f7f7fffu, 0xff7fffffu, 0x7f800000u, 0xff800000u,
+                               0x7f80ffffu, 0x7fc0ffffu, 0xffffffffu, 0x7fbfffffu, 0x00008000u, 0x80018000u,
+                               0x00000001u, 0x807fffffu, 0x3380ffffu, 0xc0490fdbu, 0x00000000u, 0x80000000u};
+  const int64_t n = 2, k = 2 * 24 + 8;  // two 24-column tiles and one 8-column tile
+  std::vector<float> a(k), b(n, 1.0f);
+  for (int64_t t = 0; t < k; ++t) a[t] = bits_float(patterns[t % 24]);
+  std::vector<uint16_t> w(n * k, 0);
+  CHECK(plora_cpu_merge(w.data(), PLORA_BF16, k, b.data(), 1, a.data(), k, PLORA_F32, n, k, 1, 1.0f, rounding, 7, 8, 1.0f,
+                        1.0f) == PLORA_OK, "merge: %s", plora_cpu_last_error());
   for (int64_t i = 0; i < n; ++i)
     for (int64_t t = 0; t < k; ++t) {
-      const uint16_t want = f32_to_bf16_stochastic(1.0f + b[i], rounding_bits(5, 6, static_cast<uint64_t>(i * k + t)));
-      CHECK(w[i * k + t] == want, "sr bits of element [%lld,%lld]", (long long)i, (long long)t);
+      const float x = 0.0f + std::fma(1.0f, a[t], 0.0f);
+      const uint16_t want = rounding == PLORA_ROUND_STOCHASTIC
+                                ? f32_to_bf16_stochastic(x, rounding_bits(7, 8, static_cast<uint64_t>(i * k + t)))
+                                : f32_to_bf16(x);
+      CHECK(w[i * k + t] == want, "rounding %d of %08x (element [%lld,%lld]): %04x, scalar rule %04x", rounding,
+            float_bits(x), (long long)i, (long long)t, w[i * k + t], want);
     }
 }
 
@@ -379,7 +428,11 @@ int main() {
   for (int w_dtype : {PLORA_F32, PLORA_BF16, PLORA_F16})
     for (int64_t r : {1, 2, 8, 16, 64}) test_merge(r == 2 ? 1 : 29, 37, r, w_dtype, rng);
   test_stochastic_merge();
-  test_stochastic_bits_match_the_element_rule();
+  for (int rounding : {PLORA_ROUND_NEAREST, PLORA_ROUND_STOCHASTIC}) {
+    test_merge_replays_bit_for_bit(PLORA_BF16, rounding, rng);
+    test_merge_replays_bit_for_bit(PLORA_F16, rounding, rng);
+    test_merge_rounding_edge_cases(rounding);
+  }
   test_adamw(rng);
   test_model_ops(rng);
   test_rejects_bad_arguments();
