@@ -8,7 +8,7 @@
 
 #include "../common/contracts.h"
 #include "plora/cpu.h"
-#include "rows.h"
+#include "tiles.h"
 
 using namespace plora;
 
@@ -107,7 +107,7 @@ int plora_cpu_da_dx(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, 
   // rows, and equal strides of 4 KiB would all fall into one L1 set.
   const int64_t kp = round_up(k, 16) + 16;
   const std::vector<float> dsp = pack_f32(ds, dtype, ld_ds, m, r, r, false);  // [m, r]
-  const std::vector<float> ap = dx != nullptr ? pack_f32(a, dtype, ld_a, r, k, kp, false) : std::vector<float>();
+  const Panels ap(a, dtype, ld_a, dx != nullptr ? r : 0, dx != nullptr ? k : 0);
   const DropoutKeys dropout(p, seed, stream);
   const int threads = omp_get_max_threads();
   std::vector<std::vector<float>> da_parts(static_cast<size_t>(threads));
@@ -119,7 +119,7 @@ int plora_cpu_da_dx(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, 
     dal.assign(static_cast<size_t>(r * kp), 0.0f);
     std::vector<float> buffers(static_cast<size_t>(kRows * kp), 0.0f);
     std::vector<float> factors(dx != nullptr ? static_cast<size_t>(kRows * kp) : 0u, 0.0f);
-    std::vector<float> update(static_cast<size_t>(kp), 0.0f);
+    std::vector<float> coef(static_cast<size_t>(kTileRows * r));
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < blocks; ++blk) {
       const int64_t i0 = blk * kRows;
@@ -159,19 +159,17 @@ int plora_cpu_da_dx(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, 
             for (int i = 0; i < kRows; ++i) dal[(j0 + j) * kp + t] += w[i][j] * xr[i][t];
       }
       if (dx == nullptr) continue;
-      // dX[i, :] += factor[i, :] * sum_j ds[i, j] * A[j, :]
-      for (int i = 0; i < rows; ++i) {
-        const int64_t row = i0 + i;
-        std::fill(update.begin(), update.end(), 0.0f);
-        for (int64_t j = 0; j < r; ++j) {
-          const v8 w = v8_splat(dsp[row * r + j]);
-          const float* arow = ap.data() + j * kp;
-          for (int64_t t = 0; t < kp; t += 8) v8_store(update.data() + t, v8_load(update.data() + t) + w * v8_load(arow + t));
-        }
-        char* dxr = static_cast<char*>(dx) + row * ld_dx * dtype_size(dtype);
-        const float* f = factors.data() + i * kp;
-        for (int64_t t = 0; t < k; ++t) store_f32(dxr, dtype, t, load_f32(dxr, dtype, t) + f[t] * update[t]);
+      // dX[i, :] += factor[i, :] * sum_j ds[i, j] * A[j, :] (factors: the dropout mask, 1 without)
+      static_assert(kRows == kTileRows, "the dX update takes the block's rows together");
+      void* dx_rows[kTileRows];
+      const float* row_factors[kTileRows];
+      const unsigned char* no_bits[kTileRows] = {};
+      for (int i = 0; i < kTileRows; ++i) {
+        for (int64_t j = 0; j < r; ++j) coef[i * r + j] = i < rows ? dsp[(i0 + i) * r + j] : 0.0f;
+        dx_rows[i] = i < rows ? static_cast<char*>(dx) + (i0 + i) * ld_dx * dtype_size(dtype) : nullptr;
+        row_factors[i] = factors.data() + i * kp;
       }
+      add_rank_r_update(dtype, dx_rows, dropout.active() ? row_factors : nullptr, no_bits, rows, k, ap, coef.data(), r);
     }
   }
   reduce_into(da, ld_da, r, k, da_parts, kp);

@@ -26,6 +26,15 @@ public record BenchResult(String name, String shape, double medianMs, double min
     return flops / (medianMs * 1e6);
   }
 
+  /** GB/s of the fastest run: what a ceiling records, the best the machine showed. */
+  public double peakGbps() {
+    return bytes / (minMs * 1e6);
+  }
+
+  public double peakGflops() {
+    return flops / (minMs * 1e6);
+  }
+
   /** This result compared with a ceiling's rate (GB/s for memcpy, GFLOP/s for gemm). */
   public BenchResult against(String ceilingName, double ceilingRate) {
     double achieved = ceilingName.equals("memcpy") ? achievedGbps() : achievedGflops();

@@ -25,6 +25,11 @@ public final class Timing {
     this.budgetSeconds = budgetSeconds;
   }
 
+  /** This timing with at least {@code minRuns} timed runs (same warm-up and budget). */
+  public Timing withAtLeast(int minRuns) {
+    return new Timing(warmup, Math.max(runs, minRuns), budgetSeconds);
+  }
+
   /** Times {@code step} on {@code backend} and returns the runs in milliseconds, sorted. */
   public double[] measure(Backend backend, Runnable step) {
     for (int i = 0; i < warmup; i++) {

@@ -91,6 +91,8 @@ final class BenchCommand implements Callable<Integer> {
       KernelBench kernels = new KernelBench(b, type, timing);
       List<BenchResult> results = new ArrayList<>(kernels.ceilings());
       results.forEach(print);
+      out.printf(Locale.ROOT, "ceilings (fastest runs): memcpy %.1f GB/s, gemm %.1f GFLOP/s%n", kernels.memcpyGbps(),
+          kernels.gemmGflops());
       List<String> kernelFamilies = chosen.stream().filter(KernelBench.FAMILIES::contains).toList();
       results.addAll(kernels.run(kernelFamilies, print));
       if (chosen.contains("lora")) {
