@@ -6,6 +6,8 @@
 
 #include "../common/contracts.h"
 #include "plora/cpu.h"
+#include "tiles.h"
+#include "vmath.h"
 
 using namespace plora;
 
@@ -27,8 +29,58 @@ double ordered_sum(const std::vector<double>& partial) {
   return total;
 }
 
-constexpr float kInvSqrt2 = 0.70710678118654752f;
-constexpr float kInvSqrt2Pi = 0.39894228040143268f;
+// Sum of v² over a row in double, in eight lanes (then summed in lane order): the order is fixed, so
+// the result is too, and the adds no longer wait on one another.
+double sum_squares_f64(const float* v, int64_t n) {
+  typedef double d4 __attribute__((vector_size(32)));
+  typedef float f4 __attribute__((vector_size(16)));
+  d4 lo = {}, hi = {};
+  int64_t t = 0;
+  for (; t + 8 <= n; t += 8) {
+    f4 a, b;
+    __builtin_memcpy(&a, v + t, sizeof a);
+    __builtin_memcpy(&b, v + t + 4, sizeof b);
+    const d4 da = __builtin_convertvector(a, d4), db = __builtin_convertvector(b, d4);
+    lo += da * da;
+    hi += db * db;
+  }
+  double s = 0.0;
+  for (int l = 0; l < 4; ++l) s += lo[l] + hi[l];
+  for (; t < n; ++t) s += static_cast<double>(v[t]) * v[t];
+  return s;
+}
+
+// out[t] = f(x[t], dy[t]) for t < cols, eight at a time, on rows of storage type R (dy may be null,
+// out may be dy). The tail runs through the same vector code, so every element gets the same
+// arithmetic.
+template <class R, class F>
+void map_row(const void* x, const void* dy, void* out, int64_t cols, F f) {
+  int64_t t = 0;
+  for (; t + 8 <= cols; t += 8) R::store(out, t, f(R::load(x, t), dy ? R::load(dy, t) : v8{}), nullptr);
+  if (t == cols) return;
+  v8 xv = {}, dv = {};
+  for (int64_t l = 0; l < cols - t; ++l) {
+    xv[l] = R::load1(x, t + l);
+    if (dy) dv[l] = R::load1(dy, t + l);
+  }
+  const v8 y = f(xv, dv);
+  for (int64_t l = 0; l < cols - t; ++l) R::store1(out, t + l, y[l], nullptr);
+}
+
+// map_row over every row, in parallel, for the dtype's row type.
+template <class F>
+void map_rows(const void* x, int64_t ld_x, const void* dy, int64_t ld_dy, void* out, int64_t ld_out, int dtype,
+              int64_t rows, int64_t cols, F f) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < rows; ++i) {
+    const char* xr = row_at(x, dtype, ld_x, i);
+    const char* dyr = dy ? row_at(dy, dtype, ld_dy, i) : nullptr;
+    char* outr = row_at(out, dtype, ld_out, i);
+    if (dtype == PLORA_F32) map_row<F32Rows>(xr, dyr, outr, cols, f);
+    else if (dtype == PLORA_BF16) map_row<Bf16Rows<false>>(xr, dyr, outr, cols, f);
+    else map_row<F16Rows>(xr, dyr, outr, cols, f);
+  }
+}
 
 }  // namespace
 
@@ -38,15 +90,14 @@ int plora_cpu_sum_squares(const void* x, int dtype, int64_t ld, int64_t rows, in
   PLORA_TRY(check_matrix_args("x", x, dtype, ld, rows, cols));
   PLORA_TRY(check_out_pointer("out", out));
   std::vector<double> partial(static_cast<size_t>(rows));
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < rows; ++i) {
-    const char* row = row_at(x, dtype, ld, i);
-    double s = 0.0;
-    for (int64_t j = 0; j < cols; ++j) {
-      const double v = load_f32(row, dtype, j);
-      s += v * v;
+#pragma omp parallel
+  {
+    std::vector<float> buffer(static_cast<size_t>(dtype == PLORA_F32 ? 0 : cols));
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < rows; ++i) {
+      const float* row = f32_row(x, dtype, ld, i, cols, buffer.data());
+      partial[i] = sum_squares_f64(row, cols);
     }
-    partial[i] = s;
   }
   *out = ordered_sum(partial);
   return ok();
@@ -54,33 +105,16 @@ int plora_cpu_sum_squares(const void* x, int dtype, int64_t ld, int64_t rows, in
 
 int plora_cpu_gelu(const void* x, int64_t ld_x, void* y, int64_t ld_y, int dtype, int64_t rows, int64_t cols) {
   PLORA_TRY(check_elementwise_args(x, ld_x, nullptr, 0, y, ld_y, dtype, rows, cols));
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < rows; ++i) {
-    const char* xr = row_at(x, dtype, ld_x, i);
-    char* yr = row_at(y, dtype, ld_y, i);
-    for (int64_t j = 0; j < cols; ++j) {
-      const float v = load_f32(xr, dtype, j);
-      store_f32(yr, dtype, j, v * 0.5f * (1.0f + std::erf(v * kInvSqrt2)));
-    }
-  }
+  map_rows(x, ld_x, nullptr, 0, y, ld_y, dtype, rows, cols, [](v8 v, v8) { return v * v8_normal_cdf(v); });
   return ok();
 }
 
+// dx = dy * (Phi(x) + x * phi(x)); dx may be dy.
 int plora_cpu_gelu_backward(const void* x, int64_t ld_x, const void* dy, int64_t ld_dy, void* dx, int64_t ld_dx,
                             int dtype, int64_t rows, int64_t cols) {
   PLORA_TRY(check_elementwise_args(x, ld_x, dy, ld_dy, dx, ld_dx, dtype, rows, cols));
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < rows; ++i) {
-    const char* xr = row_at(x, dtype, ld_x, i);
-    const char* dyr = row_at(dy, dtype, ld_dy, i);
-    char* dxr = row_at(dx, dtype, ld_dx, i);
-    for (int64_t j = 0; j < cols; ++j) {
-      const float v = load_f32(xr, dtype, j);
-      const float cdf = 0.5f * (1.0f + std::erf(v * kInvSqrt2));
-      const float pdf = kInvSqrt2Pi * std::exp(-0.5f * v * v);
-      store_f32(dxr, dtype, j, load_f32(dyr, dtype, j) * (cdf + v * pdf));
-    }
-  }
+  map_rows(x, ld_x, dy, ld_dy, dx, ld_dx, dtype, rows, cols,
+           [](v8 v, v8 g) { return g * (v8_normal_cdf(v) + v * v8_normal_pdf(v)); });
   return ok();
 }
 

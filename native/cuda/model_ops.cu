@@ -19,6 +19,9 @@ constexpr int64_t kMaxRowBlocks = 65535 * 16;
 constexpr float kInvSqrt2 = 0.70710678118654752f;
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 
+// Phi(x) = erfc(-x/√2)/2: no cancellation in the negative tail, where 1 + erf(x/√2) loses every digit
+__device__ float normal_cdf(float x) { return 0.5f * erfcf(-x * kInvSqrt2); }
+
 struct Scratch {
   double sum;
   unsigned long long count;
@@ -89,7 +92,7 @@ __global__ void gelu_kernel(const void* x, int64_t ld_x, void* y, int64_t ld_y, 
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
     const int64_t i = e / cols, j = e % cols;
     const float v = load_f32(x, dtype, i * ld_x + j);
-    store_f32(y, dtype, i * ld_y + j, v * 0.5f * (1.0f + erff(v * kInvSqrt2)));
+    store_f32(y, dtype, i * ld_y + j, v * normal_cdf(v));
   }
 }
 
@@ -100,9 +103,8 @@ __global__ void gelu_backward_kernel(const void* x, int64_t ld_x, const void* dy
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
     const int64_t i = e / cols, j = e % cols;
     const float v = load_f32(x, dtype, i * ld_x + j);
-    const float cdf = 0.5f * (1.0f + erff(v * kInvSqrt2));
     const float pdf = kInvSqrt2Pi * expf(-0.5f * v * v);
-    store_f32(dx, dtype, i * ld_dx + j, load_f32(dy, dtype, i * ld_dy + j) * (cdf + v * pdf));
+    store_f32(dx, dtype, i * ld_dx + j, load_f32(dy, dtype, i * ld_dy + j) * (normal_cdf(v) + v * pdf));
   }
 }
 

@@ -313,6 +313,51 @@ static void test_merge_rounding_edge_cases(int rounding) {
     }
 }
 
+// GELU and its derivative against float64 over [-13, 13] (the negative tail, where 1 + erf would
+// cancel, included), through the vector body and the tail (cols = 1001), with the special values;
+// bf16 rows get exactly the rounding of the fp32 results.
+static void test_gelu_accuracy() {
+  const int64_t cols = 1001;
+  std::vector<float> x(cols), ones(cols, 1.0f), y(cols), dx(cols);
+  for (int64_t t = 0; t < cols; ++t) x[t] = -13.0f + 26.0f * static_cast<float>(t) / (cols - 1);
+  CHECK(plora_cpu_gelu(x.data(), cols, y.data(), cols, PLORA_F32, 1, cols) == PLORA_OK, "gelu");
+  CHECK(plora_cpu_gelu_backward(x.data(), cols, ones.data(), cols, dx.data(), cols, PLORA_F32, 1, cols) == PLORA_OK, "gelu'");
+  double worst = 0, worst_d = 0;
+  for (int64_t t = 0; t < cols; ++t) {
+    const double v = x[t], cdf = 0.5 * std::erfc(-v / std::sqrt(2.0)), pdf = std::exp(-0.5 * v * v) / std::sqrt(2 * M_PI);
+    if (v * cdf != 0) worst = std::max(worst, std::fabs(y[t] - v * cdf) / std::fabs(v * cdf));
+    // the derivative's two terms cancel near its root at -0.75: error relative to their sizes
+    worst_d = std::max(worst_d, std::fabs(dx[t] - (cdf + v * pdf)) / (std::fabs(cdf) + std::fabs(v * pdf)));
+  }
+  CHECK(worst <= 1e-6, "gelu: worst relative error %.3g against float64", worst);
+  CHECK(worst_d <= 1e-6, "gelu': worst relative error %.3g against float64", worst_d);
+
+  const float specials[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-30f, -1e-30f, 88.0f, -12.5f};
+  float out[9], grad[9], g1[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+  plora_cpu_gelu(specials, 9, out, 9, PLORA_F32, 1, 9);
+  plora_cpu_gelu_backward(specials, 9, g1, 9, grad, 9, PLORA_F32, 1, 9);
+  CHECK(std::isnan(out[0]) && std::isnan(grad[0]), "gelu(NaN) is NaN");
+  CHECK(out[1] == INFINITY, "gelu(inf) = inf: %g", out[1]);
+  CHECK(std::isnan(out[2]), "gelu(-inf) = -inf * 0 is NaN, as x * Phi(x) gives: %g", out[2]);
+  CHECK(out[3] == 0.0f && out[4] == 0.0f && grad[3] == 0.5f, "gelu(0) = 0, slope 1/2: %g %g", out[3], grad[3]);
+  CHECK(out[5] == 0.5e-30f && out[6] == -0.5e-30f, "gelu near 0 is x/2: %g %g", out[5], out[6]);
+  CHECK(out[7] == 88.0f && grad[7] == 1.0f, "gelu(88) = 88: %g %g", out[7], grad[7]);
+  const double tail = -12.5 * 0.5 * std::erfc(12.5 / std::sqrt(2.0));  // about -1e-35
+  CHECK(std::fabs(out[8] - tail) <= 1e-6 * std::fabs(tail), "gelu(-12.5) = %g, float64 %g", out[8], tail);
+
+  std::vector<uint16_t> xb(cols), yb(cols);
+  std::vector<float> xr(cols), yr(cols);
+  for (int64_t t = 0; t < cols; ++t) {
+    xb[t] = f32_to_bf16(x[t]);
+    xr[t] = bf16_to_f32(xb[t]);
+  }
+  plora_cpu_gelu(xr.data(), cols, yr.data(), cols, PLORA_F32, 1, cols);
+  plora_cpu_gelu(xb.data(), cols, yb.data(), cols, PLORA_BF16, 1, cols);
+  int differ = 0;
+  for (int64_t t = 0; t < cols; ++t) differ += yb[t] != f32_to_bf16(yr[t]);
+  CHECK(differ == 0, "bf16 gelu: %d elements are not the rounded fp32 result", differ);
+}
+
 static void test_adamw(std::mt19937_64& rng) {
   // two tensors, 3 steps, against a double-precision replay of PyTorch's formula
   const int64_t rows[2] = {3, 5}, cols[2] = {7, 2};
@@ -435,6 +480,7 @@ int main() {
   }
   test_adamw(rng);
   test_model_ops(rng);
+  test_gelu_accuracy();
   test_rejects_bad_arguments();
   std::printf("%s (%d failures)\n", g_failures ? "FAILED" : "OK", g_failures);
   return g_failures ? 1 : 0;
