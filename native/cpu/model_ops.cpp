@@ -123,17 +123,19 @@ int plora_cpu_mse(const void* pred, int64_t ld_pred, const void* target, int64_t
   PLORA_TRY(check_mse_args(pred, ld_pred, target, ld_target, dtype, rows, cols, loss, dpred, ld_dpred));
   const float grad_scale = static_cast<float>(2.0 / (static_cast<double>(rows) * cols));
   std::vector<double> partial(static_cast<size_t>(rows));
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < rows; ++i) {
-    const char* pr = row_at(pred, dtype, ld_pred, i);
-    const char* tr = row_at(target, dtype, ld_target, i);
-    double s = 0.0;
-    for (int64_t j = 0; j < cols; ++j) {
-      const float d = load_f32(pr, dtype, j) - load_f32(tr, dtype, j);
-      s += static_cast<double>(d) * d;
-      if (dpred != nullptr) store_f32(row_at(dpred, dtype, ld_dpred, i), dtype, j, grad_scale * d);
+#pragma omp parallel
+  {
+    std::vector<float> pb(static_cast<size_t>(cols)), tb(static_cast<size_t>(cols)), d(static_cast<size_t>(cols));
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < rows; ++i) {
+      const float* p = f32_row(pred, dtype, ld_pred, i, cols, pb.data());
+      const float* t = f32_row(target, dtype, ld_target, i, cols, tb.data());
+      for (int64_t j = 0; j < cols; ++j) d[j] = p[j] - t[j];
+      partial[i] = sum_squares_f64(d.data(), cols);
+      if (dpred == nullptr) continue;  // the row is read whole above, so dpred may be pred
+      for (int64_t j = 0; j < cols; ++j) d[j] *= grad_scale;
+      f32_to_row(d.data(), dtype, cols, row_at(dpred, dtype, ld_dpred, i));
     }
-    partial[i] = s;
   }
   *loss = ordered_sum(partial) / (static_cast<double>(rows) * cols);
   return ok();

@@ -229,6 +229,19 @@ inline void row_to_f32(const void* row, int dtype, int64_t cols, float* out) {
   for (; t < cols; ++t) out[t] = load_f32(row, dtype, t);
 }
 
+// `cols` fp32 values stored into a row of dtype `dtype`, rounded to nearest: F32 copied, BF16 eight
+// at a time.
+inline void f32_to_row(const float* src, int dtype, int64_t cols, void* row) {
+  if (dtype == PLORA_F32) {
+    __builtin_memcpy(row, src, static_cast<size_t>(cols) * sizeof(float));
+    return;
+  }
+  int64_t t = 0;
+  if (dtype == PLORA_BF16)
+    for (uint16_t* h = static_cast<uint16_t*>(row); t + 8 <= cols; t += 8) bf16x8_store(h + t, v8_load(src + t));
+  for (; t < cols; ++t) store_f32(row, dtype, t, src[t]);
+}
+
 // Row i of a [m,k] matrix as fp32 with dropout applied. Returns the row itself when it is F32 and
 // no dropout is active; otherwise fills `buffer` (k floats). When `factors` is given it also
 // receives each element's dropout factor (1 without dropout).

@@ -5,17 +5,17 @@ import java.util.Locale;
 /**
  * One benchmark's timings in milliseconds and, for kernels, the minimum bytes and FLOPs the work
  * must move and do, and the ceiling it is compared with ("memcpy" or "gemm", measured in the
- * same run; null when none applies).
+ * same run; null when none applies) with that ceiling's rate (GB/s or GFLOP/s).
  */
 public record BenchResult(String name, String shape, double medianMs, double minMs, double maxMs, int runs, long bytes,
-    long flops, String ceiling, double ratioToCeiling) {
+    long flops, String ceiling, double ceilingRate, double ratioToCeiling) {
   public static BenchResult of(String name, String shape, double[] sortedMs) {
     return of(name, shape, sortedMs, 0, 0);
   }
 
   public static BenchResult of(String name, String shape, double[] sortedMs, long bytes, long flops) {
     return new BenchResult(name, shape, Timing.median(sortedMs), sortedMs[0], sortedMs[sortedMs.length - 1],
-        sortedMs.length, bytes, flops, null, Double.NaN);
+        sortedMs.length, bytes, flops, null, Double.NaN, Double.NaN);
   }
 
   public double achievedGbps() {
@@ -38,7 +38,8 @@ public record BenchResult(String name, String shape, double medianMs, double min
   /** This result compared with a ceiling's rate (GB/s for memcpy, GFLOP/s for gemm). */
   public BenchResult against(String ceilingName, double ceilingRate) {
     double achieved = ceilingName.equals("memcpy") ? achievedGbps() : achievedGflops();
-    return new BenchResult(name, shape, medianMs, minMs, maxMs, runs, bytes, flops, ceilingName, achieved / ceilingRate);
+    return new BenchResult(name, shape, medianMs, minMs, maxMs, runs, bytes, flops, ceilingName, ceilingRate,
+        achieved / ceilingRate);
   }
 
   String toJson() {
@@ -50,8 +51,8 @@ public record BenchResult(String name, String shape, double medianMs, double min
           + "\"achieved_gflops\": %.3f", bytes, flops, achievedGbps(), achievedGflops()));
     }
     if (ceiling != null) {
-      sb.append(String.format(Locale.ROOT, ", \"ceiling\": \"%s\", \"ratio_to_ceiling\": %.4f", ceiling,
-          ratioToCeiling));
+      sb.append(String.format(Locale.ROOT, ", \"ceiling\": \"%s\", \"ceiling_rate\": %.3f, \"ratio_to_ceiling\": %.4f",
+          ceiling, ceilingRate, ratioToCeiling));
     }
     return sb.append('}').toString();
   }

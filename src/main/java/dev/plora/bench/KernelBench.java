@@ -22,6 +22,7 @@ import java.util.function.Consumer;
 public final class KernelBench {
   public static final List<String> FAMILIES = List.of("shrink", "dypass", "dadx", "merge", "adamw", "ops");
   private static final int R = 16; // the LoRA rank of the kernel benchmarks
+  private static final int COPY_COLS = 4096;
 
   private final Backend backend;
   private final DType dtype;
@@ -29,6 +30,8 @@ public final class KernelBench {
   private final boolean big; // GPU-sized problems
   private double memcpyGbps;
   private double gemmGflops;
+  private Tensor copySrc; // the ceiling's copy, timed beside each kernel during run()
+  private Tensor copyDst;
 
   public KernelBench(Backend backend, DType dtype, Timing timing) {
     this.backend = backend;
@@ -50,15 +53,14 @@ public final class KernelBench {
    * Measures the two ceilings and returns them as results named "memcpy" and "gemm". A ceiling is
    * the rate of its fastest run, not its median, over at least 30 copies and 10 GEMMs: on a shared
    * or busy machine (JIT threads at start, neighbours) the rate swings by 2x, and a sunken ceiling
-   * flatters every kernel compared with it.
+   * flatters whatever is compared with it.
    */
   public List<BenchResult> ceilings() {
     List<BenchResult> out = new ArrayList<>();
     try (TensorScope s = new TensorScope(backend)) {
-      int rows = big ? 16384 : 4096, cols = 4096;
-      Tensor src = random(s, rows, cols, DType.F32), dst = s.allocate(rows, cols, DType.F32);
-      BenchResult copy = BenchResult.of("memcpy", "[" + rows + "," + cols + "] F32",
-          timing.withAtLeast(30).measure(backend, () -> backend.copy(src, dst)), 2L * rows * cols * 4, 0);
+      Tensor src = random(s, copyRows(), COPY_COLS, DType.F32), dst = s.allocate(copyRows(), COPY_COLS, DType.F32);
+      BenchResult copy = BenchResult.of("memcpy", "[" + copyRows() + "," + COPY_COLS + "] F32",
+          timing.withAtLeast(30).measure(backend, () -> backend.copy(src, dst)), copyBytes(), 0);
       memcpyGbps = copy.peakGbps();
       out.add(copy);
       int m = big ? 8192 : 2048, k = big ? 4096 : 2048, n = big ? 4096 : 2048;
@@ -71,28 +73,51 @@ public final class KernelBench {
     return out;
   }
 
-  /** Runs the given families (after {@link #ceilings}); each result is compared with its ceiling. */
+  /**
+   * Runs the given families. Each kernel is timed in rounds interleaved with the ceiling's copy
+   * and compared with the copy rate of those same rounds: the machine's drifts (this VM's copy
+   * rate swings 2x over minutes) then hit both alike.
+   */
   public List<BenchResult> run(List<String> families, Consumer<BenchResult> progress) {
     List<BenchResult> out = new ArrayList<>();
-    for (String family : families) {
-      try (TensorScope s = new TensorScope(backend)) {
-        List<BenchResult> results = switch (family) {
-          case "shrink" -> shrink(s);
-          case "dypass" -> dyPass(s);
-          case "dadx" -> daDx(s);
-          case "merge" -> merge(s);
-          case "adamw" -> adamw(s);
-          case "ops" -> ops(s);
-          default -> throw new IllegalArgumentException("bench: unknown family '" + family + "'");
-        };
-        for (BenchResult r : results) {
-          BenchResult compared = r.against("memcpy", memcpyGbps);
-          out.add(compared);
-          progress.accept(compared);
+    try (TensorScope copies = new TensorScope(backend)) {
+      copySrc = random(copies, copyRows(), COPY_COLS, DType.F32);
+      copyDst = copies.allocate(copyRows(), COPY_COLS, DType.F32);
+      for (String family : families) {
+        try (TensorScope s = new TensorScope(backend)) {
+          List<BenchResult> results = switch (family) {
+            case "shrink" -> shrink(s);
+            case "dypass" -> dyPass(s);
+            case "dadx" -> daDx(s);
+            case "merge" -> merge(s);
+            case "adamw" -> adamw(s);
+            case "ops" -> ops(s);
+            default -> throw new IllegalArgumentException("bench: unknown family '" + family + "'");
+          };
+          results.forEach(progress);
+          out.addAll(results);
         }
       }
+    } finally {
+      copySrc = null;
+      copyDst = null;
     }
     return out;
+  }
+
+  /** {@code step} timed in rounds interleaved with the ceiling's copy, and compared with that copy. */
+  private BenchResult kernel(String name, String shape, Runnable step, long bytes, long flops) {
+    double[][] ms = timing.measureInterleaved(backend, List.of(step, () -> backend.copy(copySrc, copyDst)));
+    double copyGbps = copyBytes() / (Timing.median(ms[1]) * 1e6);
+    return BenchResult.of(name, shape, ms[0], bytes, flops).against("memcpy", copyGbps);
+  }
+
+  private int copyRows() {
+    return big ? 16384 : 4096;
+  }
+
+  private long copyBytes() { // read + written
+    return 2L * copyRows() * COPY_COLS * 4;
   }
 
   private int m() {
@@ -112,10 +137,9 @@ public final class KernelBench {
     Tensor x = random(s, m, k, dtype), a = random(s, R, k, dtype), out = s.allocate(m, R, dtype);
     long bytes = ((long) m * k + (long) R * k + (long) m * R) * dtype.byteSize();
     return List.of(
-        BenchResult.of("shrink", lora(m, k), timing.measure(backend, () -> backend.shrink(x, a, 1f, Dropout.NONE, out)),
-            bytes, 2L * m * k * R),
-        BenchResult.of("shrink_dropout", lora(m, k) + " p=0.1", timing.measure(backend,
-            () -> backend.shrink(x, a, 1f, new Dropout(0.1f, 1, 2), out)), bytes, 2L * m * k * R));
+        kernel("shrink", lora(m, k), () -> backend.shrink(x, a, 1f, Dropout.NONE, out), bytes, 2L * m * k * R),
+        kernel("shrink_dropout", lora(m, k) + " p=0.1",
+            () -> backend.shrink(x, a, 1f, new Dropout(0.1f, 1, 2), out), bytes, 2L * m * k * R));
   }
 
   private List<BenchResult> dyPass(TensorScope s) {
@@ -123,8 +147,8 @@ public final class KernelBench {
     Tensor dy = random(s, m, n, dtype), b = random(s, n, R, dtype), ss = random(s, m, R, dtype);
     Tensor ds = s.allocate(m, R, dtype), db = s.allocate(n, R, DType.F32).fill(0f);
     long bytes = ((long) m * n + 2L * m * R + (long) n * R) * dtype.byteSize() + 2L * n * R * 4;
-    return List.of(BenchResult.of("dypass", "M=" + m + ",N=" + n + ",r=" + R + " " + dtype,
-        timing.measure(backend, () -> backend.dyPass(dy, b, ss, 1f, ds, db)), bytes, 4L * m * n * R));
+    return List.of(kernel("dypass", "M=" + m + ",N=" + n + ",r=" + R + " " + dtype,
+        () -> backend.dyPass(dy, b, ss, 1f, ds, db), bytes, 4L * m * n * R));
   }
 
   private List<BenchResult> daDx(TensorScope s) {
@@ -134,10 +158,10 @@ public final class KernelBench {
     long xBytes = (long) m * k * dtype.byteSize();
     long small = ((long) m * R + (long) R * k) * dtype.byteSize() + 2L * R * k * 4;
     return List.of(
-        BenchResult.of("dadx", lora(m, k), timing.measure(backend, () -> backend.daDx(x, ds, a, Dropout.NONE, da, null)),
+        kernel("dadx", lora(m, k), () -> backend.daDx(x, ds, a, Dropout.NONE, da, null),
             xBytes + small, 2L * m * k * R),
-        BenchResult.of("dadx_dx_dropout", lora(m, k) + " p=0.1", timing.measure(backend,
-            () -> backend.daDx(x, ds, a, new Dropout(0.1f, 1, 2), da, dx)), 3 * xBytes + small, 4L * m * k * R));
+        kernel("dadx_dx_dropout", lora(m, k) + " p=0.1",
+            () -> backend.daDx(x, ds, a, new Dropout(0.1f, 1, 2), da, dx), 3 * xBytes + small, 4L * m * k * R));
   }
 
   private List<BenchResult> merge(TensorScope s) {
@@ -147,8 +171,8 @@ public final class KernelBench {
     for (DType wType : new DType[] {DType.F32, DType.BF16}) {
       Tensor w = random(s, n, k, wType);
       Rounding rounding = wType == DType.BF16 ? Rounding.STOCHASTIC : Rounding.NEAREST;
-      out.add(BenchResult.of("merge", "N=" + n + ",K=" + k + ",r=" + R + " W " + wType + " " + rounding,
-          timing.measure(backend, () -> backend.merge(w, b, a, 1e-3f, rounding, 1, 2, 1f, 1f)),
+      out.add(kernel("merge", "N=" + n + ",K=" + k + ",r=" + R + " W " + wType + " " + rounding,
+          () -> backend.merge(w, b, a, 1e-3f, rounding, 1, 2, 1f, 1f),
           2L * n * k * wType.byteSize() + ((long) n * R + (long) R * k) * 4, 2L * n * k * R));
     }
     return out;
@@ -165,8 +189,8 @@ public final class KernelBench {
     }
     long elements = (long) slots * rows * cols;
     AdamwHyper h = new AdamwHyper(1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f, 1f, 0.1f, 0.001f);
-    return List.of(BenchResult.of("adamw", slots + " x [" + rows + "," + cols + "] F32 + BF16 copies",
-        timing.measure(backend, () -> backend.adamw(list, h)), elements * (7 * 4 + 2), elements * 12));
+    return List.of(kernel("adamw", slots + " x [" + rows + "," + cols + "] F32 + BF16 copies",
+        () -> backend.adamw(list, h), elements * (7 * 4 + 2), elements * 12));
   }
 
   private List<BenchResult> ops(TensorScope s) {
@@ -179,13 +203,12 @@ public final class KernelBench {
     Tensor logits = random(s, m, classes, dtype), dlogits = s.allocate(m, classes, dtype);
     Tensor labels = s.allocate(m, 1, DType.F32).fill(3f);
     return List.of(
-        BenchResult.of("gelu", shape, timing.measure(backend, () -> backend.gelu(x, y)), 2 * e * size, 20 * e),
-        BenchResult.of("gelu_backward", shape, timing.measure(backend, () -> backend.geluBackward(x, dy, dx)),
-            3 * e * size, 30 * e),
-        BenchResult.of("mse", shape, timing.measure(backend, () -> backend.mse(x, dy, dx)), 3 * e * size, 4 * e),
-        BenchResult.of("sum_squares", shape, timing.measure(backend, () -> backend.sumSquares(x)), e * size, 2 * e),
-        BenchResult.of("softmax_xent", "[" + m + "," + classes + "] " + dtype, timing.measure(backend,
-            () -> backend.softmaxCrossEntropy(logits, labels, dlogits)), 2L * m * classes * size, 10L * m * classes));
+        kernel("gelu", shape, () -> backend.gelu(x, y), 2 * e * size, 20 * e),
+        kernel("gelu_backward", shape, () -> backend.geluBackward(x, dy, dx), 3 * e * size, 30 * e),
+        kernel("mse", shape, () -> backend.mse(x, dy, dx), 3 * e * size, 4 * e),
+        kernel("sum_squares", shape, () -> backend.sumSquares(x), e * size, 2 * e),
+        kernel("softmax_xent", "[" + m + "," + classes + "] " + dtype,
+            () -> backend.softmaxCrossEntropy(logits, labels, dlogits), 2L * m * classes * size, 10L * m * classes));
   }
 
   private Tensor random(TensorScope s, int rows, int cols, DType type) {

@@ -50,14 +50,18 @@ class MainTest {
       Matcher m = Pattern.compile("\\{\"name\": \"" + name + "\", \"shape\": \"M=64,K=33,N=29,r=4\", "
           + "\"median_ms\": ([0-9.]+), \"min_ms\": ([0-9.]+), \"max_ms\": ([0-9.]+), \"runs\": 3, "
           + "\"bytes\": 0, \"flops\": 244992, \"achieved_gbps\": [0-9.]+, \"achieved_gflops\": ([0-9.]+), "
-          + "\"ceiling\": \"gemm\", \"ratio_to_ceiling\": ([0-9.]+)}").matcher(text);
+          + "\"ceiling\": \"gemm\", \"ceiling_rate\": ([0-9.]+), \"ratio_to_ceiling\": ([0-9.]+)}").matcher(text);
       assertTrue(m.find(), name + " in " + text);
       double median = Double.parseDouble(m.group(1)), min = Double.parseDouble(m.group(2)),
           max = Double.parseDouble(m.group(3));
       assertTrue(min > 0 && min <= median && median <= max, name + ": " + min + " " + median + " " + max);
       double gflops = Double.parseDouble(m.group(4)); // from the unrounded median: allow the median's rounding
       assertEquals(244992 / (median * 1e6), gflops, gflops * (0.00005 / median + 1e-3) + 1e-3);
-      assertTrue(Double.parseDouble(m.group(5)) > 0, name + " ratio to the GEMM ceiling");
+      double ceiling = Double.parseDouble(m.group(5)), ratio = Double.parseDouble(m.group(6));
+      assertTrue(ceiling > 0, name + ": the GEMM ceiling's rate");
+      // both rates are printed to 3 decimals: allow their rounding
+      assertEquals(gflops / ceiling, ratio, (0.0006 / gflops + 0.0006 / ceiling) * ratio + 1e-4,
+          name + ": ratio = achieved / ceiling");
     }
     assertTrue(text.contains("{\"name\": \"memcpy\"") && text.contains("{\"name\": \"gemm\""), "ceilings recorded");
     assertTrue(out.toString().contains("lora_fwd_bwd / base_gemms"), out.toString());
@@ -69,12 +73,16 @@ class MainTest {
     assertEquals(0, run("bench", "merge", "--backend", "cpu", "--runs", "3", "--warmup", "1", "--json", json.toString()),
         err.toString());
     String text = Files.readString(json);
-    Matcher m = Pattern.compile("\\{\"name\": \"merge\", [^}]*\"bytes\": (\\d+), \"flops\": (\\d+), [^}]*"
-        + "\"ceiling\": \"memcpy\", \"ratio_to_ceiling\": ([0-9.]+)}").matcher(text);
+    Matcher m = Pattern.compile("\\{\"name\": \"merge\", [^}]*\"bytes\": (\\d+), \"flops\": (\\d+), "
+        + "\"achieved_gbps\": ([0-9.]+), [^}]*\"ceiling\": \"memcpy\", \"ceiling_rate\": ([0-9.]+), "
+        + "\"ratio_to_ceiling\": ([0-9.]+)}").matcher(text);
     assertTrue(m.find(), text);
     assertEquals(2L * 4096 * 4096 * 4 + (4096L * 16 + 16L * 4096) * 4, Long.parseLong(m.group(1)), "W read + written");
     assertEquals(2L * 4096 * 4096 * 16, Long.parseLong(m.group(2)));
-    assertTrue(Double.parseDouble(m.group(3)) > 0);
+    double achieved = Double.parseDouble(m.group(3)), copyRate = Double.parseDouble(m.group(4));
+    assertTrue(copyRate > 0, "the copy timed beside the merge has a rate");
+    assertEquals(achieved / copyRate, Double.parseDouble(m.group(5)),
+        (0.0006 / achieved + 0.0006 / copyRate) * achieved / copyRate + 1e-4, "ratio = achieved / the copy's rate");
     assertFalse(text.contains("lora_fwd_bwd"), "only the families asked for");
   }
 
