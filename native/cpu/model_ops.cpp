@@ -50,6 +50,48 @@ double sum_squares_f64(const float* v, int64_t n) {
   return s;
 }
 
+typedef float f4 __attribute__((vector_size(16)));
+
+// max of a row, NaNs ignored (as std::fmax does), eight lanes at a time; -inf for an all-NaN row
+double row_max(const float* x, int64_t n) {
+  v8 m = v8_splat(-INFINITY);
+  int64_t t = 0;
+  for (; t + 8 <= n; t += 8) {
+    const v8 v = v8_load(x + t);
+    m = v > m ? v : m;  // false for a NaN: it is skipped
+  }
+  float best = -INFINITY;
+  for (int l = 0; l < 8; ++l) best = std::fmax(best, m[l]);
+  for (; t < n; ++t) best = std::fmax(best, x[t]);
+  return best;
+}
+
+// f(j, e^(x[j..j+3] - shift)) for j = 0, 4, 8, ... < n, in double (lanes past n hold e^-inf = 0)
+template <class F>
+void for_each_exp(const float* x, int64_t n, double shift, F f) {
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    f4 v;
+    __builtin_memcpy(&v, x + j, sizeof v);
+    f(j, d4_exp(__builtin_convertvector(v, d4) - shift));
+  }
+  if (j == n) return;
+  d4 v = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+  for (int l = 0; l < n - j; ++l) v[l] = static_cast<double>(x[j + l]) - shift;
+  f(j, d4_exp(v));
+}
+
+// e[j] = e^(x[j] - shift) in double (e padded to a multiple of 4); returns their sum, taken in four
+// lanes and then in lane order
+double exps(const float* x, int64_t n, double shift, double* e) {
+  d4 acc = {};
+  for_each_exp(x, n, shift, [&](int64_t j, d4 v) {
+    __builtin_memcpy(e + j, &v, sizeof v);
+    acc += v;
+  });
+  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
 // out[t] = f(x[t], dy[t]) for t < cols, eight at a time, on rows of storage type R (dy may be null,
 // out may be dy). The tail runs through the same vector code, so every element gets the same
 // arithmetic.
@@ -153,22 +195,21 @@ int plora_cpu_softmax_xent(const void* logits, int64_t ld_logits, int dtype, int
   *bad_labels = bad;
   if (bad > 0) return fail(PLORA_ERR_INVALID, "%lld labels are not class indices in [0, %lld)", (long long)bad, (long long)cols);
   std::vector<double> partial(static_cast<size_t>(rows));
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < rows; ++i) {
-    const char* lr = row_at(logits, dtype, ld_logits, i);
-    float mx = -INFINITY;
-    for (int64_t j = 0; j < cols; ++j) mx = std::fmax(mx, load_f32(lr, dtype, j));
-    double sum = 0.0;
-    for (int64_t j = 0; j < cols; ++j) sum += std::exp(static_cast<double>(load_f32(lr, dtype, j)) - mx);
-    const int64_t label = static_cast<int64_t>(labels[i]);
-    const double lse = mx + std::log(sum);
-    partial[i] = lse - load_f32(lr, dtype, label);
-    if (dlogits != nullptr) {
-      char* dr = row_at(dlogits, dtype, ld_dlogits, i);
-      for (int64_t j = 0; j < cols; ++j) {
-        const double p = std::exp(static_cast<double>(load_f32(lr, dtype, j)) - lse);
-        store_f32(dr, dtype, j, static_cast<float>((p - (j == label ? 1.0 : 0.0)) / static_cast<double>(rows)));
-      }
+#pragma omp parallel
+  {
+    std::vector<float> buffer(static_cast<size_t>(cols)), grad(dlogits != nullptr ? static_cast<size_t>(cols) : 0u);
+    std::vector<double> e(static_cast<size_t>((cols + 3) / 4 * 4));
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < rows; ++i) {
+      const float* x = f32_row(logits, dtype, ld_logits, i, cols, buffer.data());
+      const int64_t label = static_cast<int64_t>(labels[i]);
+      const double mx = row_max(x, cols), sum = exps(x, cols, mx, e.data());
+      partial[i] = mx + std::log(sum) - x[label];
+      if (dlogits == nullptr) continue;
+      // (softmax - one-hot) / rows, softmax = e / sum, in double and rounded once
+      const double inv_sum = 1.0 / sum, inv_rows = 1.0 / static_cast<double>(rows);
+      for (int64_t j = 0; j < cols; ++j) grad[j] = static_cast<float>((e[j] * inv_sum - (j == label ? 1.0 : 0.0)) * inv_rows);
+      f32_to_row(grad.data(), dtype, cols, row_at(dlogits, dtype, ld_dlogits, i));
     }
   }
   *loss = ordered_sum(partial) / static_cast<double>(rows);

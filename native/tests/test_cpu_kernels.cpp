@@ -358,6 +358,38 @@ static void test_gelu_accuracy() {
   CHECK(differ == 0, "bf16 gelu: %d elements are not the rounded fp32 result", differ);
 }
 
+// Softmax cross-entropy against long double on wide rows (cols = 1001: the four-lane body and a
+// tail) whose logits span ±80, so the exponentials cover 70 orders of magnitude.
+static void test_softmax_xent_accuracy(std::mt19937_64& rng) {
+  const int64_t rows = 3, cols = 1001;
+  std::vector<float> x(rows * cols), grad(rows * cols);
+  std::uniform_real_distribution<float> wide(-80.0f, 80.0f);
+  for (float& v : x) v = wide(rng);
+  const float labels[rows] = {0, 500, 1000};
+  double loss = 0;
+  int64_t bad = -1;
+  CHECK(plora_cpu_softmax_xent(x.data(), cols, PLORA_F32, rows, cols, labels, &loss, grad.data(), cols, &bad) == PLORA_OK,
+        "xent: %s", plora_cpu_last_error());
+  long double ref_loss = 0;
+  double worst = 0;
+  for (int64_t i = 0; i < rows; ++i) {
+    long double mx = -INFINITY, sum = 0;
+    for (int64_t j = 0; j < cols; ++j) mx = std::max(mx, static_cast<long double>(x[i * cols + j]));
+    for (int64_t j = 0; j < cols; ++j) sum += std::exp(static_cast<long double>(x[i * cols + j]) - mx);
+    const long double lse = mx + std::log(sum);
+    ref_loss += lse - x[i * cols + static_cast<int64_t>(labels[i])];
+    for (int64_t j = 0; j < cols; ++j) {
+      const long double want = (std::exp(x[i * cols + j] - lse) - (j == labels[i] ? 1 : 0)) / rows;
+      const double err = static_cast<double>(std::fabs(grad[i * cols + j] - want));
+      worst = std::max(worst, err / std::max(static_cast<double>(std::fabs(want)), 1e-30));
+    }
+  }
+  ref_loss /= rows;
+  CHECK(std::fabs(loss - static_cast<double>(ref_loss)) <= 1e-12 * std::fabs(static_cast<double>(ref_loss)),
+        "xent loss %.17g vs long double %.17g", loss, static_cast<double>(ref_loss));
+  CHECK(worst <= 1.2e-7, "xent gradient: worst relative error %.3g (fp32 rounding is 6e-8)", worst);
+}
+
 static void test_adamw(std::mt19937_64& rng) {
   // two tensors, 3 steps, against a double-precision replay of PyTorch's formula
   const int64_t rows[2] = {3, 5}, cols[2] = {7, 2};
@@ -481,6 +513,7 @@ int main() {
   test_adamw(rng);
   test_model_ops(rng);
   test_gelu_accuracy();
+  test_softmax_xent_accuracy(rng);
   test_rejects_bad_arguments();
   std::printf("%s (%d failures)\n", g_failures ? "FAILED" : "OK", g_failures);
   return g_failures ? 1 : 0;
