@@ -21,7 +21,8 @@
 # (plora_cpu, plora_cuda, test_cpu_kernels, test_cuda_parity, plora_cuda_bench) with all cores;
 # ctest, where test_cuda_parity must PASS (its exit 77, "skipped: no usable GPU", is a FAILURE
 # here); test_cuda_parity under compute-sanitizer --tool memcheck and --tool racecheck (SKIP when
-# compute-sanitizer is not on PATH or in /usr/local/cuda/bin); plora_cuda_bench (full, or --quick).
+# compute-sanitizer is not on PATH or in /usr/local/cuda/bin, or cannot attach to the device, as in
+# some container runtimes); plora_cuda_bench (full, or --quick).
 # The exit status is 1 when a required step failed (configure, build, ctest, sanitizers when
 # present, bench), else 0. If libcublas.so.13 is not on the loader's path, the script looks in the
 # CUDA toolkit and in Python's nvidia-cublas wheel and passes it to the benchmark as PLORA_CUBLAS.
@@ -224,6 +225,12 @@ for tool in memcheck racecheck; do
   status=$(status_of $rc)
   note=$STEP_NOTE
   summary_line=$(grep -m 1 -E '(ERROR|RACECHECK) SUMMARY' "$log" | sed 's/^=* *//')
+  if ((rc != 0 && rc != 86)) && grep -q -E 'Device not supported|Unable to initialize|LibraryNotLoaded' "$log"; then
+    # some container runtimes expose the GPU but not the debug interface the sanitizer needs
+    record "$tool" SKIP no "$STEP_SECS" "$log_name" \
+      "compute-sanitizer cannot attach on this machine: $(grep -m 1 -o -E '(Device not supported|Unable to initialize|LibraryNotLoaded)[^.]*' "$log")"
+    continue
+  fi
   if ((rc == 77)); then
     note="test_cuda_parity skipped (exit 77) under the sanitizer: $(grep -m 1 'SKIP:' "$log")"
   elif ((rc == 86)); then
