@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # gpu-check.sh: builds plora's native libraries on a machine with an NVIDIA GPU, runs the native
-# GPU tests (plain, under compute-sanitizer memcheck and racecheck) and the native benchmark, and
-# writes a report. Needs CUDA (nvcc, driver) and CMake; no JDK or Maven.
+# GPU tests (plain, under compute-sanitizer memcheck and racecheck), the Java suite's CUDA cases
+# when the bundle from scripts/gpu-java-bundle.sh is there (gpu-java/), and the native benchmark,
+# and writes a report. Needs CUDA (nvcc, driver) and CMake; no JDK or Maven.
 #
 #   scripts/gpu-check.sh [--quick] [OUT_DIR]
 #
@@ -9,7 +10,7 @@
 #                  OUT_DIR/summary.md   steps (PASS/FAIL/SKIP, seconds, why) and the benchmark table
 #                  OUT_DIR/bench.csv    the benchmark rows as CSV
 #                  OUT_DIR/logs/*.log   every step's full output
-#                (8 files in all, so that a device tool returning at most 8 files returns them all)
+#                (8 files at most: a remote runner may return no more than that)
 #   --quick      the benchmark's quick mode (one shape per kernel, fewer repeats); the rest is the same
 #   BUILD_DIR    build folder (default build-gpu, relative to the repository root)
 #   GPU_CHECK_BUDGET  seconds the whole script may take (default 470, i.e. under 8 minutes): every
@@ -20,17 +21,21 @@
 # PLORA_CUDA_ARCHITECTURES=90, i.e. sm_90 for H100/H200) and build of the native targets only
 # (plora_cpu, plora_cuda, test_cpu_kernels, test_cuda_parity, plora_cuda_bench) with all cores;
 # ctest, where test_cuda_parity must PASS (its exit 77, "skipped: no usable GPU", is a FAILURE
-# here); test_cuda_parity under compute-sanitizer --tool memcheck and --tool racecheck (SKIP when
-# compute-sanitizer is not on PATH or in /usr/local/cuda/bin, or cannot attach to the device, as in
-# some container runtimes); plora_cuda_bench (full, or --quick).
-# The exit status is 1 when a required step failed (configure, build, ctest, sanitizers when
-# present, bench), else 0. If libcublas.so.13 is not on the loader's path, the script looks in the
-# CUDA toolkit and in Python's nvidia-cublas wheel and passes it to the benchmark as PLORA_CUBLAS.
+# here); the JUnit suite from gpu-java/ with -Dplora.test.requireCuda=true, so that a CUDA case
+# that cannot run fails instead of skipping (SKIP when there is no bundle); test_cuda_parity under
+# compute-sanitizer --tool memcheck and --tool racecheck (SKIP when compute-sanitizer is not on
+# PATH or in /usr/local/cuda/bin, or cannot attach to the device, as in some container runtimes);
+# plora_cuda_bench (full, or --quick).
+# The exit status is 1 when a required step failed (configure, build, ctest, the Java suite when
+# bundled, sanitizers when they run, bench), else 0. If libcublas.so.13 is not on the loader's
+# path, the script looks in the CUDA toolkit and in Python's nvidia-cublas wheel and passes it to
+# the benchmark as PLORA_CUBLAS; the Java suite gets the same folders on LD_LIBRARY_PATH.
 #
-# Through the device tool, in one call from the repository root (the machine starts bare, so the
-# build is part of the call; $OUT is set there and what the script writes under it comes back):
-#   run(command="bash scripts/gpu-check.sh", timeout_s=540)
-#   run(command="bash scripts/gpu-check.sh --quick", timeout_s=540)   # a shorter benchmark
+# On a GPU machine that starts bare, one command from the repository root does it all, the build
+# included (the report goes to $OUT when that is set):
+#   bash scripts/gpu-check.sh --quick
+# For the Java suite, first run `mvn -B verify && scripts/gpu-java-bundle.sh` where a JDK is, and
+# copy gpu-java/ (52 MiB) along with the working tree.
 # The end of stdout is the benchmark table followed by the step table.
 set -u
 set -o pipefail
@@ -201,35 +206,78 @@ else
   record ctest SKIP yes 0 logs/03-ctest.log "not run: the build failed"
 fi
 
+# ------------------------------------------------------------------ Java suite
+# The JUnit suite with its CUDA cases, from the bundle scripts/gpu-java-bundle.sh made (gpu-java/,
+# carried with the working tree): plora.test.requireCuda turns a CUDA case that would skip into a
+# failure. Without the bundle the step is a SKIP.
+JAVA_LOG=$LOGS/04-java.log
+: >"$JAVA_LOG"
+if [[ -f gpu-java/runtime.tgz ]]; then
+  JAVA_HOME_DIR=$(mktemp -d)
+  tar -C "$JAVA_HOME_DIR" -xzf gpu-java/runtime.tgz
+  # where JavaCPP finds libcudart.so.13 and libcublas.so.13: the toolkit, or Python's nvidia wheels
+  cuda_dirs=("${CUDA_HOME:-/nonexistent}/lib64" /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib)
+  nvidia_root=$(timeout 20 python3 -c 'import nvidia; print(list(nvidia.__path__)[0])' 2>/dev/null)
+  if [[ -n $nvidia_root ]]; then
+    while read -r lib; do cuda_dirs+=("$(dirname "$lib")"); done \
+      < <(find "$nvidia_root" \( -name 'libcudart.so.13' -o -name 'libcublas.so.13' -o -name 'libcublasLt.so.13' \) 2>/dev/null)
+  fi
+  lib_path=""
+  for dir in "${cuda_dirs[@]}"; do [[ -d $dir ]] && lib_path="$lib_path${lib_path:+:}$dir"; done
+  {
+    echo "bundle: $(cat gpu-java/STAMP 2>/dev/null || echo 'no STAMP')"
+    echo "LD_LIBRARY_PATH additions: ${lib_path:-none}"
+  } >>"$JAVA_LOG"
+  classpath=$(ls gpu-java/lib/*.jar | tr '\n' ':')
+  RESERVE=$((RESERVE + 60))  # the sanitizers and the benchmark come after
+  LD_LIBRARY_PATH="${lib_path}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" run_step 180 "$JAVA_LOG" \
+    "$JAVA_HOME_DIR/runtime/bin/java" -Dplora.test.requireCuda=true -cp "$classpath" \
+    org.junit.platform.console.ConsoleLauncher execute --scan-class-path gpu-java/lib/plora-tests.jar \
+    --disable-banner --details=summary --details-theme=ascii
+  RESERVE=$((RESERVE - 60))
+  rc=$STEP_RC
+  counts=$(sed -n 's/^\[ *\([0-9]*\) tests \(successful\|failed\|aborted\) *\]$/\1 \2/p' "$JAVA_LOG" | paste -sd ',' - | sed 's/,/, /g')
+  note="${STEP_NOTE:-${counts:-no JUnit summary}}"
+  if ((rc != 0)) && grep -q 'CUDA backend required' "$JAVA_LOG"; then
+    note="$note; CUDA unusable from Java: $(grep -m 1 -o 'but unusable: .*' "$JAVA_LOG" | cut -c 15-200)"
+  fi
+  stamp_commit=$(sed -n 's/^commit \([0-9a-f]*\).*/\1/p' gpu-java/STAMP 2>/dev/null)
+  head_commit=$(git rev-parse --short HEAD 2>/dev/null)
+  [[ -n $stamp_commit && $stamp_commit != "$head_commit" ]] && note="$note; WARNING: bundle built at $stamp_commit, tree at $head_commit"
+  record java "$(status_of $rc)" yes "$STEP_SECS" logs/04-java.log "$note"
+  rm -rf "$JAVA_HOME_DIR"
+else
+  echo "no gpu-java/runtime.tgz: run scripts/gpu-java-bundle.sh first and carry gpu-java" >>"$JAVA_LOG"
+  record java SKIP no 0 logs/04-java.log "no bundle: run scripts/gpu-java-bundle.sh here and carry gpu-java"
+fi
+
 # ------------------------------------------------------------------ compute-sanitizer
 SANITIZER=$(command -v compute-sanitizer 2>/dev/null || true)
 [[ -z $SANITIZER && -x /usr/local/cuda/bin/compute-sanitizer ]] && SANITIZER=/usr/local/cuda/bin/compute-sanitizer
-n=4
-for tool in memcheck racecheck; do
-  log_name=logs/0$n-$tool.log
-  log=$OUT_DIR/$log_name
-  n=$((n + 1))
-  : >"$log"
+SANITIZER_LOG=$LOGS/05-sanitizers.log  # both tools, one after the other: 8 files come back at most
+: >"$SANITIZER_LOG"
+# sanitizer_step TOOL LOG: runs test_cuda_parity under TOOL with its output in LOG and records it.
+sanitizer_step() {
+  local tool=$1 log=$2 name=logs/05-sanitizers.log
   if [[ -z $SANITIZER ]]; then
     echo "compute-sanitizer not found on PATH or in /usr/local/cuda/bin" >>"$log"
-    record "$tool" SKIP no 0 "$log_name" "compute-sanitizer not found (PATH, /usr/local/cuda/bin): not checked"
-    continue
+    record "$tool" SKIP no 0 "$name" "compute-sanitizer not found (PATH, /usr/local/cuda/bin): not checked"
+    return
   fi
   if ((CUDA_READY == 0)); then
     echo "not run: test_cuda_parity was not built" >>"$log"
-    record "$tool" SKIP yes 0 "$log_name" "not run: test_cuda_parity was not built"
-    continue
+    record "$tool" SKIP yes 0 "$name" "not run: test_cuda_parity was not built"
+    return
   fi
   run_step 150 "$log" "$SANITIZER" --tool "$tool" --error-exitcode 86 --print-limit 20 "$PARITY"
-  rc=$STEP_RC
-  status=$(status_of $rc)
-  note=$STEP_NOTE
+  local rc=$STEP_RC note=$STEP_NOTE
+  local summary_line
   summary_line=$(grep -m 1 -E '(ERROR|RACECHECK) SUMMARY' "$log" | sed 's/^=* *//')
   if ((rc != 0 && rc != 86)) && grep -q -E 'Device not supported|Unable to initialize|LibraryNotLoaded' "$log"; then
     # some container runtimes expose the GPU but not the debug interface the sanitizer needs
-    record "$tool" SKIP no "$STEP_SECS" "$log_name" \
+    record "$tool" SKIP no "$STEP_SECS" "$name" \
       "compute-sanitizer cannot attach on this machine: $(grep -m 1 -o -E '(Device not supported|Unable to initialize|LibraryNotLoaded)[^.]*' "$log")"
-    continue
+    return
   fi
   if ((rc == 77)); then
     note="test_cuda_parity skipped (exit 77) under the sanitizer: $(grep -m 1 'SKIP:' "$log")"
@@ -240,7 +288,13 @@ for tool in memcheck racecheck; do
   else
     note="${summary_line:-$note}"
   fi
-  record "$tool" "$status" yes "$STEP_SECS" "$log_name" "$note"
+  record "$tool" "$(status_of $rc)" yes "$STEP_SECS" "$name" "$note"
+}
+for tool in memcheck racecheck; do
+  tool_log=$(mktemp)
+  sanitizer_step "$tool" "$tool_log"
+  { echo "=================== $tool"; cat "$tool_log"; } >>"$SANITIZER_LOG"
+  rm -f "$tool_log"
 done
 
 # ------------------------------------------------------------------ benchmark

@@ -1,5 +1,6 @@
 package dev.plora.testing;
 
+import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.plora.backend.Backend;
@@ -9,7 +10,9 @@ import java.util.stream.Stream;
 
 /**
  * The backends a parity suite runs on. Every test is parameterised over all names; a backend
- * that cannot run here is skipped with the probe's reason, which shows in the test report.
+ * that cannot run here is skipped with the probe's reason, which shows in the test report. With
+ * {@code -Dplora.test.requireCuda=true} (the GPU check sets it) an unusable CUDA backend fails
+ * the test instead: on a GPU machine a skip would hide exactly what the run is for.
  */
 public final class BackendCases {
   private BackendCases() {}
@@ -22,6 +25,9 @@ public final class BackendCases {
   /** Opens the backend, or skips the test with the reason it is unusable. */
   public static Backend open(String name) {
     if (name.equals("cuda")) {
+      if (Boolean.getBoolean("plora.test.requireCuda") && !CudaSupport.isUsable()) {
+        fail("CUDA backend required (plora.test.requireCuda) but unusable: " + CudaSupport.reason());
+      }
       assumeTrue(CudaSupport.isUsable(), () -> "CUDA backend skipped: " + CudaSupport.reason());
     }
     return Backends.create(name);

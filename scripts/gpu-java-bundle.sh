@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Packs what the Java test suite needs into gpu-java/ (ignored by git), so that a GPU machine with
+# CUDA but no JDK or Maven can run the suite's CUDA cases: scripts/gpu-check.sh runs it when
+# gpu-java/ is there. Run it here after `mvn -B verify` (or `mvn -B package`).
+#
+#   gpu-java/runtime.tgz   a jlinked Java runtime: the modules the library and its tests use,
+#                          without java.desktop (only the demo's charts need it), stripped
+#   gpu-java/lib/*.jar     the runtime jars but JFreeChart, plora.jar, the test classes (without
+#                          the demo and fuzz tests, which need JFreeChart and jqwik) and the
+#                          JUnit console launcher matching the project's JUnit
+#   gpu-java/STAMP         the commit it was built from
+#
+# The bundle must travel with the working tree to the GPU machine, within 64 MiB in all: the
+# script fails if it grows past 60 MiB.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=gpu-java
+LIMIT_MIB=60
+MODULES=java.base,java.logging,java.management,java.sql,jdk.unsupported,jdk.zipfs  # zipfs: JUnit scans jars
+
+die() {
+  echo "gpu-java-bundle: $*" >&2
+  exit 1
+}
+
+for tool in jlink jar mvn; do command -v $tool >/dev/null || die "needs $tool (a JDK and Maven)"; done
+[[ -f target/plora.jar && -f target/classpath.txt && -d target/test-classes ]] \
+  || die "build first: mvn -B package (target/plora.jar, target/classpath.txt and target/test-classes are missing)"
+junit=$(sed -n 's|.*<junit.version>\(5\.[0-9.]*\)</junit.version>.*|\1|p' pom.xml)
+[[ -n $junit ]] || die "no <junit.version> 5.x in pom.xml"
+platform=1.${junit#5.}  # JUnit Jupiter 5.x.y ships with Platform 1.x.y
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+rm -rf "$OUT"
+mkdir -p "$OUT/lib"
+
+jlink --add-modules "$MODULES" --strip-debug --no-man-pages --no-header-files --compress=2 \
+  --strip-native-debug-symbols exclude-debuginfo-files --output "$tmp/runtime"
+tar -C "$tmp" -czf "$OUT/runtime.tgz" runtime
+
+tr ':' '\n' <target/classpath.txt | while read -r jar || [[ -n $jar ]]; do  # the last entry has no newline
+  case $jar in *jfreechart*) ;; *.jar) cp "$jar" "$OUT/lib/" ;; esac
+done
+cp target/plora.jar "$OUT/lib/"
+mkdir -p "$tmp/tests"
+cp -r target/test-classes/. "$tmp/tests/"
+rm -rf "$tmp/tests/dev/plora/demo" "$tmp/tests/dev/plora/fuzz"
+jar --create --file "$OUT/lib/plora-tests.jar" -C "$tmp/tests" .
+mvn -q -B dependency:copy -Dartifact="org.junit.platform:junit-platform-console-standalone:$platform" \
+  -DoutputDirectory="$OUT/lib" || die "could not fetch the JUnit console launcher $platform"
+
+# what was bundled: gpu-check.sh warns when the tree it checks has moved on since
+echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src pom.xml native || echo ' with uncommitted changes') built $(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$OUT/STAMP"
+
+bytes=$(du -sb "$OUT" | cut -f1)
+mib=$(((bytes + 1048575) / 1048576))
+echo "gpu-java-bundle: $OUT is $mib MiB (runtime $(du -h "$OUT/runtime.tgz" | cut -f1), $(ls "$OUT/lib" | wc -l) jars)"
+((mib <= LIMIT_MIB)) || die "$OUT is $mib MiB, over the $LIMIT_MIB MiB it may take of the 64 MiB that travel"
