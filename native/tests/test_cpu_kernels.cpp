@@ -318,7 +318,7 @@ static void test_merge_rounding_edge_cases(int rounding) {
 // bf16 rows get exactly the rounding of the fp32 results.
 static void test_gelu_accuracy() {
   const int64_t cols = 1001;
-  std::vector<float> x(cols), ones(cols, 1.0f), y(cols), dx(cols);
+  std::vector<float> x(cols), ones(cols, 1.0f), y(cols, NAN), dx(cols, NAN);  // outputs poisoned
   for (int64_t t = 0; t < cols; ++t) x[t] = -13.0f + 26.0f * static_cast<float>(t) / (cols - 1);
   CHECK(plora_cpu_gelu(x.data(), cols, y.data(), cols, PLORA_F32, 1, cols) == PLORA_OK, "gelu");
   CHECK(plora_cpu_gelu_backward(x.data(), cols, ones.data(), cols, dx.data(), cols, PLORA_F32, 1, cols) == PLORA_OK, "gelu'");
@@ -329,11 +329,16 @@ static void test_gelu_accuracy() {
     // the derivative's two terms cancel near its root at -0.75: error relative to their sizes
     worst_d = std::max(worst_d, std::fabs(dx[t] - (cdf + v * pdf)) / (std::fabs(cdf) + std::fabs(v * pdf)));
   }
+  CHECK(std::all_of(y.begin(), y.end(), [](float v) { return std::isfinite(v); }) &&
+            std::all_of(dx.begin(), dx.end(), [](float v) { return std::isfinite(v); }),
+        "gelu wrote every element (the outputs were NaN before)");
   CHECK(worst <= 1e-6, "gelu: worst relative error %.3g against float64", worst);
   CHECK(worst_d <= 1e-6, "gelu': worst relative error %.3g against float64", worst_d);
 
   const float specials[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-30f, -1e-30f, 88.0f, -12.5f};
   float out[9], grad[9], g1[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+  std::fill(out, out + 9, 12345.0f);
+  std::fill(grad, grad + 9, 12345.0f);
   plora_cpu_gelu(specials, 9, out, 9, PLORA_F32, 1, 9);
   plora_cpu_gelu_backward(specials, 9, g1, 9, grad, 9, PLORA_F32, 1, 9);
   CHECK(std::isnan(out[0]) && std::isnan(grad[0]), "gelu(NaN) is NaN");
@@ -345,8 +350,8 @@ static void test_gelu_accuracy() {
   const double tail = -12.5 * 0.5 * std::erfc(12.5 / std::sqrt(2.0));  // about -1e-35
   CHECK(std::fabs(out[8] - tail) <= 1e-6 * std::fabs(tail), "gelu(-12.5) = %g, float64 %g", out[8], tail);
 
-  std::vector<uint16_t> xb(cols), yb(cols);
-  std::vector<float> xr(cols), yr(cols);
+  std::vector<uint16_t> xb(cols), yb(cols, 0x7fc1);
+  std::vector<float> xr(cols), yr(cols, NAN);
   for (int64_t t = 0; t < cols; ++t) {
     xb[t] = f32_to_bf16(x[t]);
     xr[t] = bf16_to_f32(xb[t]);
@@ -362,7 +367,7 @@ static void test_gelu_accuracy() {
 // tail) whose logits span ±80, so the exponentials cover 70 orders of magnitude.
 static void test_softmax_xent_accuracy(std::mt19937_64& rng) {
   const int64_t rows = 3, cols = 1001;
-  std::vector<float> x(rows * cols), grad(rows * cols);
+  std::vector<float> x(rows * cols), grad(rows * cols, NAN);  // poisoned
   std::uniform_real_distribution<float> wide(-80.0f, 80.0f);
   for (float& v : x) v = wide(rng);
   const float labels[rows] = {0, 500, 1000};
@@ -385,6 +390,8 @@ static void test_softmax_xent_accuracy(std::mt19937_64& rng) {
     }
   }
   ref_loss /= rows;
+  CHECK(std::all_of(grad.begin(), grad.end(), [](float v) { return std::isfinite(v); }),
+        "xent wrote every gradient (they were NaN before)");
   CHECK(std::fabs(loss - static_cast<double>(ref_loss)) <= 1e-12 * std::fabs(static_cast<double>(ref_loss)),
         "xent loss %.17g vs long double %.17g", loss, static_cast<double>(ref_loss));
   CHECK(worst <= 1.2e-7, "xent gradient: worst relative error %.3g (fp32 rounding is 6e-8)", worst);
