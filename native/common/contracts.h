@@ -140,6 +140,18 @@ inline int check_out_pointer(const char* name, const void* p) {
   return PLORA_OK;
 }
 
+inline int check_sum_squares_many_args(int count, const int64_t* x, const int* dtypes, const int64_t* ld,
+                                       const int64_t* rows, const int64_t* cols, const double* out) {
+  if (count < 0) return fail(PLORA_ERR_INVALID, "sum_squares_many: count %d < 0", count);
+  PLORA_TRY(check_out_pointer("out", out));
+  if (count == 0) return PLORA_OK;
+  if (!x || !dtypes || !ld || !rows || !cols) return fail(PLORA_ERR_INVALID, "sum_squares_many: null table");
+  for (int i = 0; i < count; ++i)
+    if (check_matrix_args("x", reinterpret_cast<const void*>(x[i]), dtypes[i], ld[i], rows[i], cols[i]) != PLORA_OK)
+      return fail(PLORA_ERR_INVALID, "sum_squares_many: tensor %d of %d: %s", i, count, last_error().c_str());
+  return PLORA_OK;
+}
+
 }  // namespace plora
 
 #endif

@@ -92,6 +92,18 @@ double exps(const float* x, int64_t n, double shift, double* e) {
   return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
+// Sum of squares of a matrix: rows in parallel, their sums added in row order.
+double sum_squares_of(const void* x, int dtype, int64_t ld, int64_t rows, int64_t cols) {
+  std::vector<double> partial(static_cast<size_t>(rows));
+#pragma omp parallel
+  {
+    std::vector<float> buffer(static_cast<size_t>(dtype == PLORA_F32 ? 0 : cols));
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < rows; ++i) partial[i] = sum_squares_f64(f32_row(x, dtype, ld, i, cols, buffer.data()), cols);
+  }
+  return ordered_sum(partial);
+}
+
 // out[t] = f(x[t], dy[t]) for t < cols, eight at a time, on rows of storage type R (dy may be null,
 // out may be dy). The tail runs through the same vector code, so every element gets the same
 // arithmetic.
@@ -131,17 +143,17 @@ extern "C" {
 int plora_cpu_sum_squares(const void* x, int dtype, int64_t ld, int64_t rows, int64_t cols, double* out) {
   PLORA_TRY(check_matrix_args("x", x, dtype, ld, rows, cols));
   PLORA_TRY(check_out_pointer("out", out));
-  std::vector<double> partial(static_cast<size_t>(rows));
-#pragma omp parallel
-  {
-    std::vector<float> buffer(static_cast<size_t>(dtype == PLORA_F32 ? 0 : cols));
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < rows; ++i) {
-      const float* row = f32_row(x, dtype, ld, i, cols, buffer.data());
-      partial[i] = sum_squares_f64(row, cols);
-    }
-  }
-  *out = ordered_sum(partial);
+  *out = sum_squares_of(x, dtype, ld, rows, cols);
+  return ok();
+}
+
+int plora_cpu_sum_squares_many(int count, const int64_t* x, const int* dtypes, const int64_t* ld, const int64_t* rows,
+                               const int64_t* cols, double* out) {
+  PLORA_TRY(check_sum_squares_many_args(count, x, dtypes, ld, rows, cols, out));
+  double total = 0.0;
+  for (int t = 0; t < count; ++t)
+    total += sum_squares_of(reinterpret_cast<const void*>(x[t]), dtypes[t], ld[t], rows[t], cols[t]);
+  *out = total;
   return ok();
 }
 

@@ -201,16 +201,25 @@ int plora_cuda_sum_squares(const void* x, int dtype, int64_t ld, int64_t rows, i
                            void* scratch, void* stream) {
   PLORA_TRY(check_matrix_args("x", x, dtype, ld, rows, cols));
   PLORA_TRY(check_out_pointer("out", out));
+  const int64_t address = reinterpret_cast<int64_t>(x);
+  return plora_cuda_sum_squares_many(1, &address, &dtype, &ld, &rows, &cols, out, scratch, stream);
+}
+
+// Every tensor's kernel adds into one scratch sum on the stream; the host waits once, at the end.
+int plora_cuda_sum_squares_many(int count, const int64_t* x, const int* dtypes, const int64_t* ld, const int64_t* rows,
+                                const int64_t* cols, double* out, void* scratch, void* stream) {
+  PLORA_TRY(check_sum_squares_many_args(count, x, dtypes, ld, rows, cols, out));
   PLORA_TRY(check_scratch(scratch));
-  if (rows == 0 || cols == 0) {
-    *out = 0.0;
-    return ok();
-  }
   cudaStream_t s = as_stream(stream);
   Scratch* dev = static_cast<Scratch*>(scratch);
   PLORA_TRY(reset_scratch(dev, s, "sum_squares"));
-  sum_squares_kernel<<<reduce_blocks(rows * cols), kThreads, 0, s>>>(x, dtype, ld, rows, cols, &dev->sum);
-  PLORA_TRY(launch_status("sum_squares"));
+  for (int t = 0; t < count; ++t) {
+    if (rows[t] == 0 || cols[t] == 0) continue;
+    sum_squares_kernel<<<reduce_blocks(rows[t] * cols[t]), kThreads, 0, s>>>(reinterpret_cast<const void*>(x[t]),
+                                                                             dtypes[t], ld[t], rows[t], cols[t],
+                                                                             &dev->sum);
+    PLORA_TRY(launch_status("sum_squares"));
+  }
   Scratch host{};
   PLORA_TRY(read_scratch(dev, &host, s, "sum_squares"));
   *out = host.sum;

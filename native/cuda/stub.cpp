@@ -64,6 +64,10 @@ int plora_cuda_adamw(int, const int64_t*, const int64_t*, const int64_t*, const 
 int plora_cuda_sum_squares(const void*, int, int64_t, int64_t, int64_t, double*, void*, void*) {
   return not_compiled();
 }
+int plora_cuda_sum_squares_many(int, const int64_t*, const int*, const int64_t*, const int64_t*, const int64_t*,
+                                double*, void*, void*) {
+  return not_compiled();
+}
 int plora_cuda_gelu(const void*, int64_t, void*, int64_t, int, int64_t, int64_t, void*) { return not_compiled(); }
 int plora_cuda_gelu_backward(const void*, int64_t, const void*, int64_t, void*, int64_t, int, int64_t, int64_t,
                              void*) {

@@ -397,6 +397,39 @@ static void test_softmax_xent_accuracy(std::mt19937_64& rng) {
   CHECK(worst <= 1.2e-7, "xent gradient: worst relative error %.3g (fp32 rounding is 6e-8)", worst);
 }
 
+// The sum of squares of several tensors (mixed dtypes, a padded leading dimension, an empty one)
+// is the sum of each tensor's, tensor by tensor in order: bit for bit what adding the single
+// calls' results gives.
+static void test_sum_squares_many(std::mt19937_64& rng) {
+  Mat a(37, 129, 131, PLORA_F32, rng), b(5, 17, 17, PLORA_BF16, rng), c(0, 9, 9, PLORA_F32, rng), d(3, 1, 4, PLORA_F16, rng);
+  Mat* ms[] = {&a, &b, &c, &d};
+  int64_t x[4], ld[4], rows[4], cols[4];
+  int dtypes[4];
+  double expected = 0.0;
+  for (int t = 0; t < 4; ++t) {
+    x[t] = reinterpret_cast<int64_t>(ms[t]->ptr());
+    dtypes[t] = ms[t]->dtype;
+    ld[t] = ms[t]->ld;
+    rows[t] = ms[t]->rows;
+    cols[t] = ms[t]->cols;
+    double one = -1.0;
+    CHECK(plora_cpu_sum_squares(ms[t]->ptr(), dtypes[t], ld[t], rows[t], cols[t], &one) == PLORA_OK, "sum_squares");
+    expected += one;
+  }
+  double got = -1.0;
+  CHECK(plora_cpu_sum_squares_many(4, x, dtypes, ld, rows, cols, &got) == PLORA_OK, "sum_squares_many: %s",
+        plora_cpu_last_error());
+  CHECK(got == expected && got > 0, "sum_squares_many %.17g, the singles add to %.17g", got, expected);
+  CHECK(plora_cpu_sum_squares_many(0, nullptr, nullptr, nullptr, nullptr, nullptr, &got) == PLORA_OK && got == 0.0,
+        "no tensors: 0");
+  CHECK(plora_cpu_sum_squares_many(-1, x, dtypes, ld, rows, cols, &got) == PLORA_ERR_INVALID, "count < 0 accepted");
+  CHECK(plora_cpu_sum_squares_many(2, x, nullptr, ld, rows, cols, &got) == PLORA_ERR_INVALID, "a null table accepted");
+  ld[1] = cols[1] - 1;
+  CHECK(plora_cpu_sum_squares_many(4, x, dtypes, ld, rows, cols, &got) == PLORA_ERR_INVALID &&
+            std::strstr(plora_cpu_last_error(), "tensor 1 of 4") != nullptr,
+        "a bad tensor is refused by its index: %s", plora_cpu_last_error());
+}
+
 static void test_adamw(std::mt19937_64& rng) {
   // two tensors, 3 steps, against a double-precision replay of PyTorch's formula
   const int64_t rows[2] = {3, 5}, cols[2] = {7, 2};
@@ -520,6 +553,7 @@ int main() {
   test_adamw(rng);
   test_model_ops(rng);
   test_gelu_accuracy();
+  test_sum_squares_many(rng);
   test_softmax_xent_accuracy(rng);
   test_rejects_bad_arguments();
   std::printf("%s (%d failures)\n", g_failures ? "FAILED" : "OK", g_failures);

@@ -431,6 +431,34 @@ void test_sum_squares(int dtype, int64_t rows, int64_t cols, std::mt19937_64& rn
         "sum_squares accepted a null scratch");
 }
 
+// Several tensors of mixed dtypes in one call: the CUDA sum against the C++ one.
+void test_sum_squares_many(std::mt19937_64& rng) {
+  const int dtypes[3] = {PLORA_F32, PLORA_BF16, PLORA_F16};
+  const int64_t rows[3] = {300, 1, 0}, cols[3] = {257, 100001, 5}, ld[3] = {260, 100001, 5};
+  std::vector<char> host[3];
+  std::unique_ptr<Device> dev[3];  // Device owns its memory: never copied
+  int64_t host_x[3], dev_x[3];
+  for (int t = 0; t < 3; ++t) {
+    host[t] = random_matrix(dtypes[t], std::max<int64_t>(rows[t], 1), ld[t], rng);
+    dev[t] = std::make_unique<Device>(host[t].size());
+    upload(*dev[t], host[t]);
+    host_x[t] = reinterpret_cast<int64_t>(host[t].data());
+    dev_x[t] = reinterpret_cast<int64_t>(dev[t]->ptr);
+  }
+  Device scratch(PLORA_CUDA_SCRATCH_BYTES);
+  cudaMemset(scratch.ptr, 0xff, PLORA_CUDA_SCRATCH_BYTES);  // the call must reset it
+  double cpu = -1.0, gpu = -1.0;
+  CHECK(plora_cpu_sum_squares_many(3, host_x, dtypes, ld, rows, cols, &cpu) == PLORA_OK, "cpu sum_squares_many: %s",
+        plora_cpu_last_error());
+  CHECK(plora_cuda_sum_squares_many(3, dev_x, dtypes, ld, rows, cols, &gpu, scratch.ptr, nullptr) == PLORA_OK,
+        "sum_squares_many: %s", plora_cuda_last_error());
+  CHECK(close_to(gpu, cpu, 1e-6) && cpu > 0, "sum_squares_many: cpu %.17g, cuda %.17g", cpu, gpu);
+  CHECK(plora_cuda_sum_squares_many(0, nullptr, nullptr, nullptr, nullptr, nullptr, &gpu, scratch.ptr, nullptr) ==
+                PLORA_OK &&
+            gpu == 0.0,
+        "sum_squares_many of no tensors: %s", plora_cuda_last_error());
+}
+
 void test_gelu(int dtype, bool in_place, std::mt19937_64& rng) {
   const int64_t rows = 37, cols = 301, ld_x = 303, ld_y = in_place ? ld_x : 305;
   std::vector<char> x = spread_matrix(dtype, rows, ld_x, 4.0f, rng), y = random_matrix(dtype, rows, ld_y, rng);
@@ -609,6 +637,7 @@ int main() {
     test_merge(6, 9, 0, dtype, PLORA_F16, PLORA_ROUND_NEAREST, 0.5f, 2.0f, rng);
     test_adamw(dtype, rng);
     for (int64_t rows : {0, 1, 300}) test_sum_squares(dtype, rows, rows == 1 ? 100001 : 257, rng);
+    if (dtype == PLORA_F32) test_sum_squares_many(rng);
     for (bool in_place : {false, true}) {
       test_gelu(dtype, in_place, rng);
       test_gelu_backward(dtype, in_place, rng);

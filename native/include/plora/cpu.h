@@ -113,6 +113,12 @@ PLORA_API int plora_cpu_adamw(int count, const int64_t* params, const int64_t* g
 PLORA_API int plora_cpu_sum_squares(const void* x, int dtype, int64_t ld, int64_t rows,
                                     int64_t cols, double* out);
 
+/* *out = the sum of squares of `count` tensors (tensor t: address x[t], dtypes[t], ld[t], rows[t],
+ * cols[t]), summed tensor by tensor in order: a global gradient norm in one call. */
+PLORA_API int plora_cpu_sum_squares_many(int count, const int64_t* x, const int* dtypes,
+                                         const int64_t* ld, const int64_t* rows,
+                                         const int64_t* cols, double* out);
+
 /* GELU (exact, erf form): y = x * Phi(x). x and y of one dtype; y may be x. */
 PLORA_API int plora_cpu_gelu(const void* x, int64_t ld_x, void* y, int64_t ld_y, int dtype,
                              int64_t rows, int64_t cols);

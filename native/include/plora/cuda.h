@@ -88,6 +88,13 @@ PLORA_API int plora_cuda_adamw(int count, const int64_t* params, const int64_t* 
 PLORA_API int plora_cuda_sum_squares(const void* x, int dtype, int64_t ld, int64_t rows,
                                      int64_t cols, double* out, void* scratch, void* stream);
 
+/* The sum of squares of `count` tensors (as plora_cpu_sum_squares_many) with one wait for the
+ * stream, not one per tensor. */
+PLORA_API int plora_cuda_sum_squares_many(int count, const int64_t* x, const int* dtypes,
+                                          const int64_t* ld, const int64_t* rows,
+                                          const int64_t* cols, double* out, void* scratch,
+                                          void* stream);
+
 PLORA_API int plora_cuda_gelu(const void* x, int64_t ld_x, void* y, int64_t ld_y, int dtype,
                               int64_t rows, int64_t cols, void* stream);
 

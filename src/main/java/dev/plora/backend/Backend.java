@@ -7,6 +7,7 @@ import dev.plora.tensor.TensorStorage;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.util.List;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.lang.ref.Cleaner;
@@ -442,6 +443,20 @@ public abstract class Backend implements AutoCloseable {
     return sumSquaresImpl(x);
   }
 
+  /**
+   * Σ x² over all the tensors, summed tensor by tensor in order, in one native call that waits
+   * for queued work once (a global gradient norm without a device round trip per parameter).
+   */
+  public final synchronized double sumSquares(List<Tensor> xs) {
+    if (xs == null) {
+      throw new IllegalArgumentException("xs: must not be null");
+    }
+    for (int i = 0; i < xs.size(); i++) {
+      requireTensor("xs[" + i + "]", xs.get(i));
+    }
+    return xs.isEmpty() ? 0.0 : sumSquaresImpl(xs);
+  }
+
   /** {@code y ← gelu(x)} (exact erf form); y may be x itself. */
   public final synchronized void gelu(Tensor x, Tensor y) {
     requireTensor("x", x);
@@ -572,6 +587,8 @@ public abstract class Backend implements AutoCloseable {
 
   protected abstract double sumSquaresImpl(Tensor x);
 
+  protected abstract double sumSquaresImpl(List<Tensor> xs);
+
   protected abstract void geluImpl(Tensor x, Tensor y);
 
   protected abstract void geluBackwardImpl(Tensor x, Tensor dy, Tensor dx);
@@ -581,6 +598,29 @@ public abstract class Backend implements AutoCloseable {
   protected abstract double softmaxCrossEntropyImpl(Tensor logits, Tensor labels, Tensor dlogits);
 
   /** The slots as the parallel address/size arrays of the native AdamW ABI. */
+  /** The tensors' addresses, dtypes and shapes as the native tables of a multi-tensor call. */
+  protected static final class MatrixTable {
+    public final long[] address, ld, rows, cols;
+    public final int[] dtype;
+
+    public MatrixTable(List<Tensor> xs) {
+      int n = xs.size();
+      address = new long[n];
+      ld = new long[n];
+      rows = new long[n];
+      cols = new long[n];
+      dtype = new int[n];
+      for (int i = 0; i < n; i++) {
+        Tensor x = xs.get(i);
+        address[i] = x.address();
+        ld[i] = x.ld();
+        rows[i] = x.rows();
+        cols[i] = x.cols();
+        dtype[i] = x.dtype().code();
+      }
+    }
+  }
+
   protected static final class AdamwTable {
     public final long[] params, grads, m, v, copies, copyLd, rows, cols;
     public final float[] lrScale;

@@ -115,8 +115,10 @@ public final class Tensor implements AutoCloseable {
    */
   public Tensor view(int row, int col, int rows, int cols) {
     requireOpen("view of");
-    if (row < 0 || col < 0 || rows <= 0 || cols <= 0
-        || (long) row + rows > this.rows || (long) col + cols > this.cols) {
+    if (rows <= 0 || cols <= 0) {
+      throw new IllegalArgumentException("view: expected rows > 0 and cols > 0, got shape [" + rows + "," + cols + "]");
+    }
+    if (row < 0 || col < 0 || (long) row + rows > this.rows || (long) col + cols > this.cols) {
       throw new IllegalArgumentException("view [" + row + ":" + ((long) row + rows) + ", " + col + ":"
           + ((long) col + cols) + "] (shape [" + rows + "," + cols + "]) is outside its parent of shape "
           + shape());

@@ -180,6 +180,35 @@ class TrainingKernelsTest {
     }
   }
 
+  /** Many tensors in one call: float64 over all of them; on the CPU bit for bit the singles' sum. */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("dev.plora.testing.BackendCases#names")
+  void sumOfSquaresOfManyTensors(String backendName) {
+    SplittableRandom rng = new SplittableRandom(16);
+    try (Backend backend = BackendCases.open(backendName); TensorScope s = new TensorScope(backend)) {
+      int[][] shapes = {{37, 129}, {5, 17}, {1, 9}, {3, 1}};
+      DType[] types = {DType.F32, DType.BF16, DType.F32, DType.F16};
+      List<Tensor> xs = new java.util.ArrayList<>();
+      double want = 0, singles = 0;
+      for (int t = 0; t < shapes.length; t++) {
+        int rows = shapes[t][0], cols = shapes[t][1];
+        float[] v = Reference.random(rng, rows * cols, types[t]);
+        Tensor x = s.allocate(rows, cols + 3, types[t]).fill(Float.NaN).view(0, 0, rows, cols).copyFrom(v);
+        xs.add(x);
+        for (float f : v) {
+          want += (double) f * f;
+        }
+        singles += backend.sumSquares(x);
+      }
+      double got = backend.sumSquares(xs);
+      assertEquals(want, got, 1e-9 * want, "against float64 (the padding holds NaN and must not count)");
+      if (backendName.equals("cpu")) {
+        assertEquals(singles, got, 0.0, "tensor by tensor in order: the singles' sum, bit for bit");
+      }
+      assertEquals(0.0, backend.sumSquares(List.of()));
+    }
+  }
+
   @ParameterizedTest(name = "{0}")
   @MethodSource("dev.plora.testing.BackendCases#names")
   void modelOpsMatchReferences(String backendName) {

@@ -100,6 +100,11 @@ class TrainingValidationTest {
       assertRefused(IllegalArgumentException.class, () -> b.fillUniform(y, 2f, 1f, 0, 0), "low <= high");
       assertRefused(IllegalArgumentException.class, () -> b.fillNormal(y, 0f, -1f, 0, 0), "std");
       assertRefused(IllegalArgumentException.class, () -> b.dropoutMask(null, y), "dropout");
+      assertRefused(IllegalArgumentException.class, () -> b.sumSquares((java.util.List<Tensor>) null), "xs: ");
+      assertRefused(IllegalArgumentException.class, () -> b.sumSquares(java.util.Arrays.asList(x, null)), "xs[1]");
+      Tensor closed = s.allocate(2, 2, DType.F32);
+      closed.close();
+      assertRefused(IllegalStateException.class, () -> b.sumSquares(java.util.List.of(x, closed)), "xs[1]");
       assertAllNaN(y);
       assertEquals(0, b.countNonFinite(x));
       assertEquals(20, b.countNonFinite(y));

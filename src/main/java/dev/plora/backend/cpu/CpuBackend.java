@@ -222,6 +222,15 @@ public final class CpuBackend extends Backend {
   }
 
   @Override
+  protected double sumSquaresImpl(List<Tensor> xs) {
+    MatrixTable t = new MatrixTable(xs);
+    double[] out = {0};
+    check(CpuKernels.plora_cpu_sum_squares_many(xs.size(), t.address, t.dtype, t.ld, t.rows, t.cols, out),
+        "sum of squares");
+    return out[0];
+  }
+
+  @Override
   protected void geluImpl(Tensor x, Tensor y) {
     check(CpuKernels.plora_cpu_gelu(x.address(), x.ld(), y.address(), y.ld(), x.dtype().code(), x.rows(), x.cols()),
         "gelu");

@@ -84,6 +84,10 @@ final class CpuKernels {
   static native int plora_cpu_sum_squares(@Cast("const void*") long x, int dtype, @Cast("int64_t") long ld,
       @Cast("int64_t") long rows, @Cast("int64_t") long cols, double[] out);
 
+  static native int plora_cpu_sum_squares_many(int count, @Cast("const int64_t*") long[] x,
+      @Cast("const int*") int[] dtypes, @Cast("const int64_t*") long[] ld, @Cast("const int64_t*") long[] rows,
+      @Cast("const int64_t*") long[] cols, double[] out);
+
   static native int plora_cpu_gelu(@Cast("const void*") long x, @Cast("int64_t") long ldX, @Cast("void*") long y,
       @Cast("int64_t") long ldY, int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols);
 

@@ -273,6 +273,16 @@ public final class CudaBackend extends Backend {
   }
 
   @Override
+  protected double sumSquaresImpl(List<Tensor> xs) {
+    onDevice();
+    MatrixTable t = new MatrixTable(xs);
+    double[] out = {0};
+    check(CudaKernels.plora_cuda_sum_squares_many(xs.size(), t.address, t.dtype, t.ld, t.rows, t.cols, out, scratch,
+        stream.address()), "sum of squares");
+    return out[0];
+  }
+
+  @Override
   protected void geluImpl(Tensor x, Tensor y) {
     onDevice();
     check(CudaKernels.plora_cuda_gelu(x.address(), x.ld(), y.address(), y.ld(), x.dtype().code(), x.rows(), x.cols(),

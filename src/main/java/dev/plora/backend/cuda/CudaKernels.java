@@ -82,6 +82,10 @@ final class CudaKernels {
       @Cast("int64_t") long rows, @Cast("int64_t") long cols, double[] out, @Cast("void*") long scratch,
       @Cast("void*") long stream);
 
+  static native int plora_cuda_sum_squares_many(int count, @Cast("const int64_t*") long[] x,
+      @Cast("const int*") int[] dtypes, @Cast("const int64_t*") long[] ld, @Cast("const int64_t*") long[] rows,
+      @Cast("const int64_t*") long[] cols, double[] out, @Cast("void*") long scratch, @Cast("void*") long stream);
+
   static native int plora_cuda_gelu(@Cast("const void*") long x, @Cast("int64_t") long ldX, @Cast("void*") long y,
       @Cast("int64_t") long ldY, int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols,
       @Cast("void*") long stream);
