@@ -126,7 +126,7 @@ class ValidationTest {
         assertRefused(IllegalArgumentException.class, () -> t.view(2, 1, 3, 2), "outside", "[3,2]", "[4,5]");
         assertRefused(IllegalArgumentException.class, () -> t.view(0, 4, 1, 2), "outside");
         assertRefused(IllegalArgumentException.class, () -> t.view(-1, 0, 1, 1), "outside");
-        assertRefused(IllegalArgumentException.class, () -> t.view(0, 0, 0, 1), "outside");
+        assertRefused(IllegalArgumentException.class, () -> t.view(0, 0, 0, 1), "rows > 0", "[0,1]");
         assertRefused(IllegalArgumentException.class, () -> t.copyFrom(new float[19]), "20", "19", "[4,5]");
         assertRefused(IllegalArgumentException.class, () -> t.copyFrom((float[]) null), "values");
         Tensor other = backend.allocate(5, 4, DType.F32);
