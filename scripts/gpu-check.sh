@@ -222,6 +222,8 @@ if [[ -f gpu-java/runtime.tgz ]]; then
     while read -r lib; do cuda_dirs+=("$(dirname "$lib")"); done \
       < <(find "$nvidia_root" \( -name 'libcudart.so.13' -o -name 'libcublas.so.13' -o -name 'libcublasLt.so.13' \) 2>/dev/null)
   fi
+  # the bundle's libgomp, only where the machine has none of its own
+  ldconfig -p 2>/dev/null | grep -q 'libgomp\.so\.1 ' || cuda_dirs+=("$ROOT/gpu-java/native")
   lib_path=""
   for dir in "${cuda_dirs[@]}"; do [[ -d $dir ]] && lib_path="$lib_path${lib_path:+:}$dir"; done
   {

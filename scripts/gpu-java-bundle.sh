@@ -8,6 +8,7 @@
 #   gpu-java/lib/*.jar     the runtime jars but JFreeChart, plora.jar, the test classes (without
 #                          the demo and fuzz tests, which need JFreeChart and jqwik) and the
 #                          JUnit console launcher matching the project's JUnit
+#   gpu-java/native/       libgomp.so.1, in case the GPU machine lacks it
 #   gpu-java/STAMP         the commit it was built from
 #
 # The bundle must travel with the working tree to the GPU machine, within 64 MiB in all: the
@@ -44,6 +45,10 @@ tr ':' '\n' <target/classpath.txt | while read -r jar || [[ -n $jar ]]; do  # th
   case $jar in *jfreechart*) ;; *.jar) cp "$jar" "$OUT/lib/" ;; esac
 done
 cp target/plora.jar "$OUT/lib/"
+# the OpenMP runtime libplora_cpu needs, for a machine without one (gpu-check then adds it)
+mkdir -p "$OUT/native"
+gomp=$(ldconfig -p 2>/dev/null | sed -n 's/.*libgomp\.so\.1 (libc6,x86-64) => //p' | head -n 1)
+[[ -n $gomp ]] && cp -L "$gomp" "$OUT/native/"
 mkdir -p "$tmp/tests"
 cp -r target/test-classes/. "$tmp/tests/"
 rm -rf "$tmp/tests/dev/plora/demo" "$tmp/tests/dev/plora/fuzz"
