@@ -4,6 +4,7 @@
 
 #include "../common/contracts.h"
 #include "plora/cpu.h"
+#include "rows.h"
 
 using namespace plora;
 
@@ -39,7 +40,10 @@ int plora_cpu_copy(const void* src, int src_dtype, int64_t ld_src, void* dst, in
     for (int64_t i = 0; i < rows; ++i) {
       const void* srow = s + i * ld_src * ss;
       void* drow = d + i * ld_dst * ds;
-      for (int64_t j = 0; j < cols; ++j) store_f32(drow, dst_dtype, j, load_f32(srow, src_dtype, j));
+      if (src_dtype == PLORA_F32) f32_to_row(static_cast<const float*>(srow), dst_dtype, cols, drow);
+      else if (dst_dtype == PLORA_F32) row_to_f32(srow, src_dtype, cols, static_cast<float*>(drow));
+      else
+        for (int64_t j = 0; j < cols; ++j) store_f32(drow, dst_dtype, j, load_f32(srow, src_dtype, j));
     }
   }
   return ok();
