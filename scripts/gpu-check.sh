@@ -69,6 +69,11 @@ if ! command -v nvcc >/dev/null 2>&1 && [[ -x /usr/local/cuda/bin/nvcc ]]; then
   export PATH="/usr/local/cuda/bin:$PATH"
 fi
 
+# The loader's cache, listed once (ldconfig may live in /sbin, off a non-root PATH); matched with
+# grep on a variable, never `ldconfig -p | grep -q`, whose early exit kills ldconfig under pipefail.
+LOADER_CACHE=$({ ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null)
+in_loader_cache() { grep -F -- "$1" >/dev/null <<<"$LOADER_CACHE"; }
+
 ROWS=()        # "step|status|required|seconds|log|note"
 FAILED_STEPS=()
 
@@ -223,7 +228,7 @@ if [[ -f gpu-java/runtime.tgz ]]; then
       < <(find "$nvidia_root" \( -name 'libcudart.so.13' -o -name 'libcublas.so.13' -o -name 'libcublasLt.so.13' \) 2>/dev/null)
   fi
   # the bundle's libgomp, only where the machine has none of its own
-  ldconfig -p 2>/dev/null | grep -q 'libgomp\.so\.1 ' || cuda_dirs+=("$ROOT/gpu-java/native")
+  in_loader_cache 'libgomp.so.1 ' || cuda_dirs+=("$ROOT/gpu-java/native")
   lib_path=""
   for dir in "${cuda_dirs[@]}"; do [[ -d $dir ]] && lib_path="$lib_path${lib_path:+:}$dir"; done
   {
@@ -275,7 +280,9 @@ sanitizer_step() {
   local rc=$STEP_RC note=$STEP_NOTE
   local summary_line
   summary_line=$(grep -m 1 -E '(ERROR|RACECHECK) SUMMARY' "$log" | sed 's/^=* *//')
-  if ((rc != 0 && rc != 86)) && grep -q -E 'Device not supported|Unable to initialize|LibraryNotLoaded' "$log"; then
+  # a sanitizer that could not attach ran nothing: no summary line, no timeout
+  if ((rc != 0 && rc != 86 && rc != 124 && rc != 137)) && [[ -z $summary_line ]] &&
+    grep -q -E 'Device not supported|Unable to initialize|LibraryNotLoaded' "$log"; then
     # some container runtimes expose the GPU but not the debug interface the sanitizer needs
     record "$tool" SKIP no "$STEP_SECS" "$name" \
       "compute-sanitizer cannot attach on this machine: $(grep -m 1 -o -E '(Device not supported|Unable to initialize|LibraryNotLoaded)[^.]*' "$log")"
@@ -303,7 +310,7 @@ done
 BENCH_LOG=$LOGS/06-bench.log
 : >"$BENCH_LOG"
 if ((CUDA_READY == 1)); then
-  if ! ldconfig -p 2>/dev/null | grep -q 'libcublas\.so\.13 ' && [[ -z ${PLORA_CUBLAS:-} ]]; then
+  if ! in_loader_cache 'libcublas.so.13 ' && [[ -z ${PLORA_CUBLAS:-} ]]; then
     for dir in "${CUDA_HOME:-/nonexistent}/lib64" /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
       "$(timeout 20 python3 -c 'import importlib.util as u; s = u.find_spec("nvidia.cublas"); print(list(s.submodule_search_locations)[0] + "/lib")' 2>/dev/null)"; do
       if [[ -n $dir && -e $dir/libcublas.so.13 ]]; then

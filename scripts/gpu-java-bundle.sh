@@ -47,8 +47,13 @@ done
 cp target/plora.jar "$OUT/lib/"
 # the OpenMP runtime libplora_cpu needs, for a machine without one (gpu-check then adds it)
 mkdir -p "$OUT/native"
-gomp=$(ldconfig -p 2>/dev/null | sed -n 's/.*libgomp\.so\.1 (libc6,x86-64) => //p' | head -n 1)
-[[ -n $gomp ]] && cp -L "$gomp" "$OUT/native/"
+cache=$({ ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null || true)  # /sbin: off a non-root PATH
+gomp=$(sed -n 's/.*libgomp\.so\.1 (libc6,x86-64) => //p' <<<"$cache" | head -n 1)
+if [[ -n $gomp ]]; then
+  cp -L "$gomp" "$OUT/native/"
+else
+  echo "gpu-java-bundle: warning: libgomp.so.1 not found here; a GPU machine without it cannot load the CPU kernels" >&2
+fi
 mkdir -p "$tmp/tests"
 cp -r target/test-classes/. "$tmp/tests/"
 rm -rf "$tmp/tests/dev/plora/demo" "$tmp/tests/dev/plora/fuzz"

@@ -89,7 +89,7 @@ inline void philox_batch(uint64_t seed, uint64_t stream, uint64_t first_block, u
 #else
   for (int l = 0; l < kPhiloxBatch; ++l) {
     const Philox4 r = philox_block(seed, stream, first_block + l);
-    for (int w = 0; w < 4; ++w) out[4 * l + w] = r.v[w];
+    __builtin_memcpy(out + 4 * l, r.v, sizeof r.v);  // out may be another type's storage
   }
   (void)k0;
   (void)k1;
@@ -97,7 +97,8 @@ inline void philox_batch(uint64_t seed, uint64_t stream, uint64_t first_block, u
 }
 
 // out[e] = philox_word(seed, stream, first + e) for e < count, each block drawn once for its
-// four words, eight blocks at a time (philox_batch).
+// four words, a batch at a time (philox_batch). Words are stored bytewise (memcpy or vector
+// stores), so `out` may be the storage of floats that are about to replace them.
 inline void philox_words(uint64_t seed, uint64_t stream, uint64_t first, int64_t count, uint32_t* out) {
   constexpr int kWords = 4 * kPhiloxBatch;
   const uint64_t end = first + static_cast<uint64_t>(count);
@@ -110,7 +111,7 @@ inline void philox_words(uint64_t seed, uint64_t stream, uint64_t first, int64_t
     }
     philox_batch(seed, stream, b, words);
     for (int w = 0; w < kWords; ++w)
-      if (w0 + w >= first && w0 + w < end) out[w0 + w - first] = words[w];
+      if (w0 + w >= first && w0 + w < end) __builtin_memcpy(out + (w0 + w - first), words + w, sizeof *words);
   }
 }
 

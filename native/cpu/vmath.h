@@ -65,12 +65,14 @@ inline __m256 exp_sum(__m256 a, __m256 b) {
   return _mm256_blendv_ps(r, s, _mm256_cmp_ps(s, s, _CMP_UNORD_Q));
 }
 
-// x²/2 = hi + lo exactly (lo = 0 where x is infinite, so no NaN appears)
+// x²/2 = hi + lo exactly; lo = 0 where x²/2 overflows (|x| > 2.6e19) or x is not finite, so that
+// no inf - inf or NaN appears downstream
 inline void half_square(__m256 x, __m256* hi, __m256* lo) {
   const __m256 half_x = _mm256_mul_ps(x, _mm256_set1_ps(0.5f));
   *hi = _mm256_mul_ps(half_x, x);
   const __m256 rest = _mm256_fmsub_ps(half_x, x, *hi);
-  *lo = _mm256_and_ps(rest, _mm256_cmp_ps(rest, rest, _CMP_ORD_Q));
+  const __m256 magnitude = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), rest);
+  *lo = _mm256_and_ps(rest, _mm256_cmp_ps(magnitude, _mm256_set1_ps(INFINITY), _CMP_LT_OQ));
 }
 #endif
 

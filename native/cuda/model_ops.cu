@@ -16,11 +16,11 @@ constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int kReduceBlocks = 1024;      // cap for the reductions: one atomicAdd per block
 constexpr int64_t kMaxRowBlocks = 65535 * 16;
-constexpr float kInvSqrt2 = 0.70710678118654752f;
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 
-// Phi(x) = erfc(-x/√2)/2: no cancellation in the negative tail, where 1 + erf(x/√2) loses every digit
-__device__ float normal_cdf(float x) { return 0.5f * erfcf(-x * kInvSqrt2); }
+// Phi(x) = erfc(-x/√2)/2: no cancellation in the negative tail, where 1 + erf(x/√2) loses every
+// digit; in double, as x/√2 rounded to fp32 would cost the tail its relative accuracy
+__device__ float normal_cdf(float x) { return static_cast<float>(0.5 * erfc(-static_cast<double>(x) * 0.70710678118654752440)); }
 
 struct Scratch {
   double sum;

@@ -88,8 +88,8 @@ PLORA_API int plora_cuda_adamw(int count, const int64_t* params, const int64_t* 
 PLORA_API int plora_cuda_sum_squares(const void* x, int dtype, int64_t ld, int64_t rows,
                                      int64_t cols, double* out, void* scratch, void* stream);
 
-/* The sum of squares of `count` tensors (as plora_cpu_sum_squares_many) with one wait for the
- * stream, not one per tensor. */
+/* The sum of squares of `count` tensors (as plora_cpu_sum_squares_many, but added on the device
+ * by atomics, in no fixed order) with one wait for the stream, not one per tensor. */
 PLORA_API int plora_cuda_sum_squares_many(int count, const int64_t* x, const int* dtypes,
                                           const int64_t* ld, const int64_t* rows,
                                           const int64_t* cols, double* out, void* scratch,
