@@ -46,7 +46,7 @@ inline v8 v8_abs(v8 x) {
 // overflows to inf, underflows to 0, NaN stays NaN.
 inline __m256 exp_sum(__m256 a, __m256 b) {
   const __m256 s = _mm256_add_ps(a, b);
-  const __m256 sc = _mm256_min_ps(_mm256_max_ps(s, _mm256_set1_ps(-104.0f)), _mm256_set1_ps(88.7228f));
+  const __m256 sc = _mm256_min_ps(_mm256_max_ps(s, _mm256_set1_ps(-104.0f)), _mm256_set1_ps(88.72283935546875f));
   const __m256 n = _mm256_round_ps(_mm256_mul_ps(sc, _mm256_set1_ps(1.44269504088896341f)),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m256 f = _mm256_add_ps(_mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), a), b);
@@ -61,7 +61,7 @@ inline __m256 exp_sum(__m256 a, __m256 b) {
   const __m256i ni = _mm256_cvtps_epi32(n), half = _mm256_srai_epi32(ni, 1);  // n in [-150, 128]
   __m256 r = _mm256_mul_ps(_mm256_mul_ps(y, pow2(half)), pow2(_mm256_sub_epi32(ni, half)));
   r = _mm256_blendv_ps(r, _mm256_setzero_ps(), _mm256_cmp_ps(s, _mm256_set1_ps(-104.0f), _CMP_LT_OQ));
-  r = _mm256_blendv_ps(r, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(s, _mm256_set1_ps(88.7228f), _CMP_GT_OQ));
+  r = _mm256_blendv_ps(r, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(s, _mm256_set1_ps(88.72283935546875f), _CMP_GT_OQ));
   return _mm256_blendv_ps(r, s, _mm256_cmp_ps(s, s, _CMP_UNORD_Q));
 }
 
