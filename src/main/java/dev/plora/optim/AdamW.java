@@ -103,13 +103,20 @@ public final class AdamW implements AutoCloseable {
 
   /**
    * One step over every parameter with learning rate {@code lr}; gradients are multiplied by
-   * {@code gradScale} first (1/accumulation, times the clipping factor).
+   * {@code gradScale} first (1/accumulation, times the clipping factor). A gradient holding NaN
+   * or infinity is refused before anything is written: the step throws
+   * {@link NonFiniteGradientException} naming the parameter, and the weights, moments and step
+   * count stay as they were.
    */
   public void step(float lr, float gradScale) {
     requireOpen();
     if (!(lr >= 0 && Float.isFinite(lr))) {
       throw new IllegalArgumentException("lr: expected a finite value >= 0, got " + lr);
     }
+    if (!(gradScale >= 0 && Float.isFinite(gradScale))) {
+      throw new IllegalArgumentException("gradScale: expected a finite value >= 0, got " + gradScale);
+    }
+    requireFiniteGradients();
     long t = steps + 1;
     float bc1 = (float) (1 - Math.pow(config.beta1(), t));
     float bc2 = (float) (1 - Math.pow(config.beta2(), t));
@@ -122,6 +129,21 @@ public final class AdamW implements AutoCloseable {
     backend.adamw(slots, new AdamwHyper(lr, config.beta1(), config.beta2(), config.eps(), config.weightDecay(),
         gradScale, bc1, bc2));
     steps = t;
+  }
+
+  // One pass over all gradients (one native call); only on failure, one more per parameter to name it.
+  private void requireFiniteGradients() {
+    List<Tensor> grads = moments.keySet().stream().map(Parameter::grad).toList();
+    if (Double.isFinite(backend.sumSquares(grads))) {
+      return;
+    }
+    for (Parameter p : moments.keySet()) {
+      long bad = backend.countNonFinite(p.grad());
+      if (bad > 0) {
+        throw new NonFiniteGradientException(p.name(), bad, p.grad().rows() * (long) p.grad().cols(), steps);
+      }
+    }
+    // finite values whose squares overflowed double: not a reason to refuse the step
   }
 
   /** The first moment (m) of a parameter. */

@@ -1,5 +1,6 @@
 package dev.plora.optim;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -61,6 +62,43 @@ class AdamWTest {
         assertEquals(0.0, backend.sumSquares(opt.secondMoment(p)));
         assertEquals(2L * 1000 * 4, opt.stateBytes());
         assertThrows(IllegalArgumentException.class, () -> opt.pruneState(List.of(p), 1.5));
+      }
+    }
+  }
+
+  /** A NaN or inf gradient is refused by name before anything is written. */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("dev.plora.testing.BackendCases#names")
+  void nonFiniteGradientsAreRefusedAndNothingIsWritten(String backendName) {
+    SplittableRandom rng = new SplittableRandom(9);
+    try (Backend backend = BackendCases.open(backendName); TensorScope s = new TensorScope(backend)) {
+      Parameter a = new Parameter("a", s.fromArray(Reference.random(rng, 6 * 5, DType.F32), 6, 5, DType.F32),
+          s.fromArray(Reference.random(rng, 6 * 5, DType.F32), 6, 5, DType.F32), null, Parameter.Role.WEIGHT);
+      Parameter b = new Parameter("layer1.lora_B", s.fromArray(Reference.random(rng, 4 * 3, DType.F32), 4, 3, DType.F32),
+          s.fromArray(Reference.random(rng, 4 * 3, DType.F32), 4, 3, DType.F32), null, Parameter.Role.LORA_B);
+      try (AdamW opt = new AdamW(backend, List.of(a, b), AdamW.Config.DEFAULT)) {
+        opt.step(1e-3f, 1f);
+        float[] valueA = a.value().toFloatArray(), valueB = b.value().toFloatArray();
+        float[] mB = opt.firstMoment(b).toFloatArray(), vB = opt.secondMoment(b).toFloatArray();
+        for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY}) {
+          float[] g = b.grad().toFloatArray();
+          g[7] = bad;
+          g[2] = bad;
+          b.grad().copyFrom(g);
+          NonFiniteGradientException e = assertThrows(NonFiniteGradientException.class, () -> opt.step(1e-3f, 1f));
+          assertEquals("layer1.lora_B", e.parameter());
+          assertEquals(2, e.nonFinite());
+          assertTrue(e.getMessage().contains("'layer1.lora_B' has 2 non-finite values (of 12)"), e.getMessage());
+          assertEquals(1, opt.steps(), "the step count stays");
+          assertArrayEquals(valueA, a.value().toFloatArray(), "a parameter before the bad one is untouched");
+          assertArrayEquals(valueB, b.value().toFloatArray());
+          assertArrayEquals(mB, opt.firstMoment(b).toFloatArray());
+          assertArrayEquals(vB, opt.secondMoment(b).toFloatArray());
+        }
+        b.grad().fill(0.5f);
+        opt.step(1e-3f, 1f);
+        assertEquals(2, opt.steps(), "finite gradients step again");
+        assertThrows(IllegalArgumentException.class, () -> opt.step(1e-3f, Float.NaN), "gradScale");
       }
     }
   }
