@@ -110,13 +110,25 @@ public final class AdamW implements AutoCloseable {
    */
   public void step(float lr, float gradScale) {
     requireOpen();
+    step(lr, gradScale, gradientSumSquares());
+  }
+
+  /**
+   * As {@link #step(float, float)}, given Σ g² over all the gradients as the caller already
+   * computed it ({@link #gradientSumSquares()}; the Trainer has it from its clipping norm), so that
+   * the gradients are not read a second time. A NaN or infinite sum is refused the same way.
+   */
+  public void step(float lr, float gradScale, double gradientSumSquares) {
+    requireOpen();
     if (!(lr >= 0 && Float.isFinite(lr))) {
       throw new IllegalArgumentException("lr: expected a finite value >= 0, got " + lr);
     }
     if (!(gradScale >= 0 && Float.isFinite(gradScale))) {
       throw new IllegalArgumentException("gradScale: expected a finite value >= 0, got " + gradScale);
     }
-    requireFiniteGradients();
+    if (!Double.isFinite(gradientSumSquares)) {
+      throw nonFiniteGradient();
+    }
     long t = steps + 1;
     float bc1 = (float) (1 - Math.pow(config.beta1(), t));
     float bc2 = (float) (1 - Math.pow(config.beta2(), t));
@@ -131,19 +143,23 @@ public final class AdamW implements AutoCloseable {
     steps = t;
   }
 
-  // One pass over all gradients (one native call); only on failure, one more per parameter to name it.
-  private void requireFiniteGradients() {
-    List<Tensor> grads = moments.keySet().stream().map(Parameter::grad).toList();
-    if (Double.isFinite(backend.sumSquares(grads))) {
-      return;
-    }
+  /** Σ g² over the gradients of all parameters, in one native call (one wait on a GPU). */
+  public double gradientSumSquares() {
+    requireOpen();
+    return backend.sumSquares(moments.keySet().stream().map(Parameter::grad).toList());
+  }
+
+  // Names the parameter whose gradient is not finite (one count per parameter: the failure path).
+  private RuntimeException nonFiniteGradient() {
     for (Parameter p : moments.keySet()) {
       long bad = backend.countNonFinite(p.grad());
       if (bad > 0) {
-        throw new NonFiniteGradientException(p.name(), bad, p.grad().rows() * (long) p.grad().cols(), steps);
+        return new NonFiniteGradientException(p.name(), bad, p.grad().rows() * (long) p.grad().cols(), steps);
       }
     }
-    // finite values whose squares overflowed double: not a reason to refuse the step
+    // every value finite, their squares' sum not: refuse all the same, as nothing can be trusted
+    return new IllegalArgumentException("gradientSumSquares: not finite although every gradient value is: "
+        + "squares too large for double, or a stale sum passed to step");
   }
 
   /** The first moment (m) of a parameter. */

@@ -165,7 +165,7 @@ public final class Trainer<B> implements AutoCloseable {
       throw new TrainingDivergedException(step, "the loss is " + loss);
     }
     // one native call for all gradients: on a GPU, one wait instead of one per parameter
-    double sum = backend.sumSquares(parameters.stream().map(Parameter::grad).toList());
+    double sum = optimizer.gradientSumSquares();
     double gradNorm = Math.sqrt(sum) / accumulation;
     if (!Double.isFinite(gradNorm)) {
       throw new TrainingDivergedException(step, "the gradient norm is " + gradNorm);
@@ -175,7 +175,7 @@ public final class Trainer<B> implements AutoCloseable {
       scale *= maxGradNorm / (gradNorm + 1e-6); // PyTorch's clip_grad_norm_
     }
     double lr = schedule.lr(step);
-    optimizer.step((float) lr, (float) scale);
+    optimizer.step((float) lr, (float) scale, sum);  // the gradients are not read again
     lastLr = lr;
     lastGradNorm = gradNorm;
     step++;

@@ -96,7 +96,10 @@ class AdamWTest {
           assertArrayEquals(vB, opt.secondMoment(b).toFloatArray());
         }
         b.grad().fill(0.5f);
-        opt.step(1e-3f, 1f);
+        assertThrows(IllegalArgumentException.class, () -> opt.step(1e-3f, 1f, Double.NaN),
+            "a non-finite sum passed in is refused even when the gradients are finite");
+        assertEquals(1, opt.steps());
+        opt.step(1e-3f, 1f, opt.gradientSumSquares());
         assertEquals(2, opt.steps(), "finite gradients step again");
         assertThrows(IllegalArgumentException.class, () -> opt.step(1e-3f, Float.NaN), "gradScale");
       }
