@@ -440,7 +440,7 @@ public abstract class Backend implements AutoCloseable {
   /** Σ x² in double (waits for queued work). */
   public final synchronized double sumSquares(Tensor x) {
     requireTensor("x", x);
-    return sumSquaresImpl(x);
+    return sumSquaresImpl(List.of(x));
   }
 
   /**
@@ -585,8 +585,6 @@ public abstract class Backend implements AutoCloseable {
 
   protected abstract void adamwImpl(java.util.List<AdamwSlot> slots, DType copyType, AdamwHyper hyper);
 
-  protected abstract double sumSquaresImpl(Tensor x);
-
   protected abstract double sumSquaresImpl(List<Tensor> xs);
 
   protected abstract void geluImpl(Tensor x, Tensor y);
@@ -597,7 +595,6 @@ public abstract class Backend implements AutoCloseable {
 
   protected abstract double softmaxCrossEntropyImpl(Tensor logits, Tensor labels, Tensor dlogits);
 
-  /** The slots as the parallel address/size arrays of the native AdamW ABI. */
   /** The tensors' addresses, dtypes and shapes as the native tables of a multi-tensor call. */
   protected static final class MatrixTable {
     public final long[] address, ld, rows, cols;
@@ -621,6 +618,7 @@ public abstract class Backend implements AutoCloseable {
     }
   }
 
+  /** The slots as the parallel address/size arrays of the native AdamW ABI. */
   protected static final class AdamwTable {
     public final long[] params, grads, m, v, copies, copyLd, rows, cols;
     public final float[] lrScale;

@@ -214,14 +214,6 @@ public final class CpuBackend extends Backend {
   }
 
   @Override
-  protected double sumSquaresImpl(Tensor x) {
-    double[] out = {0};
-    check(CpuKernels.plora_cpu_sum_squares(x.address(), x.dtype().code(), x.ld(), x.rows(), x.cols(), out),
-        "sum of squares");
-    return out[0];
-  }
-
-  @Override
   protected double sumSquaresImpl(List<Tensor> xs) {
     MatrixTable t = new MatrixTable(xs);
     double[] out = {0};

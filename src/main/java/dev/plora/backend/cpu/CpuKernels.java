@@ -81,9 +81,6 @@ final class CpuKernels {
       @Cast("const int64_t*") long[] cols, @Cast("const float*") float[] lrScale, int copyDtype, float lr, float beta1,
       float beta2, float eps, float weightDecay, float gradScale, float biasCorrection1, float biasCorrection2);
 
-  static native int plora_cpu_sum_squares(@Cast("const void*") long x, int dtype, @Cast("int64_t") long ld,
-      @Cast("int64_t") long rows, @Cast("int64_t") long cols, double[] out);
-
   static native int plora_cpu_sum_squares_many(int count, @Cast("const int64_t*") long[] x,
       @Cast("const int*") int[] dtypes, @Cast("const int64_t*") long[] ld, @Cast("const int64_t*") long[] rows,
       @Cast("const int64_t*") long[] cols, double[] out);

@@ -264,15 +264,6 @@ public final class CudaBackend extends Backend {
   }
 
   @Override
-  protected double sumSquaresImpl(Tensor x) {
-    onDevice();
-    double[] out = {0};
-    check(CudaKernels.plora_cuda_sum_squares(x.address(), x.dtype().code(), x.ld(), x.rows(), x.cols(), out, scratch,
-        stream.address()), "sum of squares");
-    return out[0];
-  }
-
-  @Override
   protected double sumSquaresImpl(List<Tensor> xs) {
     onDevice();
     MatrixTable t = new MatrixTable(xs);

@@ -78,10 +78,6 @@ final class CudaKernels {
       float beta2, float eps, float weightDecay, float gradScale, float biasCorrection1, float biasCorrection2,
       @Cast("void*") long table, @Cast("int64_t") long tableBytes, @Cast("void*") long stream);
 
-  static native int plora_cuda_sum_squares(@Cast("const void*") long x, int dtype, @Cast("int64_t") long ld,
-      @Cast("int64_t") long rows, @Cast("int64_t") long cols, double[] out, @Cast("void*") long scratch,
-      @Cast("void*") long stream);
-
   static native int plora_cuda_sum_squares_many(int count, @Cast("const int64_t*") long[] x,
       @Cast("const int*") int[] dtypes, @Cast("const int64_t*") long[] ld, @Cast("const int64_t*") long[] rows,
       @Cast("const int64_t*") long[] cols, double[] out, @Cast("void*") long scratch, @Cast("void*") long stream);
