@@ -2,7 +2,6 @@
 // rounding into 16-bit W, then A and B scaled (PLoRA's momentum unloading) in the same call.
 #include <omp.h>
 
-#include <cstring>
 #include <vector>
 
 #include "../common/contracts.h"
@@ -33,7 +32,7 @@ int plora_cpu_merge(void* w, int w_dtype, int64_t ld_w, void* b, int64_t ld_b, v
   const bool stochastic = rounding == PLORA_ROUND_STOCHASTIC && w_dtype == PLORA_BF16;
   if (n > 0 && k > 0 && r > 0) {
     const Panels ap(a, ab_dtype, ld_a, r, k);
-    const std::vector<float> bp = pack_f32(b, ab_dtype, ld_b, n, r, r, false);   // [n, r]
+    const std::vector<float> bp = pack_f32(b, ab_dtype, ld_b, n, r, r, false);  // [n, r]
     const int64_t row_bytes = ld_w * dtype_size(w_dtype), blocks = (n + kTileRows - 1) / kTileRows;
 #pragma omp parallel
     {
