@@ -53,12 +53,13 @@ inline void philox_batch(uint64_t seed, uint64_t stream, uint64_t first_block, u
   }
   const __m256i m0 = _mm256_set1_epi32(static_cast<int>(0xD2511F53u));
   const __m256i m1 = _mm256_set1_epi32(static_cast<int>(0xCD9E8D57u));
-  // 32x32 -> 64-bit products of all eight lanes, split into low and high words per lane
+  // 32x32 -> 64-bit products of all eight lanes: the high words from the even and odd lanes'
+  // 64-bit products, the low words in one multiply
   auto mulhilo = [](__m256i a, __m256i m, __m256i* high) {
     const __m256i even = _mm256_mul_epu32(a, m);
     const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
     *high = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
-    return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+    return _mm256_mullo_epi32(a, m);
   };
   uint32_t key0 = k0, key1 = k1;
   for (int round = 0; round < 10; ++round) {
