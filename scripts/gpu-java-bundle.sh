@@ -32,39 +32,42 @@ junit=$(sed -n 's|.*<junit.version>\(5\.[0-9.]*\)</junit.version>.*|\1|p' pom.xm
 [[ -n $junit ]] || die "no <junit.version> 5.x in pom.xml"
 platform=1.${junit#5.}  # JUnit Jupiter 5.x.y ships with Platform 1.x.y
 
+# built aside and moved into place at the end: a failed run leaves the previous bundle, never half a one
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-rm -rf "$OUT"
-mkdir -p "$OUT/lib"
+build=$(mktemp -d .gpu-java.XXXXXX)
+trap 'rm -rf "$tmp" "$build"' EXIT
+mkdir -p "$build/lib"
 
 jlink --add-modules "$MODULES" --strip-debug --no-man-pages --no-header-files --compress=2 \
   --strip-native-debug-symbols exclude-debuginfo-files --output "$tmp/runtime"
-tar -C "$tmp" -czf "$OUT/runtime.tgz" runtime
+tar -C "$tmp" -czf "$build/runtime.tgz" runtime
 
 tr ':' '\n' <target/classpath.txt | while read -r jar || [[ -n $jar ]]; do  # the last entry has no newline
-  case $jar in *jfreechart*) ;; *.jar) cp "$jar" "$OUT/lib/" ;; esac
+  case $jar in *jfreechart*) ;; *.jar) cp "$jar" "$build/lib/" ;; esac
 done
-cp target/plora.jar "$OUT/lib/"
+cp target/plora.jar "$build/lib/"
 # the OpenMP runtime libplora_cpu needs, for a machine without one (gpu-check then adds it)
-mkdir -p "$OUT/native"
+mkdir -p "$build/native"
 cache=$({ ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null || true)  # /sbin: off a non-root PATH
 gomp=$(sed -n 's/.*libgomp\.so\.1 (libc6,x86-64) => //p' <<<"$cache" | head -n 1)
 if [[ -n $gomp ]]; then
-  cp -L "$gomp" "$OUT/native/"
+  cp -L "$gomp" "$build/native/"
 else
   echo "gpu-java-bundle: warning: libgomp.so.1 not found here; a GPU machine without it cannot load the CPU kernels" >&2
 fi
 mkdir -p "$tmp/tests"
 cp -r target/test-classes/. "$tmp/tests/"
 rm -rf "$tmp/tests/dev/plora/demo" "$tmp/tests/dev/plora/fuzz"
-jar --create --file "$OUT/lib/plora-tests.jar" -C "$tmp/tests" .
+jar --create --file "$build/lib/plora-tests.jar" -C "$tmp/tests" .
 mvn -q -B dependency:copy -Dartifact="org.junit.platform:junit-platform-console-standalone:$platform" \
-  -DoutputDirectory="$OUT/lib" || die "could not fetch the JUnit console launcher $platform"
+  -DoutputDirectory="$build/lib" || die "could not fetch the JUnit console launcher $platform"
 
 # what was bundled: gpu-check.sh warns when the tree it checks has moved on since
-echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src pom.xml native || echo ' with uncommitted changes') built $(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$OUT/STAMP"
+echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src pom.xml native || echo ' with uncommitted changes') built $(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$build/STAMP"
 
-bytes=$(du -sb "$OUT" | cut -f1)
+bytes=$(du -sb "$build" | cut -f1)
 mib=$(((bytes + 1048575) / 1048576))
+((mib <= LIMIT_MIB)) || die "the bundle is $mib MiB, over the $LIMIT_MIB MiB it may take of the 64 MiB that travel"
+rm -rf "$OUT"
+mv "$build" "$OUT"
 echo "gpu-java-bundle: $OUT is $mib MiB (runtime $(du -h "$OUT/runtime.tgz" | cut -f1), $(ls "$OUT/lib" | wc -l) jars)"
-((mib <= LIMIT_MIB)) || die "$OUT is $mib MiB, over the $LIMIT_MIB MiB it may take of the 64 MiB that travel"
