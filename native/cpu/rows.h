@@ -259,11 +259,13 @@ inline const float* dropped_row(const void* x, int dtype, int64_t ld, int64_t i,
   }
   float* f = factors != nullptr ? factors : buffer;  // without a factors buffer, draw in place
   dropout.factors(static_cast<uint64_t>(i * k), k, f);
-  constexpr int64_t kChunk = 256;  // x converted a chunk at a time beside the factors
-  float xs[kChunk];
+  constexpr int64_t kChunk = 256;  // 16-bit x converted a chunk at a time beside the factors
+  float chunk[kChunk];
   for (int64_t t0 = 0; t0 < k; t0 += kChunk) {
     const int64_t len = k - t0 < kChunk ? k - t0 : kChunk;
-    row_to_f32(row + t0 * dtype_size(dtype), dtype, len, xs);
+    const float* xs = chunk;
+    if (dtype == PLORA_F32) xs = reinterpret_cast<const float*>(row) + t0;  // read in place
+    else row_to_f32(row + t0 * dtype_size(dtype), dtype, len, chunk);
     int64_t t = 0;
     for (; t + 8 <= len; t += 8) v8_store(buffer + t0 + t, v8_load(xs + t) * v8_load(f + t0 + t));  // f may be buffer
     for (; t < len; ++t) buffer[t0 + t] = xs[t] * f[t0 + t];
