@@ -36,6 +36,7 @@ platform=1.${junit#5.}  # JUnit Jupiter 5.x.y ships with Platform 1.x.y
 tmp=$(mktemp -d)
 build=$(mktemp -d .gpu-java.XXXXXX)
 trap 'rm -rf "$tmp" "$build"' EXIT
+chmod 755 "$build"  # mktemp's 0700 would keep another user of the GPU machine out
 mkdir -p "$build/lib"
 
 jlink --add-modules "$MODULES" --strip-debug --no-man-pages --no-header-files --compress=2 \

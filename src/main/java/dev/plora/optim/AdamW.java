@@ -114,9 +114,10 @@ public final class AdamW implements AutoCloseable {
   }
 
   /**
-   * As {@link #step(float, float)}, given Σ g² over all the gradients as the caller already
+   * As {@link #step(float, float)}, given Σ g² over the current gradients as the caller already
    * computed it ({@link #gradientSumSquares()}; the Trainer has it from its clipping norm), so that
-   * the gradients are not read a second time. A NaN or infinite sum is refused the same way.
+   * the gradients are not read a second time. The sum is trusted: it must be of the gradients as
+   * they are now. A NaN or infinite sum is refused as {@link #step(float, float)} refuses.
    */
   public void step(float lr, float gradScale, double gradientSumSquares) {
     requireOpen();
@@ -157,9 +158,9 @@ public final class AdamW implements AutoCloseable {
         return new NonFiniteGradientException(p.name(), bad, p.grad().rows() * (long) p.grad().cols(), steps);
       }
     }
-    // every value finite, their squares' sum not: refuse all the same, as nothing can be trusted
-    return new IllegalArgumentException("gradientSumSquares: not finite although every gradient value is: "
-        + "squares too large for double, or a stale sum passed to step");
+    // every value finite (fp32 squares cannot overflow a double sum): the sum passed in is stale
+    return new IllegalArgumentException("gradientSumSquares: not finite, but every gradient value is: "
+        + "the sum passed to step is not of the current gradients");
   }
 
   /** The first moment (m) of a parameter. */
