@@ -1,4 +1,5 @@
 // Host memory, copies and fills of libplora_cpu.
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -53,10 +54,13 @@ int plora_cpu_fill(void* dst, int dtype, int64_t ld, int64_t rows, int64_t cols,
   PLORA_TRY(check_matrix_args("dst", dst, dtype, ld, rows, cols));
   const int64_t size = dtype_size(dtype);
   char* d = static_cast<char*>(dst);
+  // the value rounded to the dtype once; then every element gets the same bits
+  const uint16_t half = dtype == PLORA_BF16 ? f32_to_bf16(value) : f32_to_f16(value);
 #pragma omp parallel for schedule(static) if (rows * cols > (1 << 16))
   for (int64_t i = 0; i < rows; ++i) {
-    void* row = d + i * ld * size;
-    for (int64_t j = 0; j < cols; ++j) store_f32(row, dtype, j, value);
+    char* row = d + i * ld * size;
+    if (dtype == PLORA_F32) std::fill_n(reinterpret_cast<float*>(row), cols, value);
+    else std::fill_n(reinterpret_cast<uint16_t*>(row), cols, half);
   }
   return ok();
 }
