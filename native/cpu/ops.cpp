@@ -2,10 +2,12 @@
 #include <omp.h>
 
 #include <cmath>
+#include <vector>
 
 #include "../common/contracts.h"
 #include "plora/cpu.h"
 #include "plora/philox.h"
+#include "rows.h"
 
 using namespace plora;
 
@@ -54,10 +56,19 @@ int plora_cpu_axpby(float alpha, const void* x, int x_dtype, int64_t ld_x, float
 int plora_cpu_add_bias(void* y, int dtype, int64_t ld, int64_t rows, int64_t cols, const void* bias,
                        int bias_dtype) {
   PLORA_TRY(check_add_bias_args(y, dtype, ld, rows, cols, bias, bias_dtype));
-#pragma omp parallel for schedule(static) if (rows * cols > kParallelElements)
-  for (int64_t i = 0; i < rows; ++i) {
-    char* yr = row_of(y, dtype, ld, i);
-    for (int64_t j = 0; j < cols; ++j) store_f32(yr, dtype, j, load_f32(yr, dtype, j) + load_f32(bias, bias_dtype, j));
+  std::vector<float> b(static_cast<size_t>(cols));  // the bias as fp32, converted once
+  row_to_f32(bias, bias_dtype, cols, b.data());
+#pragma omp parallel if (rows * cols > kParallelElements)
+  {
+    std::vector<float> buffer(static_cast<size_t>(dtype == PLORA_F32 ? 0 : cols));
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < rows; ++i) {
+      char* yr = row_of(y, dtype, ld, i);
+      float* v = dtype == PLORA_F32 ? reinterpret_cast<float*>(yr) : buffer.data();
+      if (dtype != PLORA_F32) row_to_f32(yr, dtype, cols, v);
+      for (int64_t j = 0; j < cols; ++j) v[j] += b[j];
+      if (dtype != PLORA_F32) f32_to_row(v, dtype, cols, yr);
+    }
   }
   return ok();
 }
