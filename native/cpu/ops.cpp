@@ -95,10 +95,16 @@ int plora_cpu_count_nonfinite(const void* x, int dtype, int64_t ld, int64_t rows
   PLORA_TRY(check_matrix_args("x", x, dtype, ld, rows, cols));
   PLORA_TRY(check_out_pointer("count", count));
   int64_t total = 0;
-#pragma omp parallel for schedule(static) reduction(+ : total) if (rows * cols > kParallelElements)
-  for (int64_t i = 0; i < rows; ++i) {
-    const char* xr = row_of(x, dtype, ld, i);
-    for (int64_t j = 0; j < cols; ++j) total += std::isfinite(load_f32(xr, dtype, j)) ? 0 : 1;
+#pragma omp parallel reduction(+ : total) if (rows * cols > kParallelElements)
+  {
+    std::vector<float> buffer(static_cast<size_t>(dtype == PLORA_F32 ? 0 : cols));
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < rows; ++i) {
+      const float* v = f32_row(x, dtype, ld, i, cols, buffer.data());
+      int64_t bad = 0;
+      for (int64_t j = 0; j < cols; ++j) bad += (float_bits(v[j]) & 0x7f800000u) == 0x7f800000u;  // inf or NaN
+      total += bad;
+    }
   }
   *count = total;
   return ok();

@@ -195,6 +195,19 @@ static void test_ops(std::mt19937_64& rng) {
   w[3] = NAN; w[7] = INFINITY; w[5 * 6 - 1] = -INFINITY; w[4 * 6 + 5] = NAN;  // last one is padding below
   int64_t count = -1;
   CHECK(plora_cpu_count_nonfinite(w.data(), PLORA_F32, 6, 5, 5, &count) == PLORA_OK && count == 2, "count %lld", (long long)count);
+  // 16-bit rows: NaN, +-inf, the largest finite values and values only f16 cannot hold
+  for (int dtype : {PLORA_BF16, PLORA_F16}) {
+    const float values[] = {1.0f, NAN, INFINITY, -INFINITY, 65504.0f, 1e5f, -3e38f, 0.0f, 5.0f};
+    std::vector<uint16_t> h(3 * 11, 0x7fc0);  // ld 11: the NaN padding must not count
+    int64_t want = 0;
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 9; ++j) {
+        store_f32(h.data() + i * 11, dtype, j, values[j]);
+        want += std::isfinite(load_f32(h.data() + i * 11, dtype, j)) ? 0 : 1;
+      }
+    CHECK(plora_cpu_count_nonfinite(h.data(), dtype, 11, 3, 9, &count) == PLORA_OK && count == want,
+          "count dtype=%d: %lld, want %lld", dtype, (long long)count, (long long)want);
+  }
 }
 
 
