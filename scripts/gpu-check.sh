@@ -74,6 +74,19 @@ fi
 LOADER_CACHE=$({ ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null)
 in_loader_cache() { grep -F -- "$1" >/dev/null <<<"$LOADER_CACHE"; }
 
+# Folders that hold the CUDA 13 runtime and cuBLAS when the loader does not know them: the
+# toolkit's, and those of Python's nvidia wheels. Printed one per line, existing ones only.
+cuda_lib_dirs() {
+  local dir root
+  for dir in "${CUDA_HOME:-/nonexistent}/lib64" /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
+    [[ -d $dir ]] && echo "$dir"
+  done
+  root=$(timeout 20 python3 -c 'import nvidia; print(list(nvidia.__path__)[0])' 2>/dev/null)
+  [[ -n $root ]] && find "$root" \( -name 'libcudart.so.13' -o -name 'libcublas.so.13' -o -name 'libcublasLt.so.13' \) \
+    -exec dirname {} \; 2>/dev/null | sort -u
+  return 0
+}
+
 ROWS=()        # "step|status|required|seconds|log|note"
 FAILED_STEPS=()
 
@@ -221,12 +234,7 @@ if [[ -f gpu-java/runtime.tgz ]]; then
   JAVA_HOME_DIR=$(mktemp -d)
   tar -C "$JAVA_HOME_DIR" -xzf gpu-java/runtime.tgz
   # where JavaCPP finds libcudart.so.13 and libcublas.so.13: the toolkit, or Python's nvidia wheels
-  cuda_dirs=("${CUDA_HOME:-/nonexistent}/lib64" /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib)
-  nvidia_root=$(timeout 20 python3 -c 'import nvidia; print(list(nvidia.__path__)[0])' 2>/dev/null)
-  if [[ -n $nvidia_root ]]; then
-    while read -r lib; do cuda_dirs+=("$(dirname "$lib")"); done \
-      < <(find "$nvidia_root" \( -name 'libcudart.so.13' -o -name 'libcublas.so.13' -o -name 'libcublasLt.so.13' \) 2>/dev/null)
-  fi
+  mapfile -t cuda_dirs < <(cuda_lib_dirs)
   # the bundle's libgomp, only where the machine has none of its own
   in_loader_cache 'libgomp.so.1 ' || cuda_dirs+=("$ROOT/gpu-java/native")
   lib_path=""
@@ -313,13 +321,12 @@ BENCH_LOG=$LOGS/06-bench.log
 : >"$BENCH_LOG"
 if ((CUDA_READY == 1)); then
   if ! in_loader_cache 'libcublas.so.13 ' && [[ -z ${PLORA_CUBLAS:-} ]]; then
-    for dir in "${CUDA_HOME:-/nonexistent}/lib64" /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
-      "$(timeout 20 python3 -c 'import importlib.util as u; s = u.find_spec("nvidia.cublas"); print(list(s.submodule_search_locations)[0] + "/lib")' 2>/dev/null)"; do
-      if [[ -n $dir && -e $dir/libcublas.so.13 ]]; then
+    while read -r dir; do
+      if [[ -e $dir/libcublas.so.13 ]]; then
         export PLORA_CUBLAS=$dir/libcublas.so.13
         break
       fi
-    done
+    done < <(cuda_lib_dirs)
   fi
   echo "PLORA_CUBLAS=${PLORA_CUBLAS:-<unset: dlopen(libcublas.so.13) through the loader search path>}" >>"$BENCH_LOG"
   RESERVE=0
