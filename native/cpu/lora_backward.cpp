@@ -118,7 +118,9 @@ int plora_cpu_da_dx(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, 
     std::vector<float>& dal = da_parts[static_cast<size_t>(omp_get_thread_num())];
     dal.assign(static_cast<size_t>(r * kp), 0.0f);
     std::vector<float> buffers(static_cast<size_t>(kRows * kp), 0.0f);
-    std::vector<float> factors(dx != nullptr ? static_cast<size_t>(kRows * kp) : 0u, 0.0f);
+    // the dropout factors of the block's rows, kept for the dX update (without dropout it takes none)
+    const bool keep_factors = dx != nullptr && dropout.active();
+    std::vector<float> factors(keep_factors ? static_cast<size_t>(kRows * kp) : 0u, 0.0f);
     std::vector<float> coef(static_cast<size_t>(kTileRows * r));
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < blocks; ++blk) {
@@ -127,7 +129,7 @@ int plora_cpu_da_dx(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, 
       const float* xr[kRows];
       for (int i = 0; i < kRows; ++i)
         xr[i] = dropped_row(x, dtype, ld_x, i0 + (i < rows ? i : 0), k, dropout, buffers.data() + i * kp,
-                            dx != nullptr ? factors.data() + i * kp : nullptr);
+                            keep_factors ? factors.data() + i * kp : nullptr);
       // dA[j, :] += sum_i ds[i, j] * xt[i, :]; rows past the end of a short block get weight 0.
       // Tiles of 16 columns of x stay in registers while all r rows of dA pass over them.
       float w[kRows][64];
@@ -167,9 +169,9 @@ int plora_cpu_da_dx(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, 
       for (int i = 0; i < kTileRows; ++i) {
         for (int64_t j = 0; j < r; ++j) coef[i * r + j] = i < rows ? dsp[(i0 + i) * r + j] : 0.0f;
         dx_rows[i] = i < rows ? static_cast<char*>(dx) + (i0 + i) * ld_dx * dtype_size(dtype) : nullptr;
-        row_factors[i] = factors.data() + i * kp;
+        row_factors[i] = keep_factors ? factors.data() + i * kp : nullptr;
       }
-      add_rank_r_update(dtype, dx_rows, dropout.active() ? row_factors : nullptr, no_bits, rows, k, ap, coef.data(), r);
+      add_rank_r_update(dtype, dx_rows, keep_factors ? row_factors : nullptr, no_bits, rows, k, ap, coef.data(), r);
     }
   }
   reduce_into(da, ld_da, r, k, da_parts, kp);

@@ -345,8 +345,9 @@ static void test_gelu_accuracy() {
   CHECK(std::all_of(y.begin(), y.end(), [](float v) { return std::isfinite(v); }) &&
             std::all_of(dx.begin(), dx.end(), [](float v) { return std::isfinite(v); }),
         "gelu wrote every element (the outputs were NaN before)");
-  CHECK(worst <= 1e-6, "gelu: worst relative error %.3g against float64", worst);
-  CHECK(worst_d <= 1e-6, "gelu': worst relative error %.3g against float64", worst_d);
+  // about 8 and 5 ulp (measured 3.4e-7 and 1.9e-7 on these points)
+  CHECK(worst <= 5e-7, "gelu: worst relative error %.3g against float64", worst);
+  CHECK(worst_d <= 3e-7, "gelu': worst relative error %.3g against float64", worst_d);
 
   const float specials[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-30f, -1e-30f, 88.0f, -12.5f, 1e20f, -3e38f};
   float out[11], grad[11], g1[11];
