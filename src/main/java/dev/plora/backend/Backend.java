@@ -5,7 +5,6 @@ import dev.plora.tensor.Device;
 import dev.plora.tensor.Tensor;
 import dev.plora.tensor.TensorStorage;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.List;
 import java.io.PrintWriter;
@@ -28,6 +27,9 @@ import java.util.function.Consumer;
  */
 public abstract class Backend implements AutoCloseable {
   private final AtomicLong nativeBytes = new AtomicLong();
+  /** The longest Java array the JVM allocates (a few below Integer.MAX_VALUE). */
+  private static final int MAX_ARRAY_LENGTH = Integer.MAX_VALUE - 8;
+  private final HostStaging staging = new HostStaging(HostStaging.BYTES);
   private volatile boolean closed;
 
   /** "cpu" or "cuda". */
@@ -64,7 +66,13 @@ public abstract class Backend implements AutoCloseable {
     if (ld < cols) {
       throw new IllegalArgumentException("ld: expected >= cols (" + cols + "), got " + ld);
     }
-    long bytes = (long) rows * ld * dtype.byteSize(); // < 2^31 * 2^31 * 4: no overflow
+    long bytes; // rows · ld < 2^62, but times the element size it may not fit a long
+    try {
+      bytes = Math.multiplyExact((long) rows * ld, dtype.byteSize());
+    } catch (ArithmeticException e) {
+      throw new IllegalArgumentException("shape: [" + rows + "," + cols + "] with ld " + ld + " of " + dtype
+          + " needs more than 2^63 bytes");
+    }
     long address = allocateBytes(bytes);
     nativeBytes.addAndGet(bytes);
     return Tensor.owning(new Storage(address, bytes), rows, cols, ld, dtype);
@@ -103,28 +111,17 @@ public abstract class Backend implements AutoCloseable {
       throw new IllegalArgumentException("values: expected " + dst.elementCount() + " floats for dst "
           + dst.shape() + ", got " + values.remaining());
     }
-    ByteBuffer host = hostBuffer(dst);
-    FloatBuffer in = values.duplicate();
-    switch (dst.dtype()) {
-      case F32 -> host.asFloatBuffer().put(in);
-      case BF16 -> {
-        while (in.hasRemaining()) {
-          host.putShort(DType.floatToBf16(in.get()));
-        }
-      }
-      case F16 -> {
-        while (in.hasRemaining()) {
-          host.putShort(DType.floatToF16(in.get()));
-        }
-      }
-    }
-    upload(host.clear(), dst);
+    staging.write(dst, values, this::upload);
   }
 
   /** {@code src}'s values as fp32, row-major. */
   public final synchronized float[] read(Tensor src) {
     requireTensor("src", src);
-    float[] values = new float[Math.toIntExact(src.elementCount())];
+    if (src.elementCount() > MAX_ARRAY_LENGTH) {
+      throw new IllegalArgumentException("src: tensor " + src + " has " + src.elementCount()
+          + " elements, more than a Java array holds (" + MAX_ARRAY_LENGTH + "); read it in views");
+    }
+    float[] values = new float[(int) src.elementCount()];
     read(src, FloatBuffer.wrap(values));
     return values;
   }
@@ -142,21 +139,7 @@ public abstract class Backend implements AutoCloseable {
       throw new IllegalArgumentException("values: " + values.remaining() + " floats remain but src " + src.shape()
           + " has " + src.elementCount());
     }
-    ByteBuffer host = hostBuffer(src);
-    download(src, host);
-    switch (src.dtype()) {
-      case F32 -> values.put(host.asFloatBuffer());
-      case BF16 -> {
-        while (host.hasRemaining()) {
-          values.put(DType.bf16ToFloat(host.getShort()));
-        }
-      }
-      case F16 -> {
-        while (host.hasRemaining()) {
-          values.put(DType.f16ToFloat(host.getShort()));
-        }
-      }
-    }
+    staging.read(src, values, this::download);
   }
 
   /** {@code dst ← src}, converting between dtypes (round to nearest). Shapes must match. */
@@ -551,10 +534,13 @@ public abstract class Backend implements AutoCloseable {
 
   protected abstract void freeBytes(long address, long bytes);
 
-  /** Host bytes (dst's dtype, rows packed with no gap) into the possibly strided dst. */
+  /**
+   * Host bytes (dst's dtype, rows packed with no gap) into the possibly strided dst. The host
+   * buffer is reused once this returns: the copy must be complete by then.
+   */
   protected abstract void upload(ByteBuffer host, Tensor dst);
 
-  /** The possibly strided src into host bytes (src's dtype, rows packed with no gap). */
+  /** The possibly strided src into host bytes (src's dtype, rows packed with no gap), complete on return. */
   protected abstract void download(Tensor src, ByteBuffer host);
 
   protected abstract void copyImpl(Tensor src, Tensor dst);
@@ -712,14 +698,6 @@ public abstract class Backend implements AutoCloseable {
 
   private static boolean sameElements(Tensor a, Tensor b) {
     return a.address() == b.address() && a.ld() == b.ld() && a.dtype() == b.dtype();
-  }
-
-  private static ByteBuffer hostBuffer(Tensor t) {
-    long bytes = t.elementCount() * t.dtype().byteSize();
-    if (bytes > Integer.MAX_VALUE) {
-      throw new IllegalArgumentException("tensor " + t + " is too large for a host array copy");
-    }
-    return ByteBuffer.allocateDirect((int) bytes).order(ByteOrder.nativeOrder());
   }
 
   // ---------------------------------------------------------------- leaks

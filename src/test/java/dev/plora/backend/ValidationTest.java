@@ -121,7 +121,14 @@ class ValidationTest {
       assertRefused(IllegalArgumentException.class, () -> backend.allocate(3, -1, DType.F32), "[3,-1]");
       assertRefused(IllegalArgumentException.class, () -> backend.allocate(3, 4, 2, DType.F32), "ld", "4", "2");
       assertRefused(IllegalArgumentException.class, () -> backend.allocate(3, 4, null), "dtype");
+      assertRefused(IllegalArgumentException.class,
+          () -> backend.allocate(Integer.MAX_VALUE, Integer.MAX_VALUE, DType.F32), "2^63 bytes");
       assertEquals(0, backend.nativeBytes());
+      // 2^31 elements (4 GiB, never touched): more than a float[] holds.
+      try (Tensor huge = backend.allocate(1 << 16, 1 << 15, DType.BF16)) {
+        assertRefused(IllegalArgumentException.class, huge::toFloatArray, "src", "2147483648 elements",
+            "Java array");
+      }
       try (Tensor t = backend.allocate(4, 5, DType.F32)) {
         assertRefused(IllegalArgumentException.class, () -> t.view(2, 1, 3, 2), "outside", "[3,2]", "[4,5]");
         assertRefused(IllegalArgumentException.class, () -> t.view(0, 4, 1, 2), "outside");
