@@ -389,6 +389,8 @@ public final class LoraLinear implements Layer {
   @Override
   public void forward(Tensor x, Tensor y) {
     requireInput(x);
+    requireOperand("y", y, x.rows(), n, true);
+    requireApart("y", y, "x", x);
     boolean augmented = x.cols() == k + r;
     Tensor xk = augmented ? x.colsView(0, k) : x;
     if (merged) {
@@ -457,6 +459,12 @@ public final class LoraLinear implements Layer {
     if (dy.rows() != m || (dy.cols() != n && dy.cols() != n + r)) {
       throw new IllegalArgumentException("dy: has shape " + dy.shape() + ", expected [" + m + "," + n + "] or ["
           + m + "," + (n + r) + "] (augmented) for the last forward pass's x [" + m + "," + k + "]");
+    }
+    requireOperand("dy", dy, m, dy.cols(), false);
+    if (dx != null) {
+      requireOperand("dx", dx, m, k, false);
+      requireApart("dx", dx, "dy", dy);
+      requireApart("dx", dx, "the last forward pass's x", savedX);
     }
     boolean augmented = dy.cols() == n + r;
     Tensor dyn = augmented ? dy.colsView(0, n) : dy;
@@ -590,6 +598,38 @@ public final class LoraLinear implements Layer {
     }
     if (x.dtype() != dtype) {
       throw new IllegalArgumentException("x: has dtype " + x.dtype() + ", expected the layer's " + dtype);
+    }
+    requireOperand("x", x, x.rows(), x.cols(), false);
+  }
+
+  /**
+   * Refuses what the backend would refuse only after this layer had changed state (a dropout
+   * step taken, scratch columns or gradients written): a refused call must change nothing.
+   */
+  private void requireOperand(String argument, Tensor t, int rows, int cols, boolean f32Allowed) {
+    if (t == null) {
+      throw new IllegalArgumentException(argument + ": must not be null");
+    }
+    t.requireOpen(argument);
+    if (t.backend() != backend) {
+      throw new IllegalArgumentException(argument + ": tensor " + t + " belongs to backend " + t.backend().name()
+          + ", not to layer " + layer + "'s " + backend.name() + " backend");
+    }
+    if (t.rows() != rows || t.cols() != cols) {
+      throw new IllegalArgumentException(argument + ": has shape " + t.shape() + ", expected [" + rows + "," + cols
+          + "] for layer " + layer + " with weight [" + n + "," + k + "]");
+    }
+    if (t.dtype() != dtype && !(f32Allowed && t.dtype() == DType.F32)) {
+      throw new IllegalArgumentException(argument + ": has dtype " + t.dtype() + ", expected the layer's " + dtype
+          + (f32Allowed ? " or F32" : ""));
+    }
+    requireApart(argument, t, "the layer's weights", waug);
+  }
+
+  private static void requireApart(String argument, Tensor t, String otherName, Tensor other) {
+    if (t.overlaps(other)) {
+      throw new IllegalArgumentException(argument + ": " + t + " overlaps " + otherName + " " + other.shape()
+          + " in memory");
     }
   }
 

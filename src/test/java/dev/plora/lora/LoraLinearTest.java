@@ -343,6 +343,67 @@ class LoraLinearTest {
     }
   }
 
+  /**
+   * A refused forward or backward changes nothing: no dropout step consumed, no scratch columns
+   * written, no gradient accumulated, so the next valid call gives what it would have given.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("dev.plora.testing.BackendCases#names")
+  void refusedCallsChangeNothing(String backendName) {
+    SplittableRandom rng = new SplittableRandom(43);
+    LoraConfig config = LoraConfig.builder().r(3).dropout(0.25f).seed(5).build();
+    float[] xs = Reference.random(rng, 4 * 9, DType.F32);
+    float[] dys = Reference.random(rng, 4 * 7, DType.F32);
+    try (Backend backend = BackendCases.open(backendName); TensorScope scope = new TensorScope(backend);
+        Backend other = new CpuBackend()) {
+      float[][] expected = null;
+      for (boolean refuseFirst : new boolean[] {false, true}) {
+        try (LoraLinear layer = layer(scope, new SplittableRandom(44), 7, 9, DType.F32, config, 0)) {
+          Tensor x = input(scope, layer, xs, 4, true);
+          Tensor y = scope.allocate(4, 7, DType.F32);
+          Tensor dy = scope.track(layer.allocateOutputGrad(4)).fill(Float.NaN);
+          dy.colsView(0, 7).copyFrom(dys);
+          Tensor dx = scope.allocate(4, 9, DType.F32);
+          if (refuseFirst) {
+            float[] xBefore = x.toFloatArray();
+            Tensor foreignY = scope.track(other.allocate(4, 7, DType.F32));
+            for (Tensor bad : new Tensor[] {scope.allocate(4, 6, DType.F32), scope.allocate(5, 7, DType.F32),
+                scope.allocate(4, 7, DType.F16), foreignY, x.colsView(0, 7)}) {
+              assertThrows(RuntimeException.class, () -> layer.forward(x, bad), "forward into " + bad);
+            }
+            assertThrows(IllegalArgumentException.class, () -> layer.forward(x, null));
+            assertEquals(0, layer.step(), "a refused forward consumed a dropout step");
+            assertArrayEquals(bits(xBefore), bits(x.toFloatArray()), "a refused forward wrote x's scratch columns");
+          }
+          layer.forward(x, y);
+          if (refuseFirst) {
+            Tensor foreignDx = scope.track(other.allocate(4, 9, DType.F32));
+            for (Tensor bad : new Tensor[] {scope.allocate(4, 8, DType.F32), scope.allocate(3, 9, DType.F32),
+                scope.allocate(4, 9, DType.BF16), foreignDx, x.colsView(0, 9), dy.colsView(0, 9)}) {
+              assertThrows(RuntimeException.class, () -> layer.backward(dy, bad), "backward into " + bad);
+            }
+            for (Tensor bad : new Tensor[] {scope.allocate(4, 8, DType.F32).fill(0f), scope.allocate(4, 7, DType.BF16)}) {
+              assertThrows(RuntimeException.class, () -> layer.backward(bad, dx), "backward of " + bad);
+            }
+            for (float g : concat(layer.gradA().toFloatArray(), layer.gradB().toFloatArray())) {
+              assertEquals(0f, g, "a refused backward accumulated a gradient");
+            }
+          }
+          layer.backward(dy, dx);
+          float[][] got = {y.toFloatArray(), dx.toFloatArray(), layer.gradA().toFloatArray(),
+              layer.gradB().toFloatArray()};
+          if (expected == null) {
+            expected = got;
+          } else {
+            for (int i = 0; i < got.length; i++) {
+              assertArrayEquals(bits(expected[i]), bits(got[i]), "output " + i + " after refused calls");
+            }
+          }
+        }
+      }
+    }
+  }
+
   private static float[] concat(float[] a, float[] b) {
     float[] out = java.util.Arrays.copyOf(a, a.length + b.length);
     System.arraycopy(b, 0, out, a.length, b.length);
