@@ -12,8 +12,18 @@ import java.util.Map;
  * {@code LinkedHashMap<String,Object>}, arrays {@code List<Object>}, numbers {@link BigDecimal},
  * and {@code true/false/null} Boolean or null. Duplicate keys, trailing data and anything else
  * outside RFC 8259 are errors that name the character offset.
+ *
+ * <p>A number may be at most {@value #MAX_NUMBER_CHARS} characters long: converting digits to a
+ * BigDecimal takes time quadratic in their count (a million digits, some 20 s), and a header may
+ * be 100 MB. Every number a writer produces fits many times over: 64-bit integers have at most 20
+ * digits, shortest round-trip doubles at most 24 characters.
  */
 public final class Json {
+  /** The longest number accepted, in characters (sign, digits, fraction and exponent). */
+  public static final int MAX_NUMBER_CHARS = 256;
+  /** How much of an offending token a message quotes. */
+  private static final int EXCERPT_CHARS = 40;
+
   private final String text;
   private int pos;
 
@@ -41,7 +51,11 @@ public final class Json {
   }
 
   private JsonException error(String what) {
-    return new JsonException("invalid JSON at offset " + pos + ": " + what);
+    return errorAt(pos, what);
+  }
+
+  private static JsonException errorAt(int offset, String what) {
+    return new JsonException("invalid JSON at offset " + offset + ": " + what);
   }
 
   private Object value(int depth) {
@@ -90,7 +104,7 @@ public final class Json {
       String key = string();
       if (map.containsKey(key)) {
         pos = keyAt;
-        throw error("duplicate key \"" + key + "\"");
+        throw error("duplicate key \"" + excerpt(key) + "\"");
       }
       skipSpace();
       expect(':');
@@ -212,7 +226,22 @@ public final class Json {
         pos++;
       }
     }
-    return new BigDecimal(text.substring(start, pos));
+    int length = pos - start;
+    if (length > MAX_NUMBER_CHARS) {
+      throw errorAt(start, "number of " + length + " characters is over the limit of " + MAX_NUMBER_CHARS + ": "
+          + excerpt(text.substring(start, start + EXCERPT_CHARS + 1)));
+    }
+    String number = text.substring(start, pos);
+    try {
+      return new BigDecimal(number);
+    } catch (NumberFormatException e) { // an exponent beyond BigDecimal's int scale
+      throw errorAt(start, "number " + excerpt(number) + " is out of range");
+    }
+  }
+
+  /** The start of {@code s}, short enough to quote in a message. */
+  private static String excerpt(String s) {
+    return s.length() <= EXCERPT_CHARS ? s : s.substring(0, EXCERPT_CHARS) + "...";
   }
 
   private Object literal(String word, Object value) {

@@ -22,6 +22,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.zip.CRC32C;
 
 /**
  * The safetensors format: an 8-byte little-endian header length N; N bytes of UTF-8 JSON mapping
@@ -352,6 +353,7 @@ public final class Safetensors {
     private final List<Spec> specs;
     private int next;
     private boolean done;
+    private final CRC32C dataCrc = new CRC32C();
 
     private Writer(Path target, Path tmp, FileChannel channel, List<Spec> specs) {
       this.target = target;
@@ -370,10 +372,16 @@ public final class Safetensors {
         throw new IllegalArgumentException("tensor '" + spec.name() + "': expected " + spec.bytes() + " bytes, got "
             + data.remaining());
       }
+      dataCrc.update(data.duplicate());
       while (data.hasRemaining()) {
         channel.write(data);
       }
       next++;
+    }
+
+    /** The CRC-32C of all tensor data written so far, for formats that store a checksum of it. */
+    public int dataCrc32c() {
+      return (int) dataCrc.getValue();
     }
 
     /** The next tensor's values, converted to its dtype (a float type). */

@@ -2,6 +2,7 @@ package dev.plora.train;
 
 import dev.plora.io.Json;
 import dev.plora.io.Safetensors;
+import dev.plora.io.SafetensorsFormatException;
 import dev.plora.lora.LoraLinear;
 import dev.plora.optim.AdamW;
 import dev.plora.optim.Parameter;
@@ -9,15 +10,21 @@ import dev.plora.plora.Unloader;
 import dev.plora.tensor.Tensor;
 import java.io.IOException;
 import java.math.BigDecimal;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import java.util.zip.CRC32C;
 
 /**
  * A training run's full state in one safetensors file, written atomically: every parameter's
@@ -25,10 +32,19 @@ import java.util.stream.Stream;
  * the metadata the step, the optimizer's step, the unload count and each layer's random-stream
  * counters (dropout step, init generation, unloads) — the Philox streams are keyed by these, so
  * restoring them restores every future draw and a resumed CPU run replays bit for bit.
+ *
+ * <p>The last tensor, {@value #CHECKSUMS}, holds two CRC-32C: of the other tensors' data bytes in
+ * file order, and of the metadata (as JSON with sorted keys). It is written after the data because
+ * the header is fixed before the data streams out, one tensor at a time.
  */
 public final class Checkpoints {
   private static final Pattern NAME = Pattern.compile("checkpoint-(\\d{10})\\.safetensors");
-  private static final String FORMAT = "plora-checkpoint-1";
+  private static final String FORMAT = "plora-checkpoint-2";
+  /** Format 1 had no checksums; pre-1.0, its files are refused rather than loaded unchecked. */
+  private static final String FORMAT_WITHOUT_CHECKSUMS = "plora-checkpoint-1";
+  static final String CHECKSUMS = "checksums";
+  private static final Pattern COUNTER = Pattern.compile("\\d{1,19}");
+  private static final BigDecimal LONG_MAX = BigDecimal.valueOf(Long.MAX_VALUE);
 
   private Checkpoints() {}
 
@@ -52,24 +68,40 @@ public final class Checkpoints {
     }
   }
 
-  static void save(Path file, long step, List<Parameter> parameters, AdamW optimizer, List<LoraLinear> layers,
-      Unloader unloader) throws IOException {
-    List<Safetensors.Spec> specs = new ArrayList<>();
-    List<Tensor> tensors = new ArrayList<>();
-    List<Object> names = new ArrayList<>();
+  /** A tensor of the run's state, under its name in the file; {@code of} says what it is, for messages. */
+  private record Slot(String name, String of, Tensor tensor) {
+    String field() {
+      return "tensor '" + name + "' (" + of + ")";
+    }
+  }
+
+  /** The run's tensors in file order; saving and loading both go by this list. */
+  private static List<Slot> slots(List<Parameter> parameters, AdamW optimizer, List<LoraLinear> layers) {
+    List<Slot> slots = new ArrayList<>();
     for (int i = 0; i < parameters.size(); i++) {
       Parameter p = parameters.get(i);
-      names.add(p.name());
-      add(specs, tensors, "param." + i, p.value());
-      add(specs, tensors, "adam_m." + i, optimizer.firstMoment(p));
-      add(specs, tensors, "adam_v." + i, optimizer.secondMoment(p));
+      slots.add(new Slot("param." + i, p.name(), p.value()));
+      slots.add(new Slot("adam_m." + i, "Adam first moment of " + p.name(), optimizer.firstMoment(p)));
+      slots.add(new Slot("adam_v." + i, "Adam second moment of " + p.name(), optimizer.secondMoment(p)));
     }
-    List<Object> counters = new ArrayList<>();
     for (int j = 0; j < layers.size(); j++) {
-      LoraLinear l = layers.get(j);
-      add(specs, tensors, "lora." + j + ".weight", l.weight());
-      counters.add(List.of(l.step(), l.generation(), l.unloads()));
+      slots.add(new Slot("lora." + j + ".weight", "backbone weight of LoRA layer " + j, layers.get(j).weight()));
     }
+    return slots;
+  }
+
+  static void save(Path file, long step, List<Parameter> parameters, AdamW optimizer, List<LoraLinear> layers,
+      Unloader unloader) throws IOException {
+    List<Slot> slots = slots(parameters, optimizer, layers);
+    List<Safetensors.Spec> specs = new ArrayList<>();
+    for (Slot s : slots) {
+      Tensor t = s.tensor();
+      specs.add(new Safetensors.Spec(s.name(), Safetensors.Dtype.of(t.dtype()), new long[] {t.rows(), t.cols()}));
+    }
+    List<Object> names = new ArrayList<>();
+    parameters.forEach(p -> names.add(p.name()));
+    List<Object> counters = new ArrayList<>();
+    layers.forEach(l -> counters.add(List.of(l.step(), l.generation(), l.unloads())));
     Map<String, String> meta = new LinkedHashMap<>();
     meta.put("format", FORMAT);
     meta.put("step", Long.toString(step));
@@ -81,71 +113,223 @@ public final class Checkpoints {
       meta.put("periodic", unloader.config().toString());
     }
     Files.createDirectories(file.toAbsolutePath().getParent());
-    try (Safetensors.Writer w = Safetensors.create(file, specs, meta, true)) {
-      for (Tensor t : tensors) {
-        w.write(t.toFloatArray());
+    write(file, specs, meta, w -> {
+      for (Slot s : slots) {
+        w.write(s.tensor().toFloatArray());
       }
+    });
+  }
+
+  /** Streams the tensors of a checkpoint into a {@link Safetensors.Writer}, in the order of their specs. */
+  @FunctionalInterface
+  interface TensorData {
+    void writeTo(Safetensors.Writer w) throws IOException;
+  }
+
+  /** Writes a checkpoint file atomically: the tensors {@code data} streams, then the checksums. */
+  static void write(Path file, List<Safetensors.Spec> specs, Map<String, String> meta, TensorData data)
+      throws IOException {
+    List<Safetensors.Spec> all = new ArrayList<>(specs);
+    all.add(new Safetensors.Spec(CHECKSUMS, Safetensors.Dtype.U32, new long[] {2}));
+    try (Safetensors.Writer w = Safetensors.create(file, all, meta, true)) {
+      data.writeTo(w);
+      w.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putInt(w.dataCrc32c()).putInt(crc32c(meta))
+          .flip());
       w.commit();
     }
   }
 
-  private static void add(List<Safetensors.Spec> specs, List<Tensor> tensors, String name, Tensor t) {
-    specs.add(new Safetensors.Spec(name, Safetensors.Dtype.of(t.dtype()), new long[] {t.rows(), t.cols()}));
-    tensors.add(t);
+  private static int crc32c(Map<String, String> meta) {
+    CRC32C crc = new CRC32C();
+    crc.update(Json.write(new TreeMap<>(meta)).getBytes(StandardCharsets.UTF_8));
+    return (int) crc.getValue();
   }
 
-  /** Loads a checkpoint into the run's objects and returns its step; the run's shape must match. */
+  /**
+   * Loads a checkpoint into the run's objects and returns its step. Everything is checked before
+   * the first write — format, checksums, every metadata field, each tensor's name, dtype and shape
+   * against the run's — and a mismatch throws {@link CheckpointFormatException} with the run
+   * unchanged; only an I/O error while copying the data can leave it partly loaded.
+   */
   static long load(Path file, List<Parameter> parameters, AdamW optimizer, List<LoraLinear> layers, Unloader unloader)
       throws IOException {
-    try (Safetensors.Reader r = Safetensors.open(file)) {
+    try (Safetensors.Reader r = open(file)) {
       Map<String, String> meta = r.metadata();
-      if (!FORMAT.equals(meta.get("format"))) {
-        throw new IllegalArgumentException(file + ": not a plora checkpoint (format " + meta.get("format") + ")");
+      requireFormat(file, meta.get("format"));
+      verifyChecksums(r);
+      long step = counter(file, meta, "step");
+      long optimizerSteps = counter(file, meta, "optimizer_steps");
+      long unloads = counter(file, meta, "unloads");
+      requireParameterNames(file, meta.get("parameters"), parameters);
+      long[][] counters = layerCounters(file, meta.get("layer_counters"), layers.size());
+      List<Slot> slots = slots(parameters, optimizer, layers);
+      requireTensors(r, slots);
+      // every check passed: only now is the run's state written
+      for (Slot s : slots) {
+        s.tensor().copyFrom(r.floats(s.name()));
       }
-      Object names = Json.parse(meta.get("parameters"));
-      List<Object> expected = new ArrayList<>();
-      parameters.forEach(p -> expected.add(p.name()));
-      if (!expected.equals(names)) {
-        throw new IllegalArgumentException(file + ": holds parameters " + names + ", this run trains " + expected);
-      }
-      List<?> counters = (List<?>) Json.parse(meta.get("layer_counters"));
-      if (counters.size() != layers.size()) {
-        throw new IllegalArgumentException(file + ": holds " + counters.size() + " LoRA layers, this run has "
-            + layers.size());
-      }
-      for (int i = 0; i < parameters.size(); i++) {
-        Parameter p = parameters.get(i);
-        fill(r, "param." + i, p.value());
-        fill(r, "adam_m." + i, optimizer.firstMoment(p));
-        fill(r, "adam_v." + i, optimizer.secondMoment(p));
+      for (Parameter p : parameters) {
         if (p.computeCopy() != null) {
           p.value().backend().copy(p.value(), p.computeCopy());
         }
       }
       for (int j = 0; j < layers.size(); j++) {
-        fill(r, "lora." + j + ".weight", layers.get(j).weight());
-        List<?> c = (List<?>) counters.get(j);
-        layers.get(j).restoreCounters(number(c.get(0)), number(c.get(1)), number(c.get(2)));
+        layers.get(j).restoreCounters(counters[j][0], counters[j][1], counters[j][2]);
       }
-      optimizer.setSteps(Long.parseLong(meta.get("optimizer_steps")));
+      optimizer.setSteps(optimizerSteps);
       if (unloader != null) {
-        unloader.setUnloads(Long.parseLong(meta.get("unloads")));
+        unloader.setUnloads(unloads);
       }
-      return Long.parseLong(meta.get("step"));
+      return step;
     }
   }
 
-  private static long number(Object o) {
-    return ((BigDecimal) o).longValueExact();
+  private static Safetensors.Reader open(Path file) throws IOException {
+    try {
+      return Safetensors.open(file);
+    } catch (SafetensorsFormatException e) {
+      throw new CheckpointFormatException(e);
+    }
   }
 
-  private static void fill(Safetensors.Reader r, String name, Tensor t) throws IOException {
-    Safetensors.Entry e = r.entry(name);
-    if (e.shape().length != 2 || e.shape()[0] != t.rows() || e.shape()[1] != t.cols()) {
-      throw new IllegalArgumentException(r.file() + ": '" + name + "' has shape " + java.util.Arrays.toString(e.shape())
-          + ", this run's is " + t.shape());
+  private static void requireFormat(Path file, String format) {
+    if (FORMAT_WITHOUT_CHECKSUMS.equals(format)) {
+      throw new CheckpointFormatException(file, "metadata field 'format'", format + " is an older checkpoint format, "
+          + "without checksums; this version reads only " + FORMAT);
     }
-    t.copyFrom(r.floats(name));
+    if (!FORMAT.equals(format)) {
+      throw new CheckpointFormatException(file, "metadata field 'format'", "not a plora checkpoint (expected "
+          + FORMAT + ", got " + (format == null ? "none" : "'" + excerpt(format) + "'") + ")");
+    }
+  }
+
+  private static void verifyChecksums(Safetensors.Reader r) throws IOException {
+    Path file = r.file();
+    Safetensors.Entry sums = r.entries().stream().filter(e -> e.name().equals(CHECKSUMS)).findFirst().orElse(null);
+    if (sums == null || sums.dtype() != Safetensors.Dtype.U32 || !Arrays.equals(sums.shape(), new long[] {2})) {
+      throw new CheckpointFormatException(file, "tensor '" + CHECKSUMS + "'", "expected 2 U32 values, got "
+          + (sums == null ? "none" : sums.dtype() + " " + Arrays.toString(sums.shape())));
+    }
+    CRC32C data = new CRC32C();
+    for (Safetensors.Entry e : r.entries()) {
+      if (e != sums) {
+        data.update(r.data(e.name()));
+      }
+    }
+    ByteBuffer expected = r.data(CHECKSUMS);
+    String corrupt = "does not match its CRC-32C checksum (the file is corrupt)";
+    if ((int) data.getValue() != expected.getInt(0)) {
+      throw new CheckpointFormatException(file, "tensor data", corrupt);
+    }
+    if (crc32c(r.metadata()) != expected.getInt(4)) {
+      throw new CheckpointFormatException(file, "metadata", corrupt);
+    }
+  }
+
+  /** A non-negative decimal integer of the metadata. */
+  private static long counter(Path file, Map<String, String> meta, String field) {
+    String value = meta.get(field);
+    if (value != null && COUNTER.matcher(value).matches()) {
+      try {
+        return Long.parseLong(value);
+      } catch (NumberFormatException e) {
+        // 19 digits beyond Long.MAX_VALUE: refused below
+      }
+    }
+    throw new CheckpointFormatException(file, "metadata field '" + field + "'", "expected an integer from 0 to "
+        + Long.MAX_VALUE + ", got " + (value == null ? "none" : "'" + excerpt(value) + "'"));
+  }
+
+  private static Object json(Path file, String field, String value) {
+    if (value == null) {
+      throw new CheckpointFormatException(file, "metadata field '" + field + "'", "missing");
+    }
+    try {
+      return Json.parse(value);
+    } catch (Json.JsonException e) {
+      throw new CheckpointFormatException(file, "metadata field '" + field + "'", e.getMessage());
+    }
+  }
+
+  private static void requireParameterNames(Path file, String value, List<Parameter> parameters) {
+    String field = "metadata field 'parameters'";
+    Object parsed = json(file, "parameters", value);
+    if (!(parsed instanceof List<?> names) || !names.stream().allMatch(String.class::isInstance)) {
+      throw new CheckpointFormatException(file, field, "expected a JSON array of parameter names, got '"
+          + excerpt(value) + "'");
+    }
+    if (names.size() != parameters.size()) {
+      throw new CheckpointFormatException(file, field, "holds " + names.size() + " parameters, this run trains "
+          + parameters.size());
+    }
+    for (int i = 0; i < names.size(); i++) {
+      if (!names.get(i).equals(parameters.get(i).name())) {
+        throw new CheckpointFormatException(file, field, "parameter " + i + " is '" + excerpt((String) names.get(i))
+            + "', this run's is '" + parameters.get(i).name() + "'");
+      }
+    }
+  }
+
+  /** Each LoRA layer's [step, generation, unloads]. */
+  private static long[][] layerCounters(Path file, String value, int layers) {
+    String field = "layer_counters";
+    if (!(json(file, field, value) instanceof List<?> list)) {
+      throw new CheckpointFormatException(file, "metadata field '" + field + "'", "expected a JSON array, got '"
+          + excerpt(value) + "'");
+    }
+    if (list.size() != layers) {
+      throw new CheckpointFormatException(file, "metadata field '" + field + "'", "holds " + list.size()
+          + " LoRA layers, this run has " + layers);
+    }
+    long[][] out = new long[layers][3];
+    for (int j = 0; j < layers; j++) {
+      String at = field + "[" + j + "]";
+      if (!(list.get(j) instanceof List<?> c) || c.size() != 3) {
+        throw new CheckpointFormatException(file, "metadata field '" + at + "'",
+            "expected [step, generation, unloads], got " + excerpt(Json.write(list.get(j))));
+      }
+      for (int k = 0; k < 3; k++) {
+        if (!(c.get(k) instanceof BigDecimal d) || d.signum() < 0 || d.stripTrailingZeros().scale() > 0
+            || d.compareTo(LONG_MAX) > 0) {
+          throw new CheckpointFormatException(file, "metadata field '" + at + "[" + k + "]'", "expected an integer "
+              + "from 0 to " + Long.MAX_VALUE + ", got " + excerpt(Json.write(c.get(k))));
+        }
+        out[j][k] = d.longValueExact();
+      }
+    }
+    return out;
+  }
+
+  /** The file holds exactly the run's tensors (and the checksums), each in its dtype and shape. */
+  private static void requireTensors(Safetensors.Reader r, List<Slot> slots) {
+    Map<String, Safetensors.Entry> entries = new LinkedHashMap<>();
+    r.entries().forEach(e -> entries.put(e.name(), e));
+    entries.remove(CHECKSUMS);
+    for (Slot s : slots) {
+      Safetensors.Entry e = entries.remove(s.name());
+      Tensor t = s.tensor();
+      long[] shape = {t.rows(), t.cols()};
+      if (e == null) {
+        throw new CheckpointFormatException(r.file(), s.field(), "missing");
+      }
+      if (e.dtype() != Safetensors.Dtype.of(t.dtype())) {
+        throw new CheckpointFormatException(r.file(), s.field(), "dtype " + e.dtype() + ", this run's is " + t.dtype());
+      }
+      if (!Arrays.equals(e.shape(), shape)) {
+        throw new CheckpointFormatException(r.file(), s.field(), "shape " + Arrays.toString(e.shape())
+            + ", this run's is " + Arrays.toString(shape));
+      }
+      t.requireOpen(s.field() + " of this run");
+    }
+    if (!entries.isEmpty()) {
+      String name = entries.keySet().iterator().next();
+      throw new CheckpointFormatException(r.file(), "tensor '" + excerpt(name) + "'", "not part of this run's state");
+    }
+  }
+
+  /** The start of a value from the file, short enough to quote. */
+  private static String excerpt(String s) {
+    return s.length() <= 60 ? s : s.substring(0, 60) + "...";
   }
 
   /** Deletes all but the newest {@code keep} checkpoints. */

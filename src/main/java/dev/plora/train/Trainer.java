@@ -118,7 +118,10 @@ public final class Trainer<B> implements AutoCloseable {
   /**
    * Restores a state saved by {@link #saveCheckpoint} (or by the builder's {@code checkpoints}):
    * weights, adapters, optimizer moments, the step and every random-stream counter. The model and
-   * the trainer must be set up as for the run that saved it.
+   * the trainer must be set up as for the run that saved it: a file that is not a checkpoint, is
+   * corrupt (its CRC-32C checksums fail) or holds another model's state (a parameter, dtype, shape
+   * or counter that does not fit) is refused with {@link CheckpointFormatException}, naming the
+   * file and the field, before anything is written.
    */
   public void loadCheckpoint(Path file) {
     try {
