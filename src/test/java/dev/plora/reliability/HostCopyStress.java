@@ -66,15 +66,16 @@ public final class HostCopyStress {
   private static void rss(Backend backend, int rounds) throws IOException {
     float[] values = new float[512 * 512];
     try (Tensor t = backend.allocate(512, 512, DType.F32); Tensor h = backend.allocate(512, 1024, DType.BF16)) {
+      java.nio.FloatBuffer back = java.nio.FloatBuffer.allocate(values.length);
+      Tensor half = h.colsView(0, 512);
+      // nothing on the Java heap in the loops: no collection frees what a copy leaked
       for (int i = 0; i < 2_000; i++) { // warm-up: JIT, heap sizing
         t.copyFrom(values);
-        t.toFloatArray();
+        t.copyTo(back.clear());
       }
       System.gc();
       long before = rssKiB();
-      java.nio.FloatBuffer back = java.nio.FloatBuffer.allocate(values.length);
-      Tensor half = h.colsView(0, 512);
-      for (int i = 0; i < rounds; i++) { // nothing on the Java heap: no collection frees what a copy leaked
+      for (int i = 0; i < rounds; i++) {
         t.copyFrom(values);
         t.copyTo(back.clear());
         half.copyFrom(values);
