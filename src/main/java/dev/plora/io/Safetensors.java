@@ -36,9 +36,13 @@ public final class Safetensors {
 
   private Safetensors() {}
 
-  /** Element types of the format. */
+  /**
+   * Element types of the format. The 8-bit floats are stored and copied but not converted: no
+   * arithmetic here reads them.
+   */
   public enum Dtype {
-    BOOL(1), U8(1), I8(1), I16(2), U16(2), F16(2), BF16(2), I32(4), U32(4), F32(4), I64(8), U64(8), F64(8);
+    BOOL(1), U8(1), I8(1), F8_E5M2(1), F8_E4M3(1), F8_E8M0(1), I16(2), U16(2), F16(2), BF16(2), I32(4), U32(4),
+    F32(4), I64(8), U64(8), F64(8);
 
     public final int size;
 

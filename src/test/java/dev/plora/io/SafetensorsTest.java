@@ -148,6 +148,18 @@ class SafetensorsTest {
   }
 
   @Test
+  void f8TensorsAreReadAndListedAsSuch() throws IOException {
+    String header = "{\"a\": {\"dtype\": \"F8_E4M3\", \"shape\": [2, 2], \"data_offsets\": [0, 4]}, "
+        + "\"b\": {\"dtype\": \"F8_E5M2\", \"shape\": [3], \"data_offsets\": [4, 7]}}";
+    try (Safetensors.Reader r = Safetensors.open(raw("f8.safetensors", header, 7))) {
+      assertEquals(Dtype.F8_E4M3, r.entry("a").dtype());
+      assertEquals(Dtype.F8_E5M2, r.entry("b").dtype());
+      assertEquals(3, r.entry("b").bytes());
+      assertFalse(r.entry("a").dtype().isFloat(), "not converted: no arithmetic on F8 here");
+    }
+  }
+
+  @Test
   void aWriterThatIsNotCommittedLeavesNothingAndExistingFilesNeedOverwrite() throws IOException {
     Path file = dir.resolve("keep.safetensors");
     Safetensors.writeFloats(file, Map.of("a", new float[] {1f}), Map.of("a", new long[] {1}), Dtype.F32, Map.of(), false);
