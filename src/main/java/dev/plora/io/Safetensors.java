@@ -213,6 +213,10 @@ public final class Safetensors {
       List<Entry> list = new ArrayList<>();
       for (Map.Entry<?, ?> e : top.entrySet()) {
         String name = (String) e.getKey();
+        String lone = loneSurrogate("tensor name", name);
+        if (lone != null) {
+          throw bad(where, lone);
+        }
         if (name.equals(METADATA)) {
           metadata = metadata(where, e.getValue());
         } else {
@@ -312,9 +316,47 @@ public final class Safetensors {
       if (!(e.getValue() instanceof String s)) {
         throw bad(where, METADATA + ": value of '" + e.getKey() + "' is not a string");
       }
+      String lone = loneSurrogate(METADATA + ": metadata key", (String) e.getKey());
+      lone = lone != null ? lone : loneSurrogate(METADATA + ": metadata value", s);
+      if (lone != null) {
+        throw bad(where, lone);
+      }
       out.put((String) e.getKey(), s);
     }
     return Collections.unmodifiableMap(out);
+  }
+
+  /**
+   * What is wrong with a string holding a lone surrogate, or null. A JSON escape can spell one,
+   * but UTF-8 cannot encode it: written back it would turn into '?' (and two names into one).
+   */
+  static String loneSurrogate(String what, String s) {
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+        i++;
+      } else if (Character.isSurrogate(c)) {
+        return what + " \"" + escaped(s, i) + "\": lone surrogate \\u" + Integer.toHexString(c) + " at character " + i
+            + " (not Unicode: UTF-8 cannot hold it)";
+      }
+    }
+    return null;
+  }
+
+  /** {@code s} with surrogates, quotes and control characters escaped; around character {@code at} when long. */
+  private static String escaped(String s, int at) {
+    boolean whole = s.length() <= 100;
+    int from = whole ? 0 : Math.max(0, at - 40), to = whole ? s.length() : Math.min(s.length(), at + 40);
+    StringBuilder sb = new StringBuilder(from > 0 ? "…" : "");
+    for (int i = from; i < to; i++) {
+      char c = s.charAt(i);
+      if (Character.isSurrogate(c) || c < 0x20 || c == '"' || c == '\\') {
+        sb.append(String.format("\\u%04x", (int) c));
+      } else {
+        sb.append(c);
+      }
+    }
+    return sb.append(to < s.length() ? "…" : "").toString();
   }
 
   private static SafetensorsFormatException bad(String where, String what) {
@@ -421,19 +463,30 @@ public final class Safetensors {
 
   /**
    * Starts a file at {@code target}. Refuses an existing target unless {@code overwrite}; names
-   * must be unique and not {@value #METADATA}.
+   * must be unique, valid Unicode and not {@value #METADATA}.
    */
   public static Writer create(Path target, List<Spec> specs, Map<String, String> metadata, boolean overwrite)
       throws IOException {
     AtomicFiles.requireWritable(target, overwrite);
     Map<String, Object> header = new LinkedHashMap<>();
     if (metadata != null && !metadata.isEmpty()) {
+      for (Map.Entry<String, String> m : metadata.entrySet()) {
+        String lone = loneSurrogate("metadata key", m.getKey());
+        lone = lone != null ? lone : loneSurrogate("metadata value", m.getValue());
+        if (lone != null) {
+          throw new IllegalArgumentException(lone);
+        }
+      }
       header.put(METADATA, new LinkedHashMap<>(metadata));
     }
     long offset = 0;
     for (Spec s : specs) {
       if (s.name().equals(METADATA) || header.containsKey(s.name())) {
         throw new IllegalArgumentException("tensor name '" + s.name() + "' is reserved or repeated");
+      }
+      String lone = loneSurrogate("tensor name", s.name());
+      if (lone != null) {
+        throw new IllegalArgumentException(lone);
       }
       for (long d : s.shape()) {
         if (d < 0) {

@@ -147,6 +147,29 @@ class SafetensorsTest {
     assertRejected(utf, "not valid UTF-8");
   }
 
+  /**
+   * A name or metadata string that is not valid Unicode (a lone surrogate from a JSON escape)
+   * would be written back as '?', so it is refused when the file is read, and by the writer.
+   */
+  @Test
+  void loneSurrogatesAreRefusedWhereTheyAreRead() throws IOException {
+    String tensor = "{\"a\\ud800b\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}";
+    assertRejected(raw("lone.safetensors", tensor, 4), "tensor name", "a\\ud800b", "lone surrogate", "character 1");
+    assertRejected(raw("low.safetensors", tensor.replace("\\ud800", "\\udc00"), 4), "a\\udc00b", "lone surrogate");
+    assertRejected(raw("meta-key.safetensors", "{\"__metadata__\": {\"k\\udfff\": \"v\"}}", 0), "metadata key",
+        "k\\udfff");
+    assertRejected(raw("meta-value.safetensors", "{\"__metadata__\": {\"k\": \"\\ud83d\"}}", 0), "metadata value",
+        "\\ud83d");
+    String pair = "{\"a\\ud83d\\ude00\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}";
+    try (Safetensors.Reader r = Safetensors.open(raw("pair.safetensors", pair, 4))) {
+      assertEquals("a\ud83d\ude00", r.entries().get(0).name(), "a surrogate pair is a valid character");
+    }
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Safetensors.create(
+        dir.resolve("w.safetensors"), List.of(new Spec("x\ud800", Dtype.F32, new long[] {1})), Map.of(), false));
+    assertTrue(e.getMessage().contains("x\\ud800") && e.getMessage().contains("lone surrogate"), e.getMessage());
+    assertFalse(Files.exists(dir.resolve("w.safetensors")));
+  }
+
   @Test
   void f8TensorsAreReadAndListedAsSuch() throws IOException {
     String header = "{\"a\": {\"dtype\": \"F8_E4M3\", \"shape\": [2, 2], \"data_offsets\": [0, 4]}, "
