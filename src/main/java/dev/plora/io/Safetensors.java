@@ -11,7 +11,6 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -392,17 +391,12 @@ public final class Safetensors {
    * removes the temporary file and leaves any existing file untouched.
    */
   public static final class Writer implements AutoCloseable {
-    private final Path target;
-    private final Path tmp;
-    private final FileChannel channel;
+    private final AtomicFiles.Temp tmp;
     private final List<Spec> specs;
     private int next;
-    private boolean done;
 
-    private Writer(Path target, Path tmp, FileChannel channel, List<Spec> specs) {
-      this.target = target;
+    private Writer(AtomicFiles.Temp tmp, List<Spec> specs) {
       this.tmp = tmp;
-      this.channel = channel;
       this.specs = specs;
     }
 
@@ -417,7 +411,7 @@ public final class Safetensors {
             + data.remaining());
       }
       while (data.hasRemaining()) {
-        channel.write(data);
+        tmp.channel().write(data);
       }
       next++;
     }
@@ -444,20 +438,12 @@ public final class Safetensors {
       if (next != specs.size()) {
         throw new IllegalStateException((specs.size() - next) + " tensors are still unwritten");
       }
-      channel.force(true);
-      channel.close();
-      AtomicFiles.publish(tmp, target);
-      done = true;
+      tmp.publish();
     }
 
     @Override
     public void close() throws IOException {
-      if (channel.isOpen()) {
-        channel.close();
-      }
-      if (!done) {
-        Files.deleteIfExists(tmp);
-      }
+      tmp.close();
     }
   }
 
@@ -512,17 +498,15 @@ public final class Safetensors {
     while (head.hasRemaining()) {
       head.put((byte) ' ');
     }
-    Path tmp = AtomicFiles.createTemp(target);
-    FileChannel channel = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
-    Writer w = new Writer(target, tmp, channel, List.copyOf(specs));
+    AtomicFiles.Temp tmp = AtomicFiles.createTemp(target);
     try {
       head.flip();
       while (head.hasRemaining()) {
-        channel.write(head);
+        tmp.channel().write(head);
       }
-      return w;
+      return new Writer(tmp, List.copyOf(specs));
     } catch (IOException | RuntimeException e) {
-      w.close();
+      tmp.close();
       throw e;
     }
   }
