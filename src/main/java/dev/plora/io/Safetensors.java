@@ -7,6 +7,8 @@ import java.io.IOException;
 import java.math.BigDecimal;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.DoubleBuffer;
+import java.nio.FloatBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
@@ -58,8 +60,49 @@ public final class Safetensors {
       };
     }
 
+    /** A float type this class converts to and from (F16, BF16, F32, F64). */
     public boolean isFloat() {
       return this == F16 || this == BF16 || this == F32 || this == F64;
+    }
+
+    /** The next value of this float type in {@code b} (relative get), exactly, as a double. */
+    double get(ByteBuffer b) {
+      return switch (this) {
+        case F64 -> b.getDouble();
+        case F32 -> b.getFloat();
+        case F16 -> DType.f16ToFloat(b.getShort());
+        case BF16 -> DType.bf16ToFloat(b.getShort());
+        default -> throw new IllegalStateException(this + " is not a float type");
+      };
+    }
+
+    /**
+     * Puts {@code v} rounded to nearest even into {@code b} (relative put); false when a finite
+     * {@code v} became infinite (out of this type's range). F16 and BF16 round through fp32, as
+     * PyTorch converts doubles.
+     */
+    boolean put(ByteBuffer b, double v) {
+      boolean finite = Double.isFinite(v);
+      switch (this) {
+        case F64 -> b.putDouble(v);
+        case F32 -> {
+          float f = (float) v;
+          b.putFloat(f);
+          return !finite || Float.isFinite(f);
+        }
+        case F16 -> {
+          short h = DType.floatToF16((float) v);
+          b.putShort(h);
+          return !finite || (h & 0x7c00) != 0x7c00;
+        }
+        case BF16 -> {
+          short h = DType.floatToBf16((float) v);
+          b.putShort(h);
+          return !finite || (h & 0x7f80) != 0x7f80;
+        }
+        default -> throw new IllegalStateException(this + " is not a float type");
+      }
+      return true;
     }
   }
 
@@ -130,10 +173,28 @@ public final class Safetensors {
       return e;
     }
 
-    /** The raw little-endian bytes of a tensor, memory-mapped (read-only). */
+    /**
+     * The raw little-endian bytes of a tensor, memory-mapped (read-only). One mapping holds less
+     * than 2 GiB: read larger tensors in ranges.
+     */
     public ByteBuffer data(String name) throws IOException {
       Entry e = entry(name);
-      return channel.map(FileChannel.MapMode.READ_ONLY, dataStart + e.begin(), e.bytes()).order(ByteOrder.LITTLE_ENDIAN);
+      if (e.bytes() > Integer.MAX_VALUE) {
+        throw new IllegalArgumentException(file + ": tensor '" + name + "' holds " + e.bytes()
+            + " bytes, more than one buffer maps (2 GiB): read it in ranges");
+      }
+      return data(name, 0, (int) e.bytes());
+    }
+
+    /** Bytes {@code [offset, offset + length)} of a tensor's data, memory-mapped (read-only). */
+    public ByteBuffer data(String name, long offset, int length) throws IOException {
+      Entry e = entry(name);
+      if (offset < 0 || length < 0 || offset > e.bytes() - length) {
+        throw new IllegalArgumentException(file + ": tensor '" + name + "': bytes [" + offset + ", " + (offset + length)
+            + ") are not within its " + e.bytes());
+      }
+      return channel.map(FileChannel.MapMode.READ_ONLY, dataStart + e.begin() + offset, length)
+          .order(ByteOrder.LITTLE_ENDIAN);
     }
 
     /** A floating-point tensor's values as fp32, row-major. */
@@ -148,13 +209,7 @@ public final class Safetensors {
       ByteBuffer b = data(name);
       float[] out = new float[(int) e.elements()];
       for (int i = 0; i < out.length; i++) {
-        out[i] = switch (e.dtype()) {
-          case F32 -> b.getFloat();
-          case F64 -> (float) b.getDouble();
-          case F16 -> DType.f16ToFloat(b.getShort());
-          case BF16 -> DType.bf16ToFloat(b.getShort());
-          default -> throw new AssertionError();
-        };
+        out[i] = (float) e.dtype().get(b);
       }
       return out;
     }
@@ -375,62 +430,189 @@ public final class Safetensors {
 
   /** A tensor to write: name, dtype and shape (data is given later, in this order). */
   public record Spec(String name, Dtype dtype, long[] shape) {
-    public long bytes() {
-      long n = dtype.size;
+    public long elements() {
+      long n = 1;
       for (long d : shape) {
         n = Math.multiplyExact(n, d);
       }
       return n;
     }
+
+    public long bytes() {
+      return Math.multiplyExact(elements(), dtype.size);
+    }
   }
 
   /**
    * Streams a file: the header is fixed from the specs at creation, then each tensor's data is
-   * written in spec order, so memory holds one tensor at a time. The file appears under its name
-   * only at {@link #commit()} (temporary file, fsync, atomic rename); closing without a commit
-   * removes the temporary file and leaves any existing file untouched.
+   * written in spec order, whole or in parts, so memory holds at most one tensor (or one part) at
+   * a time. The file appears under its name only at {@link #commit()} (temporary file, fsync,
+   * atomic rename); closing without a commit removes the temporary file and leaves any existing
+   * file untouched.
    */
   public static final class Writer implements AutoCloseable {
+    /** Bytes converted at a time by the value-converting writes. */
+    private static final int CONVERT_BYTES = 1 << 20;
     private final AtomicFiles.Temp tmp;
     private final List<Spec> specs;
     private int next;
+    private long written; // bytes of specs[next] written so far
 
     private Writer(AtomicFiles.Temp tmp, List<Spec> specs) {
       this.tmp = tmp;
       this.specs = specs;
     }
 
-    /** The next tensor's data, little-endian, exactly its byte size. */
-    public void write(ByteBuffer data) throws IOException {
+    /** The tensor the next bytes go to, checked to take {@code bytes} more. */
+    private Spec current(long bytes) {
       if (next >= specs.size()) {
         throw new IllegalStateException("all " + specs.size() + " tensors are written");
       }
       Spec spec = specs.get(next);
+      if (bytes > spec.bytes() - written) {
+        throw new IllegalArgumentException("tensor '" + spec.name() + "': " + bytes + " more bytes would run past its "
+            + spec.bytes() + " (" + written + " written)");
+      }
+      return spec;
+    }
+
+    /** The next tensor, none of it written yet. */
+    private Spec whole() {
+      Spec spec = current(0);
+      if (written != 0) {
+        throw new IllegalStateException("tensor '" + spec.name() + "' is partly written (" + written + " of "
+            + spec.bytes() + " bytes): append the rest");
+      }
+      return spec;
+    }
+
+    /** The next tensor's data, little-endian, exactly its byte size. */
+    public void write(ByteBuffer data) throws IOException {
+      Spec spec = whole();
       if (data.remaining() != spec.bytes()) {
         throw new IllegalArgumentException("tensor '" + spec.name() + "': expected " + spec.bytes() + " bytes, got "
             + data.remaining());
       }
-      while (data.hasRemaining()) {
-        tmp.channel().write(data);
-      }
-      next++;
+      append(data);
     }
 
-    /** The next tensor's values, converted to its dtype (a float type). */
-    public void write(float[] values) throws IOException {
-      Spec spec = specs.get(next);
-      ByteBuffer b = ByteBuffer.allocate(Math.toIntExact(spec.bytes())).order(ByteOrder.LITTLE_ENDIAN);
-      for (float v : values) {
-        switch (spec.dtype()) {
-          case F32 -> b.putFloat(v);
-          case F64 -> b.putDouble(v);
-          case F16 -> b.putShort(DType.floatToF16(v));
-          case BF16 -> b.putShort(DType.floatToBf16(v));
-          default -> throw new IllegalArgumentException("tensor '" + spec.name() + "' is " + spec.dtype()
-              + ", not a float type");
-        }
+    /**
+     * The next bytes of the current tensor (little-endian), which is complete once all its bytes
+     * are written; an empty part completes an empty tensor.
+     */
+    public void append(ByteBuffer part) throws IOException {
+      Spec spec = current(part.remaining());
+      while (part.hasRemaining()) {
+        written += tmp.channel().write(part);
       }
-      write(b.flip());
+      if (written == spec.bytes()) {
+        next++;
+        written = 0;
+      }
+    }
+
+    /** The next tensor's values, converted to its dtype (a float type) as {@link #append(FloatBuffer)} does. */
+    public void write(float[] values) throws IOException {
+      Spec spec = whole();
+      if (values.length != spec.elements()) {
+        throw new IllegalArgumentException("tensor '" + spec.name() + "': expected " + spec.elements()
+            + " values, got " + values.length);
+      }
+      append(FloatBuffer.wrap(values));
+    }
+
+    /**
+     * The next values of the current tensor, rounded to nearest even into its dtype (a float
+     * type). A finite value that the dtype cannot hold (it would be written as ±Inf) is refused,
+     * naming the tensor and the element; NaN and infinities stay what they are.
+     */
+    public void append(FloatBuffer values) throws IOException {
+      FloatBuffer in = values.duplicate();
+      appendValues(in.remaining(), () -> in.get());
+      values.position(values.limit());
+    }
+
+    /** As {@link #append(FloatBuffer)}, from doubles. */
+    public void append(DoubleBuffer values) throws IOException {
+      DoubleBuffer in = values.duplicate();
+      appendValues(in.remaining(), () -> in.get());
+      values.position(values.limit());
+    }
+
+    private void appendValues(int count, java.util.function.DoubleSupplier values) throws IOException {
+      Spec spec = current(0);
+      if (!spec.dtype().isFloat()) {
+        throw new IllegalArgumentException("tensor '" + spec.name() + "' is " + spec.dtype() + ", not a float type");
+      }
+      current((long) count * spec.dtype().size);
+      if (count == 0) {
+        append(ByteBuffer.allocate(0));
+        return;
+      }
+      int perPart = CONVERT_BYTES / spec.dtype().size;
+      ByteBuffer part = ByteBuffer.allocate(Math.min(count, perPart) * spec.dtype().size).order(ByteOrder.LITTLE_ENDIAN);
+      for (int done = 0; done < count; ) {
+        part.clear();
+        long first = written / spec.dtype().size;
+        for (int n = Math.min(count - done, perPart), i = 0; i < n; i++, done++) {
+          double v = values.getAsDouble();
+          if (!spec.dtype().put(part, v)) {
+            throw overflow(spec, first + i, v);
+          }
+        }
+        append(part.flip());
+      }
+    }
+
+    /**
+     * Writes the next tensor as a copy of {@code in}'s tensor {@code name} (of the same shape),
+     * reading at most {@code chunkBytes} at a time, so a tensor of any size streams: bit for bit
+     * when the dtypes agree, else converted between float types as {@link #append(FloatBuffer)}
+     * converts.
+     */
+    public void copy(Reader in, String name, long chunkBytes) throws IOException {
+      Spec spec = whole();
+      Entry e = in.entry(name);
+      if (!Arrays.equals(e.shape(), spec.shape())) {
+        throw new IllegalArgumentException("tensor '" + spec.name() + "' has shape " + Arrays.toString(spec.shape())
+            + ", cannot copy '" + name + "' of shape " + Arrays.toString(e.shape()));
+      }
+      if (chunkBytes <= 0) {
+        throw new IllegalArgumentException("chunkBytes: expected > 0, got " + chunkBytes);
+      }
+      if (e.bytes() == 0) {
+        append(ByteBuffer.allocate(0));
+      } else if (e.dtype() == spec.dtype()) {
+        long step = Math.min(chunkBytes, Integer.MAX_VALUE);
+        for (long offset = 0; offset < e.bytes(); offset += step) {
+          append(in.data(name, offset, (int) Math.min(step, e.bytes() - offset)));
+        }
+      } else if (e.dtype().isFloat() && spec.dtype().isFloat()) {
+        Dtype from = e.dtype(), to = spec.dtype();
+        long step = Math.max(1, Math.min(chunkBytes, Integer.MAX_VALUE) / Math.max(from.size, to.size));
+        ByteBuffer part = ByteBuffer.allocate((int) (Math.min(step, e.elements()) * to.size))
+            .order(ByteOrder.LITTLE_ENDIAN);
+        for (long first = 0; first < e.elements(); first += step) {
+          int n = (int) Math.min(step, e.elements() - first);
+          ByteBuffer src = in.data(name, first * from.size, n * from.size);
+          part.clear();
+          for (int i = 0; i < n; i++) {
+            double v = from.get(src);
+            if (!to.put(part, v)) {
+              throw overflow(spec, first + i, v);
+            }
+          }
+          append(part.flip());
+        }
+      } else {
+        throw new IllegalArgumentException("tensor '" + spec.name() + "': cannot convert " + e.dtype() + " to "
+            + spec.dtype());
+      }
+    }
+
+    private static IllegalArgumentException overflow(Spec spec, long element, double v) {
+      return new IllegalArgumentException("tensor '" + spec.name() + "': element " + element + " = " + v
+          + " is finite but would be infinite in " + spec.dtype() + " (out of its range)");
     }
 
     /** Forces the data to disk and renames the file into place. */
@@ -525,5 +707,4 @@ public final class Safetensors {
       w.commit();
     }
   }
-
 }
