@@ -10,6 +10,7 @@ import dev.plora.tensor.TensorScope;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.DoubleSummaryStatistics;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
@@ -66,7 +67,6 @@ final class MergeCommand implements Callable<Integer> {
     }
     PrintWriter err = spec.commandLine().getErr();
     PeftAdapter peft = PeftAdapter.read(adapter);
-    float scaling = (float) peft.config().scaling();
     try (Safetensors.Reader in = Safetensors.open(base);
         Backend backend = Options.backend(backendName)) {
       List<Safetensors.Spec> specs = new ArrayList<>();
@@ -104,7 +104,8 @@ final class MergeCommand implements Callable<Integer> {
           Safetensors.Dtype type = outType(e, forced);
           String module = e.name().endsWith(".weight") ? e.name().substring(0, e.name().length() - 7) : null;
           if (module != null && merged.contains(module)) {
-            w.write(mergeOne(backend, in, e, peft.modules().get(module), scaling, type, mode, done));
+            w.write(mergeOne(backend, in, e, peft.modules().get(module), (float) peft.config().scaling(module), type,
+                mode, done));
           } else if (type == e.dtype()) {
             w.write(in.data(e.name()));
           } else {
@@ -115,8 +116,8 @@ final class MergeCommand implements Callable<Integer> {
         }
         w.commit();
       }
-      spec.commandLine().getOut().printf(Locale.ROOT, "merged %d modules (scaling %.6g) into %s%n", merged.size(),
-          scaling, out);
+      spec.commandLine().getOut().printf(Locale.ROOT, "merged %d modules (%s) into %s%n", merged.size(),
+          scalings(peft, merged), out);
     }
     return 0;
   }
@@ -141,6 +142,15 @@ final class MergeCommand implements Callable<Integer> {
       }
       return w.toFloatArray();
     }
+  }
+
+  /** "scaling s", or "scaling s1 to s2" when rank_pattern / alpha_pattern give modules different ones. */
+  private static String scalings(PeftAdapter peft, Set<String> modules) {
+    DoubleSummaryStatistics s = modules.stream().mapToDouble(m -> peft.config().scaling(m)).summaryStatistics();
+    if (s.getCount() == 0 || s.getMin() == s.getMax()) {
+      return String.format(Locale.ROOT, "scaling %.6g", s.getCount() == 0 ? peft.config().scaling() : s.getMin());
+    }
+    return String.format(Locale.ROOT, "scaling %.6g to %.6g", s.getMin(), s.getMax());
   }
 
   private static Safetensors.Dtype outType(Safetensors.Entry e, DType forced) {

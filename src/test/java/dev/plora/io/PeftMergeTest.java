@@ -62,6 +62,153 @@ class PeftMergeTest {
     }
   }
 
+  /** An adapter folder as PEFT writes one: {@code config} (JSON) and the modules' A and B under PEFT's keys. */
+  private Path adapterFolder(String name, String config, List<PeftAdapter.Module> modules) throws Exception {
+    Path folder = dir.resolve(name);
+    Files.createDirectories(folder);
+    Files.writeString(folder.resolve(PeftAdapter.CONFIG), config);
+    Map<String, float[]> values = new LinkedHashMap<>();
+    Map<String, long[]> shapes = new LinkedHashMap<>();
+    for (PeftAdapter.Module m : modules) {
+      values.put("base_model.model." + m.name() + ".lora_A.weight", m.a());
+      shapes.put("base_model.model." + m.name() + ".lora_A.weight", new long[] {m.r(), m.in()});
+      values.put("base_model.model." + m.name() + ".lora_B.weight", m.b());
+      shapes.put("base_model.model." + m.name() + ".lora_B.weight", new long[] {m.out(), m.r()});
+    }
+    Safetensors.writeFloats(folder.resolve(PeftAdapter.WEIGHTS), values, shapes, Safetensors.Dtype.F32,
+        Map.of("format", "pt"), false);
+    return folder;
+  }
+
+  /** A base file holding one random [out, in] F32 weight per module, in module order. */
+  private Map<String, float[]> baseFor(Path file, List<PeftAdapter.Module> modules, SplittableRandom rng)
+      throws Exception {
+    Map<String, float[]> values = new LinkedHashMap<>();
+    Map<String, long[]> shapes = new LinkedHashMap<>();
+    for (PeftAdapter.Module m : modules) {
+      values.put(m.name() + ".weight", Reference.random(rng, m.out() * m.in(), DType.F32));
+      shapes.put(m.name() + ".weight", new long[] {m.out(), m.in()});
+    }
+    Safetensors.writeFloats(file, values, shapes, Safetensors.Dtype.F32, Map.of(), false);
+    return values;
+  }
+
+  /**
+   * PEFT picks each module's r and alpha from rank_pattern / alpha_pattern: the first key K for
+   * which the module name full-matches the regex {@code (.*\.)?(K)}, else the global r and
+   * lora_alpha; scaling is alpha / r (alpha / √r with rsLoRA).
+   */
+  @Test
+  void rankAndAlphaPatternsGiveEachModuleItsScalingAsPeftDoes() throws Exception {
+    for (boolean rslora : new boolean[] {false, true}) {
+      SplittableRandom rng = new SplittableRandom(rslora ? 11 : 10);
+      int in = 9, outF = 7;
+      List<PeftAdapter.Module> modules = List.of(
+          module(rng, "model.layers.0.self_attn.q_proj", 4, in, outF),   // alpha_pattern by name: 64
+          module(rng, "model.layers.0.self_attn.v_proj", 2, in, outF),   // rank_pattern "v_proj": r = 2
+          module(rng, "model.layers.1.self_attn.q_proj", 4, in, outF),   // no key matches
+          module(rng, "model.layers.1.mlp.up_proj", 3, in, outF),        // regex keys for both
+          module(rng, "model.layers.1.self_attn.o_proj", 4, in, outF));  // "proj" must not match "o_proj"
+      String config = "{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"use_rslora\": " + rslora + ", "
+          + "\"rank_pattern\": {\"v_proj\": 2, \"layers\\\\.1\\\\.mlp\\\\..*\": 3}, "
+          + "\"alpha_pattern\": {\"layers.0.self_attn.q_proj\": 64, \"proj\": 1000, \"layers\\\\.1\\\\.mlp\\\\..*\": 12}}";
+      Path adapter = adapterFolder("patterns-" + rslora, config, modules);
+      Path base = dir.resolve("patterns-base-" + rslora + ".safetensors");
+      Map<String, float[]> w = baseFor(base, modules, rng);
+      Path merged = dir.resolve("patterns-merged-" + rslora + ".safetensors");
+      assertEquals(0, plora("merge", "--base", base.toString(), "--adapter", adapter.toString(), "--out",
+          merged.toString(), "--backend", "cpu"), err.toString());
+      double[][] alphaAndR = {{64, 4}, {8, 2}, {8, 4}, {12, 3}, {8, 4}};
+      try (Safetensors.Reader res = Safetensors.open(merged)) {
+        for (int i = 0; i < modules.size(); i++) {
+          PeftAdapter.Module m = modules.get(i);
+          double s = alphaAndR[i][0] / (rslora ? Math.sqrt(alphaAndR[i][1]) : alphaAndR[i][1]);
+          double[] ref = Reference.gemm(false, m.b(), m.r(), false, m.a(), in, s, 1, w.get(m.name() + ".weight"), outF,
+              in, m.r());
+          double e = Reference.relativeError(res.floats(m.name() + ".weight"), ref);
+          assertTrue(e <= 1e-6, m.name() + " (rslora " + rslora + "): relative error " + e + " against scaling " + s);
+        }
+      }
+    }
+  }
+
+  @Test
+  void aConfigWithoutLoraAlphaTakesPeftsDefaultOf8() throws Exception {
+    SplittableRandom rng = new SplittableRandom(12);
+    List<PeftAdapter.Module> modules = List.of(module(rng, "m", 2, 5, 3));
+    Path adapter = adapterFolder("no-alpha", "{\"peft_type\": \"LORA\", \"r\": 2}", modules);
+    assertEquals(4.0, PeftAdapter.read(adapter).config().scaling(), "alpha 8 / r 2");
+    Path base = dir.resolve("no-alpha-base.safetensors");
+    Map<String, float[]> w = baseFor(base, modules, rng);
+    Path merged = dir.resolve("no-alpha-merged.safetensors");
+    assertEquals(0, plora("merge", "--base", base.toString(), "--adapter", adapter.toString(), "--out",
+        merged.toString(), "--backend", "cpu"), err.toString());
+    PeftAdapter.Module m = modules.get(0);
+    double[] ref = Reference.gemm(false, m.b(), 2, false, m.a(), 5, 4.0, 1, w.get("m.weight"), 3, 5, 2);
+    try (Safetensors.Reader res = Safetensors.open(merged)) {
+      assertTrue(Reference.relativeError(res.floats("m.weight"), ref) <= 1e-6);
+    }
+  }
+
+  /** Configs whose merge is not W + s·B·A are refused, naming the field; shapes that do not fit name rank_pattern. */
+  @Test
+  void adaptersThatAreNotPlainLoraAreRefusedByFieldName() throws Exception {
+    SplittableRandom rng = new SplittableRandom(13);
+    List<PeftAdapter.Module> modules = List.of(module(rng, "layers.0.q_proj", 2, 5, 3));
+    Path base = dir.resolve("variants-base.safetensors");
+    baseFor(base, modules, rng);
+    String[][] cases = {
+        {"\"peft_type\": \"LOHA\"", "peft_type"},
+        {"\"use_dora\": true", "use_dora"},
+        {"\"fan_in_fan_out\": true", "fan_in_fan_out"},
+        {"\"lora_bias\": true", "lora_bias"},
+        {"\"use_qalora\": true", "use_qalora"},
+        {"\"alora_invocation_tokens\": [1, 2]", "alora_invocation_tokens"},
+        {"\"layer_replication\": [[0, 1]]", "layer_replication"},
+        {"\"modules_to_save\": [\"score\"]", "modules_to_save"},
+        {"\"trainable_token_indices\": [3]", "trainable_token_indices"},
+        {"\"init_lora_weights\": \"pissa_niter_4\"", "init_lora_weights"},
+        {"\"init_lora_weights\": \"olora\"", "init_lora_weights"},
+        {"\"rank_pattern\": {\"q_proj\": 3}", "rank_pattern"},
+        {"\"r\": 3", "rank_pattern"},
+        {"\"alpha_pattern\": {\"q_proj(\": 3}", "alpha_pattern"},
+    };
+    for (String[] c : cases) {
+      String config = c[0].startsWith("\"peft_type\"") || c[0].startsWith("\"r\"")
+          ? "{" + c[0] + (c[0].startsWith("\"r\"") ? ", \"peft_type\": \"LORA\"" : ", \"r\": 2") + "}"
+          : "{\"peft_type\": \"LORA\", \"r\": 2, " + c[0] + "}";
+      Path adapter = adapterFolder("variant-" + Math.abs(c[0].hashCode()), config, modules);
+      Path merged = dir.resolve("variant.safetensors");
+      err.getBuffer().setLength(0);
+      assertEquals(2, plora("merge", "--base", base.toString(), "--adapter", adapter.toString(), "--out",
+          merged.toString(), "--backend", "cpu"), config);
+      assertTrue(err.toString().contains(c[1]) && err.toString().strip().lines().count() == 1,
+          config + " should be refused naming " + c[1] + ": " + err);
+      assertFalse(Files.exists(merged));
+    }
+    // bias "all" / "lora_only" saves the trained biases with the adapter: those are refused, naming bias
+    Path withBias = adapterFolder("with-bias", "{\"peft_type\": \"LORA\", \"r\": 2, \"bias\": \"lora_only\"}", modules);
+    Safetensors.writeFloats(withBias.resolve(PeftAdapter.WEIGHTS), Map.of(
+        "base_model.model.layers.0.q_proj.lora_A.weight", modules.get(0).a(),
+        "base_model.model.layers.0.q_proj.lora_B.weight", modules.get(0).b(),
+        "base_model.model.layers.0.q_proj.bias", new float[3]), Map.of(
+        "base_model.model.layers.0.q_proj.lora_A.weight", new long[] {2, 5},
+        "base_model.model.layers.0.q_proj.lora_B.weight", new long[] {3, 2},
+        "base_model.model.layers.0.q_proj.bias", new long[] {3}), Safetensors.Dtype.F32, Map.of(), true);
+    err.getBuffer().setLength(0);
+    assertEquals(2, plora("merge", "--base", base.toString(), "--adapter", withBias.toString(), "--out",
+        dir.resolve("variant.safetensors").toString(), "--backend", "cpu"));
+    assertTrue(err.toString().contains("bias is \"lora_only\""), err.toString());
+    // the plain-LoRA forms of the same fields merge, and so does bias "all" of a model without biases
+    Path adapter = adapterFolder("plain", "{\"peft_type\": \"LORA\", \"r\": 2, \"use_dora\": false, "
+        + "\"fan_in_fan_out\": false, \"bias\": \"all\", \"lora_bias\": false, \"use_qalora\": false, "
+        + "\"alora_invocation_tokens\": null, \"layer_replication\": null, \"modules_to_save\": null, "
+        + "\"trainable_token_indices\": null, \"init_lora_weights\": \"gaussian\", \"rank_pattern\": {}, "
+        + "\"alpha_pattern\": {}}", modules);
+    assertEquals(0, plora("merge", "--base", base.toString(), "--adapter", adapter.toString(), "--out",
+        dir.resolve("plain.safetensors").toString(), "--backend", "cpu"), err.toString());
+  }
+
   @Test
   void mergeEqualsWPlusScaledBAAndInspectListsTheFile() throws Exception {
     SplittableRandom rng = new SplittableRandom(2);
