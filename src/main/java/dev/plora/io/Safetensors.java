@@ -200,18 +200,24 @@ public final class Safetensors {
     /** A floating-point tensor's values as fp32, row-major. */
     public float[] floats(String name) throws IOException {
       Entry e = entry(name);
-      if (!e.dtype().isFloat()) {
-        throw new IllegalArgumentException(file + ": tensor '" + name + "' is " + e.dtype() + ", not a float type");
-      }
       if (e.elements() > Integer.MAX_VALUE) {
         throw new IllegalArgumentException(file + ": tensor '" + name + "' is too large for one Java array");
       }
-      ByteBuffer b = data(name);
       float[] out = new float[(int) e.elements()];
-      for (int i = 0; i < out.length; i++) {
-        out[i] = (float) e.dtype().get(b);
-      }
+      floats(name, 0, FloatBuffer.wrap(out));
       return out;
+    }
+
+    /** Values {@code [first, first + out.remaining())} of a floating-point tensor as fp32, put into {@code out}. */
+    public void floats(String name, long first, FloatBuffer out) throws IOException {
+      Entry e = entry(name);
+      if (!e.dtype().isFloat()) {
+        throw new IllegalArgumentException(file + ": tensor '" + name + "' is " + e.dtype() + ", not a float type");
+      }
+      ByteBuffer b = data(name, first * e.dtype().size, Math.toIntExact((long) out.remaining() * e.dtype().size));
+      while (b.hasRemaining()) {
+        out.put((float) e.dtype().get(b));
+      }
     }
 
     /** A 1-D or 2-D float tensor loaded onto a backend in {@code dtype} (caller closes it). */

@@ -10,6 +10,8 @@ import dev.plora.testing.Reference;
 import dev.plora.tensor.DType;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -270,6 +272,130 @@ class PeftMergeTest {
     assertFalse(Files.exists(outFile), "nothing written");
     try (var files = Files.list(dir)) {
       assertFalse(files.anyMatch(p -> p.toString().endsWith(".tmp")));
+    }
+  }
+
+  /** A file of raw tensors: each spec's bytes, little-endian. */
+  private static void rawFile(Path file, List<Safetensors.Spec> specs, List<ByteBuffer> data) throws Exception {
+    try (Safetensors.Writer w = Safetensors.create(file, specs, Map.of(), false)) {
+      for (ByteBuffer b : data) {
+        w.write(b.flip());
+      }
+      w.commit();
+    }
+  }
+
+  private static ByteBuffer buffer(int bytes) {
+    return ByteBuffer.allocate(bytes).order(ByteOrder.LITTLE_ENDIAN);
+  }
+
+  private Path smallAdapter(String name) throws Exception {
+    Path folder = dir.resolve(name);
+    PeftAdapter.write(folder, new PeftAdapter.Config(1, 1, 0, false, List.of("m")),
+        List.of(new PeftAdapter.Module("m", 1, 2, 2, new float[] {0.5f, 0.25f}, new float[] {1, -1})), false);
+    return folder;
+  }
+
+  private static byte[] bytesOf(Safetensors.Reader r, String name) throws Exception {
+    ByteBuffer b = r.data(name);
+    byte[] out = new byte[b.remaining()];
+    b.get(out);
+    return out;
+  }
+
+  /**
+   * Untouched tensors converted to a narrower dtype follow the merged tensors' rule: a finite
+   * value that would be written as ±Inf is refused, naming the tensor, and nothing is written.
+   * Values already NaN or infinite in BASE are carried over (bit for bit when the dtype stays).
+   */
+  @Test
+  void conversionsThatWouldOverflowAreRefusedAndNonFiniteBaseValuesAreCarriedOver() throws Exception {
+    Path adapter = smallAdapter("small");
+    ByteBuffer m = buffer(16).putFloat(1).putFloat(2).putFloat(3).putFloat(4);
+    ByteBuffer big = buffer(8).putFloat(1).putFloat(3e38f);
+    Path base = dir.resolve("big.safetensors");
+    rawFile(base, List.of(new Safetensors.Spec("m.weight", Safetensors.Dtype.F32, new long[] {2, 2}),
+        new Safetensors.Spec("big", Safetensors.Dtype.F32, new long[] {2})), List.of(m, big));
+    ByteBuffer m64 = buffer(32).putDouble(1).putDouble(2).putDouble(3).putDouble(4);
+    ByteBuffer huge = buffer(8).putDouble(1e300);
+    Path base64 = dir.resolve("huge.safetensors");
+    rawFile(base64, List.of(new Safetensors.Spec("m.weight", Safetensors.Dtype.F64, new long[] {2, 2}),
+        new Safetensors.Spec("huge", Safetensors.Dtype.F64, new long[] {1})), List.of(m64, huge));
+    Path outFile = dir.resolve("out.safetensors");
+    for (String[] c : new String[][] {{base.toString(), "f16", "'big'"}, {base.toString(), "bf16", ""},
+        {base64.toString(), "f32", "'huge'"}, {base64.toString(), "bf16", "'huge'"}}) {
+      err.getBuffer().setLength(0);
+      int code = plora("merge", "--base", c[0], "--adapter", adapter.toString(), "--out", outFile.toString(),
+          "--dtype", c[1], "--backend", "cpu", "--force");
+      if (c[2].isEmpty()) { // 3e38 fits bf16's range
+        assertEquals(0, code, err.toString());
+        Files.delete(outFile);
+        continue;
+      }
+      assertEquals(2, code, c[1] + ": " + err);
+      assertTrue(err.toString().contains(c[2]) && err.toString().contains("finite"), err.toString());
+      assertFalse(Files.exists(outFile), "nothing written");
+      try (var files = Files.list(dir)) {
+        assertFalse(files.anyMatch(p -> p.toString().endsWith(".tmp")));
+      }
+    }
+
+    int payloadNan = 0x7fc00123;
+    ByteBuffer odd = buffer(16).putInt(payloadNan).putFloat(Float.POSITIVE_INFINITY)
+        .putFloat(Float.NEGATIVE_INFINITY).putFloat(-0f);
+    Path oddBase = dir.resolve("odd.safetensors");
+    rawFile(oddBase, List.of(new Safetensors.Spec("m.weight", Safetensors.Dtype.F32, new long[] {2, 2}),
+        new Safetensors.Spec("odd", Safetensors.Dtype.F32, new long[] {4})), List.of(buffer(16).putFloat(1).putFloat(2).putFloat(3).putFloat(4), odd));
+    assertEquals(0, plora("merge", "--base", oddBase.toString(), "--adapter", adapter.toString(), "--out",
+        outFile.toString(), "--backend", "cpu"), err.toString());
+    try (Safetensors.Reader in = Safetensors.open(oddBase); Safetensors.Reader res = Safetensors.open(outFile)) {
+      assertArrayEquals(bytesOf(in, "odd"), bytesOf(res, "odd"), "copied bit for bit");
+    }
+    assertEquals(0, plora("merge", "--base", oddBase.toString(), "--adapter", adapter.toString(), "--out",
+        outFile.toString(), "--backend", "cpu", "--dtype", "f16", "--force"), err.toString());
+    try (Safetensors.Reader res = Safetensors.open(outFile)) {
+      float[] v = res.floats("odd");
+      assertTrue(Float.isNaN(v[0]));
+      assertEquals(Float.POSITIVE_INFINITY, v[1]);
+      assertEquals(Float.NEGATIVE_INFINITY, v[2]);
+      assertEquals(Float.floatToIntBits(-0f), Float.floatToIntBits(v[3]));
+    }
+  }
+
+  /** An F64 base is merged in F64: W + s·B·A to double precision, not fp32's. */
+  @Test
+  void f64BasesAreMergedInF64() throws Exception {
+    SplittableRandom rng = new SplittableRandom(14);
+    int in = 6, outF = 5, r = 2;
+    double[] w = new double[outF * in];
+    ByteBuffer wb = buffer(8 * w.length);
+    for (int i = 0; i < w.length; i++) {
+      w[i] = 1 + (i + 1) * 1e-12; // distinct in double, all 1.0f in float
+      wb.putDouble(w[i]);
+    }
+    Path base = dir.resolve("f64.safetensors");
+    rawFile(base, List.of(new Safetensors.Spec("m.weight", Safetensors.Dtype.F64, new long[] {outF, in})),
+        List.of(wb));
+    PeftAdapter.Module m = module(rng, "m", r, in, outF);
+    Path adapter = dir.resolve("f64-adapter");
+    PeftAdapter.write(adapter, new PeftAdapter.Config(r, 6, 0, false, List.of("m")), List.of(m), false);
+    Path merged = dir.resolve("f64-merged.safetensors");
+    assertEquals(0, plora("merge", "--base", base.toString(), "--adapter", adapter.toString(), "--out",
+        merged.toString(), "--backend", "cpu"), err.toString());
+    try (Safetensors.Reader res = Safetensors.open(merged)) {
+      assertEquals(Safetensors.Dtype.F64, res.entry("m.weight").dtype());
+      ByteBuffer got = res.data("m.weight");
+      for (int i = 0; i < outF; i++) {
+        for (int t = 0; t < in; t++) {
+          double delta = 0;
+          for (int j = 0; j < r; j++) {
+            delta += (double) m.b()[i * r + j] * m.a()[j * in + t];
+          }
+          double expected = w[i * in + t] + 3.0 * delta;
+          double actual = got.getDouble();
+          assertEquals(expected, actual, 4 * Math.ulp(expected), "element [" + i + ", " + t + "]");
+        }
+      }
     }
   }
 
