@@ -24,9 +24,18 @@ final class InspectCommand implements Callable<Integer> {
     PrintWriter out = spec.commandLine().getOut();
     try (Safetensors.Reader r = Safetensors.open(file)) {
       long total = 0;
-      out.printf(Locale.ROOT, "%-60s %-5s %-20s %14s%n", "name", "dtype", "shape", "bytes");
+      // each column as wide as its longest entry (at least the usual widths), so rows stay aligned
+      int nameWidth = 60, dtypeWidth = 5, shapeWidth = 20, bytesWidth = 14;
       for (Safetensors.Entry e : r.entries()) {
-        out.printf(Locale.ROOT, "%-60s %-5s %-20s %14d%n", e.name(), e.dtype(), Arrays.toString(e.shape()), e.bytes());
+        nameWidth = Math.max(nameWidth, e.name().length());
+        dtypeWidth = Math.max(dtypeWidth, e.dtype().name().length());
+        shapeWidth = Math.max(shapeWidth, Arrays.toString(e.shape()).length());
+        bytesWidth = Math.max(bytesWidth, Long.toString(e.bytes()).length());
+      }
+      String row = "%-" + nameWidth + "s %-" + dtypeWidth + "s %-" + shapeWidth + "s %" + bytesWidth + "s%n";
+      out.printf(Locale.ROOT, row, "name", "dtype", "shape", "bytes");
+      for (Safetensors.Entry e : r.entries()) {
+        out.printf(Locale.ROOT, row, e.name(), e.dtype(), Arrays.toString(e.shape()), e.bytes());
         total += e.bytes();
       }
       out.printf(Locale.ROOT, "%d tensors, %d bytes of data%n", r.entries().size(), total);

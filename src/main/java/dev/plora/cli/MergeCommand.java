@@ -7,9 +7,14 @@ import dev.plora.io.Safetensors;
 import dev.plora.tensor.DType;
 import dev.plora.tensor.Tensor;
 import dev.plora.tensor.TensorScope;
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.DoubleBuffer;
+import java.nio.FloatBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.DoubleSummaryStatistics;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
@@ -21,11 +26,25 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code plora merge}: base weights + a PEFT LoRA adapter → merged weights, tensor by tensor (peak
- * memory is one tensor, not the model), with the native merge kernel, written atomically.
+ * {@code plora merge}: base weights + a PEFT LoRA adapter → merged weights, tensor by tensor and
+ * each in chunks of rows (peak memory is a chunk, not a tensor or the model), with the native
+ * merge kernel (F64 bases on the host, in double precision), written atomically.
  */
 @Command(name = "merge", description = "Merge a PEFT LoRA adapter into base safetensors weights, tensor by tensor.")
 final class MergeCommand implements Callable<Integer> {
+  /**
+   * Base bytes handled at a time (counted as fp32, or fp64 for F64 merges): memory stays bounded
+   * whatever a tensor's size. Package-private so that tests can prove chunking changes no bit.
+   */
+  static long chunkBytes = 16L << 20;
+
+  /**
+   * Stochastic rounding draws from Philox (seed, stream = block · 2^32 + the tensor's position in
+   * BASE), one stream per block of rows of at most this many elements (at least one row), its
+   * counter the element's place in the block. Tensors of one block round as a single merge call.
+   */
+  static final long ROUNDING_BLOCK_ELEMENTS = 1 << 20;
+
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   @Option(names = "--base", required = true, paramLabel = "BASE.safetensors", description = "Base weights.")
@@ -66,7 +85,6 @@ final class MergeCommand implements Callable<Integer> {
     }
     PrintWriter err = spec.commandLine().getErr();
     PeftAdapter peft = PeftAdapter.read(adapter);
-    float scaling = (float) peft.config().scaling();
     try (Safetensors.Reader in = Safetensors.open(base);
         Backend backend = Options.backend(backendName)) {
       List<Safetensors.Spec> specs = new ArrayList<>();
@@ -103,44 +121,126 @@ final class MergeCommand implements Callable<Integer> {
         for (Safetensors.Entry e : in.entries()) {
           Safetensors.Dtype type = outType(e, forced);
           String module = e.name().endsWith(".weight") ? e.name().substring(0, e.name().length() - 7) : null;
-          if (module != null && merged.contains(module)) {
-            w.write(mergeOne(backend, in, e, peft.modules().get(module), scaling, type, mode, done));
-          } else if (type == e.dtype()) {
-            w.write(in.data(e.name()));
+          if (module != null && merged.contains(module) && type == Safetensors.Dtype.F64) {
+            mergeInF64(in, e, peft.modules().get(module), peft.config().scaling(module), w);
+          } else if (module != null && merged.contains(module)) {
+            mergeOnBackend(backend, in, e, peft.modules().get(module), (float) peft.config().scaling(module), type,
+                mode, done, w);
           } else {
-            w.write(in.floats(e.name()));
+            w.copy(in, e.name(), chunkBytes); // bit for bit, or converted to --dtype without overflow
           }
           done++;
           progress(err, done, specs.size(), e.name());
         }
         w.commit();
       }
-      spec.commandLine().getOut().printf(Locale.ROOT, "merged %d modules (scaling %.6g) into %s%n", merged.size(),
-          scaling, out);
+      spec.commandLine().getOut().printf(Locale.ROOT, "merged %d modules (%s) into %s%n", merged.size(),
+          scalings(peft, merged), out);
     }
     return 0;
   }
 
-  /** W + s·B·A for one module, on the backend, in the output dtype; refuses non-finite results. */
-  private float[] mergeOne(Backend backend, Safetensors.Reader in, Safetensors.Entry e, PeftAdapter.Module m,
-      float scaling, Safetensors.Dtype type, Rounding mode, int index) throws java.io.IOException {
+  /**
+   * W + s·B·A for one module on the backend, in the output dtype, appended to {@code out} a chunk
+   * of rows at a time: {@code W[i0:i1] += s·B[i0:i1]·A}. Refuses non-finite results. Stochastic
+   * rounding draws from Philox (seed, stream) with one stream per block of rows (see
+   * {@link #ROUNDING_BLOCK_ELEMENTS}), so its bits do not depend on the chunks.
+   */
+  private void mergeOnBackend(Backend backend, Safetensors.Reader in, Safetensors.Entry e, PeftAdapter.Module m,
+      float scaling, Safetensors.Dtype type, Rounding mode, int index, Safetensors.Writer out) throws IOException {
     DType storage = switch (type) {
       case BF16 -> DType.BF16;
       case F16 -> DType.F16;
       default -> DType.F32;
     };
-    try (TensorScope s = new TensorScope(backend)) {
-      Tensor w = s.fromArray(in.floats(e.name()), m.out(), m.in(), storage);
-      Tensor a = s.fromArray(m.a(), m.r(), m.in(), DType.F32);
-      Tensor b = s.fromArray(m.b(), m.out(), m.r(), DType.F32);
-      backend.merge(w, b, a, scaling, mode, seed, index, 1f, 1f);
-      long bad = backend.countNonFinite(w);
-      if (bad > 0) {
-        throw new IllegalArgumentException("merge refused: '" + e.name() + "' would hold " + bad
-            + " non-finite values; nothing was written");
-      }
-      return w.toFloatArray();
+    int rows = m.out(), cols = m.in();
+    int blockRows = (int) Math.max(1, Math.min(rows, ROUNDING_BLOCK_ELEMENTS / cols));
+    int chunkRows = chunkRows(rows, cols, Float.BYTES);
+    if (mode == Rounding.STOCHASTIC) {
+      chunkRows = Math.max(blockRows, chunkRows / blockRows * blockRows);
     }
+    try (TensorScope s = new TensorScope(backend)) {
+      Tensor a = s.fromArray(m.a(), m.r(), cols, DType.F32);
+      Tensor b = s.fromArray(m.b(), rows, m.r(), DType.F32);
+      Tensor chunk = s.allocate(chunkRows, cols, storage);
+      FloatBuffer values = FloatBuffer.allocate(chunkRows * cols);
+      for (int i0 = 0; i0 < rows; i0 += chunkRows) {
+        int n = Math.min(chunkRows, rows - i0);
+        Tensor w = chunk.rowsView(0, n);
+        values.clear().limit(n * cols);
+        in.floats(e.name(), (long) i0 * cols, values);
+        backend.write(w, values.flip());
+        for (int j0 = 0; j0 < n; j0 += blockRows) {
+          int nb = Math.min(blockRows, n - j0), block = (i0 + j0) / blockRows;
+          backend.merge(w.rowsView(j0, nb), b.rowsView(i0 + j0, nb), a, scaling, mode, seed,
+              (long) block << 32 | index, 1f, 1f);
+        }
+        long bad = backend.countNonFinite(w);
+        if (bad > 0) {
+          throw nonFinite(e, bad, i0, n);
+        }
+        values.clear();
+        backend.read(w, values);
+        out.append(values.flip());
+      }
+    }
+  }
+
+  /**
+   * W + s·B·A in double precision, for an F64 base written as F64 (the backends compute in fp32),
+   * a chunk of rows at a time; A and B are widened exactly. Refuses non-finite results.
+   */
+  private static void mergeInF64(Safetensors.Reader in, Safetensors.Entry e, PeftAdapter.Module m, double scaling,
+      Safetensors.Writer out) throws IOException {
+    int rows = m.out(), cols = m.in(), r = m.r();
+    int chunkRows = chunkRows(rows, cols, Double.BYTES);
+    float[] a = m.a(), b = m.b();
+    double[] delta = new double[cols];
+    DoubleBuffer values = DoubleBuffer.allocate(chunkRows * cols);
+    for (int i0 = 0; i0 < rows; i0 += chunkRows) {
+      int n = Math.min(chunkRows, rows - i0);
+      DoubleBuffer base = in.data(e.name(), (long) i0 * cols * Double.BYTES, Math.toIntExact((long) n * cols
+          * Double.BYTES)).asDoubleBuffer();
+      values.clear();
+      long bad = 0;
+      for (int i = i0; i < i0 + n; i++) {
+        Arrays.fill(delta, 0);
+        for (int j = 0; j < r; j++) {
+          double bij = b[i * r + j];
+          for (int t = 0, at = j * cols; t < cols; t++) {
+            delta[t] += bij * a[at + t];
+          }
+        }
+        for (int t = 0; t < cols; t++) {
+          double v = base.get() + scaling * delta[t];
+          bad += Double.isFinite(v) ? 0 : 1;
+          values.put(v);
+        }
+      }
+      if (bad > 0) {
+        throw nonFinite(e, bad, i0, n);
+      }
+      out.append(values.flip());
+    }
+  }
+
+  /** Rows per chunk: {@link #chunkBytes} of values of {@code valueBytes} each, at least one row. */
+  private static int chunkRows(int rows, int cols, int valueBytes) {
+    return (int) Math.max(1, Math.min(rows, chunkBytes / ((long) cols * valueBytes)));
+  }
+
+  private static IllegalArgumentException nonFinite(Safetensors.Entry e, long count, int row, int rows) {
+    return new IllegalArgumentException("merge refused: '" + e.name() + "' would hold " + count
+        + " non-finite values (in rows " + row + " to " + (row + rows - 1) + "); nothing was written");
+  }
+
+  /** "scaling s", or "scaling s1 to s2" when rank_pattern / alpha_pattern give modules different ones. */
+  private static String scalings(PeftAdapter peft, Set<String> modules) {
+    DoubleSummaryStatistics s = modules.stream().mapToDouble(m -> peft.config().scaling(m)).summaryStatistics();
+    if (s.getCount() == 0 || s.getMin() == s.getMax()) {
+      return String.format(Locale.ROOT, "scaling %.6g", s.getCount() == 0 ? peft.config().scaling() : s.getMin());
+    }
+    return String.format(Locale.ROOT, "scaling %.6g to %.6g", s.getMin(), s.getMax());
   }
 
   private static Safetensors.Dtype outType(Safetensors.Entry e, DType forced) {

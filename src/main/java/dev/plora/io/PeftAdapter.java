@@ -6,15 +6,21 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 
 /**
  * PEFT's LoRA adapter format: a folder with {@code adapter_config.json} and
  * {@code adapter_model.safetensors} holding {@code base_model.model.<module>.lora_A.weight [r, in]}
  * and {@code …lora_B.weight [out, r]} (metadata {@code {"format": "pt"}}). The update a module
- * receives is {@code scaling · B · A}, scaling = alpha / r (or alpha / √r with rsLoRA).
+ * receives is {@code scaling · B · A}, scaling = alpha / r (or alpha / √r with rsLoRA), with the
+ * module's own r and alpha where rank_pattern / alpha_pattern name it. Adapters that are not plain
+ * LoRA (DoRA, trained biases, replaced modules, …) are refused by the field that says so.
  */
 public final class PeftAdapter {
   public static final String CONFIG = "adapter_config.json";
@@ -31,10 +37,60 @@ public final class PeftAdapter {
     }
   }
 
-  /** The adapter_config.json fields we read and write. */
-  public record Config(int r, double loraAlpha, double loraDropout, boolean useRslora, List<String> targetModules) {
+  /**
+   * The adapter_config.json fields we read and write. {@code rankPattern} and {@code alphaPattern}
+   * give modules their own r and alpha as PEFT does: a module takes the value of the first key K
+   * for which its name matches the regular expression {@code (.*\.)?(K)} whole (K itself, or K
+   * after a dot), else {@code r} and {@code loraAlpha}. Keys are Java regular expressions, which
+   * read names, dots, classes, alternations and quantifiers as Python's do.
+   */
+  public record Config(int r, double loraAlpha, double loraDropout, boolean useRslora, List<String> targetModules,
+      Map<String, Integer> rankPattern, Map<String, Double> alphaPattern) {
+    /** PEFT's lora_alpha when a config has none. */
+    public static final double DEFAULT_ALPHA = 8;
+
+    public Config {
+      rankPattern = Collections.unmodifiableMap(new LinkedHashMap<>(rankPattern));
+      alphaPattern = Collections.unmodifiableMap(new LinkedHashMap<>(alphaPattern));
+    }
+
+    /** A config without patterns: every module has rank r and alpha loraAlpha. */
+    public Config(int r, double loraAlpha, double loraDropout, boolean useRslora, List<String> targetModules) {
+      this(r, loraAlpha, loraDropout, useRslora, targetModules, Map.of(), Map.of());
+    }
+
+    /** The scaling of a module without a pattern: alpha / r, or alpha / √r with rsLoRA. */
     public double scaling() {
-      return useRslora ? loraAlpha / Math.sqrt(r) : loraAlpha / r;
+      return scaling(r, loraAlpha);
+    }
+
+    public int rank(String module) {
+      String key = patternKey(rankPattern.keySet(), module);
+      return key == null ? r : rankPattern.get(key);
+    }
+
+    public double alpha(String module) {
+      String key = patternKey(alphaPattern.keySet(), module);
+      return key == null ? loraAlpha : alphaPattern.get(key);
+    }
+
+    /** The factor of {@code module}'s update B·A, from its own r and alpha. */
+    public double scaling(String module) {
+      return scaling(rank(module), alpha(module));
+    }
+
+    private double scaling(int rank, double alpha) {
+      return useRslora ? alpha / Math.sqrt(rank) : alpha / rank;
+    }
+
+    /** PEFT's get_pattern_key: the first key that {@code module} matches, or null. */
+    static String patternKey(Iterable<String> keys, String module) {
+      for (String key : keys) {
+        if (Pattern.compile("(.*\\.)?(" + key + ")").matcher(module).matches()) {
+          return key;
+        }
+      }
+      return null;
     }
   }
 
@@ -59,8 +115,9 @@ public final class PeftAdapter {
   public static void write(Path dir, Config config, List<Module> modules, boolean overwrite) throws IOException {
     Files.createDirectories(dir);
     for (Module m : modules) {
-      if (m.r() != config.r()) {
-        throw new IllegalArgumentException("module '" + m.name() + "' has rank " + m.r() + ", config r = " + config.r());
+      if (m.r() != config.rank(m.name())) {
+        throw new IllegalArgumentException("module '" + m.name() + "' has rank " + m.r() + ", the config gives it "
+            + config.rank(m.name()));
       }
     }
     Map<String, Object> json = new LinkedHashMap<>();
@@ -71,6 +128,8 @@ public final class PeftAdapter {
     json.put("lora_dropout", config.loraDropout());
     json.put("target_modules", config.targetModules());
     json.put("use_rslora", config.useRslora());
+    json.put("rank_pattern", config.rankPattern());
+    json.put("alpha_pattern", config.alphaPattern());
     json.put("bias", "none");
     json.put("fan_in_fan_out", false);
     json.put("inference_mode", true);
@@ -107,22 +166,22 @@ public final class PeftAdapter {
     if (!"LORA".equals(json.get("peft_type"))) {
       throw new IllegalArgumentException(configFile + ": peft_type is " + json.get("peft_type") + ", expected LORA");
     }
-    Object bias = json.get("bias");
-    if (bias != null && !"none".equals(bias)) {
-      throw new IllegalArgumentException(configFile + ": bias '" + bias + "' is not supported (only \"none\")");
-    }
-    if (Boolean.TRUE.equals(json.get("fan_in_fan_out"))) {
-      throw new IllegalArgumentException(configFile + ": fan_in_fan_out true is not supported");
-    }
+    refuseVariants(configFile, json);
     int r = integer(configFile, json, "r");
-    double alpha = number(configFile, json, "lora_alpha", r);
+    double alpha = number(configFile, json, "lora_alpha", Config.DEFAULT_ALPHA);
     double dropout = number(configFile, json, "lora_dropout", 0);
     boolean rslora = Boolean.TRUE.equals(json.get("use_rslora"));
     List<String> targets = new ArrayList<>();
     if (json.get("target_modules") instanceof List<?> list) {
       list.forEach(t -> targets.add(String.valueOf(t)));
     }
-    Config config = new Config(r, alpha, dropout, rslora, targets);
+    Map<String, Integer> rankPattern = new LinkedHashMap<>();
+    pattern(configFile, json, "rank_pattern").forEach((k, v) -> rankPattern.put(k, positiveInteger(configFile,
+        "rank_pattern: value of '" + k + "'", v)));
+    Map<String, Double> alphaPattern = new LinkedHashMap<>();
+    pattern(configFile, json, "alpha_pattern").forEach((k, v) -> alphaPattern.put(k, number(configFile,
+        "alpha_pattern: value of '" + k + "'", v)));
+    Config config = new Config(r, alpha, dropout, rslora, targets, rankPattern, alphaPattern);
     Map<String, Module> modules = new LinkedHashMap<>();
     try (Safetensors.Reader weights = Safetensors.open(dir.resolve(WEIGHTS))) {
       Map<String, Safetensors.Entry> as = new LinkedHashMap<>(), bs = new LinkedHashMap<>();
@@ -132,6 +191,10 @@ public final class PeftAdapter {
           as.put(name.substring(PREFIX.length(), name.length() - ".lora_A.weight".length()), e);
         } else if (name.startsWith(PREFIX) && name.endsWith(".lora_B.weight")) {
           bs.put(name.substring(PREFIX.length(), name.length() - ".lora_B.weight".length()), e);
+        } else if (name.endsWith(".bias") && json.get("bias") != null && !"none".equals(json.get("bias"))) {
+          throw new IllegalArgumentException(weights.file() + ": tensor '" + name + "': bias is "
+              + Json.write(json.get("bias")) + ", so the adapter carries trained biases, which a merge of W + s·B·A "
+              + "leaves out: not supported");
         } else {
           throw new IllegalArgumentException(weights.file() + ": tensor '" + name + "' is not a PEFT LoRA weight");
         }
@@ -141,12 +204,15 @@ public final class PeftAdapter {
         if (b == null) {
           throw new IllegalArgumentException(weights.file() + ": module '" + module + "' has lora_A but no lora_B");
         }
-        if (a.shape().length != 2 || b.shape().length != 2 || a.shape()[0] != r || b.shape()[1] != r) {
+        int rank = config.rank(module);
+        if (a.shape().length != 2 || b.shape().length != 2 || a.shape()[0] != rank || b.shape()[1] != rank) {
+          String key = Config.patternKey(rankPattern.keySet(), module);
           throw new IllegalArgumentException(weights.file() + ": module '" + module + "': lora_A "
               + java.util.Arrays.toString(a.shape()) + " and lora_B " + java.util.Arrays.toString(b.shape())
-              + " do not fit r = " + r + " (expected [r, in] and [out, r])");
+              + " do not fit r = " + rank + (key != null ? " (rank_pattern key '" + key + "')"
+              : " (the config's r: no rank_pattern key matches)") + "; expected [r, in] and [out, r]");
         }
-        modules.put(module, new Module(module, r, (int) a.shape()[1], (int) b.shape()[0], weights.floats(a.name()),
+        modules.put(module, new Module(module, rank, (int) a.shape()[1], (int) b.shape()[0], weights.floats(a.name()),
             weights.floats(b.name())));
       }
       for (String module : bs.keySet()) {
@@ -158,21 +224,87 @@ public final class PeftAdapter {
     return new PeftAdapter(config, modules);
   }
 
+  /**
+   * Refuses configs whose adapter is not merged as W + s·B·A into BASE: other PEFT variants and
+   * options that change the math, carry more than A and B, or were trained on changed weights.
+   */
+  private static void refuseVariants(Path file, Map<?, ?> json) {
+    String[][] refused = {
+        {"use_dora", "DoRA also rescales each column of the merged weight by a trained magnitude"},
+        {"fan_in_fan_out", "the base weights are stored [in, out] (Conv1D)"},
+        {"lora_bias", "lora_B carries a bias, which merges into the layer's bias"},
+        {"use_qalora", "QALoRA applies A to pooled inputs"},
+        {"alora_invocation_tokens", "aLoRA acts only after its invocation tokens, so it cannot be merged"},
+        {"layer_replication", "the adapted model repeats base layers"},
+        {"modules_to_save", "the adapter carries whole trained modules that replace the base's"},
+        {"trainable_token_indices", "the adapter carries trained embedding rows that replace the base's"},
+        {"target_parameters", "LoRA on parameters (not modules) is laid out differently"},
+        {"use_bdlora", "BD-LoRA's factors are block-diagonal"},
+        {"arrow_config", "Arrow routes between several adapters per input"}};
+    for (String[] r : refused) {
+      Object v = json.get(r[0]);
+      if (v != null && !Boolean.FALSE.equals(v) && !(v instanceof List<?> l && l.isEmpty())
+          && !(v instanceof Map<?, ?> m && m.isEmpty())) {
+        throw new IllegalArgumentException(file + ": " + r[0] + " is " + Json.write(v) + ": not supported ("
+            + r[1] + "); only plain LoRA merges as W + s·B·A");
+      }
+    }
+    Object bias = json.get("bias");
+    if (bias != null && !Set.of("none", "all", "lora_only").contains(bias)) {
+      throw new IllegalArgumentException(file + ": bias is " + Json.write(bias) + ", expected \"none\", \"all\" or "
+          + "\"lora_only\"");
+    }
+    if (json.get("init_lora_weights") instanceof String init
+        && (init.startsWith("pissa") || Set.of("olora", "corda", "loftq", "lora_ga").contains(init))) {
+      throw new IllegalArgumentException(file + ": init_lora_weights is \"" + init + "\": not supported (that "
+          + "initialization changed the base weights, so the adapter applies to those, not to BASE; convert it with "
+          + "PEFT's path_initial_model_for_weight_conversion first)");
+    }
+  }
+
+  /** A pattern field (rank_pattern, alpha_pattern): an object whose keys are valid regular expressions. */
+  private static Map<String, Object> pattern(Path file, Map<?, ?> json, String field) {
+    Object v = json.get(field);
+    if (v == null) {
+      return Map.of();
+    }
+    if (!(v instanceof Map<?, ?> map)) {
+      throw new IllegalArgumentException(file + ": " + field + " must be an object, got " + Json.write(v));
+    }
+    Map<String, Object> out = new LinkedHashMap<>();
+    for (Map.Entry<?, ?> e : map.entrySet()) {
+      String key = (String) e.getKey();
+      try {
+        Pattern.compile(key);
+      } catch (PatternSyntaxException ex) {
+        throw new IllegalArgumentException(file + ": " + field + ": key '" + key
+            + "' is not a valid regular expression (" + ex.getDescription() + ")");
+      }
+      out.put(key, e.getValue());
+    }
+    return out;
+  }
+
   private static int integer(Path file, Map<?, ?> json, String key) {
-    Object v = json.get(key);
-    if (!(v instanceof BigDecimal d) || d.signum() <= 0 || d.stripTrailingZeros().scale() > 0) {
-      throw new IllegalArgumentException(file + ": " + key + " must be a positive integer, got " + v);
+    return positiveInteger(file, key, json.get(key));
+  }
+
+  private static int positiveInteger(Path file, String what, Object v) {
+    if (!(v instanceof BigDecimal d) || d.signum() <= 0 || d.stripTrailingZeros().scale() > 0
+        || d.compareTo(BigDecimal.valueOf(Integer.MAX_VALUE)) > 0) {
+      throw new IllegalArgumentException(file + ": " + what + " must be a positive integer, got " + v);
     }
     return d.intValueExact();
   }
 
   private static double number(Path file, Map<?, ?> json, String key, double fallback) {
     Object v = json.get(key);
-    if (v == null) {
-      return fallback;
-    }
+    return v == null ? fallback : number(file, key, v);
+  }
+
+  private static double number(Path file, String what, Object v) {
     if (!(v instanceof BigDecimal d)) {
-      throw new IllegalArgumentException(file + ": " + key + " must be a number, got " + v);
+      throw new IllegalArgumentException(file + ": " + what + " must be a number, got " + v);
     }
     return d.doubleValue();
   }

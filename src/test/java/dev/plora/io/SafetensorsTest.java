@@ -147,6 +147,109 @@ class SafetensorsTest {
     assertRejected(utf, "not valid UTF-8");
   }
 
+  /**
+   * A name or metadata string that is not valid Unicode (a lone surrogate from a JSON escape)
+   * would be written back as '?', so it is refused when the file is read, and by the writer.
+   */
+  @Test
+  void loneSurrogatesAreRefusedWhereTheyAreRead() throws IOException {
+    String tensor = "{\"a\\ud800b\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}";
+    assertRejected(raw("lone.safetensors", tensor, 4), "tensor name", "a\\ud800b", "lone surrogate", "character 1");
+    assertRejected(raw("low.safetensors", tensor.replace("\\ud800", "\\udc00"), 4), "a\\udc00b", "lone surrogate");
+    assertRejected(raw("meta-key.safetensors", "{\"__metadata__\": {\"k\\udfff\": \"v\"}}", 0), "metadata key",
+        "k\\udfff");
+    assertRejected(raw("meta-value.safetensors", "{\"__metadata__\": {\"k\": \"\\ud83d\"}}", 0), "metadata value",
+        "\\ud83d");
+    String pair = "{\"a\\ud83d\\ude00\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}";
+    try (Safetensors.Reader r = Safetensors.open(raw("pair.safetensors", pair, 4))) {
+      assertEquals("a\ud83d\ude00", r.entries().get(0).name(), "a surrogate pair is a valid character");
+    }
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Safetensors.create(
+        dir.resolve("w.safetensors"), List.of(new Spec("x\ud800", Dtype.F32, new long[] {1})), Map.of(), false));
+    assertTrue(e.getMessage().contains("x\\ud800") && e.getMessage().contains("lone surrogate"), e.getMessage());
+    assertFalse(Files.exists(dir.resolve("w.safetensors")));
+  }
+
+  @Test
+  void f8TensorsAreReadAndListedAsSuch() throws IOException {
+    String header = "{\"a\": {\"dtype\": \"F8_E4M3\", \"shape\": [2, 2], \"data_offsets\": [0, 4]}, "
+        + "\"b\": {\"dtype\": \"F8_E5M2\", \"shape\": [3], \"data_offsets\": [4, 7]}}";
+    try (Safetensors.Reader r = Safetensors.open(raw("f8.safetensors", header, 7))) {
+      assertEquals(Dtype.F8_E4M3, r.entry("a").dtype());
+      assertEquals(Dtype.F8_E5M2, r.entry("b").dtype());
+      assertEquals(3, r.entry("b").bytes());
+      assertFalse(r.entry("a").dtype().isFloat(), "not converted: no arithmetic on F8 here");
+    }
+  }
+
+  /** Tensors are read and written in ranges, so a tensor over 2 GiB streams (a sparse file: no disk used). */
+  @Test
+  void tensorsOver2GiBAreReadInRanges() throws IOException {
+    long elements = (1L << 29) + 3; // 2 GiB + 12 bytes of F32
+    String json = "{\"big\": {\"dtype\": \"F32\", \"shape\": [" + elements + "], \"data_offsets\": [0, "
+        + elements * 4 + "]}}";
+    byte[] h = json.getBytes(StandardCharsets.UTF_8);
+    Path file = dir.resolve("sparse.safetensors");
+    try (var f = new java.io.RandomAccessFile(file.toFile(), "rw")) {
+      f.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(h.length).array());
+      f.write(h);
+      f.setLength(8 + h.length + elements * 4);
+      f.seek(8 + h.length + elements * 4 - 4);
+      f.write(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putFloat(2.5f).array());
+    }
+    try (Safetensors.Reader r = Safetensors.open(file)) {
+      ByteBuffer tail = r.data("big", elements * 4 - 8, 8);
+      assertEquals(0f, tail.getFloat());
+      assertEquals(2.5f, tail.getFloat());
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> r.data("big"));
+      assertTrue(e.getMessage().contains("'big'") && e.getMessage().contains("ranges"), e.getMessage());
+      assertThrows(IllegalArgumentException.class, () -> r.data("big", elements * 4 - 4, 8));
+    }
+  }
+
+  /** Float values written to a narrower dtype: finite values that would become ±Inf are refused; NaN and Inf stay. */
+  @Test
+  void valuesThatOverflowTheirDtypeAreRefused() throws IOException {
+    Path file = dir.resolve("f16.safetensors");
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Safetensors.writeFloats(file,
+        Map.of("h", new float[] {1, 65504, 70000}), Map.of("h", new long[] {3}), Dtype.F16, Map.of(), false));
+    assertTrue(e.getMessage().contains("'h'") && e.getMessage().contains("element 2") && e.getMessage().contains("F16"),
+        e.getMessage());
+    assertFalse(Files.exists(file), "nothing written");
+    float[] odd = {Float.NaN, Float.NEGATIVE_INFINITY, 3e38f, -0f};
+    Safetensors.writeFloats(file, Map.of("b", odd), Map.of("b", new long[] {4}), Dtype.BF16, Map.of(), false);
+    try (Safetensors.Reader r = Safetensors.open(file)) {
+      float[] back = r.floats("b");
+      assertTrue(Float.isNaN(back[0]) && back[1] == Float.NEGATIVE_INFINITY && Float.isFinite(back[2]), "" + back[2]);
+    }
+  }
+
+  /** A tensor written in parts equals one written whole; parts may not run past the tensor. */
+  @Test
+  void tensorsCanBeWrittenInParts() throws IOException {
+    Path whole = dir.resolve("whole.safetensors"), parts = dir.resolve("parts.safetensors");
+    List<Spec> specs = List.of(new Spec("a", Dtype.U8, new long[] {5}), new Spec("b", Dtype.U8, new long[] {0}),
+        new Spec("c", Dtype.U8, new long[] {2}));
+    try (Safetensors.Writer w = Safetensors.create(whole, specs, Map.of(), false)) {
+      w.write(ByteBuffer.wrap(new byte[] {1, 2, 3, 4, 5}));
+      w.write(ByteBuffer.allocate(0));
+      w.write(ByteBuffer.wrap(new byte[] {6, 7}));
+      w.commit();
+    }
+    try (Safetensors.Writer w = Safetensors.create(parts, specs, Map.of(), false)) {
+      w.append(ByteBuffer.wrap(new byte[] {1, 2}));
+      assertThrows(IllegalArgumentException.class, () -> w.append(ByteBuffer.wrap(new byte[] {3, 4, 5, 6})));
+      assertThrows(IllegalStateException.class, () -> w.write(ByteBuffer.wrap(new byte[] {3, 4, 5})),
+          "a whole tensor cannot follow a part");
+      w.append(ByteBuffer.wrap(new byte[] {3, 4, 5}));
+      w.append(ByteBuffer.allocate(0));
+      w.append(ByteBuffer.wrap(new byte[] {6}));
+      w.append(ByteBuffer.wrap(new byte[] {7}));
+      w.commit();
+    }
+    assertArrayEquals(Files.readAllBytes(whole), Files.readAllBytes(parts));
+  }
+
   @Test
   void aWriterThatIsNotCommittedLeavesNothingAndExistingFilesNeedOverwrite() throws IOException {
     Path file = dir.resolve("keep.safetensors");
