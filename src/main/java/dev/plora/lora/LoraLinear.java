@@ -23,7 +23,7 @@ import java.util.List;
  * until {@link #zeroGrad()}. The layer remembers the input of the last forward pass for
  * backward: do not change or close it in between.
  */
-public final class LoraLinear implements Layer {
+public final class LoraLinear extends Layer {
   private final Backend backend;
   private final LoraConfig config;
   private final int layer;
@@ -42,9 +42,7 @@ public final class LoraLinear implements Layer {
   private final Tensor masterA; // fp32 values the optimizer updates; loraA/loraB are their copies
   private final Tensor masterB;
 
-  private boolean training = true;
   private boolean merged;
-  private boolean closed;
   private long step;
   private long generation;
   private long unloads;
@@ -133,6 +131,7 @@ public final class LoraLinear implements Layer {
 
   // ---------------------------------------------------------------- shapes and parameters
 
+  @Override
   public Backend backend() {
     return backend;
   }
@@ -227,8 +226,7 @@ public final class LoraLinear implements Layer {
 
   /** A and B as optimizer parameters: fp32 masters, fp32 gradients, compute copies in Waug. */
   @Override
-  public List<Parameter> parameters() {
-    requireOpen();
+  protected List<Parameter> ownParameters() {
     return List.of(new Parameter("layer" + layer + ".lora_A", masterA, gradA, loraA, Parameter.Role.LORA_A),
         new Parameter("layer" + layer + ".lora_B", masterB, gradB, loraB, Parameter.Role.LORA_B));
   }
@@ -259,12 +257,8 @@ public final class LoraLinear implements Layer {
   /** Training mode applies dropout and advances the step that keys the masks; eval mode does neither. */
   @Override
   public LoraLinear train(boolean training) {
-    this.training = training;
+    super.train(training);
     return this;
-  }
-
-  public boolean isTraining() {
-    return training;
   }
 
   public boolean isMerged() {
@@ -399,10 +393,10 @@ public final class LoraLinear implements Layer {
       savedX = null;
       return;
     }
-    if (training && config.dropout() > 0) {
+    if (isTraining() && config.dropout() > 0) {
       step++;
     }
-    Dropout dropout = training && config.dropout() > 0
+    Dropout dropout = isTraining() && config.dropout() > 0
         ? new Dropout(config.dropout(), config.seed(), RngStreams.dropout(step, layer))
         : Dropout.NONE;
     int m = x.rows();
@@ -559,11 +553,7 @@ public final class LoraLinear implements Layer {
   }
 
   @Override
-  public void close() {
-    if (closed) {
-      return;
-    }
-    closed = true;
+  protected void release() {
     savedX = null;
     for (Tensor t : new Tensor[] {waug, bias, gradA, gradB, masterA, masterB, ssScratch, dsScratch}) {
       if (t != null) {
@@ -579,12 +569,6 @@ public final class LoraLinear implements Layer {
   }
 
   // ---------------------------------------------------------------- internals
-
-  private void requireOpen() {
-    if (closed) {
-      throw new IllegalStateException("layer " + layer + " is closed");
-    }
-  }
 
   private void requireInput(Tensor x) {
     requireOpen();

@@ -11,7 +11,7 @@ import java.util.List;
  * {@code y = x·Wᵀ + b}, frozen or fully trainable (for full fine-tuning: W and b get fp32
  * gradients, and fp32 masters when the layer's dtype is 16-bit).
  */
-public final class Linear implements Layer {
+public final class Linear extends Layer {
   private final Backend backend;
   private final Tensor weight;
   private final Tensor bias;
@@ -22,7 +22,6 @@ public final class Linear implements Layer {
   private Tensor gradBias;
   private Tensor ones; // [M,1] of ones: the bias gradient is onesᵀ·dY, a GEMM
   private Tensor savedX;
-  private boolean closed;
 
   /** A layer over copies of {@code weight} [N,K] and {@code bias} [1,N] (may be null). */
   public Linear(Tensor weight, Tensor bias, boolean trainable) {
@@ -75,6 +74,11 @@ public final class Linear implements Layer {
     return t;
   }
 
+  @Override
+  public Backend backend() {
+    return backend;
+  }
+
   public Tensor weight() {
     return weight;
   }
@@ -111,7 +115,16 @@ public final class Linear implements Layer {
   @Override
   public void forward(Tensor x, Tensor y) {
     requireOpen();
-    Tensor xk = x.cols() == inFeatures() ? x : x.colsView(0, Math.min(x.cols(), inFeatures()));
+    requireOperand("x", x, -1, -1, false);
+    if (x.cols() < inFeatures()) {
+      throw new IllegalArgumentException("x: has shape " + x.shape() + ", expected [M," + inFeatures()
+          + "] (or more columns, of which the first " + inFeatures() + " are read) for weight " + weight.shape());
+    }
+    requireOperand("y", y, x.rows(), outFeatures(), true);
+    if (y.overlaps(x)) {
+      throw new IllegalArgumentException("y: " + y + " overlaps x " + x.shape() + " in memory");
+    }
+    Tensor xk = x.cols() == inFeatures() ? x : x.colsView(0, inFeatures());
     backend.gemm(false, xk, true, weight, 1f, 0f, y);
     if (bias != null) {
       backend.addBias(y, bias);
@@ -125,8 +138,21 @@ public final class Linear implements Layer {
     if (savedX == null) {
       throw new IllegalStateException("Linear: backward needs a forward pass first");
     }
+    savedX.requireOpen("the input x of the last forward pass");
+    requireOperand("dy", dy, savedX.rows(), -1, false);
+    if (dy.cols() < outFeatures()) {
+      throw new IllegalArgumentException("dy: has shape " + dy.shape() + ", expected [" + savedX.rows() + ","
+          + outFeatures() + "] (or more columns) for the last forward pass");
+    }
+    if (dx != null) {
+      requireOperand("dx", dx, savedX.rows(), inFeatures(), true);
+      if (dx.overlaps(dy) || dx.overlaps(savedX)) {
+        throw new IllegalArgumentException("dx: " + dx + " overlaps dy or the last forward pass's x in memory");
+      }
+    }
+    Tensor dyn = dy.cols() == outFeatures() ? dy : dy.colsView(0, outFeatures());
     if (trainable) {
-      backend.gemm(true, dy, false, savedX, 1f, 1f, gradW);
+      backend.gemm(true, dyn, false, savedX, 1f, 1f, gradW);
       if (gradBias != null) {
         if (ones == null || ones.rows() != dy.rows()) {
           if (ones != null) {
@@ -135,36 +161,47 @@ public final class Linear implements Layer {
           }
           ones = own(backend.allocate(dy.rows(), 1, dy.dtype()).fill(1f));
         }
-        backend.gemm(true, ones, false, dy, 1f, 1f, gradBias);
+        backend.gemm(true, ones, false, dyn, 1f, 1f, gradBias);
       }
     }
     if (dx != null) {
-      backend.gemm(false, dy, false, weight, 1f, 0f, dx);
+      backend.gemm(false, dyn, false, weight, 1f, 0f, dx);
+    }
+  }
+
+  /** Refuses, before any native call, what the GEMMs would refuse after part of the pass was done. */
+  private void requireOperand(String argument, Tensor t, int rows, int cols, boolean f32Allowed) {
+    if (t == null) {
+      throw new IllegalArgumentException(argument + ": must not be null");
+    }
+    t.requireOpen(argument);
+    if (t.backend() != backend) {
+      throw new IllegalArgumentException(argument + ": tensor " + t + " belongs to backend " + t.backend().name()
+          + ", not to this layer's " + backend.name() + " backend");
+    }
+    if ((rows >= 0 && t.rows() != rows) || (cols >= 0 && t.cols() != cols)) {
+      throw new IllegalArgumentException(argument + ": has shape " + t.shape() + ", expected ["
+          + (rows >= 0 ? rows : "M") + "," + (cols >= 0 ? cols : "…") + "] for weight " + weight.shape());
+    }
+    if (t.dtype() != weight.dtype() && !(f32Allowed && t.dtype() == DType.F32)) {
+      throw new IllegalArgumentException(argument + ": has dtype " + t.dtype() + ", expected the layer's "
+          + weight.dtype() + (f32Allowed ? " or F32" : ""));
     }
   }
 
   @Override
-  public List<Parameter> parameters() {
+  protected List<Parameter> ownParameters() {
     return List.copyOf(parameters);
   }
 
   @Override
   public Linear train(boolean training) {
+    super.train(training);
     return this;
   }
 
-  private void requireOpen() {
-    if (closed) {
-      throw new IllegalStateException("Linear layer is closed");
-    }
-  }
-
   @Override
-  public void close() {
-    if (closed) {
-      return;
-    }
-    closed = true;
+  protected void release() {
     savedX = null;
     for (Tensor t : owned) {
       t.close();

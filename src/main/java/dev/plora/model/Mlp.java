@@ -9,30 +9,38 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Linear layers with GELU between them. Activation buffers are kept per batch size and laid out
+ * Linear layers with an activation between them (GELU unless chosen otherwise), as children
+ * {@code layers.0}, {@code layers.1}, …. Activation buffers are kept per batch size and laid out
  * the way each layer likes them (LoRA layers get their r scratch columns), so a step makes no
  * copies beyond the model's input and output gradient.
  */
-public final class Mlp implements AutoCloseable {
+public final class Mlp extends Module {
   private final Backend backend;
-  private final List<Layer> layers;
+  private final Activation activation;
+  private final ModuleList<Layer> layers;
   private final List<Tensor> buffers = new ArrayList<>();
-  private Tensor[] inputs;   // [M, inputColumns(i)]: layer i's input (GELU output of layer i-1)
-  private Tensor[] preacts;  // [M, out(i)]: layer i's output before GELU
+  private Tensor[] inputs;   // [M, inputColumns(i)]: layer i's input (activation of layer i-1)
+  private Tensor[] preacts;  // [M, out(i)]: layer i's output before the activation
   private Tensor[] outGrads; // [M, outputGradColumns(i)]
-  private Tensor[] inGrads;  // [M, in(i)] for i > 0: layer i's dx, before GELU backward
+  private Tensor[] inGrads;  // [M, in(i)] for i > 0: layer i's dx, before the activation's backward
   private int batch = -1;
-  private boolean closed;
+  private int[] bufferColumns; // the layers' preferred columns when the buffers were made
 
-  /** Takes ownership of {@code layers}; consecutive features must match. */
+  /** GELU between {@code layers}; takes ownership of them. */
   public Mlp(List<? extends Layer> layers) {
+    this(layers, Activation.GELU);
+  }
+
+  /** Takes ownership of {@code layers}; consecutive features and dtypes must match. */
+  public Mlp(List<? extends Layer> layers, Activation activation) {
     if (layers == null || layers.isEmpty()) {
       throw new IllegalArgumentException("layers: expected at least one layer");
     }
-    this.layers = List.copyOf(layers);
-    this.backend = firstBackend(this.layers.get(0));
-    for (int i = 1; i < this.layers.size(); i++) {
-      Layer prev = this.layers.get(i - 1), next = this.layers.get(i);
+    if (activation == null) {
+      throw new IllegalArgumentException("activation: must not be null");
+    }
+    for (int i = 1; i < layers.size(); i++) {
+      Layer prev = layers.get(i - 1), next = layers.get(i);
       if (prev.outFeatures() != next.inFeatures()) {
         throw new IllegalArgumentException("layers: layer " + (i - 1) + " has " + prev.outFeatures()
             + " outputs but layer " + i + " has " + next.inFeatures() + " inputs");
@@ -41,37 +49,30 @@ public final class Mlp implements AutoCloseable {
         throw new IllegalArgumentException("layers: layer " + i + " has dtype " + next.dtype() + ", layer 0 "
             + prev.dtype());
       }
+      if (next.backend() != layers.get(0).backend()) {
+        throw new IllegalArgumentException("layers: layer " + i + " is on another backend than layer 0");
+      }
     }
+    this.backend = layers.get(0).backend();
+    this.activation = activation;
+    this.layers = register("layers", new ModuleList<>(Layer.class, layers));
   }
 
-  private static Backend firstBackend(Layer layer) {
-    if (layer instanceof LoraLinear l) {
-      return l.backend();
-    }
-    if (layer instanceof Linear l) {
-      return l.weight().backend();
-    }
-    throw new IllegalArgumentException("layers: unsupported layer type " + layer.getClass().getName());
+  public Activation activation() {
+    return activation;
   }
 
+  /** The layers as they are now (LoRA injection replaces some). */
   public List<Layer> layers() {
-    return layers;
+    return layers.list();
   }
 
   public List<LoraLinear> loraLayers() {
     List<LoraLinear> out = new ArrayList<>();
-    for (Layer l : layers) {
+    for (Layer l : layers()) {
       if (l instanceof LoraLinear lora) {
         out.add(lora);
       }
-    }
-    return out;
-  }
-
-  public List<Parameter> parameters() {
-    List<Parameter> out = new ArrayList<>();
-    for (Layer l : layers) {
-      out.addAll(l.parameters());
     }
     return out;
   }
@@ -82,8 +83,9 @@ public final class Mlp implements AutoCloseable {
     }
   }
 
+  @Override
   public Mlp train(boolean training) {
-    layers.forEach(l -> l.train(training));
+    super.train(training);
     return this;
   }
 
@@ -106,12 +108,13 @@ public final class Mlp implements AutoCloseable {
       throw new IllegalArgumentException("x: expected [M," + inFeatures() + "] " + dtype() + ", got "
           + (x == null ? "null" : x.shape() + " " + x.dtype()));
     }
-    buffersFor(x.rows());
+    List<Layer> layers = layers();
+    buffersFor(x.rows(), layers);
     backend.copy(x, inputs[0].colsView(0, inFeatures()));
     for (int i = 0; i < layers.size(); i++) {
       layers.get(i).forward(inputs[i], preacts[i]);
       if (i + 1 < layers.size()) {
-        backend.gelu(preacts[i], inputs[i + 1].colsView(0, layers.get(i + 1).inFeatures()));
+        activation.forward(backend, preacts[i], inputs[i + 1].colsView(0, layers.get(i + 1).inFeatures()));
       }
     }
     return preacts[layers.size() - 1];
@@ -120,6 +123,7 @@ public final class Mlp implements AutoCloseable {
   /** Backward of the last forward pass from dL/d(output) [M, outFeatures]; accumulates gradients. */
   public void backward(Tensor dout) {
     requireOpen();
+    List<Layer> layers = layers();
     int last = layers.size() - 1;
     if (batch < 0 || dout == null || dout.rows() != batch || dout.cols() != outFeatures()) {
       throw new IllegalArgumentException("dout: expected [" + batch + "," + outFeatures() + "] for the last forward "
@@ -130,16 +134,19 @@ public final class Mlp implements AutoCloseable {
       layers.get(i).backward(outGrads[i], i > 0 ? inGrads[i] : null);
       if (i > 0) {
         int features = layers.get(i - 1).outFeatures();
-        backend.geluBackward(preacts[i - 1], inGrads[i], outGrads[i - 1].colsView(0, features));
+        activation.backward(backend, preacts[i - 1], inGrads[i], outGrads[i - 1].colsView(0, features));
       }
     }
   }
 
-  private void buffersFor(int m) {
-    if (m == batch) {
+  private void buffersFor(int m, List<Layer> layers) {
+    int[] columns = layers.stream().flatMapToInt(l -> java.util.stream.IntStream.of(l.inputColumns(),
+        l.outputGradColumns())).toArray();
+    if (m == batch && java.util.Arrays.equals(columns, bufferColumns)) {
       return;
     }
     releaseBuffers();
+    bufferColumns = columns;
     int n = layers.size();
     inputs = new Tensor[n];
     preacts = new Tensor[n];
@@ -170,19 +177,8 @@ public final class Mlp implements AutoCloseable {
     batch = -1;
   }
 
-  private void requireOpen() {
-    if (closed) {
-      throw new IllegalStateException("model is closed");
-    }
-  }
-
   @Override
-  public void close() {
-    if (closed) {
-      return;
-    }
-    closed = true;
+  protected void release() {
     releaseBuffers();
-    layers.forEach(Layer::close);
   }
 }
