@@ -4,9 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.plora.backend.Backends;
 import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.io.StringWriter;
@@ -97,5 +100,42 @@ class MainTest {
   @Test
   void unknownCommandIsBadInput() {
     assertEquals(2, run("frobnicate"));
+  }
+
+  @Test
+  void anUnknownBackendPropertyIsRefused() {
+    String before = System.getProperty(Backends.PROPERTY);
+    System.setProperty(Backends.PROPERTY, "foo");
+    try {
+      assertEquals(2, run("info"));
+    } finally {
+      if (before == null) {
+        System.clearProperty(Backends.PROPERTY);
+      } else {
+        System.setProperty(Backends.PROPERTY, before);
+      }
+    }
+    assertOneLine("info");
+    assertTrue(err.toString().contains("-Dplora.backend: expected cpu or cuda, got 'foo'"), err.toString());
+    assertEquals("", out.toString(), "nothing printed before the refusal");
+  }
+
+  /** The environment can only be set for a new process: plora info in a JVM of its own. */
+  @Test
+  void anUnknownBackendEnvironmentVariableIsRefused() throws Exception {
+    ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+        System.getProperty("java.class.path"), Main.class.getName(), "info");
+    pb.environment().put(Backends.ENVIRONMENT, "foo");
+    pb.redirectOutput(ProcessBuilder.Redirect.DISCARD);
+    Process p = pb.start();
+    String stderr = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertEquals(2, p.waitFor(), stderr);
+    assertEquals(List.of("plora: PLORA_BACKEND: expected cpu or cuda, got 'foo'"), stderr.lines().toList());
+  }
+
+  private void assertOneLine(String what) {
+    List<String> lines = err.toString().strip().lines().toList();
+    assertEquals(1, lines.size(), what + ": one line on stderr, got " + err);
+    assertTrue(lines.get(0).startsWith("plora: "), lines.get(0));
   }
 }
