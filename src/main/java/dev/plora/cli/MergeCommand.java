@@ -61,9 +61,9 @@ final class MergeCommand implements Callable<Integer> {
       default -> throw new IllegalArgumentException("--rounding: expected nearest or stochastic, got '" + rounding + "'");
     };
     DType forced = dtype == null ? null : Options.dtype("--dtype", dtype, true);
-    if (!force && out.toFile().exists()) {
-      throw new IllegalArgumentException(out + " exists: use --force to replace it");
-    }
+    Options.inputFile("--base", base);
+    Options.adapterFolder("--adapter", adapter);
+    Options.outputFile("--out", out, force);
     PrintWriter err = spec.commandLine().getErr();
     PeftAdapter peft = PeftAdapter.read(adapter);
     float scaling = (float) peft.config().scaling();
@@ -114,6 +114,8 @@ final class MergeCommand implements Callable<Integer> {
           progress(err, done, specs.size(), e.name());
         }
         w.commit();
+      } catch (java.io.IOException e) {
+        throw Options.cannotWrite(out, e);
       }
       spec.commandLine().getOut().printf(Locale.ROOT, "merged %d modules (scaling %.6g) into %s%n", merged.size(),
           scaling, out);
