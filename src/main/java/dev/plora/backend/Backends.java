@@ -9,8 +9,9 @@ import java.util.Locale;
 
 /**
  * Chooses a backend: {@code -Dplora.backend=cpu|cuda}, else the {@code PLORA_BACKEND}
- * environment variable, else cuda when {@link CudaSupport} finds it usable, else cpu. Asking
- * for cuda explicitly where it is unusable is an error that carries the probe's reason.
+ * environment variable, else cuda when {@link CudaSupport} finds it usable, else cpu. A setting
+ * naming anything else is refused, naming the setting. Asking for cuda explicitly where it is
+ * unusable is an error that carries the probe's reason.
  */
 public final class Backends {
   public static final String PROPERTY = "plora.backend";
@@ -18,13 +19,30 @@ public final class Backends {
 
   private Backends() {}
 
-  /** The backend name the settings ask for ("cpu" or "cuda"), or null when unset. */
-  public static String requested() {
-    String name = System.getProperty(PROPERTY);
-    if (name == null || name.isBlank()) {
-      name = System.getenv(ENVIRONMENT);
+  /** The setting that chooses the backend, "-Dplora.backend" or "PLORA_BACKEND", or null when neither is set. */
+  public static String setting() {
+    if (!isBlank(System.getProperty(PROPERTY))) {
+      return "-D" + PROPERTY;
     }
-    return name == null || name.isBlank() ? null : name.trim().toLowerCase(Locale.ROOT);
+    return isBlank(System.getenv(ENVIRONMENT)) ? null : ENVIRONMENT;
+  }
+
+  /** The backend name the settings ask for ("cpu" or "cuda"), or null when unset; any other name is refused. */
+  public static String requested() {
+    String setting = setting();
+    if (setting == null) {
+      return null;
+    }
+    return name(setting, setting.equals(ENVIRONMENT) ? System.getenv(ENVIRONMENT) : System.getProperty(PROPERTY));
+  }
+
+  /** {@code value} as a backend name, "cpu" or "cuda" (any case, spaces around ignored); else refused naming {@code setting}. */
+  public static String name(String setting, String value) {
+    String name = value == null ? "" : value.trim().toLowerCase(Locale.ROOT);
+    if (!name.equals("cpu") && !name.equals("cuda")) {
+      throw new IllegalArgumentException(setting + ": expected cpu or cuda, got '" + value + "'");
+    }
+    return name;
   }
 
   /** A new backend as chosen by the settings, or the best available one. */
@@ -38,14 +56,7 @@ public final class Backends {
 
   /** A new backend by name: "cpu" or "cuda". */
   public static Backend create(String name) {
-    if (name == null) {
-      throw new IllegalArgumentException("backend: must not be null; expected cpu or cuda");
-    }
-    return switch (name.trim().toLowerCase(Locale.ROOT)) {
-      case "cpu" -> new CpuBackend();
-      case "cuda" -> new CudaBackend();
-      default -> throw new IllegalArgumentException("backend: expected cpu or cuda, got '" + name + "'");
-    };
+    return name("backend", name).equals("cpu") ? new CpuBackend() : new CudaBackend();
   }
 
   /** Names of the backends usable on this machine. */
@@ -55,5 +66,9 @@ public final class Backends {
       names.add("cuda");
     }
     return names;
+  }
+
+  private static boolean isBlank(String s) {
+    return s == null || s.isBlank();
   }
 }

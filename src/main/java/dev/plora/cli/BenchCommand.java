@@ -73,8 +73,14 @@ final class BenchCommand implements Callable<Integer> {
     DType type = Options.dtype("--dtype", dtype, false);
     List<LoraBench.Shape> sizes = shapes.isEmpty() ? LoraBench.DEFAULT_SHAPES : shapes.stream().map(BenchCommand::shape).toList();
     Timing timing = new Timing(warmup, runs, budget);
+    if (json != null) {
+      Options.outputFile("--json", json, true);
+    }
     PrintWriter out = spec.commandLine().getOut();
     try (Backend b = Options.backend(backend)) {
+      if (chosen.contains("lora")) {
+        sizes.forEach(size -> requireMemory(b, type, size));
+      }
       int threads = b instanceof CpuBackend ? CpuBackend.blasThreads() : 1;
       out.printf(Locale.ROOT, "plora bench on %s (%s), %s%n", b.name(), b.describe(), type);
       out.printf(Locale.ROOT, "%-22s %-44s %10s %10s %9s %9s %7s %6s%n", "name", "shape", "median_ms", "min_ms",
@@ -104,7 +110,11 @@ final class BenchCommand implements Callable<Integer> {
       }
       printRatios(out, results);
       if (json != null) {
-        new BenchReport(b.name(), threads, results).writeJson(json);
+        try {
+          new BenchReport(b.name(), threads, results).writeJson(json);
+        } catch (java.io.IOException e) {
+          throw Options.cannotWrite(json, e);
+        }
         out.println("wrote " + json);
       }
     }
@@ -124,8 +134,9 @@ final class BenchCommand implements Callable<Integer> {
     }
   }
 
+  /** M,K,N,r as four positive integers whose augmented widths K + r and N + r still fit an int. */
   private static LoraBench.Shape shape(String text) {
-    String[] parts = text.split(",");
+    String[] parts = text.split(",", -1);
     if (parts.length != 4) {
       throw new IllegalArgumentException("--shape: expected M,K,N,r, got '" + text + "'");
     }
@@ -134,12 +145,33 @@ final class BenchCommand implements Callable<Integer> {
       try {
         v[i] = Integer.parseInt(parts[i].trim());
       } catch (NumberFormatException e) {
-        throw new IllegalArgumentException("--shape: '" + parts[i] + "' in '" + text + "' is not an integer");
+        throw new IllegalArgumentException("--shape: '" + parts[i] + "' in '" + text + "' is not an integer below 2^31");
       }
       if (v[i] <= 0) {
         throw new IllegalArgumentException("--shape: sizes must be positive, got '" + text + "'");
       }
     }
+    if ((long) v[1] + v[3] > Integer.MAX_VALUE || (long) v[2] + v[3] > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException("--shape: K + r and N + r must be below 2^31, got '" + text + "'");
+    }
     return new LoraBench.Shape(v[0], v[1], v[2], v[3]);
+  }
+
+  /**
+   * On the CPU, refuses a shape whose operands alone (W, x, dX, y, dY) outgrow the machine's
+   * memory: the allocation would fail only after the ceilings had run. CUDA reports its own
+   * allocation failures.
+   */
+  private static void requireMemory(Backend b, DType type, LoraBench.Shape s) {
+    if (!(b instanceof CpuBackend)) {
+      return;
+    }
+    double bytes = (double) type.byteSize() * ((double) s.n() * s.k() + 2.0 * s.m() * s.k() + 2.0 * s.m() * s.n());
+    long memory = ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
+        .getOperatingSystemMXBean()).getTotalMemorySize();
+    if (bytes > memory) {
+      throw new IllegalArgumentException(String.format(Locale.ROOT, "--shape %s: needs at least %.3g GB, more than "
+          + "the %.3g GB of memory here", s, bytes / 1e9, memory / 1e9));
+    }
   }
 }

@@ -23,6 +23,8 @@ import picocli.CommandLine.Option;
 @Command(name = "demo", description = "Show PLoRA breaking LoRA's low-rank bottleneck on a generated "
     + "teacher-student task: a table on stdout, report.json and two plots in --out.")
 final class DemoCommand implements Callable<Integer> {
+  private static final String REPORT = "report.json", LOSS_PLOT = "loss.png", SPECTRUM_PLOT = "spectrum.png";
+
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   @Option(names = "--backend", description = "cpu or cuda (default: as plora info says).")
@@ -61,6 +63,7 @@ final class DemoCommand implements Callable<Integer> {
     DType type = Options.dtype("--dtype", dtype, false);
     DemoConfig config = (quick ? DemoConfig.quick() : DemoConfig.defaults()).withSeed(seed)
         .with(type, rank, steps, unloadEvery, momentum, momentumEvery).validate();
+    Options.outputFolder("--out", out, REPORT, LOSS_PLOT, SPECTRUM_PLOT);
     System.setProperty("java.awt.headless", "true");
     PrintWriter stdout = spec.commandLine().getOut();
     PrintWriter stderr = spec.commandLine().getErr();
@@ -75,11 +78,15 @@ final class DemoCommand implements Callable<Integer> {
       DemoReport report = new DemoReport(b.name(), config.seed(), runs);
       report.printTable(stdout);
       summarize(stdout, runs, config);
-      report.writeJson(out);
-      DemoPlots.writeLoss(out.resolve("loss.png"), runs);
-      DemoPlots.writeSpectrum(out.resolve("spectrum.png"), runs, task.updateSpectrum);
-      stdout.println("wrote " + out.resolve("report.json") + ", " + out.resolve("loss.png") + ", "
-          + out.resolve("spectrum.png"));
+      try {
+        report.writeJson(out);
+        DemoPlots.writeLoss(out.resolve(LOSS_PLOT), runs);
+        DemoPlots.writeSpectrum(out.resolve(SPECTRUM_PLOT), runs, task.updateSpectrum);
+      } catch (java.io.IOException e) {
+        throw Options.cannotWrite(out, e);
+      }
+      stdout.println("wrote " + out.resolve(REPORT) + ", " + out.resolve(LOSS_PLOT) + ", "
+          + out.resolve(SPECTRUM_PLOT));
     }
     return 0;
   }

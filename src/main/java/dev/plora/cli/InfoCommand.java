@@ -16,13 +16,13 @@ final class InfoCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    String requested = Backends.requested(); // refuses an unknown name before anything is printed
     PrintWriter out = spec.commandLine().getOut();
     out.println("plora " + Version.get());
     out.println("java " + System.getProperty("java.version") + " (" + System.getProperty("java.vm.name") + ")");
     out.println("backends available: " + String.join(", ", Backends.available()));
-    String requested = Backends.requested();
-    out.println("backend selected: " + (requested != null ? requested + " (from -D" + Backends.PROPERTY + " or "
-        + Backends.ENVIRONMENT + ")" : (CudaSupport.isUsable() ? "cuda" : "cpu") + " (default)"));
+    out.println("backend selected: " + (requested != null ? requested + " (from " + Backends.setting() + ")"
+        : (CudaSupport.isUsable() ? "cuda" : "cpu") + " (default)"));
     try (CpuBackend cpu = new CpuBackend()) {
       out.println(cpu.describe());
     }

@@ -21,6 +21,7 @@ final class InspectCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    Options.inputFile("FILE", file);
     PrintWriter out = spec.commandLine().getOut();
     try (Safetensors.Reader r = Safetensors.open(file)) {
       long total = 0;

@@ -80,9 +80,9 @@ final class MergeCommand implements Callable<Integer> {
       default -> throw new IllegalArgumentException("--rounding: expected nearest or stochastic, got '" + rounding + "'");
     };
     DType forced = dtype == null ? null : Options.dtype("--dtype", dtype, true);
-    if (!force && out.toFile().exists()) {
-      throw new IllegalArgumentException(out + " exists: use --force to replace it");
-    }
+    Options.inputFile("--base", base);
+    Options.adapterFolder("--adapter", adapter);
+    Options.outputFile("--out", out, force);
     PrintWriter err = spec.commandLine().getErr();
     PeftAdapter peft = PeftAdapter.read(adapter);
     try (Safetensors.Reader in = Safetensors.open(base);
@@ -133,6 +133,8 @@ final class MergeCommand implements Callable<Integer> {
           progress(err, done, specs.size(), e.name());
         }
         w.commit();
+      } catch (java.io.IOException e) {
+        throw Options.cannotWrite(out, e);
       }
       spec.commandLine().getOut().printf(Locale.ROOT, "merged %d modules (%s) into %s%n", merged.size(),
           scalings(peft, merged), out);

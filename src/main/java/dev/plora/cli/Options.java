@@ -2,11 +2,34 @@ package dev.plora.cli;
 
 import dev.plora.backend.Backend;
 import dev.plora.backend.Backends;
+import dev.plora.backend.cuda.CudaSupport;
+import dev.plora.io.Json;
+import dev.plora.io.PeftAdapter;
 import dev.plora.tensor.DType;
+import java.io.IOException;
+import java.math.BigDecimal;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.Locale;
+import java.util.Map;
 
-/** Parsing shared by the commands: dtype names and the backend option. */
+/**
+ * Parsing and checks shared by the commands: dtype names, the backend option, and the paths
+ * they read and write. Paths are checked before any work, so a bad one costs nothing and
+ * changes nothing.
+ */
 final class Options {
+  /** adapter_config.json files are a few hundred bytes; anything this big is not one. */
+  static final long MAX_CONFIG_BYTES = 1 << 20;
+
   private Options() {}
 
   /** "f32", "bf16" (and "f16" when allowed) as a dtype; anything else is bad input naming the option. */
@@ -25,8 +48,165 @@ final class Options {
     };
   }
 
-  /** The backend the {@code --backend} option names, or the default choice when it is absent. */
-  static Backend backend(String name) {
-    return name == null ? Backends.create() : Backends.create(name);
+  /**
+   * The backend the {@code --backend} option names, or the settings' choice when it is absent.
+   * CUDA asked for where it is unusable is bad input carrying the probe's reason.
+   */
+  static Backend backend(String option) {
+    String setting = option != null ? "--backend" : Backends.setting();
+    String name = option != null ? Backends.name(setting, option) : Backends.requested();
+    if ("cuda".equals(name) && !CudaSupport.isUsable()) {
+      throw new IllegalArgumentException(setting + "=cuda: CUDA is unusable here: " + CudaSupport.reason());
+    }
+    return name != null ? Backends.create(name) : Backends.create();
+  }
+
+  /** A file to read: it exists and is a regular file (checked before opening: a FIFO would block the open). */
+  static void inputFile(String option, Path file) throws IOException {
+    BasicFileAttributes a = attributes(option, file);
+    if (a == null) {
+      throw new IllegalArgumentException(option + ": no such file: " + file);
+    }
+    if (a.isDirectory()) {
+      throw new IllegalArgumentException(option + ": " + file + " is a folder, expected a file");
+    }
+    if (!a.isRegularFile()) {
+      throw new IllegalArgumentException(option + ": " + file + " is not a regular file (a FIFO, device or socket?)");
+    }
+  }
+
+  /**
+   * A PEFT adapter folder: both files regular, the config small, UTF-8, JSON, with an r that
+   * fits an int. {@link PeftAdapter#read} checks the rest when it loads the folder.
+   */
+  static void adapterFolder(String option, Path dir) throws IOException {
+    BasicFileAttributes a = attributes(option, dir);
+    if (a == null) {
+      throw new IllegalArgumentException(option + ": no such folder: " + dir);
+    }
+    if (!a.isDirectory()) {
+      throw new IllegalArgumentException(option + ": " + dir + " is not a folder (expected a PEFT adapter folder)");
+    }
+    Path config = dir.resolve(PeftAdapter.CONFIG);
+    inputFile(option, config);
+    inputFile(option, dir.resolve(PeftAdapter.WEIGHTS));
+    long size = Files.size(config);
+    if (size > MAX_CONFIG_BYTES) {
+      throw new IllegalArgumentException(config + ": " + size + " bytes, over the limit of " + MAX_CONFIG_BYTES
+          + " for an adapter config");
+    }
+    String text;
+    try {
+      text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+          .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(Files.readAllBytes(config)))
+          .toString();
+    } catch (CharacterCodingException e) {
+      throw new IllegalArgumentException(config + ": not valid UTF-8 (" + e.getMessage() + ")");
+    }
+    Object parsed;
+    try {
+      parsed = Json.parse(text);
+    } catch (Json.JsonException e) {
+      throw new IllegalArgumentException(config + ": " + e.getMessage());
+    }
+    if (parsed instanceof Map<?, ?> json && json.get("r") instanceof BigDecimal r
+        && r.compareTo(BigDecimal.valueOf(Integer.MAX_VALUE)) > 0) {
+      throw new IllegalArgumentException(config + ": r must be a positive integer below 2^31, got " + r);
+    }
+  }
+
+  /**
+   * A file to write: not a folder or a special file, not there unless {@code overwrite}, in a
+   * folder that exists or can be made and may be written.
+   */
+  static void outputFile(String option, Path file, boolean overwrite) throws IOException {
+    writableFolder(option, file);
+    BasicFileAttributes a = attributes(option, file);
+    if (a != null) {
+      if (a.isDirectory()) {
+        throw new IllegalArgumentException(option + ": " + file + " is a folder, expected a file to write");
+      }
+      if (!a.isRegularFile()) {
+        throw new IllegalArgumentException(option + ": " + file + " is not a regular file (a FIFO, device or socket?)");
+      }
+      if (!overwrite) {
+        throw new IllegalArgumentException(option + ": " + file + " exists: use --force to replace it");
+      }
+    }
+  }
+
+  /** A folder to write {@code names} into: a folder or nothing yet, and each name a file to write or absent. */
+  static void outputFolder(String option, Path dir, String... names) throws IOException {
+    writableFolder(option, dir);
+    BasicFileAttributes a = attributes(option, dir);
+    if (a != null && !a.isDirectory()) {
+      throw new IllegalArgumentException(option + ": " + dir + " is not a folder");
+    }
+    for (String name : names) {
+      outputFile(option, dir.resolve(name), true);
+    }
+  }
+
+  /** An IOException met while writing {@code target}, as one line naming it (not the temporary file beside it). */
+  static IOException cannotWrite(Path target, IOException e) {
+    return new IOException("cannot write " + target + ": " + reason(e), e);
+  }
+
+  /** What went wrong, without the path java.nio puts in front of it. */
+  private static String reason(IOException e) {
+    if (e instanceof FileSystemException f && f.getReason() != null) {
+      return f.getReason();
+    }
+    return e instanceof AccessDeniedException ? "permission denied"
+        : e instanceof NoSuchFileException ? "no such file or folder"
+        : e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
+  }
+
+  /**
+   * The folders above {@code target} are folders as far as they exist (walked from the root:
+   * below a file every lookup fails with "not a directory"), and a file can be made in the
+   * last existing one.
+   */
+  private static void writableFolder(String option, Path target) throws IOException {
+    requireNonEmpty(option, target);
+    Path parent = target.toAbsolutePath().getParent();
+    if (parent == null) {
+      return; // the root itself: refused as a folder by the caller
+    }
+    Path existing = parent.getRoot();
+    for (Path name : existing.relativize(parent)) {
+      Path next = existing.resolve(name);
+      BasicFileAttributes a = attributes(option, next);
+      if (a == null) {
+        break; // made by the write
+      }
+      if (!a.isDirectory()) {
+        throw new IllegalArgumentException(option + ": " + target + " is under " + next + ", which is not a folder");
+      }
+      existing = next;
+    }
+    try { // a file made and removed: permissions alone miss read-only mounts, /proc, /sys
+      Files.delete(Files.createTempFile(existing, ".plora-", ".probe"));
+    } catch (IOException e) {
+      throw new IllegalArgumentException(option + ": cannot write " + target + ": no file can be made in " + existing
+          + " (" + reason(e) + ")");
+    }
+  }
+
+  /** The attributes of {@code path} (links followed), or null when nothing is there; an empty path is refused. */
+  private static BasicFileAttributes attributes(String option, Path path) throws IOException {
+    requireNonEmpty(option, path);
+    try {
+      return Files.readAttributes(path, BasicFileAttributes.class);
+    } catch (NoSuchFileException e) {
+      return null;
+    }
+  }
+
+  /** An empty argument would mean the current folder to java.nio: refuse it instead. */
+  private static void requireNonEmpty(String option, Path path) {
+    if (path.toString().isEmpty()) {
+      throw new IllegalArgumentException(option + ": the path is empty");
+    }
   }
 }

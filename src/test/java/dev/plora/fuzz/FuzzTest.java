@@ -18,8 +18,12 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.ArrayList;
+import net.jqwik.api.Arbitraries;
+import net.jqwik.api.Arbitrary;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
+import net.jqwik.api.Provide;
 import net.jqwik.api.lifecycle.AfterContainer;
 import net.jqwik.api.lifecycle.BeforeContainer;
 
@@ -34,9 +38,10 @@ class FuzzTest {
   private static byte[] validFile;
   private static String validConfig;
   private static byte[] validAdapterWeights;
+  private static boolean haveFifo;
 
   @BeforeContainer
-  static void setUp() throws IOException {
+  static void setUp() throws Exception {
     dir = Files.createTempDirectory("plora-fuzz");
     Path base = dir.resolve("seed.safetensors");
     Map<String, float[]> values = new LinkedHashMap<>();
@@ -50,6 +55,40 @@ class FuzzTest {
         List.of(new PeftAdapter.Module("m", 1, 3, 2, new float[] {0.1f, 0.2f, 0.3f}, new float[] {1, -1})), false);
     validConfig = Files.readString(adapter.resolve(PeftAdapter.CONFIG));
     validAdapterWeights = Files.readAllBytes(adapter.resolve(PeftAdapter.WEIGHTS));
+
+    // Paths that are not what the CLI expects, for theCliRefusesBadPathsAndSettingsWithOneLine.
+    Files.createDirectories(dir.resolve("a-folder"));
+    Files.writeString(dir.resolve("a-file"), "not a folder");
+    Files.createSymbolicLink(dir.resolve("loop-a"), dir.resolve("loop-b"));
+    Files.createSymbolicLink(dir.resolve("loop-b"), dir.resolve("loop-a"));
+    try { // FIFO cases only where mkfifo exists
+      haveFifo = new ProcessBuilder("mkfifo", dir.resolve("a-fifo").toString()).start().waitFor() == 0;
+    } catch (IOException e) {
+      haveFifo = false;
+    }
+    adapterWithConfig("non-utf8", validConfig.replace("\"LORA\"", "\"LO\u00ffRA\"")
+        .getBytes(StandardCharsets.ISO_8859_1)); // a lone 0xff byte: not UTF-8
+    adapterWithConfig("huge-r", validConfig.replaceFirst("\"r\": \\d+", "\"r\": 3000000000")
+        .getBytes(StandardCharsets.UTF_8));
+    Path huge = adapterWithConfig("huge-config", new byte[0]);
+    try (var file = new java.io.RandomAccessFile(huge.resolve(PeftAdapter.CONFIG).toFile(), "rw")) {
+      file.setLength(3L << 30); // 3 GiB, sparse: reading it whole would not fit in an array
+    }
+    Files.createDirectories(dir.resolve("config-is-a-folder").resolve(PeftAdapter.CONFIG));
+    Files.write(dir.resolve("config-is-a-folder").resolve(PeftAdapter.WEIGHTS), validAdapterWeights);
+    Files.createDirectories(dir.resolve("report-is-a-folder").resolve("report.json"));
+    if (haveFifo) {
+      Path fifoWeights = Files.createDirectories(dir.resolve("fifo-weights"));
+      Files.writeString(fifoWeights.resolve(PeftAdapter.CONFIG), validConfig);
+      Files.createSymbolicLink(fifoWeights.resolve(PeftAdapter.WEIGHTS), dir.resolve("a-fifo"));
+    }
+  }
+
+  private static Path adapterWithConfig(String name, byte[] config) throws IOException {
+    Path adapter = Files.createDirectories(dir.resolve(name));
+    Files.write(adapter.resolve(PeftAdapter.CONFIG), config);
+    Files.write(adapter.resolve(PeftAdapter.WEIGHTS), validAdapterWeights);
+    return adapter;
   }
 
   @AfterContainer
@@ -174,5 +213,110 @@ class FuzzTest {
       Files.deleteIfExists(file);
       Files.deleteIfExists(out);
     }
+  }
+
+  /**
+   * User and environment errors: folders, FIFOs, symlink loops and empty paths where files are
+   * expected, broken adapter configs, outputs that are folders or under files or unwritable, bad
+   * bench shapes, unknown or unusable backends, bad options. Each exits 2 with one line on
+   * stderr, before any work (nothing on stdout) and without writing anything.
+   */
+  @Property
+  void theCliRefusesBadPathsAndSettingsWithOneLine(@ForAll("badInvocations") List<String> args) throws Exception {
+    StringWriter o = new StringWriter(), e = new StringWriter();
+    int code = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(20),
+        () -> Main.run(new PrintWriter(o, true), new PrintWriter(e, true), args.toArray(String[]::new)), args::toString);
+    assertEquals(2, code, args + ": " + e);
+    List<String> lines = e.toString().strip().lines().toList();
+    assertEquals(1, lines.size(), args + ": one line, got " + e);
+    assertTrue(lines.get(0).startsWith("plora: "), lines.get(0));
+    assertEquals("", o.toString(), args + ": refused before any work");
+    assertTrue(!Files.exists(dir.resolve("never-written")), args + " wrote its output");
+  }
+
+  @Provide
+  Arbitrary<List<String>> badInvocations() throws Exception {
+    String folder = dir.resolve("a-folder").toString(), file = dir.resolve("a-file").toString();
+    String loop = dir.resolve("loop-a").toString(), fifo = dir.resolve("a-fifo").toString();
+    String base = dir.resolve("seed.safetensors").toString(), adapter = dir.resolve("seed-adapter").toString();
+    String out = dir.resolve("never-written").toString();
+    // As root a read-only folder is still writable: /proc stands in for a read-only disk there.
+    String readOnly = isRoot() ? "/proc/plora-out" : readOnlyFolder().resolve("out").toString();
+    List<List<String>> cases = new ArrayList<>();
+    for (String input : new String[] {folder, "", loop, dir.resolve("missing").toString(), file + "/x"}) {
+      cases.add(List.of("inspect", input));
+      cases.add(List.of("merge", "--base", input, "--adapter", adapter, "--out", out));
+    }
+    for (String bad : new String[] {file, folder + "/missing", "non-utf8", "huge-r", "huge-config",
+        "config-is-a-folder", "a-folder", ""}) {
+      String path = bad.startsWith("/") || bad.isEmpty() ? bad : dir.resolve(bad).toString();
+      cases.add(List.of("merge", "--base", base, "--adapter", path, "--out", out));
+    }
+    for (String target : new String[] {folder, file + "/sub.safetensors", "", readOnly + ".safetensors", loop,
+        base}) {
+      cases.add(List.of("merge", "--base", base, "--adapter", adapter, "--out", target));
+    }
+    for (String target : new String[] {folder, file + "/x.json", "", readOnly + "/x.json"}) {
+      cases.add(List.of("bench", "merge", "--backend", "cpu", "--json", target));
+    }
+    for (String shape : new String[] {"1,2,3", "1,2,3,4,", "0,1,1,1", "a,1,1,1", "-1,2,3,4", "99999999999,1,1,1",
+        "1,2,3,2147483647", "100000000,100000000,100000000,64", ""}) {
+      cases.add(List.of("bench", "lora", "--backend", "cpu", "--shape", shape));
+    }
+    cases.add(List.of("bench", "lora", "--backend", "foo"));
+    if (!dev.plora.backend.cuda.CudaSupport.isUsable()) {
+      cases.add(List.of("bench", "lora", "--backend", "cuda"));
+      cases.add(List.of("demo", "--quick", "--backend", "cuda", "--out", out));
+    }
+    for (String target : new String[] {file, file + "/sub", dir.resolve("report-is-a-folder").toString(), "",
+        readOnly}) {
+      cases.add(List.of("demo", "--quick", "--backend", "cpu", "--out", target));
+    }
+    if (haveFifo) {
+      cases.add(List.of("inspect", fifo));
+      cases.add(List.of("merge", "--base", fifo, "--adapter", adapter, "--out", out));
+      cases.add(List.of("merge", "--base", base, "--adapter", dir.resolve("fifo-weights").toString(), "--out", out));
+      cases.add(List.of("merge", "--base", base, "--adapter", adapter, "--out", fifo, "--force"));
+      cases.add(List.of("bench", "merge", "--json", fifo));
+    }
+    cases.add(List.of("frobnicate"));
+    cases.add(List.of("merge", "--base", base));
+    cases.add(List.of("inspect", "--frob", base));
+    return Arbitraries.of(cases);
+  }
+
+  /** plora merge with mutated adapter configs (bytes that are not UTF-8, spliced JSON): exit 0, or 2 with one line. */
+  @Property
+  void theCliMergesOrRefusesMutatedAdapterConfigs(@ForAll long seed) throws IOException {
+    Path adapter = adapterWithConfig("cfg-" + Long.toHexString(seed), mutate(validConfig.getBytes(StandardCharsets.UTF_8),
+        seed));
+    Path out = dir.resolve("cfg-" + Long.toHexString(seed) + "-out.safetensors");
+    try {
+      StringWriter o = new StringWriter(), e = new StringWriter();
+      int code = Main.run(new PrintWriter(o, true), new PrintWriter(e, true), "merge", "--base",
+          dir.resolve("seed.safetensors").toString(), "--adapter", adapter.toString(), "--out", out.toString(),
+          "--backend", "cpu");
+      assertTrue(code == 0 || code == 2, "merge exited " + code + ": " + e);
+      if (code == 2) {
+        assertEquals(1, e.toString().strip().lines().count(), "one line, got " + e);
+      }
+    } finally {
+      Files.deleteIfExists(adapter.resolve(PeftAdapter.CONFIG));
+      Files.deleteIfExists(adapter.resolve(PeftAdapter.WEIGHTS));
+      Files.deleteIfExists(adapter);
+      Files.deleteIfExists(out);
+    }
+  }
+
+  private static boolean isRoot() throws IOException, InterruptedException {
+    Process id = new ProcessBuilder("id", "-u").start();
+    String uid = new String(id.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+    return id.waitFor() == 0 && uid.equals("0");
+  }
+
+  private static Path readOnlyFolder() throws IOException {
+    Path readOnly = Files.createDirectories(dir.resolve("read-only"));
+    readOnly.toFile().setWritable(false, false);
+    return readOnly;
   }
 }
