@@ -1,7 +1,13 @@
 package dev.plora.io;
 
+import dev.plora.lora.LoraConfig;
+import dev.plora.lora.LoraLinear;
+import dev.plora.lora.ModulePatterns;
 import java.io.IOException;
 import java.math.BigDecimal;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -65,12 +71,12 @@ public final class PeftAdapter {
     }
 
     public int rank(String module) {
-      String key = patternKey(rankPattern.keySet(), module);
+      String key = ModulePatterns.patternKey(rankPattern.keySet(), module);
       return key == null ? r : rankPattern.get(key);
     }
 
     public double alpha(String module) {
-      String key = patternKey(alphaPattern.keySet(), module);
+      String key = ModulePatterns.patternKey(alphaPattern.keySet(), module);
       return key == null ? loraAlpha : alphaPattern.get(key);
     }
 
@@ -81,16 +87,6 @@ public final class PeftAdapter {
 
     private double scaling(int rank, double alpha) {
       return useRslora ? alpha / Math.sqrt(rank) : alpha / rank;
-    }
-
-    /** PEFT's get_pattern_key: the first key that {@code module} matches, or null. */
-    static String patternKey(Iterable<String> keys, String module) {
-      for (String key : keys) {
-        if (Pattern.compile("(.*\\.)?(" + key + ")").matcher(module).matches()) {
-          return key;
-        }
-      }
-      return null;
     }
   }
 
@@ -148,6 +144,77 @@ public final class PeftAdapter {
     AtomicFiles.write(configFile, (Json.write(json) + "\n").getBytes(StandardCharsets.UTF_8), true);
   }
 
+  /**
+   * Saves a model's adapters ({@link dev.plora.lora.Lora#inject} gives them by module path) as a
+   * PEFT adapter folder: the first adapter's r and alpha are the config's, the others' differing
+   * ones go to rank_pattern / alpha_pattern under their exact paths, as PEFT writes them.
+   */
+  public static void save(Path dir, Map<String, LoraLinear> adapters, boolean overwrite) throws IOException {
+    if (adapters == null || adapters.isEmpty()) {
+      throw new IllegalArgumentException("adapters: expected at least one");
+    }
+    LoraConfig first = adapters.values().iterator().next().config();
+    Map<String, Integer> rankPattern = new LinkedHashMap<>();
+    Map<String, Double> alphaPattern = new LinkedHashMap<>();
+    List<Module> modules = new ArrayList<>();
+    for (Map.Entry<String, LoraLinear> e : adapters.entrySet()) {
+      LoraConfig c = e.getValue().config();
+      if (c.rsLora() != first.rsLora()) {
+        throw new IllegalArgumentException("adapters: '" + e.getKey() + "' has rsLora " + c.rsLora() + ", the first "
+            + first.rsLora() + "; a PEFT config has one use_rslora");
+      }
+      String key = e.getKey().replace(".", "\\.");
+      if (c.r() != first.r()) {
+        rankPattern.put(key, c.r());
+      }
+      if (c.alpha() != first.alpha()) {
+        alphaPattern.put(key, (double) c.alpha());
+      }
+      LoraLinear l = e.getValue();
+      modules.add(new Module(e.getKey(), l.r(), l.inFeatures(), l.outFeatures(), l.masterA().toFloatArray(),
+          l.masterB().toFloatArray()));
+    }
+    write(dir, new Config(first.r(), first.alpha(), first.dropout(), first.rsLora(), List.copyOf(adapters.keySet()),
+        rankPattern, alphaPattern), modules, overwrite);
+  }
+
+  /**
+   * Loads a PEFT adapter folder into a model's adapters, by module path. Every module of the folder
+   * and of {@code adapters} must pair up with the same shapes and scaling; all is checked before
+   * the first adapter is written.
+   */
+  public static void load(Path dir, Map<String, LoraLinear> adapters) throws IOException {
+    PeftAdapter peft = read(dir);
+    if (!peft.modules().keySet().equals(adapters.keySet())) {
+      List<String> missing = new ArrayList<>(adapters.keySet());
+      missing.removeAll(peft.modules().keySet());
+      List<String> extra = new ArrayList<>(peft.modules().keySet());
+      extra.removeAll(adapters.keySet());
+      throw new IllegalArgumentException(dir + ": its modules differ from the model's adapters (missing " + missing
+          + ", not in the model " + extra + ")");
+    }
+    for (Map.Entry<String, LoraLinear> e : adapters.entrySet()) {
+      Module m = peft.modules().get(e.getKey());
+      LoraLinear l = e.getValue();
+      if (m.r() != l.r() || m.in() != l.inFeatures() || m.out() != l.outFeatures()) {
+        throw new IllegalArgumentException(dir + ": module '" + e.getKey() + "' has r " + m.r() + ", [out, in] = ["
+            + m.out() + ", " + m.in() + "]; the model's adapter has r " + l.r() + ", [" + l.outFeatures() + ", "
+            + l.inFeatures() + "]");
+      }
+      double scaling = peft.config().scaling(e.getKey());
+      if (Math.abs(scaling - l.scaling()) > 1e-6 * Math.abs(scaling)) {
+        throw new IllegalArgumentException(dir + ": module '" + e.getKey() + "' has scaling " + scaling
+            + ", the model's adapter " + l.scaling());
+      }
+    }
+    for (Map.Entry<String, LoraLinear> e : adapters.entrySet()) {
+      Module m = peft.modules().get(e.getKey());
+      e.getValue().masterA().copyFrom(m.a());
+      e.getValue().masterB().copyFrom(m.b());
+      e.getValue().syncAdapter();
+    }
+  }
+
   /** Reads and checks an adapter folder: config fields, key names, shapes, ranks. */
   public static PeftAdapter read(Path dir) throws IOException {
     Path configFile = dir.resolve(CONFIG);
@@ -156,7 +223,7 @@ public final class PeftAdapter {
     }
     Object parsed;
     try {
-      parsed = Json.parse(Files.readString(configFile, StandardCharsets.UTF_8));
+      parsed = Json.parse(configText(configFile));
     } catch (Json.JsonException e) {
       throw new IllegalArgumentException(configFile + ": " + e.getMessage());
     }
@@ -206,7 +273,7 @@ public final class PeftAdapter {
         }
         int rank = config.rank(module);
         if (a.shape().length != 2 || b.shape().length != 2 || a.shape()[0] != rank || b.shape()[1] != rank) {
-          String key = Config.patternKey(rankPattern.keySet(), module);
+          String key = ModulePatterns.patternKey(rankPattern.keySet(), module);
           throw new IllegalArgumentException(weights.file() + ": module '" + module + "': lora_A "
               + java.util.Arrays.toString(a.shape()) + " and lora_B " + java.util.Arrays.toString(b.shape())
               + " do not fit r = " + rank + (key != null ? " (rank_pattern key '" + key + "')"
@@ -283,6 +350,25 @@ public final class PeftAdapter {
       out.put(key, e.getValue());
     }
     return out;
+  }
+
+  /** Largest adapter_config.json read: real ones are a few KiB. */
+  public static final long MAX_CONFIG_BYTES = 1 << 20;
+
+  /** The config's text: at most {@link #MAX_CONFIG_BYTES} (by size, before reading), strict UTF-8. */
+  private static String configText(Path file) throws IOException {
+    long size = Files.size(file);
+    if (size > MAX_CONFIG_BYTES) {
+      throw new IllegalArgumentException(file + ": " + size + " bytes, over the limit of " + MAX_CONFIG_BYTES
+          + " for an adapter config");
+    }
+    try {
+      return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+          .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(Files.readAllBytes(file)))
+          .toString();
+    } catch (CharacterCodingException e) {
+      throw new IllegalArgumentException(file + ": not valid UTF-8 (" + e.getMessage() + ")");
+    }
   }
 
   private static int integer(Path file, Map<?, ?> json, String key) {

@@ -58,6 +58,12 @@ public final class Mlp extends Module {
     this.layers = register("layers", new ModuleList<>(Layer.class, layers));
   }
 
+  /** The last layer produces the model's outputs. */
+  @Override
+  public String outputHead() {
+    return "layers." + (layers.size() - 1);
+  }
+
   public Activation activation() {
     return activation;
   }

@@ -100,6 +100,14 @@ public abstract class Module implements AutoCloseable {
     return m;
   }
 
+  /**
+   * The path of the model's output head (the layer that produces its outputs, such as
+   * {@code lm_head}), which {@code all-linear} leaves out as PEFT does; null when there is none.
+   */
+  public String outputHead() {
+    return null;
+  }
+
   /** The parameters this module holds itself, not its children's; none by default. */
   protected List<Parameter> ownParameters() {
     return List.of();
