@@ -1,6 +1,7 @@
 package dev.plora.demo;
 
 import dev.plora.backend.Backend;
+import dev.plora.lora.Lora;
 import dev.plora.lora.LoraConfig;
 import dev.plora.lora.LoraLinear;
 import dev.plora.model.Layer;
@@ -132,7 +133,7 @@ public final class DemoRunner {
             return loss;
           })
           .batches((step, micro) -> (int) (step % batchesPerEpoch))
-          .loraLayers(model.loraLayers())
+          .adapters(Lora.adapters(model))
           .parameters(model.parameters())
           .steps(steps)
           .schedule(schedule(method, lr, steps))

@@ -74,6 +74,20 @@ public final class Lora {
     return Collections.unmodifiableMap(adapted);
   }
 
+  /** The LoRA layers of {@code model} by module path, in model order (what {@link #inject} returned). */
+  public static Map<String, LoraLinear> adapters(Module model) {
+    if (model == null) {
+      throw new IllegalArgumentException("model: must not be null");
+    }
+    Map<String, LoraLinear> out = new LinkedHashMap<>();
+    model.modules().forEach((path, m) -> {
+      if (m instanceof LoraLinear l) {
+        out.put(path, l);
+      }
+    });
+    return Collections.unmodifiableMap(out);
+  }
+
   private static String describe(LoraConfig config) {
     String targets = config.targetModulesRegex() != null ? "targetModules regex '" + config.targetModulesRegex() + "'"
         : "targetModules " + config.targetModules();

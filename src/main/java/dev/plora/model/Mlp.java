@@ -1,6 +1,7 @@
 package dev.plora.model;
 
 import dev.plora.backend.Backend;
+import dev.plora.lora.Lora;
 import dev.plora.lora.LoraLinear;
 import dev.plora.optim.Parameter;
 import dev.plora.tensor.DType;
@@ -73,14 +74,9 @@ public final class Mlp extends Module {
     return layers.list();
   }
 
+  /** The LoRA layers, in order. */
   public List<LoraLinear> loraLayers() {
-    List<LoraLinear> out = new ArrayList<>();
-    for (Layer l : layers()) {
-      if (l instanceof LoraLinear lora) {
-        out.add(lora);
-      }
-    }
-    return out;
+    return List.copyOf(Lora.adapters(this).values());
   }
 
   public void zeroGrad() {

@@ -28,8 +28,9 @@ import java.util.zip.CRC32C;
 
 /**
  * A training run's full state in one safetensors file, written atomically: every parameter's
- * fp32 value and Adam moments, each LoRA layer's backbone weight as unloading changed it, and in
- * the metadata the step, the optimizer's step, the unload count and each layer's random-stream
+ * fp32 value and Adam moments, each adapted module's backbone weight as unloading changed it
+ * ({@code lora.<module path>.weight}), and in the metadata the step, the optimizer's step, the
+ * unload count, the adapted modules' paths ({@code adapters}) and each one's random-stream
  * counters (dropout step, init generation, unloads) — the Philox streams are keyed by these, so
  * restoring them restores every future draw and a resumed CPU run replays bit for bit.
  *
@@ -76,7 +77,7 @@ public final class Checkpoints {
   }
 
   /** The run's tensors in file order; saving and loading both go by this list. */
-  private static List<Slot> slots(List<Parameter> parameters, AdamW optimizer, List<LoraLinear> layers) {
+  private static List<Slot> slots(List<Parameter> parameters, AdamW optimizer, Map<String, LoraLinear> adapters) {
     List<Slot> slots = new ArrayList<>();
     for (int i = 0; i < parameters.size(); i++) {
       Parameter p = parameters.get(i);
@@ -84,15 +85,16 @@ public final class Checkpoints {
       slots.add(new Slot("adam_m." + i, "Adam first moment of " + p.name(), optimizer.firstMoment(p)));
       slots.add(new Slot("adam_v." + i, "Adam second moment of " + p.name(), optimizer.secondMoment(p)));
     }
-    for (int j = 0; j < layers.size(); j++) {
-      slots.add(new Slot("lora." + j + ".weight", "backbone weight of LoRA layer " + j, layers.get(j).weight()));
+    for (Map.Entry<String, LoraLinear> a : adapters.entrySet()) {
+      slots.add(new Slot("lora." + a.getKey() + ".weight", "backbone weight of adapted module " + a.getKey(),
+          a.getValue().weight()));
     }
     return slots;
   }
 
-  static void save(Path file, long step, List<Parameter> parameters, AdamW optimizer, List<LoraLinear> layers,
+  static void save(Path file, long step, List<Parameter> parameters, AdamW optimizer, Map<String, LoraLinear> adapters,
       Unloader unloader) throws IOException {
-    List<Slot> slots = slots(parameters, optimizer, layers);
+    List<Slot> slots = slots(parameters, optimizer, adapters);
     List<Safetensors.Spec> specs = new ArrayList<>();
     for (Slot s : slots) {
       Tensor t = s.tensor();
@@ -101,13 +103,14 @@ public final class Checkpoints {
     List<Object> names = new ArrayList<>();
     parameters.forEach(p -> names.add(p.name()));
     List<Object> counters = new ArrayList<>();
-    layers.forEach(l -> counters.add(List.of(l.step(), l.generation(), l.unloads())));
+    adapters.values().forEach(l -> counters.add(List.of(l.step(), l.generation(), l.unloads())));
     Map<String, String> meta = new LinkedHashMap<>();
     meta.put("format", FORMAT);
     meta.put("step", Long.toString(step));
     meta.put("optimizer_steps", Long.toString(optimizer.steps()));
     meta.put("unloads", Long.toString(unloader == null ? 0 : unloader.unloads()));
     meta.put("parameters", Json.write(names));
+    meta.put("adapters", Json.write(List.copyOf(adapters.keySet())));
     meta.put("layer_counters", Json.write(counters));
     if (unloader != null) {
       meta.put("periodic", unloader.config().toString());
@@ -151,7 +154,8 @@ public final class Checkpoints {
    * against the run's — and a mismatch throws {@link CheckpointFormatException} with the run
    * unchanged; only an I/O error while copying the data can leave it partly loaded.
    */
-  static long load(Path file, List<Parameter> parameters, AdamW optimizer, List<LoraLinear> layers, Unloader unloader)
+  static long load(Path file, List<Parameter> parameters, AdamW optimizer, Map<String, LoraLinear> adapters,
+      Unloader unloader)
       throws IOException {
     try (Safetensors.Reader r = open(file)) {
       Map<String, String> meta = r.metadata();
@@ -160,9 +164,11 @@ public final class Checkpoints {
       long step = counter(file, meta, "step");
       long optimizerSteps = counter(file, meta, "optimizer_steps");
       long unloads = counter(file, meta, "unloads");
-      requireParameterNames(file, meta.get("parameters"), parameters);
-      long[][] counters = layerCounters(file, meta.get("layer_counters"), layers.size());
-      List<Slot> slots = slots(parameters, optimizer, layers);
+      requireNames(file, "parameters", meta.get("parameters"), parameters.stream().map(Parameter::name).toList(),
+          "parameter");
+      requireNames(file, "adapters", meta.get("adapters"), List.copyOf(adapters.keySet()), "adapter");
+      long[][] counters = layerCounters(file, meta.get("layer_counters"), adapters.size());
+      List<Slot> slots = slots(parameters, optimizer, adapters);
       requireTensors(r, slots);
       // every check passed: only now is the run's state written
       for (Slot s : slots) {
@@ -173,8 +179,10 @@ public final class Checkpoints {
           p.value().backend().copy(p.value(), p.computeCopy());
         }
       }
-      for (int j = 0; j < layers.size(); j++) {
-        layers.get(j).restoreCounters(counters[j][0], counters[j][1], counters[j][2]);
+      int j = 0;
+      for (LoraLinear l : adapters.values()) {
+        l.restoreCounters(counters[j][0], counters[j][1], counters[j][2]);
+        j++;
       }
       optimizer.setSteps(optimizerSteps);
       if (unloader != null) {
@@ -251,21 +259,22 @@ public final class Checkpoints {
     }
   }
 
-  private static void requireParameterNames(Path file, String value, List<Parameter> parameters) {
-    String field = "metadata field 'parameters'";
-    Object parsed = json(file, "parameters", value);
+  /** The metadata list {@code key} names exactly {@code expected}, in order ({@code what}: "parameter", …). */
+  private static void requireNames(Path file, String key, String value, List<String> expected, String what) {
+    String field = "metadata field '" + key + "'";
+    Object parsed = json(file, key, value);
     if (!(parsed instanceof List<?> names) || !names.stream().allMatch(String.class::isInstance)) {
-      throw new CheckpointFormatException(file, field, "expected a JSON array of parameter names, got '"
+      throw new CheckpointFormatException(file, field, "expected a JSON array of " + what + " names, got '"
           + excerpt(value) + "'");
     }
-    if (names.size() != parameters.size()) {
-      throw new CheckpointFormatException(file, field, "holds " + names.size() + " parameters, this run trains "
-          + parameters.size());
+    if (names.size() != expected.size()) {
+      throw new CheckpointFormatException(file, field, "holds " + names.size() + " " + what + "s, this run has "
+          + expected.size());
     }
     for (int i = 0; i < names.size(); i++) {
-      if (!names.get(i).equals(parameters.get(i).name())) {
-        throw new CheckpointFormatException(file, field, "parameter " + i + " is '" + excerpt((String) names.get(i))
-            + "', this run's is '" + parameters.get(i).name() + "'");
+      if (!names.get(i).equals(expected.get(i))) {
+        throw new CheckpointFormatException(file, field, what + " " + i + " is '" + excerpt((String) names.get(i))
+            + "', this run's is '" + expected.get(i) + "'");
       }
     }
   }

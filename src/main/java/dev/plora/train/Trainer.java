@@ -11,7 +11,10 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The training loop for models that users write. Per step: zero the gradients, run the user's
@@ -23,7 +26,7 @@ import java.util.List;
  * try (Trainer<Batch> trainer = Trainer.<Batch>builder(backend)
  *     .lossFunction(batch -> model.forwardBackward(batch))   // returns the batch's loss
  *     .batches((step, micro) -> data.batch(step, micro))
- *     .loraLayers(model.loraLayers())
+ *     .adapters(Lora.adapters(model))
  *     .steps(1000).schedule(LrSchedule.warmupCosine(2e-3, 50, 1000, 0))
  *     .periodic(PeriodicLoraConfig.momentum(1, 0.1f))
  *     .build()) {
@@ -50,7 +53,7 @@ public final class Trainer<B> implements AutoCloseable {
   private final Backend backend;
   private final LossFunction<B> lossFunction;
   private final BatchSource<B> batches;
-  private final List<LoraLinear> loraLayers;
+  private final Map<String, LoraLinear> adapters;
   private final List<Parameter> parameters;
   private final AdamW optimizer;
   private final LrSchedule schedule;
@@ -70,7 +73,7 @@ public final class Trainer<B> implements AutoCloseable {
     this.backend = b.backend;
     this.lossFunction = b.lossFunction;
     this.batches = b.batches;
-    this.loraLayers = List.copyOf(b.loraLayers);
+    this.adapters = Collections.unmodifiableMap(new LinkedHashMap<>(b.adapters));
     this.parameters = List.copyOf(b.parameters);
     this.schedule = b.schedule;
     this.steps = b.steps;
@@ -109,7 +112,7 @@ public final class Trainer<B> implements AutoCloseable {
   /** Writes the run's full state to {@code file}, atomically. */
   public void saveCheckpoint(Path file) {
     try {
-      Checkpoints.save(file, step, parameters, optimizer, loraLayers, unloader);
+      Checkpoints.save(file, step, parameters, optimizer, adapters, unloader);
     } catch (IOException e) {
       throw new UncheckedIOException("saving checkpoint " + file, e);
     }
@@ -125,7 +128,7 @@ public final class Trainer<B> implements AutoCloseable {
    */
   public void loadCheckpoint(Path file) {
     try {
-      step = Checkpoints.load(file, parameters, optimizer, loraLayers, unloader);
+      step = Checkpoints.load(file, parameters, optimizer, adapters, unloader);
     } catch (IOException e) {
       throw new UncheckedIOException("loading checkpoint " + file, e);
     }
@@ -183,7 +186,7 @@ public final class Trainer<B> implements AutoCloseable {
     lastGradNorm = gradNorm;
     step++;
     if (unloader != null && unloader.isDue(step)) {
-      unloader.unload(loraLayers, optimizer);
+      unloader.unload(List.copyOf(adapters.values()), optimizer);
       for (TrainListener l : listeners) {
         l.onUnload(new TrainListener.UnloadEvent(step - 1, unloader.unloads(), unloader.config().policy().toString()));
       }
@@ -201,7 +204,7 @@ public final class Trainer<B> implements AutoCloseable {
     private final Backend backend;
     private LossFunction<B> lossFunction;
     private BatchSource<B> batches;
-    private List<LoraLinear> loraLayers = List.of();
+    private Map<String, LoraLinear> adapters = Map.of();
     private List<Parameter> parameters;
     private AdamW.Config optimizer = AdamW.Config.DEFAULT;
     private LrSchedule schedule = LrSchedule.constant(1e-3);
@@ -228,9 +231,13 @@ public final class Trainer<B> implements AutoCloseable {
       return this;
     }
 
-    /** The LoRA layers; their A and B are the parameters unless {@link #parameters} says otherwise. */
-    public Builder<B> loraLayers(List<LoraLinear> layers) {
-      this.loraLayers = layers;
+    /**
+     * The LoRA adapters by module path ({@link dev.plora.lora.Lora#inject} returns them,
+     * {@link dev.plora.lora.Lora#adapters} finds them); their A and B are the parameters unless
+     * {@link #parameters} says otherwise, and checkpoints key them by path.
+     */
+    public Builder<B> adapters(Map<String, LoraLinear> adapters) {
+      this.adapters = adapters;
       return this;
     }
 
@@ -300,8 +307,8 @@ public final class Trainer<B> implements AutoCloseable {
       if (batches == null) {
         problems.add("batches: must be set");
       }
-      if (loraLayers == null) {
-        problems.add("loraLayers: must not be null");
+      if (adapters == null) {
+        problems.add("adapters: must not be null");
       }
       if (schedule == null) {
         problems.add("schedule: must not be null");
@@ -322,12 +329,12 @@ public final class Trainer<B> implements AutoCloseable {
         problems.add("checkpoints: expected every >= 1 and keepLast >= 1, got " + checkpointEvery + ", "
             + keepCheckpoints);
       }
-      if (periodic != null && (loraLayers == null || loraLayers.isEmpty())) {
-        problems.add("periodic: PLoRA unloading needs the LoRA layers (loraLayers)");
+      if (periodic != null && (adapters == null || adapters.isEmpty())) {
+        problems.add("periodic: PLoRA unloading needs the LoRA adapters (adapters)");
       }
-      if (parameters == null && loraLayers != null) {
+      if (parameters == null && adapters != null) {
         parameters = new ArrayList<>();
-        loraLayers.forEach(l -> parameters.addAll(l.parameters()));
+        adapters.values().forEach(l -> parameters.addAll(l.parameters()));
       }
       if (parameters != null && parameters.isEmpty()) {
         problems.add("parameters: nothing to train (no LoRA layers and no parameters given)");

@@ -2,6 +2,7 @@ package dev.plora.reliability;
 
 import dev.plora.backend.Backend;
 import dev.plora.backend.Backends;
+import dev.plora.lora.Lora;
 import dev.plora.lora.LoraConfig;
 import dev.plora.lora.LoraLinear;
 import dev.plora.model.Mlp;
@@ -61,7 +62,7 @@ public final class Soak {
           double loss = backend.mse(model.forward(x), y, dout);
           model.backward(dout);
           return loss;
-        }).batches((step, micro) -> 0).loraLayers(model.loraLayers()).steps(steps).schedule(LrSchedule.constant(1e-3))
+        }).batches((step, micro) -> 0).adapters(Lora.adapters(model)).steps(steps).schedule(LrSchedule.constant(1e-3))
             .periodic(PeriodicLoraConfig.momentum(1, 0.1f)).listener(new dev.plora.train.TrainListener() {
               @Override
               public void onStep(StepEvent e) {

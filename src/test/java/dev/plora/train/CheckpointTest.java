@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.plora.backend.Backend;
 import dev.plora.backend.cpu.CpuBackend;
 import dev.plora.io.Safetensors;
+import dev.plora.lora.Lora;
 import dev.plora.lora.LoraConfig;
 import dev.plora.lora.LoraLinear;
 import dev.plora.model.Mlp;
@@ -166,7 +167,7 @@ class CheckpointTest {
         double loss = backend.mse(mlp.forward(x), target, dout);
         mlp.backward(dout);
         return loss;
-      }).batches((step, micro) -> 0).loraLayers(mlp.loraLayers()).periodic(PeriodicLoraConfig.momentum(2, 0.3f))
+      }).batches((step, micro) -> 0).adapters(Lora.adapters(mlp)).periodic(PeriodicLoraConfig.momentum(2, 0.3f))
           .schedule(LrSchedule.constant(1e-2)).steps(steps).build();
       trainer.run();
     }
@@ -263,7 +264,7 @@ class CheckpointTest {
         other.trainer.saveCheckpoint(file);
       }
       try (Model live = new Model(backend, 4, 4, DType.BF16, 5)) {
-        assertRefused(live, file, "tensor 'lora.0.weight'", "dtype F32", "this run's is BF16");
+        assertRefused(live, file, "tensor 'lora.layers.0.weight'", "dtype F32", "this run's is BF16");
       }
     }
   }
@@ -281,6 +282,9 @@ class CheckpointTest {
         Map.entry("unloads", m -> m.put("unloads", "1.5")),
         Map.entry("parameters", m -> m.put("parameters", "[1, 2, 3, 4]")),
         Map.entry("parameters", m -> m.remove("parameters")),
+        Map.entry("adapters", m -> m.put("adapters", "[\"layers.1\", \"layers.0\"]")),
+        Map.entry("adapters", m -> m.put("adapters", "[\"layers.0\"]")),
+        Map.entry("adapters", m -> m.remove("adapters")),
         Map.entry("layer_counters", m -> m.put("layer_counters", "{\"a\": 1}")),
         Map.entry("layer_counters", m -> m.put("layer_counters", "[[1, 2, 3], [4, 5, 6]")),
         Map.entry("layer_counters[0]", m -> m.put("layer_counters", "[[1, 2], [4, 5, 6]]")),

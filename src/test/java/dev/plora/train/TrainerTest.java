@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.plora.backend.Backend;
 import dev.plora.backend.cpu.CpuBackend;
+import dev.plora.lora.Lora;
 import dev.plora.lora.LoraConfig;
 import dev.plora.lora.LoraLinear;
 import dev.plora.model.Layer;
@@ -66,7 +67,7 @@ class TrainerTest {
 
     Trainer.Builder<Batch> trainer(long steps) {
       return Trainer.<Batch>builder(backend).lossFunction(this::forwardBackward)
-          .batches((step, micro) -> batches.get((int) (step % BATCHES))).loraLayers(student.loraLayers())
+          .batches((step, micro) -> batches.get((int) (step % BATCHES))).adapters(Lora.adapters(student))
           .steps(steps).schedule(LrSchedule.constant(1e-2));
     }
 
@@ -201,7 +202,7 @@ class TrainerTest {
       Trainer<Batch> trainer = Trainer.<Batch>builder(backend)
           .lossFunction(b -> calls[0]++ == 5 ? Double.NaN : task.forwardBackward(b))
           .batches((step, micro) -> task.batches.get((int) (step % BATCHES)))
-          .loraLayers(task.student.loraLayers()).steps(20).listener(snapshot).build();
+          .adapters(Lora.adapters(task.student)).steps(20).listener(snapshot).build();
       TrainingDivergedException e = assertThrows(TrainingDivergedException.class, trainer::run);
       assertEquals(5, e.step());
       assertTrue(e.getMessage().contains("loss is NaN") && e.getMessage().contains("last good step (4)"),
@@ -223,7 +224,7 @@ class TrainerTest {
         double loss = task.forwardBackward(b);
         task.student.loraLayers().get(0).gradB().fill(Float.POSITIVE_INFINITY);
         return loss;
-      }).batches((step, micro) -> task.batches.get(0)).loraLayers(task.student.loraLayers()).steps(3).build();
+      }).batches((step, micro) -> task.batches.get(0)).adapters(Lora.adapters(task.student)).steps(3).build();
       TrainingDivergedException e = assertThrows(TrainingDivergedException.class, trainer::run);
       assertEquals(0, e.step());
       assertTrue(e.getMessage().contains("gradient norm"), e.getMessage());
@@ -250,7 +251,7 @@ class TrainerTest {
           task.student.backward(d);
           return loss;
         }).batches((step, micro) -> acc == 1 ? whole : halves.get(micro)).gradientAccumulation(accumulate)
-            .loraLayers(task.student.loraLayers()).steps(5).maxGradNorm(0).schedule(LrSchedule.constant(1e-2)).build();
+            .adapters(Lora.adapters(task.student)).steps(5).maxGradNorm(0).schedule(LrSchedule.constant(1e-2)).build();
         trainer.run();
         results[accumulate - 1] = task.student.loraLayers().get(1).masterB().toFloatArray();
         trainer.close();
