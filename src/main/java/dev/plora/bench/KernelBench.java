@@ -15,7 +15,7 @@ import java.util.function.Consumer;
 
 /**
  * Benchmarks of the kernel families, each reported with the bytes and FLOPs it must move and do
- * at minimum (DESIGN §4) and compared with a ceiling measured in the same run: a large
+ * at minimum (docs/design.md §4) and compared with a ceiling measured in the same run: a large
  * device copy for the bandwidth-bound kernels ({@code memcpy}), the BLAS GEMM rate for
  * GEMM-bound work ({@code gemm}).
  */

@@ -2,7 +2,7 @@ package dev.plora.lora;
 
 import dev.plora.testing.Philox;
 
-/** The LoRA layer's forward and backward in float64, written plainly (DESIGN §2). */
+/** The LoRA layer's forward and backward in float64, written plainly (docs/design.md §2). */
 final class LoraReference {
   final int m, k, n, r;
   final double[] y, dx, dA, dB;
