@@ -60,7 +60,7 @@ public final class LoraBench {
       Tensor w = random(scope, s.n, s.k, 1);
       LoraConfig config = LoraConfig.builder().r(s.r).alpha(2f * s.r).build();
       try (LoraLinear layer = LoraLinear.create(w, null, config, 0)) {
-        backend.fillUniform(layer.loraB(), -0.01f, 0.01f, 7, 2);
+        backend.fillUniform(layer.adapter().loraB(), -0.01f, 0.01f, 7, 2);
         Tensor xaug = scope.track(layer.allocateInput(s.m));
         backend.fillUniform(xaug.colsView(0, s.k), -1, 1, 7, 3);
         Tensor dyaug = scope.track(layer.allocateOutputGrad(s.m));
@@ -77,7 +77,7 @@ public final class LoraBench {
           backend.gemm(false, x, true, w, 1f, 0f, y);
           backend.gemm(false, dy, false, w, 1f, 0f, dx);
         };
-        Runnable unfused = unfused(scope, s, x, w, layer.loraA(), layer.loraB(), dy, y, dx, layer.scaling());
+        Runnable unfused = unfused(scope, s, x, w, layer.adapter().loraA(), layer.adapter().loraB(), dy, y, dx, layer.scaling());
         double[][] ms = timing.measureInterleaved(backend, List.of(lora, base, unfused));
         long flops = 4L * s.m * s.n * s.k; // the two base GEMMs: the work every variant must do
         out.add(BenchResult.of("lora_fwd_bwd", s.toString(), ms[0], 0, flops));

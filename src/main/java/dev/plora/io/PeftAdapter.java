@@ -1,7 +1,7 @@
 package dev.plora.io;
 
 import dev.plora.lora.LoraConfig;
-import dev.plora.lora.LoraLinear;
+import dev.plora.lora.LoraAdapter;
 import dev.plora.lora.ModulePatterns;
 import java.io.IOException;
 import java.math.BigDecimal;
@@ -149,7 +149,7 @@ public final class PeftAdapter {
    * PEFT adapter folder: the first adapter's r and alpha are the config's, the others' differing
    * ones go to rank_pattern / alpha_pattern under their exact paths, as PEFT writes them.
    */
-  public static void save(Path dir, Map<String, LoraLinear> adapters, boolean overwrite) throws IOException {
+  public static void save(Path dir, Map<String, LoraAdapter> adapters, boolean overwrite) throws IOException {
     if (adapters == null || adapters.isEmpty()) {
       throw new IllegalArgumentException("adapters: expected at least one");
     }
@@ -157,7 +157,7 @@ public final class PeftAdapter {
     Map<String, Integer> rankPattern = new LinkedHashMap<>();
     Map<String, Double> alphaPattern = new LinkedHashMap<>();
     List<Module> modules = new ArrayList<>();
-    for (Map.Entry<String, LoraLinear> e : adapters.entrySet()) {
+    for (Map.Entry<String, LoraAdapter> e : adapters.entrySet()) {
       LoraConfig c = e.getValue().config();
       if (c.rsLora() != first.rsLora()) {
         throw new IllegalArgumentException("adapters: '" + e.getKey() + "' has rsLora " + c.rsLora() + ", the first "
@@ -170,8 +170,8 @@ public final class PeftAdapter {
       if (c.alpha() != first.alpha()) {
         alphaPattern.put(key, (double) c.alpha());
       }
-      LoraLinear l = e.getValue();
-      modules.add(new Module(e.getKey(), l.r(), l.inFeatures(), l.outFeatures(), l.masterA().toFloatArray(),
+      LoraAdapter l = e.getValue();
+      modules.add(new Module(e.getKey(), l.r(), l.masterA().cols(), l.masterB().rows(), l.masterA().toFloatArray(),
           l.masterB().toFloatArray()));
     }
     write(dir, new Config(first.r(), first.alpha(), first.dropout(), first.rsLora(), List.copyOf(adapters.keySet()),
@@ -183,7 +183,7 @@ public final class PeftAdapter {
    * and of {@code adapters} must pair up with the same shapes and scaling; all is checked before
    * the first adapter is written.
    */
-  public static void load(Path dir, Map<String, LoraLinear> adapters) throws IOException {
+  public static void load(Path dir, Map<String, LoraAdapter> adapters) throws IOException {
     PeftAdapter peft = read(dir);
     if (!peft.modules().keySet().equals(adapters.keySet())) {
       List<String> missing = new ArrayList<>(adapters.keySet());
@@ -193,13 +193,13 @@ public final class PeftAdapter {
       throw new IllegalArgumentException(dir + ": its modules differ from the model's adapters (missing " + missing
           + ", not in the model " + extra + ")");
     }
-    for (Map.Entry<String, LoraLinear> e : adapters.entrySet()) {
+    for (Map.Entry<String, LoraAdapter> e : adapters.entrySet()) {
       Module m = peft.modules().get(e.getKey());
-      LoraLinear l = e.getValue();
-      if (m.r() != l.r() || m.in() != l.inFeatures() || m.out() != l.outFeatures()) {
+      LoraAdapter l = e.getValue();
+      int in = l.masterA().cols(), out = l.masterB().rows();
+      if (m.r() != l.r() || m.in() != in || m.out() != out) {
         throw new IllegalArgumentException(dir + ": module '" + e.getKey() + "' has r " + m.r() + ", [out, in] = ["
-            + m.out() + ", " + m.in() + "]; the model's adapter has r " + l.r() + ", [" + l.outFeatures() + ", "
-            + l.inFeatures() + "]");
+            + m.out() + ", " + m.in() + "]; the model's adapter has r " + l.r() + ", [" + out + ", " + in + "]");
       }
       double scaling = peft.config().scaling(e.getKey());
       if (Math.abs(scaling - l.scaling()) > 1e-6 * Math.abs(scaling)) {
@@ -207,11 +207,11 @@ public final class PeftAdapter {
             + ", the model's adapter " + l.scaling());
       }
     }
-    for (Map.Entry<String, LoraLinear> e : adapters.entrySet()) {
+    for (Map.Entry<String, LoraAdapter> e : adapters.entrySet()) {
       Module m = peft.modules().get(e.getKey());
       e.getValue().masterA().copyFrom(m.a());
       e.getValue().masterB().copyFrom(m.b());
-      e.getValue().syncAdapter();
+      e.getValue().sync();
     }
   }
 

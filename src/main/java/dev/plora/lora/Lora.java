@@ -15,11 +15,11 @@ public final class Lora {
   /**
    * Wraps every frozen {@link Linear} of {@code model} that {@code config} targets in a {@link
    * LoraLinear} with that module's r and alpha (from the rank and alpha patterns), in place, and
-   * returns the adapted layers by module path, in model order. The n-th adapted layer keys its
-   * random streams with n. A config that matches no linear module is refused, naming its targets
+   * returns their adapters by module path, in model order ({@code model.module(path)} is the
+   * layer). The n-th adapter keys its random streams with n. A config that matches no linear module is refused, naming its targets
    * and some module paths that exist; nothing is changed then.
    */
-  public static Map<String, LoraLinear> inject(Module model, LoraConfig config) {
+  public static Map<String, LoraAdapter> inject(Module model, LoraConfig config) {
     if (model == null) {
       throw new IllegalArgumentException("model: must not be null");
     }
@@ -65,24 +65,26 @@ public final class Lora {
       adapted.values().forEach(LoraLinear::close);
       throw e;
     }
+    Map<String, LoraAdapter> adapters = new LinkedHashMap<>();
     for (Map.Entry<String, LoraLinear> e : adapted.entrySet()) {
       String path = e.getKey();
       int dot = path.lastIndexOf('.');
       Module parent = dot < 0 ? model : model.module(path.substring(0, dot));
-      parent.replaceChild(path.substring(dot + 1), e.getValue()).close(); // the adapter copied W and b
+      parent.replaceChild(path.substring(dot + 1), e.getValue()).close(); // the layer copied W and b
+      adapters.put(path, e.getValue().adapter());
     }
-    return Collections.unmodifiableMap(adapted);
+    return Collections.unmodifiableMap(adapters);
   }
 
-  /** The LoRA layers of {@code model} by module path, in model order (what {@link #inject} returned). */
-  public static Map<String, LoraLinear> adapters(Module model) {
+  /** The adapters of {@code model}'s LoRA layers by module path, in model order (what {@link #inject} returned). */
+  public static Map<String, LoraAdapter> adapters(Module model) {
     if (model == null) {
       throw new IllegalArgumentException("model: must not be null");
     }
-    Map<String, LoraLinear> out = new LinkedHashMap<>();
+    Map<String, LoraAdapter> out = new LinkedHashMap<>();
     model.modules().forEach((path, m) -> {
       if (m instanceof LoraLinear l) {
-        out.put(path, l);
+        out.put(path, l.adapter());
       }
     });
     return Collections.unmodifiableMap(out);

@@ -2,7 +2,6 @@ package dev.plora.lora;
 
 import dev.plora.backend.Backend;
 import dev.plora.backend.Dropout;
-import dev.plora.backend.Rounding;
 import dev.plora.model.Layer;
 import dev.plora.optim.Parameter;
 import dev.plora.tensor.DType;
@@ -37,15 +36,9 @@ public final class LoraLinear extends Layer {
   private final Tensor loraA;
   private final Tensor loraB;
   private final Tensor bias;
-  private final Tensor gradA;
-  private final Tensor gradB;
-  private final Tensor masterA; // fp32 values the optimizer updates; loraA/loraB are their copies
-  private final Tensor masterB;
+  private final LoraAdapter adapter;
 
   private boolean merged;
-  private long step;
-  private long generation;
-  private long unloads;
 
   // State of the last forward pass, for backward.
   private Tensor savedX;
@@ -66,9 +59,7 @@ public final class LoraLinear extends Layer {
     this.scaling = config.scaling();
     Tensor aug = backend.allocate(n + r, k + r, dtype);
     Tensor biasCopy = null;
-    Tensor ga = null;
-    Tensor gb = null;
-    Tensor ma = null;
+    LoraAdapter made = null;
     try {
       weight = aug.view(0, 0, n, k);
       loraA = aug.view(n, 0, r, k);
@@ -79,12 +70,9 @@ public final class LoraLinear extends Layer {
         biasCopy = backend.allocate(1, n, b.dtype());
         backend.copy(b, biasCopy);
       }
-      ga = backend.allocate(r, k, DType.F32).fill(0f);
-      gb = backend.allocate(n, r, DType.F32).fill(0f);
-      ma = backend.allocate(r, k, DType.F32);
-      masterB = backend.allocate(n, r, DType.F32);
+      made = new LoraAdapter(config, layer, weight, loraA, loraB);
     } catch (RuntimeException e) {
-      for (Tensor t : new Tensor[] {aug, biasCopy, ga, gb, ma}) {
+      for (Tensor t : new Tensor[] {aug, biasCopy}) {
         if (t != null) {
           t.close();
         }
@@ -93,10 +81,7 @@ public final class LoraLinear extends Layer {
     }
     waug = aug;
     bias = biasCopy;
-    gradA = ga;
-    gradB = gb;
-    masterA = ma;
-    resetAdapter();
+    adapter = made;
   }
 
   /**
@@ -193,65 +178,16 @@ public final class LoraLinear extends Layer {
     return bias;
   }
 
-  /** A [r,K] (a view of the augmented buffer, in the layer's dtype). */
-  public Tensor loraA() {
+  /** The adapter's state: A, B, masters, gradients, random-stream counters, unloads. */
+  public LoraAdapter adapter() {
     requireOpen();
-    return loraA;
-  }
-
-  /** B [N,r] (a view of the augmented buffer, in the layer's dtype). */
-  public Tensor loraB() {
-    requireOpen();
-    return loraB;
-  }
-
-  /** The fp32 A [r,K] that the optimizer updates; {@link #loraA()} is its compute-dtype copy. */
-  public Tensor masterA() {
-    requireOpen();
-    return masterA;
-  }
-
-  /** The fp32 B [N,r] that the optimizer updates; {@link #loraB()} is its compute-dtype copy. */
-  public Tensor masterB() {
-    requireOpen();
-    return masterB;
-  }
-
-  /** Copies the fp32 masters into the compute-dtype A and B used by forward and backward. */
-  public void syncAdapter() {
-    requireOpen();
-    backend.copy(masterA, loraA);
-    backend.copy(masterB, loraB);
+    return adapter;
   }
 
   /** A and B as optimizer parameters: fp32 masters, fp32 gradients, compute copies in Waug. */
   @Override
   protected List<Parameter> ownParameters() {
-    return List.of(new Parameter("layer" + layer + ".lora_A", masterA, gradA, loraA, Parameter.Role.LORA_A),
-        new Parameter("layer" + layer + ".lora_B", masterB, gradB, loraB, Parameter.Role.LORA_B));
-  }
-
-  /** Bytes of trainable state this layer holds: fp32 A, B and their gradients. */
-  public long trainableBytes() {
-    return 4L * 2 * ((long) r * k + (long) n * r);
-  }
-
-  /** dL/dA [r,K], fp32, accumulated. */
-  public Tensor gradA() {
-    requireOpen();
-    return gradA;
-  }
-
-  /** dL/dB [N,r], fp32, accumulated. */
-  public Tensor gradB() {
-    requireOpen();
-    return gradB;
-  }
-
-  public void zeroGrad() {
-    requireOpen();
-    gradA.fill(0f);
-    gradB.fill(0f);
+    return adapter.parameters();
   }
 
   /** Training mode applies dropout and advances the step that keys the masks; eval mode does neither. */
@@ -263,88 +199,6 @@ public final class LoraLinear extends Layer {
 
   public boolean isMerged() {
     return merged;
-  }
-
-  /** Forward passes made in training mode (keys the dropout masks). */
-  public long step() {
-    return step;
-  }
-
-  /** Sets the step counter, e.g. when resuming a run. */
-  public void setStep(long step) {
-    if (step < 0) {
-      throw new IllegalArgumentException("step: expected >= 0, got " + step);
-    }
-    this.step = step;
-  }
-
-  /** Re-initialises A (from a fresh Philox stream) and sets B to zero. */
-  public void resetAdapter() {
-    requireOpen();
-    long stream = RngStreams.init(generation++, layer);
-    if (config.init() == LoraConfig.Init.KAIMING_UNIFORM) {
-      float bound = (float) (1.0 / Math.sqrt(k));
-      backend.fillUniform(masterA, -bound, bound, config.seed(), stream);
-    } else {
-      backend.fillNormal(masterA, 0f, 1f / r, config.seed(), stream);
-    }
-    masterB.fill(0f);
-    syncAdapter();
-  }
-
-  // ---------------------------------------------------------------- PLoRA unloading
-
-  /**
-   * FULL unload: {@code W ← W + s·B·A} from the fp32 masters (rounded into W as asked), then a
-   * fresh A and B = 0 — the layer's output is unchanged, the adapter starts over.
-   */
-  public void unloadFull(Rounding rounding) {
-    requireUnloadable();
-    backend.merge(weight, masterB, masterA, scaling, rounding, config.seed(), RngStreams.rounding(unloads++, layer),
-        1f, 1f);
-    resetAdapter();
-  }
-
-  /**
-   * Momentum unload: {@code W ← W + m·s·B·A}, then A and B each scaled by {@code adapterScale}
-   * (1−m for the published rule, √(1−m) to keep the output), in one native call.
-   */
-  public void unloadMomentum(float m, float adapterScale, Rounding rounding) {
-    requireUnloadable();
-    if (!(m > 0 && m <= 1)) {
-      throw new IllegalArgumentException("momentum m: expected 0 < m <= 1, got " + m);
-    }
-    backend.merge(weight, masterB, masterA, m * scaling, rounding, config.seed(),
-        RngStreams.rounding(unloads++, layer), adapterScale, adapterScale);
-    syncAdapter();
-  }
-
-  /** Unloads done on this layer (keys the stochastic-rounding streams). */
-  public long unloads() {
-    return unloads;
-  }
-
-  /** Adapter initialisations so far (keys the init streams). */
-  public long generation() {
-    return generation;
-  }
-
-  /** Restores the counters that key this layer's random streams, e.g. from a checkpoint. */
-  public void restoreCounters(long step, long generation, long unloads) {
-    if (step < 0 || generation < 0 || unloads < 0) {
-      throw new IllegalArgumentException("counters must be >= 0, got step " + step + ", generation " + generation
-          + ", unloads " + unloads);
-    }
-    this.step = step;
-    this.generation = generation;
-    this.unloads = unloads;
-  }
-
-  private void requireUnloadable() {
-    requireOpen();
-    if (merged) {
-      throw new IllegalStateException("layer " + layer + " is merged: unmerge() before unloading");
-    }
   }
 
   // ---------------------------------------------------------------- augmented activations
@@ -393,11 +247,8 @@ public final class LoraLinear extends Layer {
       savedX = null;
       return;
     }
-    if (isTraining() && config.dropout() > 0) {
-      step++;
-    }
     Dropout dropout = isTraining() && config.dropout() > 0
-        ? new Dropout(config.dropout(), config.seed(), RngStreams.dropout(step, layer))
+        ? new Dropout(config.dropout(), config.seed(), RngStreams.dropout(adapter.nextStep(), layer))
         : Dropout.NONE;
     int m = x.rows();
     Tensor ss = augmented ? x.colsView(k, r) : scratch(m, true);
@@ -463,32 +314,19 @@ public final class LoraLinear extends Layer {
     boolean augmented = dy.cols() == n + r;
     Tensor dyn = augmented ? dy.colsView(0, n) : dy;
     Tensor ds = augmented ? dy.colsView(n, r) : scratch(m, false);
-    backend.dyPass(dyn, loraB, savedSs, scaling, ds, gradB);
+    backend.dyPass(dyn, loraB, savedSs, scaling, ds, adapter.gradB());
     if (dx == null) {
-      backend.daDx(savedX, ds, loraA, savedDropout, gradA, null);
+      backend.daDx(savedX, ds, loraA, savedDropout, adapter.gradA(), null);
     } else if (augmented && !savedDropout.isActive()) {
       backend.gemm(false, dy, false, waug.colsView(0, k), 1f, 0f, dx); // dY·W + dS·A in one GEMM
-      backend.daDx(savedX, ds, loraA, savedDropout, gradA, null);
+      backend.daDx(savedX, ds, loraA, savedDropout, adapter.gradA(), null);
     } else {
       backend.gemm(false, dyn, false, weight, 1f, 0f, dx);
-      backend.daDx(savedX, ds, loraA, savedDropout, gradA, dx);
+      backend.daDx(savedX, ds, loraA, savedDropout, adapter.gradA(), dx);
     }
   }
 
   // ---------------------------------------------------------------- merging
-
-  /** A new fp32 tensor [N,K] holding s·B·A, the update this adapter applies to W. */
-  public Tensor deltaWeight() {
-    requireOpen();
-    Tensor delta = backend.allocate(n, k, DType.F32);
-    try {
-      backend.gemm(false, loraB, false, loraA, scaling, 0f, delta);
-      return delta;
-    } catch (RuntimeException e) {
-      delta.close();
-      throw e;
-    }
-  }
 
   /**
    * A new fp32 tensor [N,K] holding the weight this layer applies, {@code W + s·B·A} (just W when
@@ -539,6 +377,7 @@ public final class LoraLinear extends Layer {
       }
     }
     merged = true;
+    adapter.setMerged(true);
     savedX = null;
   }
 
@@ -550,12 +389,14 @@ public final class LoraLinear extends Layer {
     }
     backend.gemm(false, loraB, false, loraA, -scaling, 1f, weight);
     merged = false;
+    adapter.setMerged(false);
   }
 
   @Override
   protected void release() {
     savedX = null;
-    for (Tensor t : new Tensor[] {waug, bias, gradA, gradB, masterA, masterB, ssScratch, dsScratch}) {
+    adapter.close();
+    for (Tensor t : new Tensor[] {waug, bias, ssScratch, dsScratch}) {
       if (t != null) {
         t.close();
       }

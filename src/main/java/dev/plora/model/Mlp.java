@@ -1,7 +1,6 @@
 package dev.plora.model;
 
 import dev.plora.backend.Backend;
-import dev.plora.lora.Lora;
 import dev.plora.lora.LoraLinear;
 import dev.plora.optim.Parameter;
 import dev.plora.tensor.DType;
@@ -76,7 +75,7 @@ public final class Mlp extends Module {
 
   /** The LoRA layers, in order. */
   public List<LoraLinear> loraLayers() {
-    return List.copyOf(Lora.adapters(this).values());
+    return layers().stream().filter(LoraLinear.class::isInstance).map(LoraLinear.class::cast).toList();
   }
 
   public void zeroGrad() {

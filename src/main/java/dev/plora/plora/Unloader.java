@@ -1,11 +1,12 @@
 package dev.plora.plora;
 
 import dev.plora.backend.Rounding;
-import dev.plora.lora.LoraLinear;
+import dev.plora.lora.LoraAdapter;
 import dev.plora.optim.AdamW;
 import dev.plora.optim.Parameter;
 import dev.plora.tensor.DType;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.List;
 
 /** Applies a {@link PeriodicLoraConfig} to a model's LoRA layers and their optimizer. */
@@ -42,10 +43,10 @@ public final class Unloader {
     return completedSteps > 0 && completedSteps % config.unloadEvery() == 0;
   }
 
-  /** Unloads every layer's adapter and treats the optimizer state of their parameters (optimizer may be null). */
-  public void unload(List<LoraLinear> layers, AdamW optimizer) {
+  /** Unloads every adapter and treats the optimizer state of their parameters (optimizer may be null). */
+  public void unload(Collection<LoraAdapter> adapters, AdamW optimizer) {
     List<Parameter> adapterParameters = new ArrayList<>();
-    for (LoraLinear layer : layers) {
+    for (LoraAdapter layer : adapters) {
       Rounding rounding = config.rounding() != null ? config.rounding()
           : layer.dtype() == DType.BF16 ? Rounding.STOCHASTIC : Rounding.NEAREST;
       if (config.policy() instanceof UnloadPolicy.Momentum momentum) {

@@ -3,7 +3,7 @@ package dev.plora.train;
 import dev.plora.io.Json;
 import dev.plora.io.Safetensors;
 import dev.plora.io.SafetensorsFormatException;
-import dev.plora.lora.LoraLinear;
+import dev.plora.lora.LoraAdapter;
 import dev.plora.optim.AdamW;
 import dev.plora.optim.Parameter;
 import dev.plora.plora.Unloader;
@@ -77,7 +77,7 @@ public final class Checkpoints {
   }
 
   /** The run's tensors in file order; saving and loading both go by this list. */
-  private static List<Slot> slots(List<Parameter> parameters, AdamW optimizer, Map<String, LoraLinear> adapters) {
+  private static List<Slot> slots(List<Parameter> parameters, AdamW optimizer, Map<String, LoraAdapter> adapters) {
     List<Slot> slots = new ArrayList<>();
     for (int i = 0; i < parameters.size(); i++) {
       Parameter p = parameters.get(i);
@@ -85,14 +85,14 @@ public final class Checkpoints {
       slots.add(new Slot("adam_m." + i, "Adam first moment of " + p.name(), optimizer.firstMoment(p)));
       slots.add(new Slot("adam_v." + i, "Adam second moment of " + p.name(), optimizer.secondMoment(p)));
     }
-    for (Map.Entry<String, LoraLinear> a : adapters.entrySet()) {
+    for (Map.Entry<String, LoraAdapter> a : adapters.entrySet()) {
       slots.add(new Slot("lora." + a.getKey() + ".weight", "backbone weight of adapted module " + a.getKey(),
           a.getValue().weight()));
     }
     return slots;
   }
 
-  static void save(Path file, long step, List<Parameter> parameters, AdamW optimizer, Map<String, LoraLinear> adapters,
+  static void save(Path file, long step, List<Parameter> parameters, AdamW optimizer, Map<String, LoraAdapter> adapters,
       Unloader unloader) throws IOException {
     List<Slot> slots = slots(parameters, optimizer, adapters);
     List<Safetensors.Spec> specs = new ArrayList<>();
@@ -154,7 +154,7 @@ public final class Checkpoints {
    * against the run's — and a mismatch throws {@link CheckpointFormatException} with the run
    * unchanged; only an I/O error while copying the data can leave it partly loaded.
    */
-  static long load(Path file, List<Parameter> parameters, AdamW optimizer, Map<String, LoraLinear> adapters,
+  static long load(Path file, List<Parameter> parameters, AdamW optimizer, Map<String, LoraAdapter> adapters,
       Unloader unloader)
       throws IOException {
     try (Safetensors.Reader r = open(file)) {
@@ -180,7 +180,7 @@ public final class Checkpoints {
         }
       }
       int j = 0;
-      for (LoraLinear l : adapters.values()) {
+      for (LoraAdapter l : adapters.values()) {
         l.restoreCounters(counters[j][0], counters[j][1], counters[j][2]);
         j++;
       }

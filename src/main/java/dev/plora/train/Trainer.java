@@ -1,7 +1,7 @@
 package dev.plora.train;
 
 import dev.plora.backend.Backend;
-import dev.plora.lora.LoraLinear;
+import dev.plora.lora.LoraAdapter;
 import dev.plora.optim.AdamW;
 import dev.plora.optim.LrSchedule;
 import dev.plora.optim.Parameter;
@@ -53,7 +53,7 @@ public final class Trainer<B> implements AutoCloseable {
   private final Backend backend;
   private final LossFunction<B> lossFunction;
   private final BatchSource<B> batches;
-  private final Map<String, LoraLinear> adapters;
+  private final Map<String, LoraAdapter> adapters;
   private final List<Parameter> parameters;
   private final AdamW optimizer;
   private final LrSchedule schedule;
@@ -204,7 +204,7 @@ public final class Trainer<B> implements AutoCloseable {
     private final Backend backend;
     private LossFunction<B> lossFunction;
     private BatchSource<B> batches;
-    private Map<String, LoraLinear> adapters = Map.of();
+    private Map<String, LoraAdapter> adapters = Map.of();
     private List<Parameter> parameters;
     private AdamW.Config optimizer = AdamW.Config.DEFAULT;
     private LrSchedule schedule = LrSchedule.constant(1e-3);
@@ -236,7 +236,7 @@ public final class Trainer<B> implements AutoCloseable {
      * {@link dev.plora.lora.Lora#adapters} finds them); their A and B are the parameters unless
      * {@link #parameters} says otherwise, and checkpoints key them by path.
      */
-    public Builder<B> adapters(Map<String, LoraLinear> adapters) {
+    public Builder<B> adapters(Map<String, LoraAdapter> adapters) {
       this.adapters = adapters;
       return this;
     }

@@ -32,18 +32,18 @@ class PloraExportTest {
         DType.F32); LoraLinear layer = LoraLinear.create(w, null, LoraConfig.builder().r(r).alpha(r).build(), 0)) {
       float[] w0 = w.toFloatArray();
       for (int stage = 0; stage < 3; stage++) { // three stages of random adapters, each unloaded
-        layer.masterB().copyFrom(Reference.random(rng, n * r, DType.F32));
-        layer.syncAdapter();
-        layer.unloadFull(Rounding.NEAREST);
+        layer.adapter().masterB().copyFrom(Reference.random(rng, n * r, DType.F32));
+        layer.adapter().sync();
+        layer.adapter().unloadFull(Rounding.NEAREST);
       }
-      layer.masterB().copyFrom(Reference.random(rng, n * r, DType.F32)); // and a live adapter
-      layer.syncAdapter();
+      layer.adapter().masterB().copyFrom(Reference.random(rng, n * r, DType.F32)); // and a live adapter
+      layer.adapter().sync();
       Map<String, LoraLinear> modules = Map.of("model.proj", layer);
 
       Path merged = dir.resolve("merged.safetensors");
       PloraExport.mergedWeights(modules, merged, false);
       float[] delta;
-      try (Tensor d = layer.deltaWeight()) {
+      try (Tensor d = layer.adapter().deltaWeight()) {
         delta = d.toFloatArray();
       }
       double[] expected = new double[n * k];

@@ -71,11 +71,11 @@ class LoraInjectionTest {
     return out;
   }
 
-  private static Map<String, LoraLinear> inject(LoraConfig.Builder config) {
+  private static Map<String, LoraAdapter> inject(LoraConfig.Builder config) {
     try (Backend backend = new CpuBackend(); TensorScope s = new TensorScope(backend);
         Causal model = new Causal(s, new SplittableRandom(3))) {
-      Map<String, LoraLinear> adapted = Lora.inject(model, config.build());
-      for (Map.Entry<String, LoraLinear> e : adapted.entrySet()) {
+      Map<String, LoraAdapter> adapted = Lora.inject(model, config.build());
+      for (Map.Entry<String, LoraAdapter> e : adapted.entrySet()) {
         assertInstanceOf(LoraLinear.class, model.module(e.getKey()), e.getKey() + " is wrapped in place");
       }
       return adapted;
@@ -84,14 +84,14 @@ class LoraInjectionTest {
 
   @Test
   void targetsByNameRegexAndAllLinear() {
-    Map<String, LoraLinear> qv = inject(LoraConfig.builder().targetModules("q_proj", "v_proj"));
+    Map<String, LoraAdapter> qv = inject(LoraConfig.builder().targetModules("q_proj", "v_proj"));
     assertEquals(List.of("model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj",
         "model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.v_proj", "model.layers.2.self_attn.q_proj",
         "model.layers.2.self_attn.v_proj"), List.copyOf(qv.keySet()));
-    assertEquals(List.of(0, 1, 2, 3, 4, 5), qv.values().stream().map(LoraLinear::layer).toList(),
+    assertEquals(List.of(0, 1, 2, 3, 4, 5), qv.values().stream().map(LoraAdapter::index).toList(),
         "adapters number their random streams in model order");
 
-    Map<String, LoraLinear> regex = inject(LoraConfig.builder().targetModulesRegex(".*\\.layers\\.1\\..*_proj"));
+    Map<String, LoraAdapter> regex = inject(LoraConfig.builder().targetModulesRegex(".*\\.layers\\.1\\..*_proj"));
     assertEquals(paths(1), List.copyOf(regex.keySet()));
 
     List<String> all = paths(0, 1, 2);
@@ -105,7 +105,7 @@ class LoraInjectionTest {
 
   @Test
   void layersToTransformAndPatterns() {
-    Map<String, LoraLinear> layers = inject(LoraConfig.builder().targetModules(PROJ).layersToTransform(0, 2));
+    Map<String, LoraAdapter> layers = inject(LoraConfig.builder().targetModules(PROJ).layersToTransform(0, 2));
     assertEquals(paths(0, 2), List.copyOf(layers.keySet()));
     assertEquals(paths(1), List.copyOf(inject(LoraConfig.builder().targetModules(PROJ).layersToTransform(1)
         .layersPattern("layers")).keySet()));
@@ -114,14 +114,14 @@ class LoraInjectionTest {
     ranks.put("v_proj", 4);
     ranks.put("layers\\.2\\.self_attn\\.q_proj", 3);
     Map<String, Float> alphas = Map.of("model\\.layers\\.0\\.self_attn\\.q_proj", 32f);
-    Map<String, LoraLinear> patterned = inject(LoraConfig.builder().r(2).alpha(8).targetModules("q_proj", "v_proj")
+    Map<String, LoraAdapter> patterned = inject(LoraConfig.builder().r(2).alpha(8).targetModules("q_proj", "v_proj")
         .rankPattern(ranks).alphaPattern(alphas));
     Map<String, float[]> expected = Map.of( // r, alpha
         "model.layers.0.self_attn.q_proj", new float[] {2, 32}, "model.layers.0.self_attn.v_proj", new float[] {4, 8},
         "model.layers.1.self_attn.q_proj", new float[] {2, 8}, "model.layers.2.self_attn.q_proj", new float[] {3, 8},
         "model.layers.2.self_attn.v_proj", new float[] {4, 8});
     for (Map.Entry<String, float[]> e : expected.entrySet()) {
-      LoraLinear l = patterned.get(e.getKey());
+      LoraAdapter l = patterned.get(e.getKey());
       assertEquals((int) e.getValue()[0], l.r(), e.getKey() + ": r");
       assertEquals(e.getValue()[1] / e.getValue()[0], l.scaling(), 1e-6, e.getKey() + ": scaling alpha / r");
     }
@@ -153,14 +153,14 @@ class LoraInjectionTest {
         .alphaPattern(alphas).seed(9).build();
     try (Backend backend = new CpuBackend(); TensorScope s = new TensorScope(backend);
         Causal trained = new Causal(s, new SplittableRandom(5)); Causal fresh = new Causal(s, new SplittableRandom(5))) {
-      Map<String, LoraLinear> out = Lora.inject(trained, config);
+      Map<String, LoraAdapter> out = Lora.inject(trained, config);
       SplittableRandom rng = new SplittableRandom(6);
-      for (LoraLinear l : out.values()) { // as if trained: B non-zero
-        l.masterB().copyFrom(Reference.random(rng, l.outFeatures() * l.r(), DType.F32));
-        l.syncAdapter();
+      for (LoraAdapter l : out.values()) { // as if trained: B non-zero
+        l.masterB().copyFrom(Reference.random(rng, l.masterB().rows() * l.r(), DType.F32));
+        l.sync();
       }
       PeftAdapter.save(dir, out, false);
-      Map<String, LoraLinear> in = Lora.inject(fresh, config.toBuilder().seed(10).build());
+      Map<String, LoraAdapter> in = Lora.inject(fresh, config.toBuilder().seed(10).build());
       PeftAdapter.load(dir, in);
       for (String path : out.keySet()) {
         assertArrayEquals(out.get(path).masterA().toFloatArray(), in.get(path).masterA().toFloatArray(), path + " A");
@@ -172,7 +172,7 @@ class LoraInjectionTest {
         assertEquals(out.get(path).r(), saved.rank(path), path + ": r in the file");
         assertEquals(out.get(path).scaling(), saved.scaling(path), 1e-6, path + ": scaling in the file");
       }
-      Map<String, LoraLinear> fewer = new LinkedHashMap<>(in);
+      Map<String, LoraAdapter> fewer = new LinkedHashMap<>(in);
       fewer.remove("model.layers.0.self_attn.q_proj");
       assertRefused(IllegalArgumentException.class, () -> PeftAdapter.load(dir, fewer), "not in the model",
           "model.layers.0.self_attn.q_proj");

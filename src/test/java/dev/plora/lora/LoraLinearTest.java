@@ -32,7 +32,7 @@ class LoraLinearTest {
     Tensor w = scope.fromArray(Reference.random(rng, n * k, dtype), n, k, dtype);
     Tensor bias = scope.fromArray(Reference.random(rng, n, DType.F32), 1, n, DType.F32);
     LoraLinear layer = LoraLinear.create(w, bias, config, index);
-    layer.loraB().copyFrom(Reference.random(rng, n * layer.r(), dtype));
+    layer.adapter().loraB().copyFrom(Reference.random(rng, n * layer.r(), dtype));
     return layer;
   }
 
@@ -73,14 +73,14 @@ class LoraLinearTest {
           layer.backward(outputGrad(scope, layer, dyv, m, augmented), dx);
 
           LoraReference ref = new LoraReference(xv, layer.weight().toFloatArray(), layer.bias().toFloatArray(),
-              layer.loraA().toFloatArray(), layer.loraB().toFloatArray(), dyv, m, k, n, r, layer.scaling(), p, 99,
-              RngStreams.dropout(layer.step(), 3));
+              layer.adapter().loraA().toFloatArray(), layer.adapter().loraB().toFloatArray(), dyv, m, k, n, r, layer.scaling(), p, 99,
+              RngStreams.dropout(layer.adapter().step(), 3));
           String label = backendName + " " + dtype + " m=" + m + " r=" + r + " p=" + p + " augmented=" + augmented;
           double tol = Reference.tolerance(dtype);
           assertClose(ref.y, y.toFloatArray(), tol, label + " y");
           assertClose(ref.dx, dx.toFloatArray(), tol, label + " dx");
-          assertClose(ref.dA, layer.gradA().toFloatArray(), tol, label + " dA");
-          assertClose(ref.dB, layer.gradB().toFloatArray(), tol, label + " dB");
+          assertClose(ref.dA, layer.adapter().gradA().toFloatArray(), tol, label + " dA");
+          assertClose(ref.dB, layer.adapter().gradB().toFloatArray(), tol, label + " dB");
         }
       }
     }
@@ -103,18 +103,18 @@ class LoraLinearTest {
         float[] xv = Reference.random(rng, m * k, DType.F32);
         float[] g = Reference.random(rng, m * n, DType.F32);
         Tensor x = scope.fromArray(xv, m, k, DType.F32);
-        layer.setStep(10);
+        layer.adapter().setStep(10);
         scope.track(layer.forward(x));
         Tensor dx = scope.track(layer.backward(scope.fromArray(g, m, n, DType.F32)));
         float[] analyticDx = dx.toFloatArray();
-        float[] analyticA = layer.gradA().toFloatArray();
-        float[] analyticB = layer.gradB().toFloatArray();
+        float[] analyticA = layer.adapter().gradA().toFloatArray();
+        float[] analyticB = layer.adapter().gradB().toFloatArray();
         double h = 0.25;
         for (int idx : new int[] {0, 4, 13, 26}) {
-          assertEquals(analyticA[idx], difference(layer, layer.loraA(), idx, h, x, g), 1e-3, "dA[" + idx + "]");
+          assertEquals(analyticA[idx], difference(layer, layer.adapter().loraA(), idx, h, x, g), 1e-3, "dA[" + idx + "]");
         }
         for (int idx : new int[] {0, 5, 11, 20}) {
-          assertEquals(analyticB[idx], difference(layer, layer.loraB(), idx, h, x, g), 1e-3, "dB[" + idx + "]");
+          assertEquals(analyticB[idx], difference(layer, layer.adapter().loraB(), idx, h, x, g), 1e-3, "dB[" + idx + "]");
         }
         for (int idx : new int[] {0, 8, 22, 44}) {
           assertEquals(analyticDx[idx], difference(layer, x, idx, h, x, g), 1e-3, "dx[" + idx + "]");
@@ -135,7 +135,7 @@ class LoraLinearTest {
     for (int side = 0; side < 2; side++) {
       v[idx] = (float) (original + (side == 0 ? h : -h));
       param.copyFrom(v);
-      layer.setStep(10);
+      layer.adapter().setStep(10);
       try (Tensor y = layer.forward(x)) {
         float[] yv = y.toFloatArray();
         double loss = 0;
@@ -164,12 +164,12 @@ class LoraLinearTest {
         float[][] grads = new float[2][];
         for (int pass = 0; pass < 2; pass++) {
           boolean augmented = pass == 0;
-          layer.zeroGrad();
-          layer.setStep(4);
+          layer.adapter().zeroGrad();
+          layer.adapter().setStep(4);
           Tensor y = scope.track(layer.forward(input(scope, layer, xv, m, augmented)));
           Tensor dx = scope.track(layer.backward(outputGrad(scope, layer, dyv, m, augmented)));
           results[pass] = concat(y.toFloatArray(), dx.toFloatArray());
-          grads[pass] = concat(layer.gradA().toFloatArray(), layer.gradB().toFloatArray());
+          grads[pass] = concat(layer.adapter().gradA().toFloatArray(), layer.adapter().gradB().toFloatArray());
         }
         assertTrue(Reference.relativeError(results[1], toDouble(results[0])) <= 1e-6, "y and dx");
         assertTrue(Reference.relativeError(grads[1], toDouble(grads[0])) <= 1e-6, "dA and dB");
@@ -188,12 +188,12 @@ class LoraLinearTest {
         float[] first = scope.track(layer.forward(x)).toFloatArray();
         float[] second = scope.track(layer.forward(x)).toFloatArray();
         assertFalse(java.util.Arrays.equals(first, second), "each training step draws a new mask");
-        layer.setStep(0);
+        layer.adapter().setStep(0);
         assertArrayEquals(first, scope.track(layer.forward(x)).toFloatArray(), "the same step, the same mask");
         layer.train(false);
         float[] eval1 = scope.track(layer.forward(x)).toFloatArray();
         assertArrayEquals(eval1, scope.track(layer.forward(x)).toFloatArray(), "eval mode has no dropout");
-        assertEquals(1, layer.step());
+        assertEquals(1, layer.adapter().step());
       }
     }
   }
@@ -212,9 +212,9 @@ class LoraLinearTest {
         Tensor x = scope.fromArray(Reference.random(rng, m * k, dtype), m, k, dtype);
         float[] w0 = layer.weight().toFloatArray();
         float[] unmerged = scope.track(layer.forward(x)).toFloatArray();
-        float[] delta = scope.track(layer.deltaWeight()).toFloatArray();
-        double[] expectedDelta = Reference.gemm(false, layer.loraB().toFloatArray(), 8, false,
-            layer.loraA().toFloatArray(), k, layer.scaling(), 0, null, n, k, 8);
+        float[] delta = scope.track(layer.adapter().deltaWeight()).toFloatArray();
+        double[] expectedDelta = Reference.gemm(false, layer.adapter().loraB().toFloatArray(), 8, false,
+            layer.adapter().loraA().toFloatArray(), k, layer.scaling(), 0, null, n, k, 8);
         assertTrue(Reference.relativeError(delta, expectedDelta) <= 1e-5, "deltaWeight = s·B·A");
         double[] expectedEffective = new double[w0.length];
         for (int i = 0; i < w0.length; i++) {
@@ -247,10 +247,10 @@ class LoraLinearTest {
     SplittableRandom rng = new SplittableRandom(37);
     try (Backend backend = BackendCases.open(backendName); TensorScope scope = new TensorScope(backend)) {
       try (LoraLinear layer = layer(scope, rng, 13, 17, dtype, LoraConfig.builder().r(2).build(), 0)) {
-        float[] b = layer.loraB().toFloatArray();
+        float[] b = layer.adapter().loraB().toFloatArray();
         b[5] = Float.NaN;
         b[6] = 3e38f; // overflows in W + s·B·A
-        layer.loraB().copyFrom(b);
+        layer.adapter().loraB().copyFrom(b);
         int[] before = bits(layer.weight().toFloatArray());
         ArithmeticException e = assertThrows(ArithmeticException.class, () -> layer.merge(true));
         assertTrue(e.getMessage().contains("non-finite"), e.getMessage());
@@ -258,9 +258,9 @@ class LoraLinearTest {
         assertFalse(layer.isMerged());
         b[5] = 0.5f;
         b[6] = 0.25f;
-        layer.loraB().copyFrom(b);
+        layer.adapter().loraB().copyFrom(b);
         float[] w0 = layer.weight().toFloatArray();
-        float[] delta = scope.track(layer.deltaWeight()).toFloatArray();
+        float[] delta = scope.track(layer.adapter().deltaWeight()).toFloatArray();
         layer.merge(true);
         assertTrue(layer.isMerged());
         double[] expected = new double[w0.length];
@@ -283,23 +283,23 @@ class LoraLinearTest {
               LoraConfig.builder().r(16).init(LoraConfig.Init.GAUSSIAN).seed(1).build(), 0)) {
         float bound = (float) (1 / Math.sqrt(400));
         double sum2 = 0;
-        for (float v : kaiming.loraA().toFloatArray()) {
+        for (float v : kaiming.adapter().loraA().toFloatArray()) {
           assertTrue(v >= -bound && v < bound, "A outside the Kaiming bound: " + v);
           sum2 += v * v;
         }
         double var = sum2 / (16 * 400);
         assertEquals(bound * bound / 3, var, 0.1 * bound * bound / 3, "uniform variance");
         double g2 = 0;
-        for (float v : gaussian.loraA().toFloatArray()) {
+        for (float v : gaussian.adapter().loraA().toFloatArray()) {
           g2 += v * v;
         }
         assertEquals(1.0 / 16, Math.sqrt(g2 / (16 * 400)), 0.05 / 16, "gaussian std 1/r");
-        for (float v : kaiming.loraB().toFloatArray()) {
+        for (float v : kaiming.adapter().loraB().toFloatArray()) {
           assertEquals(0f, v);
         }
-        float[] a0 = kaiming.loraA().toFloatArray();
-        kaiming.resetAdapter();
-        assertFalse(java.util.Arrays.equals(a0, kaiming.loraA().toFloatArray()), "a reset draws a fresh A");
+        float[] a0 = kaiming.adapter().loraA().toFloatArray();
+        kaiming.adapter().reset();
+        assertFalse(java.util.Arrays.equals(a0, kaiming.adapter().loraA().toFloatArray()), "a reset draws a fresh A");
       }
     }
   }
@@ -372,7 +372,7 @@ class LoraLinearTest {
               assertThrows(RuntimeException.class, () -> layer.forward(x, bad), "forward into " + bad);
             }
             assertThrows(IllegalArgumentException.class, () -> layer.forward(x, null));
-            assertEquals(0, layer.step(), "a refused forward consumed a dropout step");
+            assertEquals(0, layer.adapter().step(), "a refused forward consumed a dropout step");
             assertArrayEquals(bits(xBefore), bits(x.toFloatArray()), "a refused forward wrote x's scratch columns");
           }
           layer.forward(x, y);
@@ -385,13 +385,13 @@ class LoraLinearTest {
             for (Tensor bad : new Tensor[] {scope.allocate(4, 8, DType.F32).fill(0f), scope.allocate(4, 7, DType.BF16)}) {
               assertThrows(RuntimeException.class, () -> layer.backward(bad, dx), "backward of " + bad);
             }
-            for (float g : concat(layer.gradA().toFloatArray(), layer.gradB().toFloatArray())) {
+            for (float g : concat(layer.adapter().gradA().toFloatArray(), layer.adapter().gradB().toFloatArray())) {
               assertEquals(0f, g, "a refused backward accumulated a gradient");
             }
           }
           layer.backward(dy, dx);
-          float[][] got = {y.toFloatArray(), dx.toFloatArray(), layer.gradA().toFloatArray(),
-              layer.gradB().toFloatArray()};
+          float[][] got = {y.toFloatArray(), dx.toFloatArray(), layer.adapter().gradA().toFloatArray(),
+              layer.adapter().gradB().toFloatArray()};
           if (expected == null) {
             expected = got;
           } else {

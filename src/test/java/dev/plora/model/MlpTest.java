@@ -47,8 +47,8 @@ class MlpTest {
       LoraLinear l2 = LoraLinear.create(s.fromArray(Reference.random(rng, OUT * HIDDEN, DType.F32), OUT, HIDDEN,
           DType.F32), s.fromArray(Reference.random(rng, OUT, DType.F32), 1, OUT, DType.F32), config, 1);
       for (LoraLinear l : List.of(l1, l2)) {
-        l.masterB().copyFrom(Reference.random(rng, l.outFeatures() * 3, DType.F32));
-        l.syncAdapter();
+        l.adapter().masterB().copyFrom(Reference.random(rng, l.outFeatures() * 3, DType.F32));
+        l.adapter().sync();
       }
       try (Mlp mlp = new Mlp(List.of(l1, l2))) {
         checkGradients(backend, s, mlp, rng);

@@ -53,8 +53,8 @@ class CheckpointTest {
     List<float[]> out = new ArrayList<>();
     for (LoraLinear l : task.student.loraLayers()) {
       out.add(l.weight().toFloatArray());
-      out.add(l.masterA().toFloatArray());
-      out.add(l.masterB().toFloatArray());
+      out.add(l.adapter().masterA().toFloatArray());
+      out.add(l.adapter().masterB().toFloatArray());
     }
     return out;
   }
@@ -196,7 +196,7 @@ class CheckpointTest {
     }
     for (LoraLinear l : m.mlp.loraLayers()) {
       out.put("layer" + l.layer() + ".weight", bits(l.weight()));
-      out.put("layer" + l.layer() + " counters", l.step() + " " + l.generation() + " " + l.unloads());
+      out.put("layer" + l.layer() + " counters", l.adapter().step() + " " + l.adapter().generation() + " " + l.adapter().unloads());
     }
     out.put("steps", m.trainer.step() + " " + optimizer.steps());
     return out;

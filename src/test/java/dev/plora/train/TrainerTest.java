@@ -171,7 +171,7 @@ class TrainerTest {
           Trainer<Batch> b = plora.trainer(1).periodic(PeriodicLoraConfig.momentum(1, 0.1f)).build()) {
         long expected = 0;
         for (LoraLinear l : lora.student.loraLayers()) {
-          expected += 2 * l.trainableBytes(); // values + gradients, then the two Adam moments
+          expected += 2 * l.adapter().trainableBytes(); // values + gradients, then the two Adam moments
         }
         assertEquals(expected, a.trainableBytes());
         assertEquals(a.trainableBytes(), b.trainableBytes());
@@ -222,7 +222,7 @@ class TrainerTest {
     try (Backend backend = new CpuBackend(); Task task = new Task(backend, 4, 0f)) {
       Trainer<Batch> trainer = Trainer.<Batch>builder(backend).lossFunction(b -> {
         double loss = task.forwardBackward(b);
-        task.student.loraLayers().get(0).gradB().fill(Float.POSITIVE_INFINITY);
+        task.student.loraLayers().get(0).adapter().gradB().fill(Float.POSITIVE_INFINITY);
         return loss;
       }).batches((step, micro) -> task.batches.get(0)).adapters(Lora.adapters(task.student)).steps(3).build();
       TrainingDivergedException e = assertThrows(TrainingDivergedException.class, trainer::run);
@@ -253,7 +253,7 @@ class TrainerTest {
         }).batches((step, micro) -> acc == 1 ? whole : halves.get(micro)).gradientAccumulation(accumulate)
             .adapters(Lora.adapters(task.student)).steps(5).maxGradNorm(0).schedule(LrSchedule.constant(1e-2)).build();
         trainer.run();
-        results[accumulate - 1] = task.student.loraLayers().get(1).masterB().toFloatArray();
+        results[accumulate - 1] = task.student.loraLayers().get(1).adapter().masterB().toFloatArray();
         trainer.close();
       }
     }
