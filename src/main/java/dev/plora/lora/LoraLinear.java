@@ -237,7 +237,7 @@ public final class LoraLinear extends Layer {
   @Override
   public void forward(Tensor x, Tensor y) {
     requireInput(x);
-    requireOperand("y", y, x.rows(), n, true);
+    requireOperand("y", y, x.rows(), n, true, waug);
     requireApart("y", y, "x", x);
     boolean augmented = x.cols() == k + r;
     Tensor xk = augmented ? x.colsView(0, k) : x;
@@ -305,9 +305,9 @@ public final class LoraLinear extends Layer {
       throw new IllegalArgumentException("dy: has shape " + dy.shape() + ", expected [" + m + "," + n + "] or ["
           + m + "," + (n + r) + "] (augmented) for the last forward pass's x [" + m + "," + k + "]");
     }
-    requireOperand("dy", dy, m, dy.cols(), false);
+    requireOperand("dy", dy, m, dy.cols(), false, waug);
     if (dx != null) {
-      requireOperand("dx", dx, m, k, false);
+      requireOperand("dx", dx, m, k, false, waug);
       requireApart("dx", dx, "dy", dy);
       requireApart("dx", dx, "the last forward pass's x", savedX);
     }
@@ -424,38 +424,7 @@ public final class LoraLinear extends Layer {
     if (x.dtype() != dtype) {
       throw new IllegalArgumentException("x: has dtype " + x.dtype() + ", expected the layer's " + dtype);
     }
-    requireOperand("x", x, x.rows(), x.cols(), false);
-  }
-
-  /**
-   * Refuses what the backend would refuse only after this layer had changed state (a dropout
-   * step taken, scratch columns or gradients written): a refused call must change nothing.
-   */
-  private void requireOperand(String argument, Tensor t, int rows, int cols, boolean f32Allowed) {
-    if (t == null) {
-      throw new IllegalArgumentException(argument + ": must not be null");
-    }
-    t.requireOpen(argument);
-    if (t.backend() != backend) {
-      throw new IllegalArgumentException(argument + ": tensor " + t + " belongs to backend " + t.backend().name()
-          + ", not to layer " + layer + "'s " + backend.name() + " backend");
-    }
-    if (t.rows() != rows || t.cols() != cols) {
-      throw new IllegalArgumentException(argument + ": has shape " + t.shape() + ", expected [" + rows + "," + cols
-          + "] for layer " + layer + " with weight [" + n + "," + k + "]");
-    }
-    if (t.dtype() != dtype && !(f32Allowed && t.dtype() == DType.F32)) {
-      throw new IllegalArgumentException(argument + ": has dtype " + t.dtype() + ", expected the layer's " + dtype
-          + (f32Allowed ? " or F32" : ""));
-    }
-    requireApart(argument, t, "the layer's weights", waug);
-  }
-
-  private static void requireApart(String argument, Tensor t, String otherName, Tensor other) {
-    if (t.overlaps(other)) {
-      throw new IllegalArgumentException(argument + ": " + t + " overlaps " + otherName + " " + other.shape()
-          + " in memory");
-    }
+    requireOperand("x", x, x.rows(), x.cols(), false, waug);
   }
 
   private void addBias(Tensor y) {

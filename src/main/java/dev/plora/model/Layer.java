@@ -34,6 +34,41 @@ public abstract class Layer extends Module {
    */
   public abstract void backward(Tensor dy, Tensor dx);
 
+  /**
+   * Refuses, before any native call, an operand the backend would refuse only after part of a
+   * pass had run: null, closed, on another backend, of another shape ({@code rows} or {@code cols}
+   * below 0: any) or dtype (the layer's, or F32 where {@code f32Allowed}), or overlapping
+   * {@code weights}. A refused call must change nothing.
+   */
+  protected final void requireOperand(String argument, Tensor t, int rows, int cols, boolean f32Allowed,
+      Tensor weights) {
+    if (t == null) {
+      throw new IllegalArgumentException(argument + ": must not be null");
+    }
+    t.requireOpen(argument);
+    if (t.backend() != backend()) {
+      throw new IllegalArgumentException(argument + ": tensor " + t + " belongs to backend " + t.backend().name()
+          + ", not to this layer's " + backend().name() + " backend");
+    }
+    if ((rows >= 0 && t.rows() != rows) || (cols >= 0 && t.cols() != cols)) {
+      throw new IllegalArgumentException(argument + ": has shape " + t.shape() + ", expected ["
+          + (rows >= 0 ? rows : "M") + "," + (cols >= 0 ? cols : "…") + "] for " + this);
+    }
+    if (t.dtype() != dtype() && !(f32Allowed && t.dtype() == DType.F32)) {
+      throw new IllegalArgumentException(argument + ": has dtype " + t.dtype() + ", expected the layer's " + dtype()
+          + (f32Allowed ? " or F32" : ""));
+    }
+    requireApart(argument, t, "the layer's weights", weights);
+  }
+
+  /** Refuses {@code t} when it shares memory with {@code other}. */
+  protected static void requireApart(String argument, Tensor t, String otherName, Tensor other) {
+    if (t.overlaps(other)) {
+      throw new IllegalArgumentException(argument + ": " + t + " overlaps " + otherName + " " + other.shape()
+          + " in memory");
+    }
+  }
+
   @Override
   public Layer train(boolean training) {
     super.train(training);

@@ -115,15 +115,13 @@ public final class Linear extends Layer {
   @Override
   public void forward(Tensor x, Tensor y) {
     requireOpen();
-    requireOperand("x", x, -1, -1, false);
+    requireOperand("x", x, -1, -1, false, weight);
     if (x.cols() < inFeatures()) {
       throw new IllegalArgumentException("x: has shape " + x.shape() + ", expected [M," + inFeatures()
           + "] (or more columns, of which the first " + inFeatures() + " are read) for weight " + weight.shape());
     }
-    requireOperand("y", y, x.rows(), outFeatures(), true);
-    if (y.overlaps(x)) {
-      throw new IllegalArgumentException("y: " + y + " overlaps x " + x.shape() + " in memory");
-    }
+    requireOperand("y", y, x.rows(), outFeatures(), true, weight);
+    requireApart("y", y, "x", x);
     Tensor xk = x.cols() == inFeatures() ? x : x.colsView(0, inFeatures());
     backend.gemm(false, xk, true, weight, 1f, 0f, y);
     if (bias != null) {
@@ -139,16 +137,15 @@ public final class Linear extends Layer {
       throw new IllegalStateException("Linear: backward needs a forward pass first");
     }
     savedX.requireOpen("the input x of the last forward pass");
-    requireOperand("dy", dy, savedX.rows(), -1, false);
+    requireOperand("dy", dy, savedX.rows(), -1, false, weight);
     if (dy.cols() < outFeatures()) {
       throw new IllegalArgumentException("dy: has shape " + dy.shape() + ", expected [" + savedX.rows() + ","
           + outFeatures() + "] (or more columns) for the last forward pass");
     }
     if (dx != null) {
-      requireOperand("dx", dx, savedX.rows(), inFeatures(), true);
-      if (dx.overlaps(dy) || dx.overlaps(savedX)) {
-        throw new IllegalArgumentException("dx: " + dx + " overlaps dy or the last forward pass's x in memory");
-      }
+      requireOperand("dx", dx, savedX.rows(), inFeatures(), true, weight);
+      requireApart("dx", dx, "dy", dy);
+      requireApart("dx", dx, "the last forward pass's x", savedX);
     }
     Tensor dyn = dy.cols() == outFeatures() ? dy : dy.colsView(0, outFeatures());
     if (trainable) {
@@ -169,26 +166,6 @@ public final class Linear extends Layer {
     }
   }
 
-  /** Refuses, before any native call, what the GEMMs would refuse after part of the pass was done. */
-  private void requireOperand(String argument, Tensor t, int rows, int cols, boolean f32Allowed) {
-    if (t == null) {
-      throw new IllegalArgumentException(argument + ": must not be null");
-    }
-    t.requireOpen(argument);
-    if (t.backend() != backend) {
-      throw new IllegalArgumentException(argument + ": tensor " + t + " belongs to backend " + t.backend().name()
-          + ", not to this layer's " + backend.name() + " backend");
-    }
-    if ((rows >= 0 && t.rows() != rows) || (cols >= 0 && t.cols() != cols)) {
-      throw new IllegalArgumentException(argument + ": has shape " + t.shape() + ", expected ["
-          + (rows >= 0 ? rows : "M") + "," + (cols >= 0 ? cols : "…") + "] for weight " + weight.shape());
-    }
-    if (t.dtype() != weight.dtype() && !(f32Allowed && t.dtype() == DType.F32)) {
-      throw new IllegalArgumentException(argument + ": has dtype " + t.dtype() + ", expected the layer's "
-          + weight.dtype() + (f32Allowed ? " or F32" : ""));
-    }
-  }
-
   @Override
   protected List<Parameter> ownParameters() {
     return List.copyOf(parameters);
@@ -198,6 +175,11 @@ public final class Linear extends Layer {
   public Linear train(boolean training) {
     super.train(training);
     return this;
+  }
+
+  @Override
+  public String toString() {
+    return "Linear{weight " + weight.shape() + " " + weight.dtype() + (trainable ? ", trainable" : ", frozen") + "}";
   }
 
   @Override
