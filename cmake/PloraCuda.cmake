@@ -14,9 +14,9 @@ if(PLORA_WITH_CUDA AND CMAKE_CUDA_COMPILER)
   set(CMAKE_CUDA_STANDARD 17)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
   find_package(CUDAToolkit REQUIRED)
-  add_library(plora_cuda SHARED native/cuda/memory.cu native/cuda/shrink.cu
-    native/cuda/lora_backward.cu native/cuda/ops.cu native/cuda/merge.cu native/cuda/adamw.cu
-    native/cuda/model_ops.cu)
+  # every native/cuda/*.cu is a kernel file: a new kernel family's .cu needs no entry here
+  file(GLOB PLORA_CUDA_KERNELS CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/native/cuda/*.cu")
+  add_library(plora_cuda SHARED ${PLORA_CUDA_KERNELS} native/cuda/runtime.cpp)
   string(REPLACE ";" "," archs_csv "${PLORA_CUDA_ARCHITECTURES}")  # a ';' would split the define
   target_compile_definitions(plora_cuda PRIVATE PLORA_CUDA_ARCHITECTURES="${archs_csv}")
   target_compile_options(plora_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-O3 --expt-relaxed-constexpr>)
@@ -28,7 +28,10 @@ if(PLORA_WITH_CUDA AND CMAKE_CUDA_COMPILER)
   set(PLORA_CUDA_COMPILED ON)
   message(NOTICE "plora: CUDA kernels for sm ${PLORA_CUDA_ARCHITECTURES} with ${CMAKE_CUDA_COMPILER}")
 else()
-  add_library(plora_cuda SHARED native/cuda/stub.cpp)
+  include(PloraCudaStub)
+  plora_generate_cuda_stub("${CMAKE_BINARY_DIR}/generated/plora_cuda_stub_kernels.cpp")
+  add_library(plora_cuda SHARED native/cuda/stub.cpp native/cuda/runtime.cpp
+    "${CMAKE_BINARY_DIR}/generated/plora_cuda_stub_kernels.cpp")
   target_compile_options(plora_cuda PRIVATE ${PLORA_WARNINGS})
   set(PLORA_CUDA_COMPILED OFF)
   message(NOTICE "plora: no CUDA compiler, building the libplora_cuda stub")

@@ -10,12 +10,31 @@
 
 namespace plora {
 
+inline int check_storable_dtype(const char* name, int dtype) {
+  if (!dtype_storable(dtype)) return fail(PLORA_ERR_INVALID, "%s: unknown dtype code %d", name, dtype);
+  return PLORA_OK;
+}
+
+/* Copies convert between the float dtypes; I32 copies only to I32. */
 inline int check_copy_args(const void* src, int src_dtype, int64_t ld_src, const void* dst, int dst_dtype,
                            int64_t ld_dst, int64_t rows, int64_t cols) {
-  PLORA_TRY(check_dtype("src", src_dtype));
-  PLORA_TRY(check_dtype("dst", dst_dtype));
+  PLORA_TRY(check_storable_dtype("src", src_dtype));
+  PLORA_TRY(check_storable_dtype("dst", dst_dtype));
+  if ((src_dtype == PLORA_I32) != (dst_dtype == PLORA_I32))
+    return fail(PLORA_ERR_INVALID, "copy: I32 copies only to I32 (src dtype %d, dst dtype %d)", src_dtype,
+                dst_dtype);
   PLORA_TRY(check_matrix("src", src, ld_src, rows, cols));
   return check_matrix("dst", dst, ld_dst, rows, cols);
+}
+
+/* A fill of any storage type; an I32 fill takes an integer in int32 range. */
+inline int check_fill_args(const void* dst, int dtype, int64_t ld, int64_t rows, int64_t cols, float value) {
+  PLORA_TRY(check_storable_dtype("dst", dtype));
+  const bool integral = value >= -2147483648.0f && value < 2147483648.0f &&
+                        value == static_cast<float>(static_cast<int64_t>(value));
+  if (dtype == PLORA_I32 && !integral)
+    return fail(PLORA_ERR_INVALID, "fill: value %g is not an integer in int32 range for an I32 dst", value);
+  return check_matrix("dst", dst, ld, rows, cols);
 }
 
 /* One matrix of a dtype: fill, random fill, dropout mask, sum of squares, non-finite count. */
@@ -87,7 +106,10 @@ inline int check_adamw_args(int count, const int64_t* params, const int64_t* gra
 
 inline int check_axpby_args(const void* x, int x_dtype, int64_t ld_x, const void* y, int y_dtype, int64_t ld_y,
                             int64_t rows, int64_t cols) {
-  return check_copy_args(x, x_dtype, ld_x, y, y_dtype, ld_y, rows, cols);
+  PLORA_TRY(check_dtype("x", x_dtype));  // float dtypes only, unlike a copy
+  PLORA_TRY(check_dtype("y", y_dtype));
+  PLORA_TRY(check_matrix("x", x, ld_x, rows, cols));
+  return check_matrix("y", y, ld_y, rows, cols);
 }
 
 inline int check_add_bias_args(const void* y, int dtype, int64_t ld, int64_t rows, int64_t cols, const void* bias,

@@ -51,15 +51,17 @@ int plora_cpu_copy(const void* src, int src_dtype, int64_t ld_src, void* dst, in
 }
 
 int plora_cpu_fill(void* dst, int dtype, int64_t ld, int64_t rows, int64_t cols, float value) {
-  PLORA_TRY(check_matrix_args("dst", dst, dtype, ld, rows, cols));
+  PLORA_TRY(check_fill_args(dst, dtype, ld, rows, cols, value));
   const int64_t size = dtype_size(dtype);
   char* d = static_cast<char*>(dst);
   // the value rounded to the dtype once; then every element gets the same bits
   const uint16_t half = dtype == PLORA_BF16 ? f32_to_bf16(value) : f32_to_f16(value);
+  const int32_t integer = dtype == PLORA_I32 ? static_cast<int32_t>(value) : 0;  // in range: checked
 #pragma omp parallel for schedule(static) if (rows * cols > (1 << 16))
   for (int64_t i = 0; i < rows; ++i) {
     char* row = d + i * ld * size;
     if (dtype == PLORA_F32) std::fill_n(reinterpret_cast<float*>(row), cols, value);
+    else if (dtype == PLORA_I32) std::fill_n(reinterpret_cast<int32_t*>(row), cols, integer);
     else std::fill_n(reinterpret_cast<uint16_t*>(row), cols, half);
   }
   return ok();

@@ -1,7 +1,8 @@
-// Errors and thread counts of libplora_cpu.
+// Errors, thread counts and ABI constants of libplora_cpu.
 #include <dlfcn.h>
 #include <omp.h>
 
+#include "../common/abi_constants.h"
 #include "../common/errors.h"
 #include "plora/cpu.h"
 
@@ -10,6 +11,8 @@ using namespace plora;
 extern "C" {
 
 const char* plora_cpu_last_error(void) { return last_error().c_str(); }
+
+int64_t plora_cpu_constant(const char* name) { return abi_constant(name); }
 
 int plora_cpu_num_threads(void) { return omp_get_max_threads(); }
 

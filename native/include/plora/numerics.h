@@ -105,15 +105,21 @@ PLORA_HD void store_f32(void* base, int dtype, int64_t i, float v) {
   switch (dtype) {
     case PLORA_BF16: static_cast<uint16_t*>(base)[i] = f32_to_bf16(v); break;
     case PLORA_F16: static_cast<uint16_t*>(base)[i] = f32_to_f16(v); break;
+    // only fills store I32, with an integer in int32 range (check_fill_args)
+    case PLORA_I32: static_cast<int32_t*>(base)[i] = static_cast<int32_t>(v); break;
     default: static_cast<float*>(base)[i] = v; break;
   }
 }
 
-PLORA_HD int dtype_size(int dtype) { return dtype == PLORA_F32 ? 4 : 2; }
+PLORA_HD int dtype_size(int dtype) { return dtype == PLORA_F32 || dtype == PLORA_I32 ? 4 : 2; }
 
+/* The float dtypes, which kernels compute on (in fp32). */
 PLORA_HD bool dtype_valid(int dtype) {
   return dtype == PLORA_F32 || dtype == PLORA_BF16 || dtype == PLORA_F16;
 }
+
+/* Every storage type: the float dtypes and I32, which is only copied and filled. */
+PLORA_HD bool dtype_storable(int dtype) { return dtype_valid(dtype) || dtype == PLORA_I32; }
 
 }  // namespace plora
 

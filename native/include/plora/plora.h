@@ -33,8 +33,10 @@ enum plora_distribution { PLORA_UNIFORM = 0, PLORA_NORMAL = 1 };
 /* Rounding of a merge into 16-bit storage. */
 enum plora_rounding { PLORA_ROUND_NEAREST = 0, PLORA_ROUND_STOCHASTIC = 1 };
 
-/* Storage types; arithmetic is always fp32. Values match dev.plora.tensor.DType.code(). */
-enum plora_dtype { PLORA_F32 = 0, PLORA_BF16 = 1, PLORA_F16 = 2 };
+/* Storage types. The float types are computed on in fp32; PLORA_I32 (token ids, labels) is only
+ * copied to I32 and filled with integral values. Java checks its codes against these at load
+ * (plora_cpu_constant), so a change here is caught, not mirrored. */
+enum plora_dtype { PLORA_F32 = 0, PLORA_BF16 = 1, PLORA_F16 = 2, PLORA_I32 = 3 };
 
 #ifdef __cplusplus
 }
