@@ -60,7 +60,7 @@ int plora_cuda_copy(const void* src, int src_dtype, int64_t ld_src, void* dst, i
 
 int plora_cuda_fill(void* dst, int dtype, int64_t ld, int64_t rows, int64_t cols, float value,
                     void* stream) {
-  PLORA_TRY(check_matrix_args("dst", dst, dtype, ld, rows, cols));
+  PLORA_TRY(check_fill_args(dst, dtype, ld, rows, cols, value));
   if (rows == 0 || cols == 0) return ok();
   const int threads = 256;
   fill_kernel<<<grid_for(rows * cols, threads), threads, 0, as_stream(stream)>>>(dst, dtype, ld, rows,

@@ -6,6 +6,7 @@ import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.nio.IntBuffer;
 import java.nio.ShortBuffer;
 import java.util.function.BiConsumer;
 
@@ -51,6 +52,7 @@ final class HostStaging {
             out.put(i, DType.floatToF16(in.get(p + i)));
           }
         }
+        case I32 -> throw new IllegalStateException("I32 values travel as ints"); // refused by Backend
       }
       in.position(in.position() + n);
       try {
@@ -85,7 +87,38 @@ final class HostStaging {
             values.put(DType.f16ToFloat(bits.get(i)));
           }
         }
+        case I32 -> throw new IllegalStateException("I32 values travel as ints"); // refused by Backend
       }
+    });
+  }
+
+  /** Copies {@code dst.elementCount()} ints from {@code values} (row-major) into the I32 {@code dst}. */
+  void write(Tensor dst, IntBuffer values, BiConsumer<ByteBuffer, Tensor> upload) {
+    IntBuffer in = values.duplicate();
+    forEachPiece(dst, piece -> {
+      int n = (int) piece.elementCount();
+      ByteBuffer host = buffer.clear().limit(n * Integer.BYTES);
+      host.asIntBuffer().put(in.slice(in.position(), n));
+      in.position(in.position() + n);
+      try {
+        upload.accept(host, piece);
+      } finally {
+        Reference.reachabilityFence(buffer);
+      }
+    });
+  }
+
+  /** Appends the I32 {@code src}'s values, row-major, to {@code values}. */
+  void read(Tensor src, IntBuffer values, BiConsumer<Tensor, ByteBuffer> download) {
+    forEachPiece(src, piece -> {
+      int n = (int) piece.elementCount();
+      ByteBuffer host = buffer.clear().limit(n * Integer.BYTES);
+      try {
+        download.accept(piece, host);
+      } finally {
+        Reference.reachabilityFence(buffer);
+      }
+      values.put(host.asIntBuffer());
     });
   }
 

@@ -58,6 +58,7 @@ public final class Safetensors {
         case F32 -> F32;
         case BF16 -> BF16;
         case F16 -> F16;
+        case I32 -> I32;
       };
     }
 

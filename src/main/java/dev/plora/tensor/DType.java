@@ -3,12 +3,14 @@ package dev.plora.tensor;
 /**
  * Storage type of a tensor. Arithmetic always runs in fp32; BF16 and F16 are storage formats,
  * converted with round-to-nearest-even exactly as the native kernels do
- * ({@code native/include/plora/numerics.h}).
+ * ({@code native/include/plora/numerics.h}). I32 holds integers (token ids, labels): it is
+ * copied, filled and moved to and from {@code int[]}, never computed on.
  */
 public enum DType {
   F32(0, 4),
   BF16(1, 2),
-  F16(2, 2);
+  F16(2, 2),
+  I32(3, 4);
 
   private final int code;
   private final int byteSize;
@@ -18,7 +20,10 @@ public enum DType {
     this.byteSize = byteSize;
   }
 
-  /** The value of {@code enum plora_dtype} in the native ABI. */
+  /**
+   * The value of {@code enum plora_dtype} in the native ABI; each backend checks at load that its
+   * library agrees.
+   */
   public int code() {
     return code;
   }
@@ -27,12 +32,18 @@ public enum DType {
     return byteSize;
   }
 
-  /** {@code value} rounded to this dtype and back to fp32. */
+  /** True for the dtypes kernels compute on: F32, BF16, F16. */
+  public boolean isFloat() {
+    return this != I32;
+  }
+
+  /** {@code value} rounded to this float dtype and back to fp32. */
   public float round(float value) {
     return switch (this) {
       case F32 -> value;
       case BF16 -> bf16ToFloat(floatToBf16(value));
       case F16 -> f16ToFloat(floatToF16(value));
+      case I32 -> throw new IllegalArgumentException("dtype: I32 is not a float dtype; round is for F32, BF16, F16");
     };
   }
 

@@ -179,6 +179,17 @@ public final class Tensor implements AutoCloseable {
     return backend().read(this);
   }
 
+  /** Copies {@code values} (row-major) into this I32 tensor; returns this. */
+  public Tensor copyFrom(int[] values) {
+    backend().write(this, values);
+    return this;
+  }
+
+  /** This I32 tensor's values, row-major. */
+  public int[] toIntArray() {
+    return backend().readInts(this);
+  }
+
   public Tensor fill(float value) {
     backend().fill(this, value);
     return this;

@@ -43,6 +43,11 @@ public final class TensorScope implements AutoCloseable {
     return track(backend.fromArray(values, rows, cols, dtype));
   }
 
+  /** A new I32 tensor holding {@code values} (row-major, rows*cols long). */
+  public Tensor fromInts(int[] values, int rows, int cols) {
+    return track(backend.fromInts(values, rows, cols));
+  }
+
   /** Takes ownership of {@code tensor}: it is closed with this scope. */
   public synchronized Tensor track(Tensor tensor) {
     if (closed) {

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import dev.plora.backend.Backend;
 import dev.plora.backend.Backends;
 import dev.plora.backend.cuda.CudaSupport;
+import dev.plora.tensor.DType;
 import java.util.stream.Stream;
 
 /**
@@ -18,6 +19,11 @@ public final class BackendCases {
   private BackendCases() {}
 
   /** For {@code @MethodSource("dev.plora.testing.BackendCases#names")}. */
+  /** The dtypes kernels compute on (every dtype but I32). */
+  public static DType[] floatDtypes() {
+    return Stream.of(DType.values()).filter(DType::isFloat).toArray(DType[]::new);
+  }
+
   public static Stream<String> names() {
     return Stream.of("cpu", "cuda");
   }

@@ -1,16 +1,19 @@
 package dev.plora.backend.cpu;
 
+import dev.plora.backend.CpuLibrary;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.annotation.Cast;
 import org.bytedeco.javacpp.annotation.Platform;
+import org.bytedeco.javacpp.annotation.Properties;
 
 /**
- * JavaCPP binding of libplora_cpu ({@code native/include/plora/cpu.h}). Pointers travel as raw
- * addresses; every call is validated by {@link dev.plora.backend.Backend} first.
+ * JavaCPP binding of libplora_cpu's runtime ({@code native/include/plora/cpu.h}): errors, threads,
+ * memory, ABI constants and the host copies of uploads and downloads. The kernels are bound by
+ * their families in {@code dev.plora.backend}. Pointers travel as raw addresses.
  */
-// plora_env is loaded first so that OpenMP threads wait passively (see native/cpu/env.cpp).
-@Platform(include = "plora/cpu.h", preload = "plora_env", link = "plora_cpu")
+@Properties(inherit = CpuLibrary.class)
+@Platform(include = "plora/cpu.h")
 final class CpuKernels {
   /** Path of the loaded JNI library. */
   static final String LOADED_FROM = Loader.load();
@@ -27,78 +30,14 @@ final class CpuKernels {
 
   static native void plora_cpu_free(@Cast("void*") long ptr);
 
+  static native int plora_cpu_supported();
+
+  /** Host copies of {@link CpuBackend#upload} and download; the kernel families bind their own calls. */
   static native int plora_cpu_copy(@Cast("const void*") long src, int srcDtype, @Cast("int64_t") long ldSrc,
       @Cast("void*") long dst, int dstDtype, @Cast("int64_t") long ldDst, @Cast("int64_t") long rows,
       @Cast("int64_t") long cols);
 
-  static native int plora_cpu_fill(@Cast("void*") long dst, int dtype, @Cast("int64_t") long ld,
-      @Cast("int64_t") long rows, @Cast("int64_t") long cols, float value);
-
-  static native int plora_cpu_dropout_mask(@Cast("void*") long out, int dtype, @Cast("int64_t") long ld,
-      @Cast("int64_t") long rows, @Cast("int64_t") long cols, float p, @Cast("uint64_t") long seed,
-      @Cast("uint64_t") long stream);
-
-  static native int plora_cpu_shrink(@Cast("const void*") long x, @Cast("int64_t") long ldX,
-      @Cast("const void*") long a, @Cast("int64_t") long ldA, @Cast("void*") long out, @Cast("int64_t") long ldOut,
-      int dtype, @Cast("int64_t") long m, @Cast("int64_t") long k, @Cast("int64_t") long r, float scaling, float p,
-      @Cast("uint64_t") long seed, @Cast("uint64_t") long stream);
-
-  static native int plora_cpu_supported();
-
-  static native int plora_cpu_dy_pass(@Cast("const void*") long dy, @Cast("int64_t") long ldDy,
-      @Cast("const void*") long b, @Cast("int64_t") long ldB, @Cast("const void*") long ss, @Cast("int64_t") long ldSs,
-      @Cast("void*") long ds, @Cast("int64_t") long ldDs, @Cast("float*") long db, @Cast("int64_t") long ldDb,
-      int dtype, @Cast("int64_t") long m, @Cast("int64_t") long n, @Cast("int64_t") long r, float scaling);
-
-  static native int plora_cpu_da_dx(@Cast("const void*") long x, @Cast("int64_t") long ldX,
-      @Cast("const void*") long ds, @Cast("int64_t") long ldDs, @Cast("const void*") long a, @Cast("int64_t") long ldA,
-      @Cast("float*") long da, @Cast("int64_t") long ldDa, @Cast("void*") long dx, @Cast("int64_t") long ldDx,
-      int dtype, @Cast("int64_t") long m, @Cast("int64_t") long k, @Cast("int64_t") long r, float p,
-      @Cast("uint64_t") long seed, @Cast("uint64_t") long stream);
-
-  static native int plora_cpu_axpby(float alpha, @Cast("const void*") long x, int xDtype, @Cast("int64_t") long ldX,
-      float beta, @Cast("void*") long y, int yDtype, @Cast("int64_t") long ldY, @Cast("int64_t") long rows,
-      @Cast("int64_t") long cols);
-
-  static native int plora_cpu_add_bias(@Cast("void*") long y, int dtype, @Cast("int64_t") long ld,
-      @Cast("int64_t") long rows, @Cast("int64_t") long cols, @Cast("const void*") long bias, int biasDtype);
-
-  static native int plora_cpu_random_fill(@Cast("void*") long out, int dtype, @Cast("int64_t") long ld,
-      @Cast("int64_t") long rows, @Cast("int64_t") long cols, int distribution, float a, float b,
-      @Cast("uint64_t") long seed, @Cast("uint64_t") long stream);
-
-  static native int plora_cpu_count_nonfinite(@Cast("const void*") long x, int dtype, @Cast("int64_t") long ld,
-      @Cast("int64_t") long rows, @Cast("int64_t") long cols, @Cast("int64_t*") long[] count);
-
-  static native int plora_cpu_merge(@Cast("void*") long w, int wDtype, @Cast("int64_t") long ldW,
-      @Cast("void*") long b, @Cast("int64_t") long ldB, @Cast("void*") long a, @Cast("int64_t") long ldA, int abDtype,
-      @Cast("int64_t") long n, @Cast("int64_t") long k, @Cast("int64_t") long r, float c, int rounding,
-      @Cast("uint64_t") long seed, @Cast("uint64_t") long stream, float scaleA, float scaleB);
-
-  static native int plora_cpu_adamw(int count, @Cast("const int64_t*") long[] params,
-      @Cast("const int64_t*") long[] grads, @Cast("const int64_t*") long[] m, @Cast("const int64_t*") long[] v,
-      @Cast("const int64_t*") long[] copies, @Cast("const int64_t*") long[] copyLd, @Cast("const int64_t*") long[] rows,
-      @Cast("const int64_t*") long[] cols, @Cast("const float*") float[] lrScale, int copyDtype, float lr, float beta1,
-      float beta2, float eps, float weightDecay, float gradScale, float biasCorrection1, float biasCorrection2);
-
-  static native int plora_cpu_sum_squares_many(int count, @Cast("const int64_t*") long[] x,
-      @Cast("const int*") int[] dtypes, @Cast("const int64_t*") long[] ld, @Cast("const int64_t*") long[] rows,
-      @Cast("const int64_t*") long[] cols, double[] out);
-
-  static native int plora_cpu_gelu(@Cast("const void*") long x, @Cast("int64_t") long ldX, @Cast("void*") long y,
-      @Cast("int64_t") long ldY, int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols);
-
-  static native int plora_cpu_gelu_backward(@Cast("const void*") long x, @Cast("int64_t") long ldX,
-      @Cast("const void*") long dy, @Cast("int64_t") long ldDy, @Cast("void*") long dx, @Cast("int64_t") long ldDx,
-      int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols);
-
-  static native int plora_cpu_mse(@Cast("const void*") long pred, @Cast("int64_t") long ldPred,
-      @Cast("const void*") long target, @Cast("int64_t") long ldTarget, int dtype, @Cast("int64_t") long rows,
-      @Cast("int64_t") long cols, double[] loss, @Cast("void*") long dpred, @Cast("int64_t") long ldDpred);
-
-  static native int plora_cpu_softmax_xent(@Cast("const void*") long logits, @Cast("int64_t") long ldLogits,
-      int dtype, @Cast("int64_t") long rows, @Cast("int64_t") long cols, @Cast("const float*") long labels,
-      double[] loss, @Cast("void*") long dlogits, @Cast("int64_t") long ldDlogits, @Cast("int64_t*") long[] badLabels);
+  static native @Cast("int64_t") long plora_cpu_constant(@Cast("const char*") String name);
 
   static String lastError() {
     return plora_cpu_last_error().getString();

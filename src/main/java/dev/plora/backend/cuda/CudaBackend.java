@@ -8,18 +8,13 @@ import static org.bytedeco.cuda.global.cudart.CUDA_R_16BF;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_16F;
 import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
 
-import dev.plora.backend.AdamwHyper;
-import dev.plora.backend.AdamwSlot;
 import dev.plora.backend.Backend;
 import dev.plora.backend.BackendException;
-import dev.plora.backend.Dropout;
 import dev.plora.backend.NativePointers;
-import dev.plora.backend.Rounding;
 import dev.plora.tensor.DType;
 import dev.plora.tensor.Device;
 import dev.plora.tensor.Tensor;
 import java.nio.ByteBuffer;
-import java.util.List;
 import org.bytedeco.cuda.cublas.cublasContext;
 import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.cuda.global.cublas;
@@ -29,24 +24,25 @@ import org.bytedeco.javacpp.Pointer;
 
 /**
  * GPU backend on device 0: cudart memory, one stream for all work, GEMMs through cuBLAS
- * ({@code cublasGemmEx}, fp32 compute), our CUDA kernels (libplora_cuda). Work is queued on the
- * stream; host transfers ({@link #write}, {@link #read}) synchronise.
+ * ({@code cublasGemmEx}, fp32 compute), our CUDA kernels (libplora_cuda, called by the kernel
+ * families of {@code dev.plora.backend}). Work is queued on the stream; host transfers ({@link
+ * #write}, {@link #read}) synchronise.
  */
 public final class CudaBackend extends Backend {
-  private static final long SCRATCH_BYTES = 256; // PLORA_CUDA_SCRATCH_BYTES
   private final CUstream_st stream = new CUstream_st();
   private final cublasContext blas = new cublasContext();
   private final FloatPointer alpha = new FloatPointer(1); // host scalars for cuBLAS
   private final FloatPointer beta = new FloatPointer(1);
   private final long scratch; // device memory for reductions that return a number to the host
-  private long adamwTable; // device copy of the AdamW slot table, grown on demand
-  private long adamwTableBytes;
+  private long workspace; // grown on demand (the AdamW slot table)
+  private long workspaceBytes;
 
   /** Opens the backend; throws {@link BackendException} with the probe's reason when CUDA is unusable. */
   public CudaBackend() {
     if (!CudaSupport.isUsable()) {
       throw new BackendException("the CUDA backend is unusable here: " + CudaSupport.reason());
     }
+    verifyAbi("libplora_cuda");
     cudaCheck(cudart.cudaSetDevice(0), "cudaSetDevice");
     cudaCheck(cudart.cudaStreamCreate(stream), "cudaStreamCreate");
     int status = cublas.cublasCreate_v2(blas);
@@ -55,7 +51,7 @@ public final class CudaBackend extends Backend {
       throw new BackendException("cublasCreate failed: " + cublas.cublasGetStatusString(status).getString());
     }
     blasCheck(cublas.cublasSetStream_v2(blas, stream), "cublasSetStream");
-    scratch = allocateBytes(SCRATCH_BYTES);
+    scratch = allocateBytes(constant("PLORA_CUDA_SCRATCH_BYTES"));
   }
 
   @Override
@@ -134,20 +130,6 @@ public final class CudaBackend extends Backend {
     synchronize();
   }
 
-  @Override
-  protected void copyImpl(Tensor src, Tensor dst) {
-    onDevice();
-    check(CudaKernels.plora_cuda_copy(src.address(), src.dtype().code(), src.ld(), dst.address(), dst.dtype().code(),
-        dst.ld(), src.rows(), src.cols(), stream.address()), "copy");
-  }
-
-  @Override
-  protected void fillImpl(Tensor dst, float value) {
-    onDevice();
-    check(CudaKernels.plora_cuda_fill(dst.address(), dst.dtype().code(), dst.ld(), dst.rows(), dst.cols(), value,
-        stream.address()), "fill");
-  }
-
   /**
    * Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: cuBLAS gets b first, with the
    * row-major leading dimensions unchanged.
@@ -170,164 +152,56 @@ public final class CudaBackend extends Backend {
       case F32 -> CUDA_R_32F;
       case BF16 -> CUDA_R_16BF;
       case F16 -> CUDA_R_16F;
+      case I32 -> throw new IllegalArgumentException("gemm: I32 is refused before cuBLAS"); // by Gemm
     };
   }
 
   @Override
-  protected void shrinkImpl(Tensor x, Tensor a, float scaling, Dropout dropout, Tensor out) {
+  protected long stream() {
     onDevice();
-    check(CudaKernels.plora_cuda_shrink(x.address(), x.ld(), a.address(), a.ld(), out.address(), out.ld(),
-        x.dtype().code(), x.rows(), x.cols(), a.rows(), scaling, dropout.p(), dropout.seed(), dropout.stream(),
-        stream.address()), "shrink");
+    return stream.address();
   }
 
   @Override
-  protected void dropoutMaskImpl(Dropout dropout, Tensor out) {
-    onDevice();
-    check(CudaKernels.plora_cuda_dropout_mask(out.address(), out.dtype().code(), out.ld(), out.rows(), out.cols(),
-        dropout.p(), dropout.seed(), dropout.stream(), stream.address()), "dropout mask");
+  protected long scratch() {
+    return scratch;
   }
 
   @Override
-  protected void dyPassImpl(Tensor dy, Tensor b, Tensor ss, float scaling, Tensor ds, Tensor db) {
-    onDevice();
-    check(CudaKernels.plora_cuda_dy_pass(dy.address(), dy.ld(), b.address(), b.ld(), ss.address(), ss.ld(),
-        ds.address(), ds.ld(), db.address(), db.ld(), dy.dtype().code(), dy.rows(), dy.cols(), b.cols(), scaling,
-        stream.address()), "dY pass");
-  }
-
-  @Override
-  protected void daDxImpl(Tensor x, Tensor ds, Tensor a, Dropout dropout, Tensor da, Tensor dx) {
-    onDevice();
-    check(CudaKernels.plora_cuda_da_dx(x.address(), x.ld(), ds.address(), ds.ld(), a.address(), a.ld(),
-        da.address(), da.ld(), dx != null ? dx.address() : 0L, dx != null ? dx.ld() : 0L, x.dtype().code(),
-        x.rows(), x.cols(), a.rows(), dropout.p(), dropout.seed(), dropout.stream(), stream.address()),
-        "dA/dX update");
-  }
-
-  @Override
-  protected void axpbyImpl(float alpha, Tensor x, float beta, Tensor y) {
-    onDevice();
-    check(CudaKernels.plora_cuda_axpby(alpha, x.address(), x.dtype().code(), x.ld(), beta, y.address(),
-        y.dtype().code(), y.ld(), x.rows(), x.cols(), stream.address()), "axpby");
-  }
-
-  @Override
-  protected void addBiasImpl(Tensor y, Tensor bias) {
-    onDevice();
-    check(CudaKernels.plora_cuda_add_bias(y.address(), y.dtype().code(), y.ld(), y.rows(), y.cols(), bias.address(),
-        bias.dtype().code(), stream.address()), "bias add");
-  }
-
-  @Override
-  protected void randomFillImpl(Tensor out, boolean normal, float a, float b, long seed, long streamId) {
-    onDevice();
-    check(CudaKernels.plora_cuda_random_fill(out.address(), out.dtype().code(), out.ld(), out.rows(), out.cols(),
-        normal ? 1 : 0, a, b, seed, streamId, stream.address()), "random fill");
-  }
-
-  @Override
-  protected long countNonFiniteImpl(Tensor x) {
-    onDevice();
-    long[] count = {0};
-    check(CudaKernels.plora_cuda_count_nonfinite(x.address(), x.dtype().code(), x.ld(), x.rows(), x.cols(),
-        scratch, count, stream.address()), "non-finite count");
-    return count[0];
-  }
-
-  @Override
-  protected void mergeImpl(Tensor w, Tensor b, Tensor a, float c, Rounding rounding, long seed, long streamId,
-      float scaleA, float scaleB) {
-    onDevice();
-    check(CudaKernels.plora_cuda_merge(w.address(), w.dtype().code(), w.ld(), b.address(), b.ld(), a.address(),
-        a.ld(), a.dtype().code(), w.rows(), w.cols(), a.rows(), c, rounding.ordinal(), seed, streamId, scaleA, scaleB,
-        stream.address()), "merge");
-  }
-
-  @Override
-  protected void adamwImpl(List<AdamwSlot> slots, DType copyType, AdamwHyper h) {
-    onDevice();
-    long needed = 9L * 8 * slots.size();
-    if (needed > adamwTableBytes) {
-      if (adamwTable != 0) {
-        cudart.cudaFree(NativePointers.at(adamwTable)); // synchronises: no queued step still reads it
+  protected long workspace(long bytes) {
+    if (bytes > workspaceBytes) {
+      if (workspace != 0) {
+        cudart.cudaFree(NativePointers.at(workspace)); // synchronises: no queued kernel still reads it
       }
-      adamwTable = 0;
-      adamwTableBytes = 0;
-      adamwTable = allocateBytes(needed);
-      adamwTableBytes = needed;
+      workspace = 0;
+      workspaceBytes = 0;
+      workspace = allocateBytes(bytes);
+      workspaceBytes = bytes;
     }
-    AdamwTable t = new AdamwTable(slots);
-    check(CudaKernels.plora_cuda_adamw(slots.size(), t.params, t.grads, t.m, t.v, t.copies, t.copyLd, t.rows, t.cols,
-        t.lrScale, copyType.code(), h.lr(), h.beta1(), h.beta2(), h.eps(), h.weightDecay(), h.gradScale(),
-        h.biasCorrection1(), h.biasCorrection2(), adamwTable, adamwTableBytes, stream.address()), "adamw");
+    return workspace;
   }
 
   @Override
-  protected double sumSquaresImpl(List<Tensor> xs) {
-    onDevice();
-    MatrixTable t = new MatrixTable(xs);
-    double[] out = {0};
-    check(CudaKernels.plora_cuda_sum_squares_many(xs.size(), t.address, t.dtype, t.ld, t.rows, t.cols, out, scratch,
-        stream.address()), "sum of squares");
-    return out[0];
+  protected String lastError() {
+    return CudaKernels.lastError();
   }
 
   @Override
-  protected void geluImpl(Tensor x, Tensor y) {
-    onDevice();
-    check(CudaKernels.plora_cuda_gelu(x.address(), x.ld(), y.address(), y.ld(), x.dtype().code(), x.rows(), x.cols(),
-        stream.address()), "gelu");
-  }
-
-  @Override
-  protected void geluBackwardImpl(Tensor x, Tensor dy, Tensor dx) {
-    onDevice();
-    check(CudaKernels.plora_cuda_gelu_backward(x.address(), x.ld(), dy.address(), dy.ld(), dx.address(), dx.ld(),
-        x.dtype().code(), x.rows(), x.cols(), stream.address()), "gelu backward");
-  }
-
-  @Override
-  protected double mseImpl(Tensor pred, Tensor target, Tensor dpred) {
-    onDevice();
-    double[] loss = {0};
-    check(CudaKernels.plora_cuda_mse(pred.address(), pred.ld(), target.address(), target.ld(), pred.dtype().code(),
-        pred.rows(), pred.cols(), loss, dpred == null ? 0 : dpred.address(), dpred == null ? 0 : dpred.ld(), scratch,
-        stream.address()), "mse");
-    return loss[0];
-  }
-
-  @Override
-  protected double softmaxCrossEntropyImpl(Tensor logits, Tensor labels, Tensor dlogits) {
-    onDevice();
-    double[] loss = {0};
-    long[] bad = {0};
-    int status = CudaKernels.plora_cuda_softmax_xent(logits.address(), logits.ld(), logits.dtype().code(),
-        logits.rows(), logits.cols(), labels.address(), loss, dlogits == null ? 0 : dlogits.address(),
-        dlogits == null ? 0 : dlogits.ld(), bad, scratch, stream.address());
-    if (bad[0] > 0) {
-      throw new IllegalArgumentException("softmaxCrossEntropy: labels: " + bad[0] + " of " + labels.rows()
-          + " are not class indices in [0, " + logits.cols() + ")");
-    }
-    check(status, "softmax cross-entropy");
-    return loss[0];
+  protected long constant(String name) {
+    return CudaKernels.plora_cuda_constant(name);
   }
 
   @Override
   protected void release() {
     cudart.cudaFree(NativePointers.at(scratch));
-    if (adamwTable != 0) {
-      cudart.cudaFree(NativePointers.at(adamwTable));
+    if (workspace != 0) {
+      cudart.cudaFree(NativePointers.at(workspace));
     }
     cudart.cudaStreamSynchronize(stream);
     cublas.cublasDestroy_v2(blas);
     cudart.cudaStreamDestroy(stream);
     alpha.close();
     beta.close();
-  }
-
-  private void check(int status, String operation) {
-    check(status, operation, status == 0 ? "" : CudaKernels.lastError());
   }
 
   private static void cudaCheck(int status, String operation) {
