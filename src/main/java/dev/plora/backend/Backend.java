@@ -226,22 +226,22 @@ public abstract class Backend implements AutoCloseable {
 
   /** See {@link Lora#shrink}. */
   public final void shrink(Tensor x, Tensor a, float scaling, Dropout dropout, Tensor out) {
-    Lora.shrink(this, x, a, scaling, dropout, out);
+    LoraKernels.shrink(this, x, a, scaling, dropout, out);
   }
 
   /** See {@link Lora#dropoutMask}. */
   public final void dropoutMask(Dropout dropout, Tensor out) {
-    Lora.dropoutMask(this, dropout, out);
+    LoraKernels.dropoutMask(this, dropout, out);
   }
 
   /** See {@link Lora#dyPass}. */
   public final void dyPass(Tensor dy, Tensor b, Tensor ss, float scaling, Tensor ds, Tensor db) {
-    Lora.dyPass(this, dy, b, ss, scaling, ds, db);
+    LoraKernels.dyPass(this, dy, b, ss, scaling, ds, db);
   }
 
   /** See {@link Lora#daDx}. */
   public final void daDx(Tensor x, Tensor ds, Tensor a, Dropout dropout, Tensor da, Tensor dx) {
-    Lora.daDx(this, x, ds, a, dropout, da, dx);
+    LoraKernels.daDx(this, x, ds, a, dropout, da, dx);
   }
 
   /** See {@link Elementwise#axpby}. */

@@ -12,8 +12,8 @@ import org.bytedeco.javacpp.annotation.Properties;
  * shrink and its dropout mask (forward), the dY pass and the dA/dX update (backward). Dropout is
  * drawn from Philox by element position, so forward and backward see the same mask.
  */
-public final class Lora {
-  private Lora() {}
+public final class LoraKernels {
+  private LoraKernels() {}
 
   /**
    * LoRA shrink: {@code out ← scaling · x̃ · aᵀ} where x̃ is {@code x} with dropout applied, for
