@@ -79,14 +79,7 @@ public abstract class Backend implements AutoCloseable {
     if (dtype == DType.I32) { // before allocating: a refused call allocates nothing
       throw new IllegalArgumentException("dtype: I32 tensors hold ints; make one with fromInts");
     }
-    Tensor t = allocate(rows, cols, dtype);
-    try {
-      write(t, values);
-      return t;
-    } catch (RuntimeException e) {
-      t.close();
-      throw e;
-    }
+    return allocateFilled(rows, cols, dtype, t -> write(t, values));
   }
 
   /** A new I32 tensor holding {@code values} (row-major, rows*cols long), e.g. token ids or labels. */
@@ -98,9 +91,14 @@ public abstract class Backend implements AutoCloseable {
       throw new IllegalArgumentException("values: expected " + (long) rows * cols + " ints for [" + rows + ","
           + cols + "], got " + values.length);
     }
-    Tensor t = allocate(rows, cols, DType.I32);
+    return allocateFilled(rows, cols, DType.I32, t -> write(t, values));
+  }
+
+  /** A new tensor written by {@code fill}; freed again when the write is refused or fails. */
+  private Tensor allocateFilled(int rows, int cols, DType dtype, Consumer<Tensor> fill) {
+    Tensor t = allocate(rows, cols, dtype);
     try {
-      write(t, values);
+      fill.accept(t);
       return t;
     } catch (RuntimeException e) {
       t.close();

@@ -55,11 +55,7 @@ final class HostStaging {
         case I32 -> throw new IllegalStateException("I32 values travel as ints"); // refused by Backend
       }
       in.position(in.position() + n);
-      try {
-        upload.accept(host, piece);
-      } finally {
-        Reference.reachabilityFence(buffer);
-      }
+      send(host, piece, upload);
     });
   }
 
@@ -68,11 +64,7 @@ final class HostStaging {
     forEachPiece(src, piece -> {
       int n = (int) piece.elementCount();
       ByteBuffer host = buffer.clear().limit(n * piece.dtype().byteSize());
-      try {
-        download.accept(piece, host);
-      } finally {
-        Reference.reachabilityFence(buffer);
-      }
+      receive(piece, host, download);
       switch (piece.dtype()) {
         case F32 -> values.put(host.asFloatBuffer());
         case BF16 -> {
@@ -100,11 +92,7 @@ final class HostStaging {
       ByteBuffer host = buffer.clear().limit(n * Integer.BYTES);
       host.asIntBuffer().put(in.slice(in.position(), n));
       in.position(in.position() + n);
-      try {
-        upload.accept(host, piece);
-      } finally {
-        Reference.reachabilityFence(buffer);
-      }
+      send(host, piece, upload);
     });
   }
 
@@ -113,13 +101,27 @@ final class HostStaging {
     forEachPiece(src, piece -> {
       int n = (int) piece.elementCount();
       ByteBuffer host = buffer.clear().limit(n * Integer.BYTES);
-      try {
-        download.accept(piece, host);
-      } finally {
-        Reference.reachabilityFence(buffer);
-      }
+      receive(piece, host, download);
       values.put(host.asIntBuffer());
     });
+  }
+
+  /** One native upload of a piece; the buffer stays reachable until it has returned. */
+  private void send(ByteBuffer host, Tensor piece, BiConsumer<ByteBuffer, Tensor> upload) {
+    try {
+      upload.accept(host, piece);
+    } finally {
+      Reference.reachabilityFence(buffer);
+    }
+  }
+
+  /** One native download of a piece; the buffer stays reachable until it has returned. */
+  private void receive(Tensor piece, ByteBuffer host, BiConsumer<Tensor, ByteBuffer> download) {
+    try {
+      download.accept(piece, host);
+    } finally {
+      Reference.reachabilityFence(buffer);
+    }
   }
 
   /** {@code t} in row-major pieces that each fit the buffer: blocks of rows, or parts of one row. */

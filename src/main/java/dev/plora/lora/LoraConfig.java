@@ -32,6 +32,7 @@ public final class LoraConfig {
   private final long seed;
   private final List<String> targetModules;
   private final String targetModulesRegex;
+  private final Pattern targetPattern; // compiled once: targets() runs for every module of a model
   private final List<Integer> layersToTransform;
   private final List<String> layersPattern;
   private final Map<String, Integer> rankPattern;
@@ -49,6 +50,7 @@ public final class LoraConfig {
     this.seed = b.seed;
     this.targetModules = List.copyOf(b.targetModules);
     this.targetModulesRegex = b.targetModulesRegex;
+    this.targetPattern = b.targetModulesRegex == null ? null : Pattern.compile(b.targetModulesRegex);
     this.layersToTransform = List.copyOf(b.layersToTransform);
     this.layersPattern = List.copyOf(b.layersPattern);
     this.rankPattern = Collections.unmodifiableMap(new LinkedHashMap<>(b.rankPattern));
@@ -124,8 +126,8 @@ public final class LoraConfig {
   /** True when the module at {@code path} is named by the targets and its layer is one to transform. */
   public boolean targets(String path, boolean isOutputHead) {
     boolean named;
-    if (targetModulesRegex != null) {
-      named = ModulePatterns.matchesRegex(Pattern.compile(targetModulesRegex), path);
+    if (targetPattern != null) {
+      named = ModulePatterns.matchesRegex(targetPattern, path);
     } else if (targetModules.equals(List.of(ALL_LINEAR))) {
       named = !isOutputHead;
     } else {
