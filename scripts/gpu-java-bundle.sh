@@ -5,9 +5,10 @@
 #
 #   gpu-java/runtime.tgz   a jlinked Java runtime: the modules the library and its tests use,
 #                          without java.desktop (only the demo's charts need it), stripped
-#   gpu-java/lib/*.jar     the runtime jars but JFreeChart, plora.jar, the test classes (without
-#                          the demo and fuzz tests, which need JFreeChart and jqwik) and the
-#                          JUnit console launcher matching the project's JUnit
+#   gpu-java/lib/*.jar     the runtime jars but JFreeChart (plora-core's jar among them),
+#                          plora-core's test classes (the backend cases; the command line's
+#                          tests, which need JFreeChart and jqwik, stay here) and the JUnit
+#                          console launcher matching the project's JUnit
 #   gpu-java/native/       libgomp.so.1, in case the GPU machine lacks it
 #   gpu-java/STAMP         the commit it was built from
 #
@@ -26,8 +27,10 @@ die() {
 }
 
 for tool in jlink jar mvn; do command -v $tool >/dev/null || die "needs $tool (a JDK and Maven)"; done
-[[ -f target/plora.jar && -f target/classpath.txt && -d target/test-classes ]] \
-  || die "build first: mvn -B package (target/plora.jar, target/classpath.txt and target/test-classes are missing)"
+classpath_file=plora-cli/target/classpath.txt
+tests=plora-core/target/test-classes
+[[ -f $classpath_file && -d $tests ]] \
+  || die "build first: mvn -B package ($classpath_file and $tests are missing)"
 junit=$(sed -n 's|.*<junit.version>\(5\.[0-9.]*\)</junit.version>.*|\1|p' pom.xml)
 [[ -n $junit ]] || die "no <junit.version> 5.x in pom.xml"
 platform=1.${junit#5.}  # JUnit Jupiter 5.x.y ships with Platform 1.x.y
@@ -43,10 +46,9 @@ jlink --add-modules "$MODULES" --strip-debug --no-man-pages --no-header-files --
   --strip-native-debug-symbols exclude-debuginfo-files --output "$tmp/runtime"
 tar -C "$tmp" -czf "$build/runtime.tgz" runtime
 
-tr ':' '\n' <target/classpath.txt | while read -r jar || [[ -n $jar ]]; do  # the last entry has no newline
+tr ':' '\n' <"$classpath_file" | while read -r jar || [[ -n $jar ]]; do  # the last entry has no newline
   case $jar in *jfreechart*) ;; *.jar) cp "$jar" "$build/lib/" ;; esac
 done
-cp target/plora.jar "$build/lib/"
 # the OpenMP runtime libplora_cpu needs, for a machine without one (gpu-check then adds it)
 mkdir -p "$build/native"
 cache=$({ ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null || true)  # /sbin: off a non-root PATH
@@ -57,14 +59,13 @@ else
   echo "gpu-java-bundle: warning: libgomp.so.1 not found here; a GPU machine without it cannot load the CPU kernels" >&2
 fi
 mkdir -p "$tmp/tests"
-cp -r target/test-classes/. "$tmp/tests/"
-rm -rf "$tmp/tests/dev/plora/demo" "$tmp/tests/dev/plora/fuzz"
+cp -r "$tests"/. "$tmp/tests/"
 jar --create --file "$build/lib/plora-tests.jar" -C "$tmp/tests" .
 mvn -q -B dependency:copy -Dartifact="org.junit.platform:junit-platform-console-standalone:$platform" \
   -DoutputDirectory="$build/lib" || die "could not fetch the JUnit console launcher $platform"
 
 # what was bundled: gpu-check.sh warns when the tree it checks has moved on since
-echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src pom.xml native || echo ' with uncommitted changes') built $(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$build/STAMP"
+echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- plora-core pom.xml native || echo ' with uncommitted changes') built $(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$build/STAMP"
 
 bytes=$(du -sb "$build" | cut -f1)
 mib=$(((bytes + 1048575) / 1048576))
