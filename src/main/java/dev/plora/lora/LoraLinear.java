@@ -212,7 +212,6 @@ public final class LoraLinear extends Layer {
         ActivationSpec.scratch("ds", shape.rows(), r, dtype));
   }
 
-
   /** A new input buffer [M, K+r]: write x into its first K columns ({@code colsView(0, K)}). */
   public Tensor allocateInput(int m) {
     requireOpen();

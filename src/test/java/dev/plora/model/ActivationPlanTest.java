@@ -110,6 +110,25 @@ class ActivationPlanTest {
   }
 
   @Test
+  void trainingAndEvaluationShapesInTurnAllocateNothingOnceSeen() {
+    try (Backend backend = new CpuBackend(); TensorScope s = new TensorScope(backend); Mlp mlp = model(s, 1)) {
+      Tensor train = s.allocate(6, IN, DType.F32).fill(0.5f), eval = s.allocate(8, IN, DType.F32).fill(0.25f);
+      Tensor dout = s.allocate(6, OUT, DType.F32).fill(1f);
+      mlp.forward(train);
+      mlp.backward(dout);
+      mlp.train(false).forward(eval);
+      long seen = backend.allocations();
+      for (int i = 0; i < 3; i++) {
+        mlp.train(true).forward(train);
+        mlp.backward(dout);
+        mlp.train(false).forward(eval);
+      }
+      assertEquals(seen, backend.allocations());
+      assertRefused(IllegalArgumentException.class, () -> mlp.backward(dout), "[8,5]", "[6,5]");
+    }
+  }
+
+  @Test
   void aChangedModelOrSwitchGetsANewPlan() {
     try (Backend backend = new CpuBackend(); TensorScope s = new TensorScope(backend); Mlp mlp = model(s, 1)) {
       ActivationPlan plan = mlp.plan(InputShape.ofRows(4));
