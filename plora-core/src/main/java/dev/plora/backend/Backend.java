@@ -46,6 +46,19 @@ public abstract class Backend implements AutoCloseable {
     return memory.bytes();
   }
 
+  /**
+   * Native allocations this backend has made since it was opened, freed ones included: a reading
+   * that does not move across a piece of work shows that the work allocated nothing.
+   */
+  public final long allocations() {
+    return memory.allocations();
+  }
+
+  /** Bytes of native memory this backend has allocated since it was opened, freed ones included. */
+  public final long allocatedBytes() {
+    return memory.allocatedBytes();
+  }
+
   // ---------------------------------------------------------------- memory
 
   public final synchronized Tensor allocate(int rows, int cols, DType dtype) {

@@ -10,7 +10,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The native memory of one backend's tensors: allocation through the backend, the count of bytes
- * held, and leak tracking. Each allocation is freed exactly once: when its tensor is closed, or —
+ * held and of allocations made (a training step after the first should make none), and leak
+ * tracking. Each allocation is freed exactly once: when its tensor is closed, or —
  * a leak, counted and optionally reported with its allocation site — when the garbage collector
  * finds the tensor unreachable.
  */
@@ -23,6 +24,8 @@ final class NativeMemory {
 
   private final Backend backend;
   private final AtomicLong bytes = new AtomicLong();
+  private final AtomicLong allocations = new AtomicLong();
+  private final AtomicLong allocatedBytes = new AtomicLong();
 
   NativeMemory(Backend backend) {
     this.backend = backend;
@@ -33,10 +36,22 @@ final class NativeMemory {
     return bytes.get();
   }
 
+  /** Allocations made since the backend was opened (freed ones included). */
+  long allocations() {
+    return allocations.get();
+  }
+
+  /** Bytes allocated since the backend was opened (freed ones included). */
+  long allocatedBytes() {
+    return allocatedBytes.get();
+  }
+
   /** A fresh allocation of {@code size} (> 0) bytes; the caller holds the backend's lock. */
   TensorStorage allocate(long size) {
     long address = backend.allocateBytes(size);
     bytes.addAndGet(size);
+    allocations.incrementAndGet();
+    allocatedBytes.addAndGet(size);
     return new Storage(address, size);
   }
 

@@ -2,6 +2,8 @@ package dev.plora.lora;
 
 import dev.plora.backend.Backend;
 import dev.plora.backend.Dropout;
+import dev.plora.model.ActivationSpec;
+import dev.plora.model.InputShape;
 import dev.plora.model.Layer;
 import dev.plora.optim.Parameter;
 import dev.plora.tensor.DType;
@@ -44,9 +46,6 @@ public final class LoraLinear extends Layer {
   private Tensor savedX;
   private Tensor savedSs;
   private Dropout savedDropout;
-  // Rank-r scratch for inputs without spare columns, reused while M stays the same.
-  private Tensor ssScratch;
-  private Tensor dsScratch;
 
   private LoraLinear(Tensor w, Tensor b, LoraConfig config, int layer) {
     this.backend = w.backend();
@@ -201,7 +200,17 @@ public final class LoraLinear extends Layer {
     return merged;
   }
 
-  // ---------------------------------------------------------------- augmented activations
+  // ---------------------------------------------------------------- activations
+
+  /**
+   * Rank-r buffers for inputs without spare columns: {@code ss} (s·S, read by backward) and
+   * {@code ds} (dS, within backward).
+   */
+  @Override
+  protected List<ActivationSpec> ownActivations(InputShape shape) {
+    return List.of(ActivationSpec.recomputable("ss", shape.rows(), r, dtype),
+        ActivationSpec.scratch("ds", shape.rows(), r, dtype));
+  }
 
   /** A new input buffer [M, K+r]: write x into its first K columns ({@code colsView(0, K)}). */
   public Tensor allocateInput(int m) {
@@ -247,11 +256,12 @@ public final class LoraLinear extends Layer {
       savedX = null;
       return;
     }
-    Dropout dropout = isTraining() && config.dropout() > 0
+    usePlan(InputShape.ofRows(x.rows()));
+    Dropout dropout = isReplaying() && savedDropout != null ? savedDropout // recomputing: the same mask
+        : isTraining() && config.dropout() > 0
         ? new Dropout(config.dropout(), config.seed(), RngStreams.dropout(adapter.nextStep(), layer))
         : Dropout.NONE;
-    int m = x.rows();
-    Tensor ss = augmented ? x.colsView(k, r) : scratch(m, true);
+    Tensor ss = augmented ? x.colsView(k, r) : activation("ss");
     backend.shrink(xk, loraA, scaling, dropout, ss);
     if (augmented) {
       backend.gemm(false, x, true, waug.rowsView(0, n), 1f, 0f, y); // x·Wᵀ + (s·S)·Bᵀ in one GEMM
@@ -313,7 +323,7 @@ public final class LoraLinear extends Layer {
     }
     boolean augmented = dy.cols() == n + r;
     Tensor dyn = augmented ? dy.colsView(0, n) : dy;
-    Tensor ds = augmented ? dy.colsView(n, r) : scratch(m, false);
+    Tensor ds = augmented ? dy.colsView(n, r) : activation("ds");
     backend.dyPass(dyn, loraB, savedSs, scaling, ds, adapter.gradB());
     if (dx == null) {
       backend.daDx(savedX, ds, loraA, savedDropout, adapter.gradA(), null);
@@ -396,7 +406,7 @@ public final class LoraLinear extends Layer {
   protected void release() {
     savedX = null;
     adapter.close();
-    for (Tensor t : new Tensor[] {waug, bias, ssScratch, dsScratch}) {
+    for (Tensor t : new Tensor[] {waug, bias}) {
       if (t != null) {
         t.close();
       }
@@ -431,22 +441,6 @@ public final class LoraLinear extends Layer {
     if (bias != null) {
       backend.addBias(y, bias);
     }
-  }
-
-  private Tensor scratch(int m, boolean forSs) {
-    Tensor t = forSs ? ssScratch : dsScratch;
-    if (t == null || t.rows() != m) {
-      if (t != null) {
-        t.close();
-      }
-      t = backend.allocate(m, r, dtype);
-      if (forSs) {
-        ssScratch = t;
-      } else {
-        dsScratch = t;
-      }
-    }
-    return t;
   }
 
   private String backwardWithoutForward() {

@@ -20,7 +20,6 @@ public final class Linear extends Layer {
   private final List<Parameter> parameters = new ArrayList<>();
   private Tensor gradW;
   private Tensor gradBias;
-  private Tensor ones; // [M,1] of ones: the bias gradient is onesᵀ·dY, a GEMM
   private Tensor savedX;
 
   /** A layer over copies of {@code weight} [N,K] and {@code bias} [1,N] (may be null). */
@@ -112,6 +111,12 @@ public final class Linear extends Layer {
     return outFeatures();
   }
 
+  /** A trainable bias needs {@code ones [M,1]}: its gradient is onesᵀ·dY, a GEMM. */
+  @Override
+  protected List<ActivationSpec> ownActivations(InputShape shape) {
+    return gradBias == null ? List.of() : List.of(ActivationSpec.scratch("ones", shape.rows(), 1, dtype()));
+  }
+
   @Override
   public void forward(Tensor x, Tensor y) {
     requireOpen();
@@ -122,6 +127,7 @@ public final class Linear extends Layer {
     }
     requireOperand("y", y, x.rows(), outFeatures(), true, weight);
     requireApart("y", y, "x", x);
+    usePlan(InputShape.ofRows(x.rows()));
     Tensor xk = x.cols() == inFeatures() ? x : x.colsView(0, inFeatures());
     backend.gemm(false, xk, true, weight, 1f, 0f, y);
     if (bias != null) {
@@ -151,13 +157,8 @@ public final class Linear extends Layer {
     if (trainable) {
       backend.gemm(true, dyn, false, savedX, 1f, 1f, gradW);
       if (gradBias != null) {
-        if (ones == null || ones.rows() != dy.rows()) {
-          if (ones != null) {
-            owned.remove(ones);
-            ones.close();
-          }
-          ones = own(backend.allocate(dy.rows(), 1, dy.dtype()).fill(1f));
-        }
+        Tensor ones = activation("ones");
+        ones.fill(1f);
         backend.gemm(true, ones, false, dyn, 1f, 1f, gradBias);
       }
     }

@@ -10,21 +10,23 @@ import java.util.List;
 
 /**
  * Linear layers with an activation between them (GELU unless chosen otherwise), as children
- * {@code layers.0}, {@code layers.1}, …. Activation buffers are kept per batch size and laid out
+ * {@code layers.0}, {@code layers.1}, …. Its buffers come from an {@link ActivationPlan}, laid out
  * the way each layer likes them (LoRA layers get their r scratch columns), so a step makes no
- * copies beyond the model's input and output gradient.
+ * copies beyond the model's input and output gradient, and no allocations after the first. With
+ * {@link #recompute(boolean)} on, it keeps only its input and output and recomputes the layers'
+ * activations in backward.
+ *
+ * <p>Buffers, for layer i of n: {@code x<i>} its input (the model's input for i = 0, kept),
+ * {@code y<i>} its output before the activation (the model's output for i = n−1, kept),
+ * {@code dy<i>} the gradient of y, with the layer's scratch columns, and {@code dx<i>} (i > 0) the
+ * gradient of its input before the activation's backward.
  */
 public final class Mlp extends Module {
   private final Backend backend;
   private final Activation activation;
   private final ModuleList<Layer> layers;
-  private final List<Tensor> buffers = new ArrayList<>();
-  private Tensor[] inputs;   // [M, inputColumns(i)]: layer i's input (activation of layer i-1)
-  private Tensor[] preacts;  // [M, out(i)]: layer i's output before the activation
-  private Tensor[] outGrads; // [M, outputGradColumns(i)]
-  private Tensor[] inGrads;  // [M, in(i)] for i > 0: layer i's dx, before the activation's backward
-  private int batch = -1;
-  private int[] bufferColumns; // the layers' preferred columns when the buffers were made
+  private final String[] x, y, dy, dx; // the buffers' names, by layer
+  private int rows = -1; // of the last forward pass
 
   /** GELU between {@code layers}; takes ownership of them. */
   public Mlp(List<? extends Layer> layers) {
@@ -56,6 +58,54 @@ public final class Mlp extends Module {
     this.backend = layers.get(0).backend();
     this.activation = activation;
     this.layers = register("layers", new ModuleList<>(Layer.class, layers));
+    int n = layers.size();
+    x = new String[n];
+    y = new String[n];
+    dy = new String[n];
+    dx = new String[n];
+    for (int i = 0; i < n; i++) {
+      x[i] = "x" + i;
+      y[i] = "y" + i;
+      dy[i] = "dy" + i;
+      dx[i] = "dx" + i;
+    }
+  }
+
+  @Override
+  public Backend backend() {
+    return backend;
+  }
+
+  @Override
+  protected List<ActivationSpec> ownActivations(InputShape shape) {
+    List<Layer> layers = layers();
+    int m = shape.rows(), last = layers.size() - 1;
+    DType dtype = dtype();
+    List<ActivationSpec> out = new ArrayList<>();
+    for (int i = 0; i <= last; i++) {
+      Layer l = layers.get(i);
+      out.add(i == 0 ? ActivationSpec.kept(x[i], m, l.inputColumns(), dtype)
+          : ActivationSpec.recomputable(x[i], m, l.inputColumns(), dtype));
+      out.add(i == last ? ActivationSpec.kept(y[i], m, l.outFeatures(), dtype)
+          : ActivationSpec.recomputable(y[i], m, l.outFeatures(), dtype));
+      out.add(ActivationSpec.scratch(dy[i], m, l.outputGradColumns(), dtype));
+      if (i > 0) {
+        out.add(ActivationSpec.scratch(dx[i], m, l.inFeatures(), dtype));
+      }
+    }
+    return out;
+  }
+
+  /** Recomputing runs the layers' forward again from the kept input. */
+  @Override
+  protected boolean canRecompute() {
+    return true;
+  }
+
+  @Override
+  public Mlp recompute(boolean on) {
+    super.recompute(on);
+    return this;
   }
 
   /** The last layer produces the model's outputs. */
@@ -109,16 +159,23 @@ public final class Mlp extends Module {
       throw new IllegalArgumentException("x: expected [M," + inFeatures() + "] " + dtype() + ", got "
           + (x == null ? "null" : x.shape() + " " + x.dtype()));
     }
+    x.requireOpen("x");
+    usePlan(InputShape.ofRows(x.rows()));
+    backend.copy(x, activation(this.x[0]).colsView(0, inFeatures()));
+    forwardLayers();
+    rows = x.rows();
+    return activation(y[layers.size() - 1]);
+  }
+
+  /** The layers and activations from the input buffer x0 on. */
+  private void forwardLayers() {
     List<Layer> layers = layers();
-    buffersFor(x.rows(), layers);
-    backend.copy(x, inputs[0].colsView(0, inFeatures()));
     for (int i = 0; i < layers.size(); i++) {
-      layers.get(i).forward(inputs[i], preacts[i]);
+      layers.get(i).forward(activation(x[i]), activation(y[i]));
       if (i + 1 < layers.size()) {
-        activation.forward(backend, preacts[i], inputs[i + 1].colsView(0, layers.get(i + 1).inFeatures()));
+        activation.forward(backend, activation(y[i]), activation(x[i + 1]).colsView(0, layers.get(i + 1).inFeatures()));
       }
     }
-    return preacts[layers.size() - 1];
   }
 
   /** Backward of the last forward pass from dL/d(output) [M, outFeatures]; accumulates gradients. */
@@ -126,60 +183,22 @@ public final class Mlp extends Module {
     requireOpen();
     List<Layer> layers = layers();
     int last = layers.size() - 1;
-    if (batch < 0 || dout == null || dout.rows() != batch || dout.cols() != outFeatures()) {
-      throw new IllegalArgumentException("dout: expected [" + batch + "," + outFeatures() + "] for the last forward "
+    if (rows < 0 || dout == null || dout.rows() != rows || dout.cols() != outFeatures()) {
+      throw new IllegalArgumentException("dout: expected [" + rows + "," + outFeatures() + "] for the last forward "
           + "pass, got " + (dout == null ? "null" : dout.shape()));
     }
-    backend.copy(dout, outGrads[last].colsView(0, outFeatures()));
+    dout.requireOpen("dout");
+    if (recomputes()) {
+      replay(this::forwardLayers);
+    }
+    backend.copy(dout, activation(dy[last]).colsView(0, outFeatures()));
     for (int i = last; i >= 0; i--) {
-      layers.get(i).backward(outGrads[i], i > 0 ? inGrads[i] : null);
+      layers.get(i).backward(activation(dy[i]), i > 0 ? activation(dx[i]) : null);
       if (i > 0) {
         int features = layers.get(i - 1).outFeatures();
-        activation.backward(backend, preacts[i - 1], inGrads[i], outGrads[i - 1].colsView(0, features));
+        activation.backward(backend, activation(y[i - 1]), activation(dx[i]), activation(dy[i - 1]).colsView(0,
+            features));
       }
     }
-  }
-
-  private void buffersFor(int m, List<Layer> layers) {
-    int[] columns = layers.stream().flatMapToInt(l -> java.util.stream.IntStream.of(l.inputColumns(),
-        l.outputGradColumns())).toArray();
-    if (m == batch && java.util.Arrays.equals(columns, bufferColumns)) {
-      return;
-    }
-    releaseBuffers();
-    bufferColumns = columns;
-    int n = layers.size();
-    inputs = new Tensor[n];
-    preacts = new Tensor[n];
-    outGrads = new Tensor[n];
-    inGrads = new Tensor[n];
-    DType dtype = dtype();
-    for (int i = 0; i < n; i++) {
-      Layer l = layers.get(i);
-      inputs[i] = buffer(m, l.inputColumns(), dtype);
-      preacts[i] = buffer(m, l.outFeatures(), dtype);
-      outGrads[i] = buffer(m, l.outputGradColumns(), dtype);
-      if (i > 0) {
-        inGrads[i] = buffer(m, l.inFeatures(), dtype);
-      }
-    }
-    batch = m;
-  }
-
-  private Tensor buffer(int rows, int cols, DType dtype) {
-    Tensor t = backend.allocate(rows, cols, dtype).fill(0f);
-    buffers.add(t);
-    return t;
-  }
-
-  private void releaseBuffers() {
-    buffers.forEach(Tensor::close);
-    buffers.clear();
-    batch = -1;
-  }
-
-  @Override
-  protected void release() {
-    releaseBuffers();
   }
 }

@@ -15,6 +15,7 @@ import java.nio.FloatBuffer;
 public final class Tensor implements AutoCloseable {
   private final TensorStorage storage;
   private final long offset; // elements from the storage start to element [0,0]
+  private final long origin; // elements from the storage start to [0,0] of the tensor this is a view of
   private final int rows;
   private final int cols;
   private final int ld;
@@ -22,9 +23,11 @@ public final class Tensor implements AutoCloseable {
   private final boolean owner;
   private volatile boolean closed;
 
-  private Tensor(TensorStorage storage, long offset, int rows, int cols, int ld, DType dtype, boolean owner) {
+  private Tensor(TensorStorage storage, long offset, long origin, int rows, int cols, int ld, DType dtype,
+      boolean owner) {
     this.storage = storage;
     this.offset = offset;
+    this.origin = origin;
     this.rows = rows;
     this.cols = cols;
     this.ld = ld;
@@ -44,7 +47,7 @@ public final class Tensor implements AutoCloseable {
       throw new IllegalArgumentException("storage of " + storage.bytes() + " bytes is too small for ["
           + rows + "," + cols + "] ld " + ld + " " + dtype);
     }
-    return new Tensor(storage, 0, rows, cols, ld, dtype, true);
+    return new Tensor(storage, 0, 0, rows, cols, ld, dtype, true);
   }
 
   public int rows() {
@@ -123,7 +126,30 @@ public final class Tensor implements AutoCloseable {
           + ((long) col + cols) + "] (shape [" + rows + "," + cols + "]) is outside its parent of shape "
           + shape());
     }
-    return new Tensor(storage, offset + (long) row * ld + col, rows, cols, ld, dtype, false);
+    return new Tensor(storage, offset + (long) row * ld + col, origin, rows, cols, ld, dtype, false);
+  }
+
+  /**
+   * A contiguous {@code [rows, cols]} view of {@code dtype} that starts {@code byteOffset} bytes
+   * after this contiguous tensor's first element and lies within it: how one allocation (an arena)
+   * holds tensors of several dtypes. The offset must be a multiple of the dtype's size.
+   */
+  public Tensor carve(long byteOffset, int rows, int cols, DType dtype) {
+    requireOpen("carve from");
+    if (dtype == null || rows <= 0 || cols <= 0) {
+      throw new IllegalArgumentException("carve: expected rows > 0, cols > 0 and a dtype, got [" + rows + "," + cols
+          + "] " + dtype);
+    }
+    if (!isContiguous()) {
+      throw new IllegalArgumentException("carve: tensor " + this + " is not contiguous");
+    }
+    long start = offset * this.dtype.byteSize() + byteOffset;
+    long end = (long) rows * cols * dtype.byteSize() + byteOffset;
+    if (byteOffset < 0 || start % dtype.byteSize() != 0 || end > elementCount() * this.dtype.byteSize()) {
+      throw new IllegalArgumentException("carve: [" + rows + "," + cols + "] " + dtype + " at byte " + byteOffset
+          + " does not lie, aligned, within " + this);
+    }
+    return new Tensor(storage, start / dtype.byteSize(), start / dtype.byteSize(), rows, cols, cols, dtype, false);
   }
 
   /** Rows {@code [row, row+rows)}, all columns. */
@@ -137,17 +163,18 @@ public final class Tensor implements AutoCloseable {
   }
 
   /**
-   * True when the two tensors share at least one element. Views with the same leading
-   * dimension are compared as rectangles, so disjoint column blocks of one buffer do not
-   * overlap; otherwise their byte ranges are compared.
+   * True when the two tensors share at least one element. Views of one matrix (an allocation,
+   * or a buffer {@link #carve carved} from one) with the same leading dimension are compared as
+   * rectangles, so disjoint column blocks of one buffer do not overlap; otherwise their byte
+   * ranges are compared.
    */
   public boolean overlaps(Tensor other) {
     if (storage != other.storage) {
       return false;
     }
-    if (ld == other.ld && dtype == other.dtype) {
-      long r0 = offset / ld, c0 = offset % ld;
-      long r1 = other.offset / ld, c1 = other.offset % ld;
+    if (origin == other.origin && ld == other.ld && dtype == other.dtype) { // views of one matrix
+      long r0 = (offset - origin) / ld, c0 = (offset - origin) % ld;
+      long r1 = (other.offset - origin) / ld, c1 = (other.offset - origin) % ld;
       return r0 < r1 + other.rows && r1 < r0 + rows && c0 < c1 + other.cols && c1 < c0 + cols;
     }
     long b0 = offset * dtype.byteSize();

@@ -21,6 +21,9 @@ import java.util.Map;
  * forward + loss + backward over {@code gradientAccumulation} micro-batches, check that loss and
  * gradients are finite, clip by global norm, one fused AdamW step with the schedule's learning
  * rate, and — with a {@link PeriodicLoraConfig} — unload the adapters at the end of each stage.
+ * All of it works in place: with a model whose buffers come from an
+ * {@link dev.plora.model.ActivationPlan} (as {@link dev.plora.model.Mlp}'s do), a step after the
+ * first allocates no native memory.
  *
  * <pre>{@code
  * try (Trainer<Batch> trainer = Trainer.<Batch>builder(backend)

@@ -183,6 +183,40 @@ class TrainerTest {
     }
   }
 
+  /**
+   * After the first step, a step — forward, loss, backward, clipping norm, AdamW, unloading (by
+   * momentum every step; fully, with ReLoRA's pruning, every second) — allocates nothing, also
+   * when the model recomputes its activations.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("dev.plora.testing.BackendCases#names")
+  void aStepAfterTheFirstAllocatesNothing(String backendName) {
+    for (PeriodicLoraConfig periodic : new PeriodicLoraConfig[] {PeriodicLoraConfig.momentum(1, 0.1f),
+        PeriodicLoraConfig.relora(2, 0.5)}) {
+      for (boolean recompute : new boolean[] {false, true}) {
+        try (Backend backend = BackendCases.open(backendName); Task task = new Task(backend, 4, 0.1f)) {
+          task.student.recompute(recompute);
+          List<Long> allocations = new ArrayList<>();
+          TrainListener counter = new TrainListener() {
+            @Override
+            public void onStep(StepEvent e) {
+              allocations.add(backend.allocations());
+            }
+          };
+          try (Trainer<Batch> trainer = task.trainer(6).periodic(periodic).listener(counter).build()) {
+            Trainer.Result result = trainer.run();
+            assertEquals(6, result.steps());
+          }
+          assertEquals(6, allocations.size());
+          assertTrue(allocations.get(0) > 0);
+          assertEquals(List.of(allocations.get(0), allocations.get(0), allocations.get(0), allocations.get(0),
+              allocations.get(0), allocations.get(0)), allocations, periodic + ", recompute " + recompute
+              + ": allocations counted after each step");
+        }
+      }
+    }
+  }
+
   @Test
   void aNonFiniteLossStopsTheRunWithTheLastGoodWeights() {
     try (Backend backend = new CpuBackend(); Task task = new Task(backend, 4, 0f)) {
