@@ -15,10 +15,11 @@ public record Svd(int rows, int cols, int rank, double[] u, double[] s, double[]
   /** Power iterations of a randomized SVD: they sharpen slowly decaying spectra. */
   private static final int POWER_ITERATIONS = 2;
   /**
-   * A randomized SVD pays when its sketch is this many times narrower than the matrix; below,
-   * the exact SVD of the whole matrix costs about as much (plora bench svd).
+   * The randomized SVD runs when its sketch is at most 1/2 the matrix's width: dgesdd of a whole
+   * n x n matrix took 1.1, 5.6 and 22 s at n = 512, 1024 and 2048 (2 cores), the randomized
+   * rank-64 SVD 0.11, 0.15 and 1.3 s. Nearer full rank, the exact SVD is both exact and cheap.
    */
-  private static final int SKETCH_RATIO = 4;
+  private static final int SKETCH_RATIO = 2;
 
   /** The min(rows, cols) singular values of {@code m} [rows, cols], descending (LAPACK dgesdd). */
   public static double[] singularValues(double[] m, int rows, int cols) {
