@@ -1,11 +1,11 @@
 package dev.plora.bench;
 
 import dev.plora.backend.Backend;
+import dev.plora.backend.cpu.HostMatrix;
 import dev.plora.backend.cpu.Lapack;
 import dev.plora.linalg.Svd;
 import java.util.List;
 import java.util.SplittableRandom;
-import org.bytedeco.javacpp.DoublePointer;
 
 /**
  * The truncated SVD behind rank-R adapter exports ({@link Svd#truncated}, on the host through
@@ -28,10 +28,10 @@ public final class SvdBench {
   /** Results "dgemm" (n³ GEMM in double) and "svd_truncated_r64", in that order. */
   public List<BenchResult> run() {
     double[] m = matrix();
-    try (DoublePointer a = new DoublePointer(m); DoublePointer b = new DoublePointer(m);
-        DoublePointer c = new DoublePointer((long) N * N)) {
+    try (HostMatrix a = HostMatrix.of(m, N, N); HostMatrix b = HostMatrix.of(m, N, N);
+        HostMatrix c = HostMatrix.allocate(N, N)) {
       double[][] ms = timing.measureInterleaved(backend, List.of(
-          () -> Lapack.gemm(false, a, false, b, 1, 0, c, N, N, N),
+          () -> Lapack.gemm(false, a, false, b, 1, 0, c),
           () -> Svd.truncated(m, N, N, RANK, 1)));
       String shape = "n=" + N + " F64";
       return List.of(BenchResult.of("dgemm", shape, ms[0], 0, 2L * N * N * N),
@@ -43,15 +43,16 @@ public final class SvdBench {
   private static double[] matrix() {
     SplittableRandom rng = new SplittableRandom(1);
     int r = 128;
-    double[] left = new double[N * r], right = new double[r * N], m = new double[N * N];
+    double[] left = new double[N * r], right = new double[r * N];
     for (int i = 0; i < left.length; i++) {
       left[i] = rng.nextGaussian();
       right[i] = rng.nextGaussian();
     }
-    try (DoublePointer l = new DoublePointer(left); DoublePointer rt = new DoublePointer(right);
-        DoublePointer p = new DoublePointer((long) N * N)) {
-      Lapack.gemm(false, l, false, rt, 1, 0, p, N, N, r);
-      p.get(m);
+    double[] m;
+    try (HostMatrix l = HostMatrix.of(left, N, r); HostMatrix rt = HostMatrix.of(right, r, N);
+        HostMatrix p = HostMatrix.allocate(N, N)) {
+      Lapack.gemm(false, l, false, rt, 1, 0, p);
+      m = p.toArray();
     }
     for (int i = 0; i < m.length; i++) {
       m[i] += 0.5 * rng.nextGaussian();

@@ -1,7 +1,7 @@
 package dev.plora.linalg;
 
+import dev.plora.backend.cpu.HostMatrix;
 import dev.plora.backend.cpu.Lapack;
-import org.bytedeco.javacpp.DoublePointer;
 
 /**
  * The best rank-R factors of a matrix as LoRA wants them, from its truncated SVD ({@link
@@ -31,11 +31,11 @@ public final class LowRank {
 
   /** ‖M − B·A‖ / ‖M‖ (0 for M = 0), with the product and the norms in OpenBLAS. */
   private static double relativeError(double[] m, int rows, int cols, int rank, double[] b, double[] a) {
-    try (DoublePointer residual = new DoublePointer(m); DoublePointer pb = new DoublePointer(b);
-        DoublePointer pa = new DoublePointer(a)) {
-      double norm = Lapack.norm(residual, m.length);
-      Lapack.gemm(false, pb, false, pa, -1, 1, residual, rows, cols, rank);
-      return norm > 0 ? Lapack.norm(residual, m.length) / norm : 0;
+    try (HostMatrix residual = HostMatrix.of(m, rows, cols); HostMatrix pb = HostMatrix.of(b, rows, rank);
+        HostMatrix pa = HostMatrix.of(a, rank, cols)) {
+      double norm = Lapack.norm(residual);
+      Lapack.gemm(false, pb, false, pa, -1, 1, residual);
+      return norm > 0 ? Lapack.norm(residual) / norm : 0;
     }
   }
 }

@@ -1,8 +1,9 @@
 package dev.plora.linalg;
 
-import java.util.SplittableRandom;
+import dev.plora.backend.cpu.HostMatrix;
 import dev.plora.backend.cpu.Lapack;
-import org.bytedeco.javacpp.DoublePointer;
+import java.util.Arrays;
+import java.util.SplittableRandom;
 
 /**
  * A singular value decomposition M ≈ U·diag(s)·Vᵀ of a dense row-major matrix, in double
@@ -24,10 +25,8 @@ public record Svd(int rows, int cols, int rank, double[] u, double[] s, double[]
   /** The min(rows, cols) singular values of {@code m} [rows, cols], descending (LAPACK dgesdd). */
   public static double[] singularValues(double[] m, int rows, int cols) {
     checkMatrix(m, rows, cols);
-    int k = Math.min(rows, cols);
-    try (DoublePointer a = new DoublePointer(m); DoublePointer s = new DoublePointer(k)) {
-      Lapack.gesdd(rows, cols, a, s, null, null);
-      return toArray(s, k);
+    try (HostMatrix a = HostMatrix.of(m, rows, cols)) {
+      return Lapack.singularValues(a);
     }
   }
 
@@ -56,10 +55,11 @@ public record Svd(int rows, int cols, int rank, double[] u, double[] s, double[]
 
   private static Svd exact(double[] m, int rows, int cols, int rank) {
     int k = Math.min(rows, cols);
-    try (DoublePointer a = new DoublePointer(m); DoublePointer s = new DoublePointer(k);
-        DoublePointer u = new DoublePointer((long) rows * k); DoublePointer vt = new DoublePointer((long) k * cols)) {
-      Lapack.gesdd(rows, cols, a, s, u, vt);
-      return new Svd(rows, cols, rank, columns(u, rows, k, rank), toArray(s, rank), toArray(vt, (long) rank * cols));
+    try (HostMatrix a = HostMatrix.of(m, rows, cols); HostMatrix u = HostMatrix.allocate(rows, k);
+        HostMatrix vt = HostMatrix.allocate(k, cols)) {
+      double[] s = Lapack.svd(a, u, vt);
+      return new Svd(rows, cols, rank, u.leadingColumns(rank), Arrays.copyOf(s, rank),
+          Arrays.copyOf(vt.toArray(), rank * cols));
     }
   }
 
@@ -69,22 +69,23 @@ public record Svd(int rows, int cols, int rank, double[] u, double[] s, double[]
     for (int i = 0; i < omega.length; i++) {
       omega[i] = rng.nextGaussian();
     }
-    try (DoublePointer a = new DoublePointer(m); DoublePointer z = new DoublePointer(omega);
-        DoublePointer q = new DoublePointer((long) rows * k); DoublePointer b = new DoublePointer((long) k * cols);
-        DoublePointer s = new DoublePointer(k); DoublePointer ub = new DoublePointer((long) k * k);
-        DoublePointer vt = new DoublePointer((long) k * cols); DoublePointer u = new DoublePointer((long) rows * k)) {
-      Lapack.gemm(false, a, false, z, 1, 0, q, rows, k, cols); // Q = orth(M·Ω) [rows, k]
-      Lapack.orthonormalize(rows, k, q);
+    try (HostMatrix a = HostMatrix.of(m, rows, cols); HostMatrix z = HostMatrix.of(omega, cols, k);
+        HostMatrix q = HostMatrix.allocate(rows, k); HostMatrix b = HostMatrix.allocate(k, cols);
+        HostMatrix ub = HostMatrix.allocate(k, k); HostMatrix vt = HostMatrix.allocate(k, cols);
+        HostMatrix u = HostMatrix.allocate(rows, k)) {
+      Lapack.gemm(false, a, false, z, 1, 0, q); // Q = orth(M·Ω) [rows, k]
+      Lapack.orthonormalize(q);
       for (int power = 0; power < POWER_ITERATIONS; power++) {
-        Lapack.gemm(true, a, false, q, 1, 0, z, cols, k, rows); // Z = orth(Mᵀ·Q) [cols, k]
-        Lapack.orthonormalize(cols, k, z);
-        Lapack.gemm(false, a, false, z, 1, 0, q, rows, k, cols); // Q = orth(M·Z)
-        Lapack.orthonormalize(rows, k, q);
+        Lapack.gemm(true, a, false, q, 1, 0, z); // Z = orth(Mᵀ·Q) [cols, k]
+        Lapack.orthonormalize(z);
+        Lapack.gemm(false, a, false, z, 1, 0, q); // Q = orth(M·Z)
+        Lapack.orthonormalize(q);
       }
-      Lapack.gemm(true, q, false, a, 1, 0, b, k, cols, rows); // B = Qᵀ·M [k, cols] = Ub·S·Vᵀ
-      Lapack.gesdd(k, cols, b, s, ub, vt);
-      Lapack.gemm(false, q, false, ub, 1, 0, u, rows, k, k); // U = Q·Ub
-      return new Svd(rows, cols, rank, columns(u, rows, k, rank), toArray(s, rank), toArray(vt, (long) rank * cols));
+      Lapack.gemm(true, q, false, a, 1, 0, b); // B = Qᵀ·M [k, cols] = Ub·S·Vᵀ
+      double[] s = Lapack.svd(b, ub, vt);
+      Lapack.gemm(false, q, false, ub, 1, 0, u); // U = Q·Ub
+      return new Svd(rows, cols, rank, u.leadingColumns(rank), Arrays.copyOf(s, rank),
+          Arrays.copyOf(vt.toArray(), rank * cols));
     }
   }
 
@@ -106,24 +107,5 @@ public record Svd(int rows, int cols, int rank, double[] u, double[] s, double[]
             + i % cols + "]");
       }
     }
-  }
-
-  private static double[] toArray(DoublePointer p, long count) {
-    double[] out = new double[Math.toIntExact(count)];
-    p.get(out);
-    return out;
-  }
-
-  /** The first {@code take} columns of the [rows, cols] matrix p. */
-  private static double[] columns(DoublePointer p, int rows, int cols, int take) {
-    double[] all = toArray(p, (long) rows * cols);
-    if (take == cols) {
-      return all;
-    }
-    double[] out = new double[rows * take];
-    for (int i = 0; i < rows; i++) {
-      System.arraycopy(all, i * cols, out, i * take, take);
-    }
-    return out;
   }
 }

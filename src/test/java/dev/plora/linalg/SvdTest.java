@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.plora.backend.Backend;
 import dev.plora.backend.cpu.CpuBackend;
+import dev.plora.backend.cpu.HostMatrix;
 import dev.plora.backend.cpu.Lapack;
 import dev.plora.backend.cpu.LapackException;
 import dev.plora.tensor.DType;
@@ -15,7 +16,6 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 import java.util.TreeSet;
-import org.bytedeco.javacpp.DoublePointer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -237,6 +237,29 @@ class SvdTest {
     assertMessage("rank: expected 1..2 for a 2 x 3 matrix, got 3", () -> LowRank.truncatedSvd(m, 2, 3, 3, 0));
   }
 
+  @Test
+  void hostMatricesAndLapackCallsRefuseBadShapes() {
+    try (HostMatrix a = HostMatrix.allocate(3, 2); HostMatrix b = HostMatrix.allocate(3, 2);
+        HostMatrix c = HostMatrix.allocate(2, 2)) {
+      assertMessage("b: expected op(b) with 2 rows to match op(a) [3, 2], got 3", () -> Lapack.gemm(false, a, false, b, 1, 0, c));
+      assertMessage("c: expected [3, 3], got [2, 2]", () -> Lapack.gemm(false, a, true, b, 1, 0, c));
+      assertMessage("a: expected rows ≥ cols, got 2 x 3", () -> {
+        try (HostMatrix t = HostMatrix.of(new double[] {1, 2, 3, 4, 5, 6}, 2, 3)) {
+          Lapack.orthonormalize(t);
+        }
+      });
+      assertMessage("u: expected [3, 2], got [2, 2]", () -> Lapack.svd(a, c, c));
+      assertMessage("values: expected 6 for 2 x 3, got 5", () -> HostMatrix.of(new double[5], 2, 3));
+      assertMessage("rows, cols: expected both ≥ 1 with rows·cols < 2^31, got 0 x 3", () -> HostMatrix.allocate(0, 3));
+      assertMessage("count: expected 0..2, got 3", () -> a.leadingColumns(3));
+    }
+    HostMatrix closed = HostMatrix.allocate(2, 2);
+    closed.close();
+    closed.close(); // idempotent
+    assertEquals("matrix [2, 2]: closed", assertThrows(IllegalStateException.class, () -> Lapack.norm(closed))
+        .getMessage());
+  }
+
   private static void assertMessage(String expected, org.junit.jupiter.api.function.Executable call) {
     assertEquals(expected, assertThrows(IllegalArgumentException.class, call).getMessage());
   }
@@ -244,8 +267,8 @@ class SvdTest {
   /** What LAPACK itself refuses comes back as its info, named by routine: its NaN check of dgesdd's matrix, argument 5. */
   @Test
   void lapackInfoBecomesAnException() {
-    try (DoublePointer a = new DoublePointer(1, Double.NaN, 3, 4); DoublePointer s = new DoublePointer(2)) {
-      LapackException e = assertThrows(LapackException.class, () -> Lapack.gesdd(2, 2, a, s, null, null));
+    try (HostMatrix a = HostMatrix.of(new double[] {1, Double.NaN, 3, 4}, 2, 2)) {
+      LapackException e = assertThrows(LapackException.class, () -> Lapack.singularValues(a));
       assertEquals(-5, e.info());
       assertTrue(e.getMessage().contains("LAPACKE_dgesdd returned info -5"), e.getMessage());
     }
