@@ -23,8 +23,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /** {@code plora bench [FAMILY...]}: kernel, layer and SVD benchmarks. */
-@Command(name = "bench", description = "Benchmark the kernel families, the LoRA layer and the truncated SVD: medians after warm-up, "
-    + "bytes and FLOPs moved, and the ratio to a memcpy or GEMM ceiling measured in the same run.")
+@Command(name = "bench", description = "Benchmark the kernel families, the LoRA layer and the truncated SVD: "
+    + "medians after warm-up, bytes and FLOPs moved, and the ratio to a memcpy or GEMM ceiling measured in the same "
+    + "run.")
 final class BenchCommand implements Callable<Integer> {
   private static final List<String> FAMILIES = java.util.stream.Stream.concat(KernelBench.FAMILIES.stream(),
       java.util.stream.Stream.of("lora", SvdBench.FAMILY)).toList();
