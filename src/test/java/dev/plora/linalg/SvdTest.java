@@ -241,7 +241,8 @@ class SvdTest {
   void hostMatricesAndLapackCallsRefuseBadShapes() {
     try (HostMatrix a = HostMatrix.allocate(3, 2); HostMatrix b = HostMatrix.allocate(3, 2);
         HostMatrix c = HostMatrix.allocate(2, 2)) {
-      assertMessage("b: expected op(b) with 2 rows to match op(a) [3, 2], got 3", () -> Lapack.gemm(false, a, false, b, 1, 0, c));
+      assertMessage("b: expected op(b) with 2 rows to match op(a) [3, 2], got 3",
+          () -> Lapack.gemm(false, a, false, b, 1, 0, c));
       assertMessage("c: expected [3, 3], got [2, 2]", () -> Lapack.gemm(false, a, true, b, 1, 0, c));
       assertMessage("a: expected rows ≥ cols, got 2 x 3", () -> {
         try (HostMatrix t = HostMatrix.of(new double[] {1, 2, 3, 4, 5, 6}, 2, 3)) {
@@ -250,7 +251,8 @@ class SvdTest {
       });
       assertMessage("u: expected [3, 2], got [2, 2]", () -> Lapack.svd(a, c, c));
       assertMessage("values: expected 6 for 2 x 3, got 5", () -> HostMatrix.of(new double[5], 2, 3));
-      assertMessage("rows, cols: expected both ≥ 1 with rows·cols < 2^31, got 0 x 3", () -> HostMatrix.allocate(0, 3));
+      assertMessage("rows, cols: expected both ≥ 1 with rows·cols < 2^31, got 0 x 3",
+          () -> HostMatrix.allocate(0, 3));
       assertMessage("count: expected 0..2, got 3", () -> a.leadingColumns(3));
     }
     HostMatrix closed = HostMatrix.allocate(2, 2);
@@ -264,7 +266,10 @@ class SvdTest {
     assertEquals(expected, assertThrows(IllegalArgumentException.class, call).getMessage());
   }
 
-  /** What LAPACK itself refuses comes back as its info, named by routine: its NaN check of dgesdd's matrix, argument 5. */
+  /**
+   * What LAPACK itself refuses comes back as its info, named by routine: here its NaN check of
+   * dgesdd's matrix, argument 5 (the public entry points refuse NaN before LAPACK sees it).
+   */
   @Test
   void lapackInfoBecomesAnException() {
     try (HostMatrix a = HostMatrix.of(new double[] {1, Double.NaN, 3, 4}, 2, 2)) {
