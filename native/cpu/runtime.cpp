@@ -1,9 +1,9 @@
 // Errors, thread counts and ABI constants of libplora_cpu.
-#include <dlfcn.h>
 #include <omp.h>
 
 #include "../common/abi_constants.h"
 #include "../common/errors.h"
+#include "openblas.h"
 #include "plora/cpu.h"
 
 using namespace plora;
@@ -25,14 +25,9 @@ int plora_cpu_supported(void) {
 }
 
 int plora_cpu_blas_threads(void) {
-  // OpenBLAS is loaded by the JVM beside us, not linked: look it up without loading it.
-  void* blas = dlopen("libopenblas.so.0", RTLD_LAZY | RTLD_NOLOAD);
-  if (blas == nullptr) return -1;
   using Getter = int (*)(void);
-  auto get = reinterpret_cast<Getter>(dlsym(blas, "openblas_get_num_threads"));
-  int threads = get != nullptr ? get() : -1;
-  dlclose(blas);
-  return threads;
+  auto get = reinterpret_cast<Getter>(openblas_symbol("openblas_get_num_threads"));
+  return get != nullptr ? get() : -1;
 }
 
 }  // extern "C"

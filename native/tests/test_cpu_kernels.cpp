@@ -544,6 +544,22 @@ static void test_rejects_bad_arguments() {
   CHECK(plora_cpu_alloc(-1) == nullptr, "negative allocation accepted");
 }
 
+// No OpenBLAS is loaded in this process: the LAPACK entry points say so (they never load one
+// themselves), and refuse bad shapes first.
+static void test_lapack_without_openblas() {
+  double a[6] = {1, 2, 3, 4, 5, 6}, s[2], u[4], vt[6];
+  int info = -1;
+  CHECK(plora_cpu_dgesdd(2, 3, a, 3, s, u, 2, vt, 3, &info) == PLORA_ERR_INVALID && info == 0,
+        "dgesdd without OpenBLAS: info %d", info);
+  CHECK(std::strstr(plora_cpu_last_error(), "LAPACKE_dgesdd") != nullptr, "message: %s", plora_cpu_last_error());
+  CHECK(plora_cpu_dorthonormalize(3, 2, a, 2, &info) == PLORA_ERR_INVALID, "orthonormalize without OpenBLAS");
+  CHECK(std::strstr(plora_cpu_last_error(), "LAPACKE_dgelqf") != nullptr, "message: %s", plora_cpu_last_error());
+  CHECK(plora_cpu_dgesdd(2, 3, a, 2, s, u, 2, vt, 3, &info) == PLORA_ERR_INVALID &&
+            std::strstr(plora_cpu_last_error(), "bad shape") != nullptr, "lda < cols refused: %s", plora_cpu_last_error());
+  CHECK(plora_cpu_dorthonormalize(2, 3, a, 3, &info) == PLORA_ERR_INVALID &&
+            std::strstr(plora_cpu_last_error(), "bad shape") != nullptr, "rows < cols refused: %s", plora_cpu_last_error());
+}
+
 int main() {
   std::mt19937_64 rng(42);
   test_philox_known_answers();
@@ -574,6 +590,7 @@ int main() {
   test_sum_squares_many(rng);
   test_softmax_xent_accuracy(rng);
   test_rejects_bad_arguments();
+  test_lapack_without_openblas();
   std::printf("%s (%d failures)\n", g_failures ? "FAILED" : "OK", g_failures);
   return g_failures ? 1 : 0;
 }

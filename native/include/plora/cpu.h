@@ -12,6 +12,7 @@
 #include "plora/adamw_kernels.h"
 #include "plora/elementwise.h"
 #include "plora/gelu.h"
+#include "plora/lapack.h"
 #include "plora/lora.h"
 #include "plora/losses.h"
 #include "plora/merge.h"

@@ -6,6 +6,7 @@ import dev.plora.bench.BenchReport;
 import dev.plora.bench.BenchResult;
 import dev.plora.bench.KernelBench;
 import dev.plora.bench.LoraBench;
+import dev.plora.bench.SvdBench;
 import dev.plora.bench.Timing;
 import dev.plora.tensor.DType;
 import java.io.PrintWriter;
@@ -21,12 +22,13 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code plora bench [FAMILY...]}: kernel and layer benchmarks. */
-@Command(name = "bench", description = "Benchmark the kernel families and the LoRA layer: medians after warm-up, "
-    + "bytes and FLOPs moved, and the ratio to a memcpy or GEMM ceiling measured in the same run.")
+/** {@code plora bench [FAMILY...]}: kernel, layer and SVD benchmarks. */
+@Command(name = "bench", description = "Benchmark the kernel families, the LoRA layer and the truncated SVD: "
+    + "medians after warm-up, bytes and FLOPs moved, and the ratio to a memcpy or GEMM ceiling measured in the same "
+    + "run.")
 final class BenchCommand implements Callable<Integer> {
   private static final List<String> FAMILIES = java.util.stream.Stream.concat(KernelBench.FAMILIES.stream(),
-      java.util.stream.Stream.of("lora")).toList();
+      java.util.stream.Stream.of("lora", SvdBench.FAMILY)).toList();
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -108,6 +110,12 @@ final class BenchCommand implements Callable<Integer> {
           print.accept(compared);
         }
       }
+      if (chosen.contains(SvdBench.FAMILY)) {
+        for (BenchResult r : new SvdBench(b, timing).run()) {
+          results.add(r);
+          print.accept(r);
+        }
+      }
       printRatios(out, results);
       if (json != null) {
         try {
@@ -121,14 +129,16 @@ final class BenchCommand implements Callable<Integer> {
     return 0;
   }
 
+  /** Each result's time over that of the baseline measured in its rounds at its size. */
   private static void printRatios(PrintWriter out, List<BenchResult> results) {
     for (BenchResult base : results) {
-      if (!base.name().equals("base_gemms")) {
+      if (!base.name().equals("base_gemms") && !base.name().equals("dgemm")) {
         continue;
       }
       for (BenchResult r : results) {
-        if (r.shape().equals(base.shape()) && !r.name().equals("base_gemms")) {
-          out.printf(Locale.ROOT, "%s / base_gemms at %s: %.3f%n", r.name(), r.shape(), r.medianMs() / base.medianMs());
+        if (r.shape().equals(base.shape()) && !r.name().equals(base.name())) {
+          out.printf(Locale.ROOT, "%s / %s at %s: %.3f%n", r.name(), base.name(), base.shape(),
+              r.medianMs() / base.medianMs());
         }
       }
     }

@@ -1,6 +1,7 @@
 package dev.plora.demo;
 
 import dev.plora.backend.Backend;
+import dev.plora.linalg.Svd;
 import dev.plora.lora.Lora;
 import dev.plora.lora.LoraConfig;
 import dev.plora.lora.LoraLinear;
@@ -225,7 +226,7 @@ public final class DemoRunner {
       for (int i = 0; i < w.length; i++) {
         dw[i] = (double) w[i] - config.dtype().round(task.backbone[l][i]);
       }
-      double[] sv = Spectrum.singularValues(dw, task.width, task.width);
+      double[] sv = Svd.singularValues(dw, task.width, task.width);
       erank += Spectrum.effectiveRank(sv);
       above += Spectrum.rankAbove(sv, 0.01);
       if (l == 0) {

@@ -2,6 +2,7 @@ package dev.plora.demo;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.plora.linalg.Svd;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -11,7 +12,7 @@ class SpectrumTest {
     // rows scaled by 3, 2, 1 of a rotation: singular values 3, 2, 1
     double c = Math.cos(0.3), s = Math.sin(0.3);
     double[] m = {3 * c, -3 * s, 0, 2 * s, 2 * c, 0, 0, 0, 1};
-    double[] sv = Spectrum.singularValues(m, 3, 3);
+    double[] sv = Svd.singularValues(m, 3, 3);
     assertEquals(3, sv[0], 1e-12);
     assertEquals(2, sv[1], 1e-12);
     assertEquals(1, sv[2], 1e-12);
@@ -34,7 +35,7 @@ class SpectrumTest {
         }
       }
     }
-    double[] sv = Spectrum.singularValues(m, n, n);
+    double[] sv = Svd.singularValues(m, n, n);
     assertEquals(k, Spectrum.rankAbove(sv, 0.01));
     assertEquals(0, sv[k] / sv[0], 1e-6);
     double[] flat = new double[16];

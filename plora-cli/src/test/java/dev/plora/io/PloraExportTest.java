@@ -8,6 +8,7 @@ import dev.plora.backend.Backend;
 import dev.plora.backend.Rounding;
 import dev.plora.backend.cpu.CpuBackend;
 import dev.plora.demo.Spectrum;
+import dev.plora.linalg.Svd;
 import dev.plora.lora.LoraConfig;
 import dev.plora.lora.LoraLinear;
 import dev.plora.testing.Reference;
@@ -56,7 +57,7 @@ class PloraExportTest {
       try (Safetensors.Reader file = Safetensors.open(merged)) {
         assertTrue(Reference.relativeError(file.floats("model.proj.weight"), expected) <= 1e-6);
       }
-      double[] sv = Spectrum.singularValues(update, n, k);
+      double[] sv = Svd.singularValues(update, n, k);
       assertEquals(4 * r, Spectrum.rankAbove(sv, 1e-6), "three unloads and a live adapter: rank 4r");
 
       for (int rank : new int[] {2 * r, 4 * r}) {
