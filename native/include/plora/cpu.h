@@ -11,6 +11,7 @@
 
 #include "plora/adamw_kernels.h"
 #include "plora/elementwise.h"
+#include "plora/embedding.h"
 #include "plora/gelu.h"
 #include "plora/lora.h"
 #include "plora/losses.h"
@@ -18,6 +19,9 @@
 #include "plora/plora.h"
 #include "plora/random_fill.h"
 #include "plora/reductions.h"
+#include "plora/rmsnorm.h"
+#include "plora/rope.h"
+#include "plora/swiglu.h"
 
 #ifdef __cplusplus
 extern "C" {
