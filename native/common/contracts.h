@@ -226,6 +226,21 @@ inline int check_rope_args(const void* x, int64_t ld_x, int dtype, int64_t rows,
   return check_matrix("inv_freq", inv_freq, head_dim / 2, rows > 0 ? 1 : 0, head_dim / 2);
 }
 
+inline int check_cross_entropy_args(const void* logits, int64_t ld_logits, int dtype, int64_t rows, int64_t vocab,
+                                    const int32_t* targets, int64_t ld_targets, float grad_scale,
+                                    const double* loss_sum, const int64_t* counted, const void* dlogits,
+                                    int64_t ld_dlogits) {
+  PLORA_TRY(check_dtype("dtype", dtype));
+  PLORA_TRY(check_matrix("logits", logits, ld_logits, rows, vocab));
+  PLORA_TRY(check_matrix("targets", targets, ld_targets, rows, 1));
+  PLORA_TRY(check_out_pointer("loss_sum", loss_sum));
+  PLORA_TRY(check_out_pointer("counted", counted));
+  if (vocab < 1) return fail(PLORA_ERR_INVALID, "cross_entropy: vocab %lld < 1", (long long)vocab);
+  if (!(grad_scale > -3.402823466e38f && grad_scale < 3.402823466e38f))
+    return fail(PLORA_ERR_INVALID, "cross_entropy: grad_scale %g is not finite", grad_scale);
+  return dlogits == nullptr ? PLORA_OK : check_matrix("dlogits", dlogits, ld_dlogits, rows, vocab);
+}
+
 }  // namespace plora
 
 #endif
