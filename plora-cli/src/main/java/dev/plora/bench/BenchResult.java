@@ -1,6 +1,8 @@
 package dev.plora.bench;
 
-import java.util.Locale;
+import dev.plora.io.Json;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 /**
  * One benchmark's timings in milliseconds and, for kernels, the minimum bytes and FLOPs the work
@@ -42,18 +44,26 @@ public record BenchResult(String name, String shape, double medianMs, double min
         achieved / ceilingRate);
   }
 
-  String toJson() {
-    StringBuilder sb = new StringBuilder(String.format(Locale.ROOT,
-        "{\"name\": \"%s\", \"shape\": \"%s\", \"median_ms\": %.4f, \"min_ms\": %.4f, \"max_ms\": %.4f, \"runs\": %d",
-        name, shape, medianMs, minMs, maxMs, runs));
+  /** The JSON object of this result: timings, then the work's size and rates, then the ceiling, where they apply. */
+  Map<String, Object> toJson() {
+    Map<String, Object> json = new LinkedHashMap<>();
+    json.put("name", name);
+    json.put("shape", shape);
+    json.put("median_ms", Json.number(medianMs, "%.4f"));
+    json.put("min_ms", Json.number(minMs, "%.4f"));
+    json.put("max_ms", Json.number(maxMs, "%.4f"));
+    json.put("runs", runs);
     if (bytes > 0 || flops > 0) {
-      sb.append(String.format(Locale.ROOT, ", \"bytes\": %d, \"flops\": %d, \"achieved_gbps\": %.3f, "
-          + "\"achieved_gflops\": %.3f", bytes, flops, achievedGbps(), achievedGflops()));
+      json.put("bytes", bytes);
+      json.put("flops", flops);
+      json.put("achieved_gbps", Json.number(achievedGbps(), "%.3f"));
+      json.put("achieved_gflops", Json.number(achievedGflops(), "%.3f"));
     }
     if (ceiling != null) {
-      sb.append(String.format(Locale.ROOT, ", \"ceiling\": \"%s\", \"ceiling_rate\": %.3f, \"ratio_to_ceiling\": %.4f",
-          ceiling, ceilingRate, ratioToCeiling));
+      json.put("ceiling", ceiling);
+      json.put("ceiling_rate", Json.number(ceilingRate, "%.3f"));
+      json.put("ratio_to_ceiling", Json.number(ratioToCeiling, "%.4f"));
     }
-    return sb.append('}').toString();
+    return json;
   }
 }

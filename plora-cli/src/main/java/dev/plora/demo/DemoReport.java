@@ -1,13 +1,16 @@
 package dev.plora.demo;
 
 import dev.plora.io.AtomicFiles;
+import dev.plora.io.Json;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.stream.Collectors;
+import java.util.Map;
 
 /** The demo's results: the stdout table and report.json. */
 public record DemoReport(String backend, long seed, List<RunResult> runs) {
@@ -24,27 +27,45 @@ public record DemoReport(String backend, long seed, List<RunResult> runs) {
     out.flush();
   }
 
+  /** report.json: the run settings, then one run a line. */
   public String toJson() {
-    String items = runs.stream().map(DemoReport::runJson).collect(Collectors.joining(",\n"));
-    return "{\n  \"backend\": \"" + backend + "\",\n  \"seed\": " + seed + ",\n  \"runs\": [\n" + items + "\n  ]\n}\n";
+    Map<String, Object> report = new LinkedHashMap<>();
+    report.put("backend", backend);
+    report.put("seed", seed);
+    report.put("runs", runs.stream().map(DemoReport::runJson).toList());
+    return Json.write(report, 2) + "\n";
   }
 
-  private static String runJson(RunResult r) {
-    String sweep = r.lrSweep().stream()
-        .map(p -> String.format(Locale.ROOT, "{\"lr\": %s, \"val_loss\": %s}", num(p[0]), num(p[1])))
-        .collect(Collectors.joining(", "));
-    return String.format(Locale.ROOT, "    {\"method\": \"%s\", \"rank\": %d, \"unload_every\": %d, \"momentum\": %s, "
-        + "\"lr\": %s, \"initial_val_loss\": %s, \"final_val_loss\": %s, \"gain\": %s, \"gain_vs_lora\": %s, "
-        + "\"effective_rank\": %s, \"rank_above_1pct\": %s, \"trainable_bytes\": %d, \"seconds\": %s, "
-        + "\"steps_per_second\": %s, \"lr_sweep\": [%s]}", r.method().reportName(), r.rank(), r.unloadEvery(),
-        num(r.momentum()), num(r.lr()), num(r.initialValLoss()), num(r.finalValLoss()), num(r.gain()),
-        num(r.gainVsLora()), num(r.effectiveRank()), num(r.rankAbove1pct()), r.trainableBytes(), num(r.seconds()),
-        num(r.stepsPerSecond()), sweep);
+  private static Map<String, Object> runJson(RunResult r) {
+    Map<String, Object> run = new LinkedHashMap<>();
+    run.put("method", r.method().reportName());
+    run.put("rank", r.rank());
+    run.put("unload_every", r.unloadEvery());
+    run.put("momentum", num(r.momentum()));
+    run.put("lr", num(r.lr()));
+    run.put("initial_val_loss", num(r.initialValLoss()));
+    run.put("final_val_loss", num(r.finalValLoss()));
+    run.put("gain", num(r.gain()));
+    run.put("gain_vs_lora", num(r.gainVsLora()));
+    run.put("effective_rank", num(r.effectiveRank()));
+    run.put("rank_above_1pct", num(r.rankAbove1pct()));
+    run.put("trainable_bytes", r.trainableBytes());
+    run.put("seconds", num(r.seconds()));
+    run.put("steps_per_second", num(r.stepsPerSecond()));
+    List<Object> sweep = new ArrayList<>();
+    for (double[] p : r.lrSweep()) {
+      Map<String, Object> point = new LinkedHashMap<>();
+      point.put("lr", num(p[0]));
+      point.put("val_loss", num(p[1]));
+      sweep.add(point);
+    }
+    run.put("lr_sweep", sweep);
+    return run;
   }
 
-  /** JSON numbers; a non-finite value (a diverged run) becomes null. */
-  private static String num(double v) {
-    return Double.isFinite(v) ? String.format(Locale.ROOT, "%.6g", v) : "null";
+  /** Six significant digits; a non-finite value (a diverged run) becomes null. */
+  private static Object num(double v) {
+    return Json.number(v, "%.6g");
   }
 
   /** Writes report.json into {@code dir} atomically. */

@@ -434,7 +434,7 @@ public abstract class Backend implements AutoCloseable {
     return NativeMemory.leaked();
   }
 
-  /** Where leak reports go (standard error by default). */
+  /** Where leak reports go; null restores the default, a warning through SLF4J (logger {@code dev.plora.backend.NativeMemory}). */
   public static void setLeakReporter(Consumer<String> reporter) {
     NativeMemory.setLeakReporter(reporter);
   }

@@ -6,6 +6,7 @@ import java.io.StringWriter;
 import java.lang.ref.Cleaner;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
+import org.slf4j.LoggerFactory;
 
 /**
  * The native memory of one backend's tensors: allocation through the backend, the count of bytes
@@ -16,7 +17,9 @@ import java.util.function.Consumer;
 final class NativeMemory {
   private static final Cleaner CLEANER = Cleaner.create();
   private static final AtomicLong LEAKS = new AtomicLong();
-  private static volatile Consumer<String> leakReporter = System.err::println;
+  /** Leak reports go to this class's SLF4J logger, as warnings, unless a reporter is set. */
+  private static final Consumer<String> LOG_WARNING = LoggerFactory.getLogger(NativeMemory.class)::warn;
+  private static volatile Consumer<String> leakReporter = LOG_WARNING;
 
   private final Backend backend;
   private final AtomicLong bytes = new AtomicLong();
@@ -46,7 +49,7 @@ final class NativeMemory {
   }
 
   static void setLeakReporter(Consumer<String> reporter) {
-    leakReporter = reporter == null ? System.err::println : reporter;
+    leakReporter = reporter == null ? LOG_WARNING : reporter;
   }
 
   private final class Storage extends TensorStorage {

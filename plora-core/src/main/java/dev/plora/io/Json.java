@@ -1,47 +1,87 @@
 package dev.plora.io;
 
+import com.fasterxml.jackson.core.ErrorReportConfiguration;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonFactoryBuilder;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.PrettyPrinter;
+import com.fasterxml.jackson.core.SerializableString;
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.core.exc.StreamConstraintsException;
+import com.fasterxml.jackson.core.io.CharacterEscapes;
+import com.fasterxml.jackson.core.io.SerializedString;
+import com.fasterxml.jackson.core.util.Instantiatable;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializerProvider;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.module.SimpleModule;
+import com.fasterxml.jackson.databind.ser.std.StdSerializer;
+import com.fasterxml.jackson.databind.util.RawValue;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
- * A strict JSON parser and writer for the small documents of the file formats here
- * (safetensors headers, adapter configs, checkpoint metadata). Objects become
- * {@code LinkedHashMap<String,Object>}, arrays {@code List<Object>}, numbers {@link BigDecimal},
- * and {@code true/false/null} Boolean or null. Duplicate keys, trailing data and anything else
- * outside RFC 8259 are errors that name the character offset.
+ * JSON for the file formats here (safetensors headers, adapter configs, checkpoint metadata,
+ * reports), through Jackson configured in this one place, so that every reader shares its limits.
+ * Parsed objects become {@code LinkedHashMap<String,Object>}, arrays {@code List<Object>}, numbers
+ * {@link BigDecimal} (exact), and {@code true/false/null} Boolean or null. Duplicate keys, trailing
+ * data and anything else outside RFC 8259 are errors that name the character offset and quote at
+ * most {@value #EXCERPT_CHARS} characters of the input.
  *
- * <p>A number may be at most {@value #MAX_NUMBER_CHARS} characters long: converting digits to a
- * BigDecimal takes time quadratic in their count (a million digits, some 20 s), and a header may
- * be 100 MB. Every number a writer produces fits many times over: 64-bit integers have at most 20
- * digits, shortest round-trip doubles at most 24 characters.
+ * <p>A number may be at most {@value #MAX_NUMBER_CHARS} characters long (sign, digits, fraction
+ * and exponent), refused before it is converted: converting digits to a BigDecimal takes time
+ * quadratic in their count (a million digits, some 20 s), and a header may be 100 MB. Every number
+ * a writer produces fits many times over: 64-bit integers have at most 20 digits, shortest
+ * round-trip doubles at most 24 characters. Containers nest at most {@value #MAX_DEPTH} deep.
  */
 public final class Json {
   /** The longest number accepted, in characters (sign, digits, fraction and exponent). */
   public static final int MAX_NUMBER_CHARS = 256;
+  /** The deepest nesting of arrays and objects accepted. */
+  public static final int MAX_DEPTH = 64;
   /** How much of an offending token a message quotes. */
   private static final int EXCERPT_CHARS = 40;
+  /** A quotation in a Jackson message (which quotes a duplicate key whole). */
+  private static final Pattern QUOTED = Pattern.compile("'[^']*'");
+  private static final Pattern NUMBER = Pattern.compile("-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][-+]?[0-9]+)?");
 
-  private final String text;
-  private int pos;
+  private static final JsonFactory FACTORY = new JsonFactoryBuilder()
+      .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+      .streamReadConstraints(StreamReadConstraints.builder()
+          .maxNumberLength(MAX_NUMBER_CHARS)
+          .maxNestingDepth(MAX_DEPTH)
+          // strings and names are bounded by each format's size limit (a header may be 100 MB)
+          .maxStringLength(Integer.MAX_VALUE)
+          .maxNameLength(Integer.MAX_VALUE)
+          .build())
+      .errorReportConfiguration(ErrorReportConfiguration.builder()
+          .maxErrorTokenLength(EXCERPT_CHARS)
+          .maxRawContentLength(EXCERPT_CHARS)
+          .build())
+      .characterEscapes(new Escapes())
+      .build();
 
-  private Json(String text) {
-    this.text = text;
-  }
+  /** Writes doubles as the formats here always have: integral values below 1e15 as integers, NaN and ±Inf refused. */
+  private static final ObjectMapper MAPPER = JsonMapper.builder(FACTORY)
+      .addModule(new SimpleModule("plora-numbers")
+          .addSerializer(Double.class, new DoubleSerializer())
+          .addSerializer(Float.class, new FloatSerializer()))
+      .build();
 
-  /** Parses one JSON value filling the whole text; throws {@link JsonException} saying what and where. */
-  public static Object parse(String text) {
-    Json p = new Json(text);
-    p.skipSpace();
-    Object value = p.value(0);
-    p.skipSpace();
-    if (p.pos != text.length()) {
-      throw p.error("unexpected data after the JSON value");
-    }
-    return value;
-  }
+  private Json() {}
 
   /** A JSON error with the offset it was found at. */
   public static final class JsonException extends IllegalArgumentException {
@@ -50,193 +90,122 @@ public final class Json {
     }
   }
 
-  private JsonException error(String what) {
-    return errorAt(pos, what);
+  // ---------------------------------------------------------------- reading
+
+  /** Parses one JSON value filling the whole text; throws {@link JsonException} saying what and where. */
+  public static Object parse(String text) {
+    try (JsonParser p = FACTORY.createParser(text)) {
+      try {
+        if (p.nextToken() == null) {
+          throw error(p.currentLocation(), "unexpected end of input");
+        }
+        Object value = value(p);
+        if (p.nextToken() != null) {
+          throw error(p.currentTokenLocation(), "unexpected data after the JSON value");
+        }
+        return value;
+      } catch (StreamConstraintsException e) { // carries no location: it is that of the token that broke the limit
+        int at = (int) p.currentTokenLocation().getCharOffset();
+        throw error(at, overLimit(text, at, e));
+      } catch (JsonProcessingException e) {
+        JsonLocation at = e.getLocation() != null ? e.getLocation() : p.currentLocation();
+        throw error(at, shortened(e.getOriginalMessage()));
+      }
+    } catch (IOException e) { // a String source has no I/O
+      throw new UncheckedIOException(e);
+    }
   }
 
-  private static JsonException errorAt(int offset, String what) {
+  /** The value at the parser's current token, its tokens consumed. */
+  private static Object value(JsonParser p) throws IOException {
+    JsonToken token = p.currentToken();
+    if (token == null) {
+      throw error(p.currentLocation(), "unexpected end of input");
+    }
+    switch (token) {
+      case START_OBJECT -> {
+        Map<String, Object> map = new LinkedHashMap<>();
+        for (String key = p.nextFieldName(); key != null; key = p.nextFieldName()) {
+          p.nextToken();
+          map.put(key, value(p));
+        }
+        return map;
+      }
+      case START_ARRAY -> {
+        List<Object> list = new ArrayList<>();
+        while (p.nextToken() != JsonToken.END_ARRAY) {
+          list.add(value(p));
+        }
+        return list;
+      }
+      case VALUE_STRING -> {
+        return p.getText();
+      }
+      case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
+        return number(p);
+      }
+      case VALUE_TRUE -> {
+        return Boolean.TRUE;
+      }
+      case VALUE_FALSE -> {
+        return Boolean.FALSE;
+      }
+      case VALUE_NULL -> {
+        return null;
+      }
+      default -> throw error(p.currentTokenLocation(), "unexpected " + token);
+    }
+  }
+
+  /** The number at the parser's current token, its whole text within the limit before it is converted. */
+  private static BigDecimal number(JsonParser p) throws IOException {
+    // Jackson's limit counts digits only; this one, as always here, the sign, point and exponent too
+    if (p.getTextLength() > MAX_NUMBER_CHARS) {
+      throw error(p.currentTokenLocation(), numberTooLong(p.getTextLength(), p.getText()));
+    }
+    try {
+      return p.getDecimalValue();
+    } catch (NumberFormatException e) { // an exponent beyond BigDecimal's int scale
+      throw error(p.currentTokenLocation(), "number " + excerpt(p.getText()) + " is out of range");
+    }
+  }
+
+  /** Which {@link StreamReadConstraints} limit the token at {@code at} broke, by its first character. */
+  private static String overLimit(String text, int at, StreamConstraintsException e) {
+    char c = at < text.length() ? text.charAt(at) : '\0';
+    if (c == '-' || (c >= '0' && c <= '9')) {
+      int end = at;
+      while (end < text.length() && "+-.0123456789eE".indexOf(text.charAt(end)) >= 0) {
+        end++;
+      }
+      return numberTooLong(end - at, text.substring(at, Math.min(end, at + EXCERPT_CHARS + 1)));
+    }
+    if (c == '[' || c == '{') {
+      return "nested deeper than " + MAX_DEPTH + " levels";
+    }
+    return shortened(e.getOriginalMessage());
+  }
+
+  private static String numberTooLong(int length, String start) {
+    return "number of " + length + " characters is over the limit of " + MAX_NUMBER_CHARS + ": " + excerpt(start);
+  }
+
+  private static JsonException error(JsonLocation at, String what) {
+    return error(at.getCharOffset(), what);
+  }
+
+  private static JsonException error(long offset, String what) {
     return new JsonException("invalid JSON at offset " + offset + ": " + what);
   }
 
-  private Object value(int depth) {
-    if (depth > 64) {
-      throw error("nested deeper than 64 levels");
+  /** A Jackson message, when long, with each long quotation cut to its start, and at most two lines long in all. */
+  private static String shortened(String message) {
+    if (message.length() <= 4 * EXCERPT_CHARS) {
+      return message;
     }
-    if (pos >= text.length()) {
-      throw error("unexpected end of input");
-    }
-    char c = text.charAt(pos);
-    switch (c) {
-      case '{':
-        return object(depth);
-      case '[':
-        return array(depth);
-      case '"':
-        return string();
-      case 't':
-        return literal("true", Boolean.TRUE);
-      case 'f':
-        return literal("false", Boolean.FALSE);
-      case 'n':
-        return literal("null", null);
-      default:
-        if (c == '-' || (c >= '0' && c <= '9')) {
-          return number();
-        }
-        throw error("unexpected character '" + c + "'");
-    }
-  }
-
-  private Map<String, Object> object(int depth) {
-    Map<String, Object> map = new LinkedHashMap<>();
-    pos++;
-    skipSpace();
-    if (peek() == '}') {
-      pos++;
-      return map;
-    }
-    while (true) {
-      skipSpace();
-      if (peek() != '"') {
-        throw error("expected a string key");
-      }
-      int keyAt = pos;
-      String key = string();
-      if (map.containsKey(key)) {
-        pos = keyAt;
-        throw error("duplicate key \"" + excerpt(key) + "\"");
-      }
-      skipSpace();
-      expect(':');
-      skipSpace();
-      map.put(key, value(depth + 1));
-      skipSpace();
-      char c = next();
-      if (c == '}') {
-        return map;
-      }
-      if (c != ',') {
-        pos--;
-        throw error("expected ',' or '}'");
-      }
-    }
-  }
-
-  private List<Object> array(int depth) {
-    List<Object> list = new ArrayList<>();
-    pos++;
-    skipSpace();
-    if (peek() == ']') {
-      pos++;
-      return list;
-    }
-    while (true) {
-      skipSpace();
-      list.add(value(depth + 1));
-      skipSpace();
-      char c = next();
-      if (c == ']') {
-        return list;
-      }
-      if (c != ',') {
-        pos--;
-        throw error("expected ',' or ']'");
-      }
-    }
-  }
-
-  private String string() {
-    expect('"');
-    StringBuilder sb = new StringBuilder();
-    while (true) {
-      if (pos >= text.length()) {
-        throw error("unterminated string");
-      }
-      char c = text.charAt(pos++);
-      if (c == '"') {
-        return sb.toString();
-      }
-      if (c < 0x20) {
-        pos--;
-        throw error("control character in a string");
-      }
-      if (c != '\\') {
-        sb.append(c);
-        continue;
-      }
-      char e = next();
-      switch (e) {
-        case '"', '\\', '/' -> sb.append(e);
-        case 'b' -> sb.append('\b');
-        case 'f' -> sb.append('\f');
-        case 'n' -> sb.append('\n');
-        case 'r' -> sb.append('\r');
-        case 't' -> sb.append('\t');
-        case 'u' -> {
-          if (pos + 4 > text.length()) {
-            throw error("truncated \\u escape");
-          }
-          try {
-            sb.append((char) Integer.parseInt(text.substring(pos, pos + 4), 16));
-          } catch (NumberFormatException ex) {
-            throw error("bad \\u escape");
-          }
-          pos += 4;
-        }
-        default -> {
-          pos--;
-          throw error("bad escape '\\" + e + "'");
-        }
-      }
-    }
-  }
-
-  private BigDecimal number() {
-    int start = pos;
-    if (peek() == '-') {
-      pos++;
-    }
-    if (peek() == '0') {
-      pos++;
-    } else if (isDigit(peek())) {
-      while (isDigit(peek())) {
-        pos++;
-      }
-    } else {
-      throw error("bad number");
-    }
-    if (peek() == '.') {
-      pos++;
-      if (!isDigit(peek())) {
-        throw error("bad number: digits expected after '.'");
-      }
-      while (isDigit(peek())) {
-        pos++;
-      }
-    }
-    if (peek() == 'e' || peek() == 'E') {
-      pos++;
-      if (peek() == '+' || peek() == '-') {
-        pos++;
-      }
-      if (!isDigit(peek())) {
-        throw error("bad number: digits expected in the exponent");
-      }
-      while (isDigit(peek())) {
-        pos++;
-      }
-    }
-    int length = pos - start;
-    if (length > MAX_NUMBER_CHARS) {
-      throw errorAt(start, "number of " + length + " characters is over the limit of " + MAX_NUMBER_CHARS + ": "
-          + excerpt(text.substring(start, start + EXCERPT_CHARS + 1)));
-    }
-    String number = text.substring(start, pos);
-    try {
-      return new BigDecimal(number);
-    } catch (NumberFormatException e) { // an exponent beyond BigDecimal's int scale
-      throw errorAt(start, "number " + excerpt(number) + " is out of range");
-    }
+    String cut = QUOTED.matcher(message).replaceAll(m -> Matcher.quoteReplacement(
+        m.group().length() <= EXCERPT_CHARS + 2 ? m.group() : m.group().substring(0, EXCERPT_CHARS + 1) + "...'"));
+    return cut.length() <= 4 * EXCERPT_CHARS ? cut : cut.substring(0, 4 * EXCERPT_CHARS) + "...";
   }
 
   /** The start of {@code s}, short enough to quote in a message. */
@@ -244,114 +213,181 @@ public final class Json {
     return s.length() <= EXCERPT_CHARS ? s : s.substring(0, EXCERPT_CHARS) + "...";
   }
 
-  private Object literal(String word, Object value) {
-    if (!text.startsWith(word, pos)) {
-      throw error("unexpected token");
-    }
-    pos += word.length();
-    return value;
-  }
-
-  private void skipSpace() {
-    while (pos < text.length()) {
-      char c = text.charAt(pos);
-      if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
-        return;
-      }
-      pos++;
-    }
-  }
-
-  private char peek() {
-    return pos < text.length() ? text.charAt(pos) : '\0';
-  }
-
-  private char next() {
-    if (pos >= text.length()) {
-      throw error("unexpected end of input");
-    }
-    return text.charAt(pos++);
-  }
-
-  private void expect(char c) {
-    if (peek() != c) {
-      throw error("expected '" + c + "'");
-    }
-    pos++;
-  }
-
-  private static boolean isDigit(char c) {
-    return c >= '0' && c <= '9';
-  }
-
   // ---------------------------------------------------------------- writing
 
-  /** Compact JSON for maps, lists, strings, numbers, booleans and null. */
+  /** JSON on one line, {@code ", "} between items and {@code ": "} after keys. */
   public static String write(Object value) {
-    StringBuilder sb = new StringBuilder();
-    write(sb, value);
-    return sb.toString();
+    return write(value, 0);
   }
 
-  private static void write(StringBuilder sb, Object v) {
-    if (v == null) {
-      sb.append("null");
-    } else if (v instanceof String s) {
-      quote(sb, s);
-    } else if (v instanceof Boolean || v instanceof Integer || v instanceof Long || v instanceof BigDecimal) {
-      sb.append(v);
-    } else if (v instanceof Number n) {
-      double d = n.doubleValue();
-      if (!Double.isFinite(d)) {
-        throw new IllegalArgumentException("JSON has no " + d);
-      }
-      sb.append(d == Math.rint(d) && Math.abs(d) < 1e15 ? Long.toString((long) d) : Double.toString(d));
-    } else if (v instanceof Map<?, ?> m) {
-      sb.append('{');
-      boolean first = true;
-      for (Map.Entry<?, ?> e : m.entrySet()) {
-        if (!first) {
-          sb.append(", ");
-        }
-        first = false;
-        quote(sb, String.valueOf(e.getKey()));
-        sb.append(": ");
-        write(sb, e.getValue());
-      }
-      sb.append('}');
-    } else if (v instanceof List<?> l) {
-      sb.append('[');
-      for (int i = 0; i < l.size(); i++) {
-        if (i > 0) {
-          sb.append(", ");
-        }
-        write(sb, l.get(i));
-      }
-      sb.append(']');
+  /**
+   * JSON with the outer {@code lineLevels} levels of arrays and objects one item per line,
+   * indented two spaces a level, and deeper ones on one line (reports: one result a line).
+   */
+  public static String write(Object value, int lineLevels) {
+    try {
+      return MAPPER.writer(new Layout(lineLevels)).writeValueAsString(value);
+    } catch (JsonProcessingException e) {
+      throw new IllegalArgumentException("cannot write as JSON: " + e.getOriginalMessage(), e);
+    }
+  }
+
+  /**
+   * {@code v} printed with a printf {@code format} such as {@code "%.4f"} or {@code "%.6g"}, as a
+   * JSON number for {@link #write}; null (JSON null) when v is NaN or infinite.
+   */
+  public static Object number(double v, String format) {
+    if (!Double.isFinite(v)) {
+      return null;
+    }
+    String text = String.format(Locale.ROOT, format, v);
+    if (!NUMBER.matcher(text).matches()) {
+      throw new IllegalArgumentException("format: \"" + format + "\" printed " + text + ", not a JSON number");
+    }
+    return new RawValue(text);
+  }
+
+  private static final class DoubleSerializer extends StdSerializer<Double> {
+    DoubleSerializer() {
+      super(Double.class);
+    }
+
+    @Override
+    public void serialize(Double value, JsonGenerator g, SerializerProvider provider) throws IOException {
+      writeDouble(value, g);
+    }
+  }
+
+  private static final class FloatSerializer extends StdSerializer<Float> {
+    FloatSerializer() {
+      super(Float.class);
+    }
+
+    @Override
+    public void serialize(Float value, JsonGenerator g, SerializerProvider provider) throws IOException {
+      writeDouble(value.doubleValue(), g);
+    }
+  }
+
+  private static void writeDouble(double d, JsonGenerator g) throws IOException {
+    if (!Double.isFinite(d)) {
+      throw new IllegalArgumentException("JSON has no " + d);
+    }
+    if (d == Math.rint(d) && Math.abs(d) < 1e15) {
+      g.writeNumber((long) d);
     } else {
-      throw new IllegalArgumentException("cannot write " + v.getClass().getName() + " as JSON");
+      g.writeNumber(d);
     }
   }
 
-  private static void quote(StringBuilder sb, String s) {
-    sb.append('"');
-    for (int i = 0; i < s.length(); i++) {
-      char c = s.charAt(i);
-      switch (c) {
-        case '"' -> sb.append("\\\"");
-        case '\\' -> sb.append("\\\\");
-        case '\n' -> sb.append("\\n");
-        case '\r' -> sb.append("\\r");
-        case '\t' -> sb.append("\\t");
-        default -> {
-          if (c < 0x20) {
-            sb.append(String.format("\\u%04x", (int) c));
-          } else {
-            sb.append(c);
-          }
+  /**
+   * Escapes strings as the files written before: {@code \" \\ \n \r \t}, other control characters
+   * as lowercase {@code \}{@code u00xx}; a checkpoint's checksum covers its metadata's JSON bytes.
+   */
+  private static final class Escapes extends CharacterEscapes {
+    private final int[] codes = standardAsciiEscapesForJSON();
+
+    Escapes() {
+      for (int c = 0; c < 0x20; c++) {
+        if (c != '\n' && c != '\r' && c != '\t') {
+          codes[c] = ESCAPE_CUSTOM;
         }
       }
     }
-    sb.append('"');
+
+    @Override
+    public int[] getEscapeCodesForAscii() {
+      return codes;
+    }
+
+    @Override
+    public SerializableString getEscapeSequence(int c) {
+      return c < 0x20 ? new SerializedString(String.format("\\u%04x", c)) : null;
+    }
+  }
+
+  /**
+   * The layout of every JSON file written here: {@code ", "} between items, {@code ": "} after
+   * keys, and the outer {@code lineLevels} levels one item per line.
+   */
+  private static final class Layout implements PrettyPrinter, Instantiatable<Layout> {
+    private final int lineLevels;
+    private int depth;
+
+    Layout(int lineLevels) {
+      this.lineLevels = lineLevels;
+    }
+
+    @Override
+    public Layout createInstance() {
+      return new Layout(lineLevels);
+    }
+
+    @Override
+    public void writeRootValueSeparator(JsonGenerator g) throws IOException {
+      g.writeRaw('\n');
+    }
+
+    @Override
+    public void writeStartObject(JsonGenerator g) throws IOException {
+      g.writeRaw('{');
+      depth++;
+    }
+
+    @Override
+    public void beforeObjectEntries(JsonGenerator g) throws IOException {
+      lineBreak(g, "");
+    }
+
+    @Override
+    public void writeObjectFieldValueSeparator(JsonGenerator g) throws IOException {
+      g.writeRaw(": ");
+    }
+
+    @Override
+    public void writeObjectEntrySeparator(JsonGenerator g) throws IOException {
+      g.writeRaw(',');
+      lineBreak(g, " ");
+    }
+
+    @Override
+    public void writeEndObject(JsonGenerator g, int entries) throws IOException {
+      end(g, entries, '}');
+    }
+
+    @Override
+    public void writeStartArray(JsonGenerator g) throws IOException {
+      g.writeRaw('[');
+      depth++;
+    }
+
+    @Override
+    public void beforeArrayValues(JsonGenerator g) throws IOException {
+      lineBreak(g, "");
+    }
+
+    @Override
+    public void writeArrayValueSeparator(JsonGenerator g) throws IOException {
+      g.writeRaw(',');
+      lineBreak(g, " ");
+    }
+
+    @Override
+    public void writeEndArray(JsonGenerator g, int values) throws IOException {
+      end(g, values, ']');
+    }
+
+    /** A new line at the current depth when it is laid out in lines, else {@code inline}. */
+    private void lineBreak(JsonGenerator g, String inline) throws IOException {
+      g.writeRaw(depth <= lineLevels ? "\n" + "  ".repeat(depth) : inline);
+    }
+
+    private void end(JsonGenerator g, int items, char close) throws IOException {
+      depth--;
+      if (items > 0 && depth < lineLevels) {
+        g.writeRaw("\n" + "  ".repeat(depth));
+      }
+      g.writeRaw(close);
+    }
   }
 }

@@ -389,8 +389,9 @@ public final class Safetensors {
   }
 
   /**
-   * What is wrong with a string holding a lone surrogate, or null. A JSON escape can spell one,
-   * but UTF-8 cannot encode it: written back it would turn into '?' (and two names into one).
+   * What is wrong with a string holding a lone surrogate, or null. A JSON escape can spell one (the
+   * parser refuses it in keys, not in values), but UTF-8 cannot encode it: written back it would
+   * turn into '?' (and two names into one).
    */
   static String loneSurrogate(String what, String s) {
     for (int i = 0; i < s.length(); i++) {

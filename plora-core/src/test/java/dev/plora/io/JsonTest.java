@@ -11,6 +11,8 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -74,9 +76,100 @@ class JsonTest {
   void aRepeatedLongKeyIsEchoedOnlyInPart() {
     String key = "k".repeat(100_000);
     Json.JsonException e = assertThrows(Json.JsonException.class,
-        () -> Json.parse("{\"" + key + "\": 1, \"" + key + "\": 2}"));
-    assertTrue(e.getMessage().startsWith("invalid JSON at offset 100008: duplicate key \"kkkk"), e.getMessage());
+        () -> Json.parse("{\"a\": {\"" + key + "\": 1, \"" + key + "\": 2}}"));
+    assertTrue(e.getMessage().startsWith("invalid JSON at offset "), e.getMessage());
+    assertTrue(e.getMessage().contains("Duplicate field '" + "k".repeat(40) + "...'"), e.getMessage());
     assertTrue(e.getMessage().length() < 160, e.getMessage());
+  }
+
+  @Test
+  void duplicateKeysAreRefusedAtAnyDepth() {
+    for (String doc : List.of("{\"r\": 1, \"r\": 1}", "[{\"a\": {\"b\": 1, \"c\": 2, \"b\": 3}}]")) {
+      Json.JsonException e = assertThrows(Json.JsonException.class, () -> Json.parse(doc));
+      assertTrue(e.getMessage().contains("Duplicate field"), e.getMessage());
+    }
+    assertEquals(Map.of("a", Map.of("b", BigDecimal.ONE), "b", BigDecimal.ONE), Json.parse("{\"a\": {\"b\": 1}, \"b\": 1}"));
+  }
+
+  @Test
+  void nestingIsLimited() {
+    String deepest = "[".repeat(Json.MAX_DEPTH) + "1" + "]".repeat(Json.MAX_DEPTH);
+    Object v = Json.parse(deepest);
+    for (int i = 1; i < Json.MAX_DEPTH; i++) {
+      v = ((List<?>) v).get(0);
+    }
+    assertEquals(List.of(BigDecimal.ONE), v);
+    Json.JsonException e = assertThrows(Json.JsonException.class,
+        () -> Json.parse("{\"a\": " + "[".repeat(Json.MAX_DEPTH) + "]".repeat(Json.MAX_DEPTH) + "}"));
+    assertEquals("invalid JSON at offset " + (6 + Json.MAX_DEPTH - 1) + ": nested deeper than 64 levels", e.getMessage());
+  }
+
+  /** Jackson counts a number's digits; the limit here counts its sign, point and exponent too, as it always has. */
+  @Test
+  void signPointAndExponentCountTowardsTheNumberLimit() {
+    String[][] longestAndOver = {{"-" + "1".repeat(255), "-" + "1".repeat(256)},
+        {"1." + "0".repeat(254), "1." + "0".repeat(255)}, {"1.5e-" + "0".repeat(250) + "5", "1.5e-" + "0".repeat(251) + "5"}};
+    for (String[] c : longestAndOver) {
+      assertEquals(Json.MAX_NUMBER_CHARS, c[0].length());
+      assertEquals(new BigDecimal(c[0]), Json.parse(c[0]));
+      Json.JsonException e = assertThrows(Json.JsonException.class, () -> Json.parse("[" + c[1] + "]"));
+      assertEquals("invalid JSON at offset 1: number of 257 characters is over the limit of 256: "
+          + c[1].substring(0, 40) + "...", e.getMessage());
+    }
+  }
+
+  @Test
+  void anythingOutsideStrictJsonIsRefusedWithItsOffset() {
+    String[][] cases = {{"", "0"}, {"  ", "2"}, {"{} x", "3"}, {"{}}", "2"}, {"[1] [2]", "4"}, {"[1,]", "3"},
+        {"{\"a\": 1,}", "8"}, {"[01]", "2"}, {"[1.]", "2"}, {"[.5]", "1"}, {"[NaN]", "4"}, {"['a']", "1"},
+        {"[\"\\x\"]", "3"}, {"[\"a\u0001\"]", "3"}, {"\ufeff{}", "0"}, {"[1]\u000b", "4"}, {"/* c */ 1", "0"},
+        {"{a: 1}", "1"}, {"[tru]", "1"}, {"[\"abc", "5"}};
+    for (String[] c : cases) {
+      Json.JsonException e = assertThrows(Json.JsonException.class, () -> Json.parse(c[0]), c[0]);
+      assertTrue(e.getMessage().startsWith("invalid JSON at offset " + c[1] + ": "), c[0] + ": " + e.getMessage());
+      assertTrue(e.getMessage().length() < 200, e.getMessage());
+    }
+  }
+
+  /** The strings a JSON escape can spell pass through; formats that need Unicode check (Safetensors). */
+  @Test
+  void stringsKeepWhatTheirEscapesSpell() {
+    assertEquals(List.of("a\"\\/\b\f\n\r\t\u00e9\ud800", "\ud83d\ude00"),
+        Json.parse("[\"a\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00E9\\ud800\", \"\\ud83d\\ude00\"]"));
+  }
+
+  /** The bytes every format here has written: a checkpoint's checksum covers its metadata's JSON. */
+  @Test
+  void writesTheLayoutAndEscapesOfEarlierFiles() {
+    Map<String, Object> doc = new LinkedHashMap<>();
+    doc.put("s", "q\"b\\n\nr\rt\t\u0000\u0008\u000c\u001f\u007f/é😀");
+    doc.put("n", Arrays.asList(0, -7L, 9223372036854775807L, 2.5, 16.0, -1e15, 1e-5, 0.1f, new BigDecimal("1.50")));
+    doc.put("e", List.of(Map.of(), List.of()));
+    doc.put("z", Arrays.asList(true, false, null));
+    assertEquals("{\"s\": \"q\\\"b\\\\n\\nr\\rt\\t\\u0000\\u0008\\u000c\\u001f\u007f/é😀\", "
+        + "\"n\": [0, -7, 9223372036854775807, 2.5, 16, -1.0E15, 1.0E-5, 0.10000000149011612, 1.50], "
+        + "\"e\": [{}, []], \"z\": [true, false, null]}", Json.write(doc));
+  }
+
+  @Test
+  void writesOuterLevelsOneItemALine() {
+    Map<String, Object> doc = new LinkedHashMap<>();
+    doc.put("backend", "cpu");
+    doc.put("runs", List.of(Map.of("lr", Json.number(1e-3, "%.6g")), Map.of("lr", List.of(1, 2))));
+    doc.put("none", List.of());
+    assertEquals("{\n  \"backend\": \"cpu\",\n  \"runs\": [\n    {\"lr\": 0.00100000},\n    {\"lr\": [1, 2]}\n  ],\n"
+        + "  \"none\": []\n}", Json.write(doc, 2));
+  }
+
+  @Test
+  void nonFiniteNumbersAreNotWritten() {
+    for (double v : new double[] {Double.NaN, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY}) {
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Json.write(List.of(v)));
+      assertTrue(e.getMessage().contains("JSON has no " + v), e.getMessage());
+      assertEquals("[null]", Json.write(Arrays.asList(Json.number(v, "%.4f"))));
+    }
+    assertEquals("[1.2346, 1.00000e+20]", Json.write(List.of(Json.number(1.23456, "%.4f"), Json.number(1e20, "%.6g"))));
+    assertThrows(IllegalArgumentException.class, () -> Json.number(1, "%.2f%%"));
   }
 
   @Test
