@@ -174,6 +174,73 @@ inline int check_sum_squares_many_args(int count, const int64_t* x, const int* d
   return PLORA_OK;
 }
 
+inline int check_rmsnorm_args(const void* x, int64_t ld_x, const void* w, const void* y, int64_t ld_y, int dtype,
+                              int64_t rows, int64_t cols, float eps) {
+  PLORA_TRY(check_dtype("dtype", dtype));
+  PLORA_TRY(check_matrix("x", x, ld_x, rows, cols));
+  PLORA_TRY(check_matrix("w", w, cols, 1, cols));
+  PLORA_TRY(check_matrix("y", y, ld_y, rows, cols));
+  if (!(eps > 0.0f && eps <= 3.402823466e38f)) return fail(PLORA_ERR_INVALID, "rmsnorm: eps %g is not finite and > 0", eps);
+  return PLORA_OK;
+}
+
+inline int check_rmsnorm_backward_args(const void* x, int64_t ld_x, const void* w, const float* rstd, const void* dy,
+                                       int64_t ld_dy, const void* dx, int64_t ld_dx, int dtype, int64_t rows,
+                                       int64_t cols) {
+  PLORA_TRY(check_dtype("dtype", dtype));
+  PLORA_TRY(check_matrix("x", x, ld_x, rows, cols));
+  PLORA_TRY(check_matrix("w", w, cols, 1, cols));
+  PLORA_TRY(check_matrix("rstd", rstd, 1, rows, 1));
+  PLORA_TRY(check_matrix("dy", dy, ld_dy, rows, cols));
+  return check_matrix("dx", dx, ld_dx, rows, cols);
+}
+
+/* gate, up and one more [rows, cols] operand of SwiGLU (h forward, dh backward). */
+inline int check_swiglu_args(const void* gate, int64_t ld_gate, const void* up, int64_t ld_up, const char* name,
+                             const void* other, int64_t ld_other, int dtype, int64_t rows, int64_t cols) {
+  PLORA_TRY(check_dtype("dtype", dtype));
+  PLORA_TRY(check_matrix("gate", gate, ld_gate, rows, cols));
+  PLORA_TRY(check_matrix("up", up, ld_up, rows, cols));
+  return check_matrix(name, other, ld_other, rows, cols);
+}
+
+/* ids [tokens] (stride ld_ids), a [vocab, dim] table and a [tokens, dim] matrix of rows. */
+inline int check_embedding_args(const int32_t* ids, int64_t ld_ids, const void* table, int64_t ld_table,
+                                int table_dtype, const void* rows_of_tokens, int64_t ld_rows, int rows_dtype,
+                                int64_t tokens, int64_t vocab, int64_t dim) {
+  PLORA_TRY(check_dtype("table", table_dtype));
+  PLORA_TRY(check_dtype("rows", rows_dtype));
+  PLORA_TRY(check_matrix("ids", ids, ld_ids, tokens, 1));
+  PLORA_TRY(check_matrix("table", table, ld_table, vocab, dim));
+  return check_matrix("rows", rows_of_tokens, ld_rows, tokens, dim);
+}
+
+inline int check_rope_args(const void* x, int64_t ld_x, int dtype, int64_t rows, int64_t heads, int64_t head_dim,
+                           const int32_t* positions, int64_t ld_pos, const float* inv_freq) {
+  PLORA_TRY(check_dtype("dtype", dtype));
+  if (heads < 0 || head_dim < 0 || head_dim % 2 != 0)
+    return fail(PLORA_ERR_INVALID, "rope: heads %lld and head_dim %lld must be >= 0, head_dim even", (long long)heads,
+                (long long)head_dim);
+  PLORA_TRY(check_matrix("x", x, ld_x, rows, heads * head_dim));
+  PLORA_TRY(check_matrix("positions", positions, ld_pos, rows, 1));
+  return check_matrix("inv_freq", inv_freq, head_dim / 2, rows > 0 ? 1 : 0, head_dim / 2);
+}
+
+inline int check_cross_entropy_args(const void* logits, int64_t ld_logits, int dtype, int64_t rows, int64_t vocab,
+                                    const int32_t* targets, int64_t ld_targets, float grad_scale,
+                                    const double* loss_sum, const int64_t* counted, const void* dlogits,
+                                    int64_t ld_dlogits) {
+  PLORA_TRY(check_dtype("dtype", dtype));
+  PLORA_TRY(check_matrix("logits", logits, ld_logits, rows, vocab));
+  PLORA_TRY(check_matrix("targets", targets, ld_targets, rows, 1));
+  PLORA_TRY(check_out_pointer("loss_sum", loss_sum));
+  PLORA_TRY(check_out_pointer("counted", counted));
+  if (vocab < 1) return fail(PLORA_ERR_INVALID, "cross_entropy: vocab %lld < 1", (long long)vocab);
+  if (!(grad_scale > -3.402823466e38f && grad_scale < 3.402823466e38f))
+    return fail(PLORA_ERR_INVALID, "cross_entropy: grad_scale %g is not finite", grad_scale);
+  return dlogits == nullptr ? PLORA_OK : check_matrix("dlogits", dlogits, ld_dlogits, rows, vocab);
+}
+
 }  // namespace plora
 
 #endif

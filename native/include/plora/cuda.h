@@ -10,7 +10,9 @@
 #include <stdint.h>
 
 #include "plora/adamw_kernels.h"
+#include "plora/cross_entropy.h"
 #include "plora/elementwise.h"
+#include "plora/embedding.h"
 #include "plora/gelu.h"
 #include "plora/lora.h"
 #include "plora/losses.h"
@@ -18,6 +20,9 @@
 #include "plora/plora.h"
 #include "plora/random_fill.h"
 #include "plora/reductions.h"
+#include "plora/rmsnorm.h"
+#include "plora/rope.h"
+#include "plora/swiglu.h"
 
 #ifdef __cplusplus
 extern "C" {

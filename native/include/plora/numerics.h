@@ -111,6 +111,16 @@ PLORA_HD void store_f32(void* base, int dtype, int64_t i, float v) {
   }
 }
 
+/* v rounded to the dtype, as a store and a load would (identity for F32): where Hugging Face
+ * rounds an intermediate to the model dtype, the kernels do the same. */
+PLORA_HD float round_f32(int dtype, float v) {
+  switch (dtype) {
+    case PLORA_BF16: return bf16_to_f32(f32_to_bf16(v));
+    case PLORA_F16: return f16_to_f32(f32_to_f16(v));
+    default: return v;
+  }
+}
+
 PLORA_HD int dtype_size(int dtype) { return dtype == PLORA_F32 || dtype == PLORA_I32 ? 4 : 2; }
 
 /* The float dtypes, which kernels compute on (in fp32). */

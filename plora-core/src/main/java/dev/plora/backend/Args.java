@@ -55,6 +55,30 @@ final class Args {
     }
   }
 
+  /** {@link #tensor}, with the shape and dtype of {@code model} (named {@code modelName}). */
+  static void like(Backend backend, String op, String argument, Tensor t, String modelName, Tensor model) {
+    tensor(backend, argument, t);
+    shape(op, argument, t, model.rows(), model.cols(), modelName + " " + model.shape());
+    dtype(op, argument, t, model.dtype());
+  }
+
+  /** {@link #tensor}, F32 [rows, 1] and contiguous: per-row statistics a kernel reads as a plain array. */
+  static void rowFloats(Backend backend, String op, String argument, Tensor t, int rows, String because) {
+    tensor(backend, argument, t);
+    shape(op, argument, t, rows, 1, because);
+    dtype(op, argument, t, DType.F32);
+    if (!t.isContiguous()) {
+      throw new IllegalArgumentException(op + ": " + argument + " must be contiguous, got " + t);
+    }
+  }
+
+  /** {@link #tensor}, I32 [rows, 1]: token ids, labels or positions, one per row of the activations. */
+  static void tokenInts(Backend backend, String op, String argument, Tensor t, int rows, String because) {
+    tensor(backend, argument, t);
+    shape(op, argument, t, rows, 1, because);
+    dtype(op, argument, t, DType.I32);
+  }
+
   static void dtype(String op, String argument, Tensor t, DType expected) {
     if (t.dtype() != expected) {
       throw new IllegalArgumentException(op + ": " + argument + " has dtype " + t.dtype() + ", expected " + expected);

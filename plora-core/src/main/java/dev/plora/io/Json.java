@@ -25,6 +25,12 @@ import com.fasterxml.jackson.databind.util.RawValue;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.math.BigDecimal;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -91,6 +97,24 @@ public final class Json {
   }
 
   // ---------------------------------------------------------------- reading
+
+  /**
+   * The text of a small JSON file (a config): at most {@code maxBytes} by its size, before reading,
+   * and strict UTF-8; {@code what} names it in the refusal ("an adapter config").
+   */
+  public static String readSmallFile(Path file, long maxBytes, String what) throws IOException {
+    long size = Files.size(file);
+    if (size > maxBytes) {
+      throw new IllegalArgumentException(file + ": " + size + " bytes, over the limit of " + maxBytes + " for " + what);
+    }
+    try {
+      return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+          .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(Files.readAllBytes(file)))
+          .toString();
+    } catch (CharacterCodingException e) {
+      throw new IllegalArgumentException(file + ": not valid UTF-8 (" + e.getMessage() + ")");
+    }
+  }
 
   /** Parses one JSON value filling the whole text; throws {@link JsonException} saying what and where. */
   public static Object parse(String text) {

@@ -5,9 +5,6 @@ import dev.plora.lora.LoraAdapter;
 import dev.plora.lora.ModulePatterns;
 import java.io.IOException;
 import java.math.BigDecimal;
-import java.nio.ByteBuffer;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -223,7 +220,7 @@ public final class PeftAdapter {
     }
     Object parsed;
     try {
-      parsed = Json.parse(configText(configFile));
+      parsed = Json.parse(Json.readSmallFile(configFile, MAX_CONFIG_BYTES, "an adapter config"));
     } catch (Json.JsonException e) {
       throw new IllegalArgumentException(configFile + ": " + e.getMessage());
     }
@@ -354,22 +351,6 @@ public final class PeftAdapter {
 
   /** Largest adapter_config.json read: real ones are a few KiB. */
   public static final long MAX_CONFIG_BYTES = 1 << 20;
-
-  /** The config's text: at most {@link #MAX_CONFIG_BYTES} (by size, before reading), strict UTF-8. */
-  private static String configText(Path file) throws IOException {
-    long size = Files.size(file);
-    if (size > MAX_CONFIG_BYTES) {
-      throw new IllegalArgumentException(file + ": " + size + " bytes, over the limit of " + MAX_CONFIG_BYTES
-          + " for an adapter config");
-    }
-    try {
-      return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-          .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(Files.readAllBytes(file)))
-          .toString();
-    } catch (CharacterCodingException e) {
-      throw new IllegalArgumentException(file + ": not valid UTF-8 (" + e.getMessage() + ")");
-    }
-  }
 
   private static int integer(Path file, Map<?, ?> json, String key) {
     return positiveInteger(file, key, json.get(key));
