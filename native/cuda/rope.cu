@@ -13,10 +13,9 @@ namespace {
 
 constexpr int kThreads = 128;
 
-template <bool kBackward>
 __global__ void __launch_bounds__(kThreads)
 rope_kernel(void* x, int64_t ld_x, int dtype, int64_t rows, int64_t heads, int64_t head_dim, const int32_t* positions,
-            int64_t ld_pos, const float* inv_freq) {
+            int64_t ld_pos, const float* inv_freq, bool backward) {
   const int64_t half = head_dim / 2;
   for (int64_t t = blockIdx.y; t < rows; t += gridDim.y) {
     const float position = static_cast<float>(positions[t * ld_pos]);
@@ -28,7 +27,7 @@ rope_kernel(void* x, int64_t ld_x, int dtype, int64_t rows, int64_t heads, int64
       for (int64_t h = 0; h < heads; ++h) {
         const int64_t i1 = t * ld_x + h * head_dim + j, i2 = i1 + half;
         const float x1 = load_f32(x, dtype, i1), x2 = load_f32(x, dtype, i2);
-        if (kBackward) {
+        if (backward) {
           store_f32(x, dtype, i1, x1 * c + x2 * s);
           store_f32(x, dtype, i2, x2 * c - x1 * s);
         } else {
@@ -40,15 +39,14 @@ rope_kernel(void* x, int64_t ld_x, int dtype, int64_t rows, int64_t heads, int64
   }
 }
 
-template <bool kBackward>
-int rotate(void* x, int64_t ld_x, int dtype, int64_t rows, int64_t heads, int64_t head_dim, const int32_t* positions,
-           int64_t ld_pos, const float* inv_freq, void* stream, const char* what) {
+int rotate(bool backward, void* x, int64_t ld_x, int dtype, int64_t rows, int64_t heads, int64_t head_dim,
+           const int32_t* positions, int64_t ld_pos, const float* inv_freq, void* stream, const char* what) {
   PLORA_TRY(check_rope_args(x, ld_x, dtype, rows, heads, head_dim, positions, ld_pos, inv_freq));
   if (rows == 0 || heads == 0 || head_dim == 0) return ok();
   const dim3 grid(std::min<unsigned>(grid_for(head_dim / 2, kThreads), 1024u),
                   static_cast<unsigned>(std::min<int64_t>(rows, 65535)));
-  rope_kernel<kBackward><<<grid, kThreads, 0, as_stream(stream)>>>(x, ld_x, dtype, rows, heads, head_dim, positions,
-                                                                   ld_pos, inv_freq);
+  rope_kernel<<<grid, kThreads, 0, as_stream(stream)>>>(x, ld_x, dtype, rows, heads, head_dim, positions, ld_pos,
+                                                        inv_freq, backward);
   return launch_status(what);
 }
 
@@ -58,12 +56,12 @@ extern "C" {
 
 int plora_cuda_rope(void* x, int64_t ld_x, int dtype, int64_t rows, int64_t heads, int64_t head_dim,
                     const int32_t* positions, int64_t ld_pos, const float* inv_freq, void* stream) {
-  return rotate<false>(x, ld_x, dtype, rows, heads, head_dim, positions, ld_pos, inv_freq, stream, "rope");
+  return rotate(false, x, ld_x, dtype, rows, heads, head_dim, positions, ld_pos, inv_freq, stream, "rope");
 }
 
 int plora_cuda_rope_backward(void* dx, int64_t ld_dx, int dtype, int64_t rows, int64_t heads, int64_t head_dim,
                              const int32_t* positions, int64_t ld_pos, const float* inv_freq, void* stream) {
-  return rotate<true>(dx, ld_dx, dtype, rows, heads, head_dim, positions, ld_pos, inv_freq, stream, "rope backward");
+  return rotate(true, dx, ld_dx, dtype, rows, heads, head_dim, positions, ld_pos, inv_freq, stream, "rope backward");
 }
 
 }  // extern "C"

@@ -3,6 +3,7 @@ package dev.plora.io;
 import dev.plora.tensor.Tensor;
 import java.io.IOException;
 import java.nio.FloatBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -100,14 +101,18 @@ public final class HfCheckpoint implements AutoCloseable {
     }
     Map<String, String> out = new LinkedHashMap<>();
     for (Map.Entry<?, ?> e : weights.entrySet()) {
-      if (!(e.getValue() instanceof String shard) || shard.isEmpty() || shard.contains("/") || shard.contains("\\")
-          || shard.startsWith(".")) {
+      if (!(e.getValue() instanceof String shard) || !isFileName(shard)) {
         throw new IllegalArgumentException(index + ": tensor '" + e.getKey() + "' maps to " + e.getValue()
             + ", expected a file name in the model folder");
       }
       out.put((String) e.getKey(), shard);
     }
     return out;
+  }
+
+  /** A plain file name in the model folder: no folders, nothing hidden or relative. */
+  private static boolean isFileName(String name) {
+    return !name.isEmpty() && !name.contains("/") && !name.contains("\\") && !name.startsWith(".");
   }
 
   public Path dir() {
@@ -195,6 +200,77 @@ public final class HfCheckpoint implements AutoCloseable {
       chunk.clear().limit(rows * rc[1]);
       reader.floats(name, (long) row * rc[1], chunk);
       dst.rowsView(row, rows).copyFrom(chunk.flip());
+    }
+  }
+
+  /**
+   * Writes weights in Hugging Face's layout under {@code dir}: each shard (file name → tensor names,
+   * in order, as {@link #shards()} gives them) with the tensors' shapes, in {@code dtype}, downloaded
+   * a chunk of rows at a time; with more than the one file {@code model.safetensors}, also the index.
+   * Everything is checked before the first file is written; each file appears whole or not at all,
+   * and the index last, so an index never names a shard that is not complete.
+   */
+  public static void write(Path dir, Map<String, List<String>> shards, Map<String, long[]> shapes,
+      Map<String, Tensor> tensors, Safetensors.Dtype dtype, boolean overwrite) throws IOException {
+    if (dtype == null || !dtype.isFloat()) {
+      throw new IllegalArgumentException("dtype: expected a float dtype, got " + dtype);
+    }
+    Map<String, String> weightMap = new LinkedHashMap<>();
+    long totalBytes = 0;
+    for (Map.Entry<String, List<String>> shard : shards.entrySet()) {
+      String file = shard.getKey();
+      if (!isFileName(file) || !file.endsWith(".safetensors")) {
+        throw new IllegalArgumentException("shards: '" + file + "' is not a .safetensors file name");
+      }
+      for (String name : shard.getValue()) {
+        Tensor t = tensors.get(name);
+        long[] shape = shapes.get(name);
+        if (t == null || shape == null) {
+          throw new IllegalArgumentException("tensor '" + name + "' of shard " + file + ": no " + (t == null
+              ? "tensor" : "shape") + " given");
+        }
+        long elements = 1;
+        for (long d : shape) {
+          elements = Math.multiplyExact(elements, d);
+        }
+        if (elements == 0 || elements != (long) t.rows() * t.cols() || (shape.length == 2 && shape[0] != t.rows())) {
+          throw new IllegalArgumentException("tensor '" + name + "': shape " + Arrays.toString(shape)
+              + " does not fit its tensor " + t.shape() + " (or is empty)");
+        }
+        if (weightMap.put(name, file) != null) {
+          throw new IllegalArgumentException("tensor '" + name + "' is in two shards");
+        }
+        totalBytes += elements * dtype.size;
+      }
+    }
+    Files.createDirectories(dir);
+    for (Map.Entry<String, List<String>> shard : shards.entrySet()) {
+      List<Safetensors.Spec> specs = new ArrayList<>();
+      for (String name : shard.getValue()) {
+        specs.add(new Safetensors.Spec(name, dtype, shapes.get(name)));
+      }
+      // "format": "pt" is what Hugging Face's loaders look for in the metadata
+      try (Safetensors.Writer w = Safetensors.create(dir.resolve(shard.getKey()), specs, Map.of("format", "pt"),
+          overwrite)) {
+        for (String name : shard.getValue()) {
+          Tensor t = tensors.get(name);
+          int rowsPerChunk = Math.max(1, Math.min(t.rows(), CHUNK_VALUES / Math.max(1, t.cols())));
+          FloatBuffer chunk = FloatBuffer.allocate(Math.toIntExact((long) rowsPerChunk * t.cols()));
+          for (int row = 0; row < t.rows(); row += rowsPerChunk) {
+            int rows = Math.min(rowsPerChunk, t.rows() - row);
+            chunk.clear().limit(rows * t.cols());
+            t.rowsView(row, rows).copyTo(chunk);
+            w.append(chunk.flip());
+          }
+        }
+        w.commit();
+      }
+    }
+    if (!(shards.size() == 1 && shards.containsKey(SINGLE))) {
+      Map<String, Object> index = new LinkedHashMap<>();
+      index.put("metadata", Map.of("total_size", totalBytes));
+      index.put("weight_map", weightMap);
+      AtomicFiles.write(dir.resolve(INDEX), (Json.write(index, 2) + "\n").getBytes(StandardCharsets.UTF_8), overwrite);
     }
   }
 

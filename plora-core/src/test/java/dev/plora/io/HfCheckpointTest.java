@@ -143,6 +143,51 @@ class HfCheckpointTest {
     assertRefused(dir, "tensor 'lm_head.weight', listed in model.safetensors.index.json, is not in this shard");
   }
 
+  @Test
+  void writtenWeightsReadBackShardedAsGiven(@TempDir Path dir) throws Exception {
+    Map<String, long[]> shapes = shapes();
+    Map<String, float[]> values = values(shapes, DType.BF16);
+    Map<String, List<String>> shards = new LinkedHashMap<>();
+    shards.put("model-00001-of-00002.safetensors", List.of("model.embed_tokens.weight", "model.norm.weight"));
+    shards.put("model-00002-of-00002.safetensors", List.of("lm_head.weight"));
+    try (Backend backend = Backends.create("cpu"); TensorScope s = new TensorScope(backend)) {
+      Map<String, Tensor> tensors = new LinkedHashMap<>();
+      values.forEach((name, v) -> {
+        long[] shape = shapes.get(name);
+        tensors.put(name, s.fromArray(v, shape.length == 1 ? 1 : (int) shape[0], (int) shape[shape.length - 1],
+            DType.F32));
+      });
+      HfCheckpoint.write(dir.resolve("sharded"), shards, shapes, tensors, Safetensors.Dtype.BF16, false);
+      try (HfCheckpoint back = HfCheckpoint.open(dir.resolve("sharded"))) {
+        assertEquals(shards, back.shards());
+        back.requireExactly(shapes, n -> false);
+        for (String name : shapes.keySet()) {
+          assertEquals(Safetensors.Dtype.BF16, back.entry(name).dtype());
+          Tensor t = s.allocate(tensors.get(name).rows(), tensors.get(name).cols(), DType.F32);
+          back.load(name, t);
+          assertArrayEquals(values.get(name), t.toFloatArray(), name); // BF16 values survive BF16 exactly
+        }
+      }
+      Object index = Json.parse(Files.readString(dir.resolve("sharded").resolve(HfCheckpoint.INDEX)));
+      assertEquals(java.math.BigDecimal.valueOf(2L * (60 + 6 + 60)),
+          ((Map<?, ?>) ((Map<?, ?>) index).get("metadata")).get("total_size"));
+      try (Safetensors.Reader r = Safetensors.open(dir.resolve("sharded").resolve("model-00002-of-00002.safetensors"))) {
+        assertEquals(Map.of("format", "pt"), r.metadata());
+      }
+
+      HfCheckpoint.write(dir.resolve("single"), Map.of(HfCheckpoint.SINGLE, List.copyOf(shapes.keySet())), shapes,
+          tensors, Safetensors.Dtype.F32, false);
+      assertTrue(Files.isRegularFile(dir.resolve("single").resolve(HfCheckpoint.SINGLE)));
+      assertTrue(Files.notExists(dir.resolve("single").resolve(HfCheckpoint.INDEX)), "one file needs no index");
+
+      Map<String, List<String>> missing = Map.of("model.safetensors", List.of("model.norm.weight", "nope.weight"));
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+          () -> HfCheckpoint.write(dir.resolve("bad"), missing, shapes, tensors, Safetensors.Dtype.F32, false));
+      assertTrue(e.getMessage().contains("nope.weight"), e.getMessage());
+      assertTrue(Files.notExists(dir.resolve("bad")), "nothing is written before everything is checked");
+    }
+  }
+
   private static void assertRefused(Path dir, String mention) {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> HfCheckpoint.open(dir).close());
     assertTrue(e.getMessage().contains(mention), e.getMessage());
