@@ -59,7 +59,16 @@ void product(const float* a, int lda, const float* b, int ldb, float* c, int ldc
   constexpr int kRows = 6;  // 12 accumulators, 2 loads and a broadcast: the 16 vector registers
   int r = 0;
   for (; r + kRows <= m; r += kRows) product_rows<kRows>(a + r * lda, lda, b, ldb, c + r * ldc, ldc, n, depth);
-  for (; r < m; ++r) product_rows<1>(a + r * lda, lda, b, ldb, c + r * ldc, ldc, n, depth);
+  a += r * lda;
+  c += r * ldc;
+  switch (m - r) {  // the last rows together too: one row alone would wait on loads, not on FMAs
+    case 5: product_rows<5>(a, lda, b, ldb, c, ldc, n, depth); break;
+    case 4: product_rows<4>(a, lda, b, ldb, c, ldc, n, depth); break;
+    case 3: product_rows<3>(a, lda, b, ldb, c, ldc, n, depth); break;
+    case 2: product_rows<2>(a, lda, b, ldb, c, ldc, n, depth); break;
+    case 1: product_rows<1>(a, lda, b, ldb, c, ldc, n, depth); break;
+    default: break;
+  }
 }
 
 // dst[i][d] = factor · src[row0 + i][col0 + d] for i < rows, d < dim; zeros up to `padded` columns
@@ -126,6 +135,7 @@ struct Shape {
   float scale;
   int group() const { return heads / kv_heads; }
   int64_t tiles() const { return (tokens + kTile - 1) / kTile; }
+  int64_t padded_rows() const { return tiles() * kTile; }
   int rows_at(int64_t row0) const { return static_cast<int>(std::min<int64_t>(kTile, tokens - row0)); }
 };
 
@@ -139,57 +149,82 @@ struct Tiles {
   size_t stride;
 };
 
+// One head's columns of x for every token as fp32 [padded_rows][padded], times factor, zeros past
+// the tokens and head_dim: packed once per call, so that the tiles are pointers into it.
+void pack_rows(const void* x, int dtype, int64_t ld, int64_t col0, const Shape& sh, float factor, float* dst) {
+#pragma omp parallel for schedule(static)
+  for (int64_t tile = 0; tile < sh.tiles(); ++tile)
+    load_tile(x, dtype, ld, tile * kTile, sh.rows_at(tile * kTile), col0, sh.dim, sh.padded, factor,
+              dst + tile * kTile * sh.padded);
+}
+
+// Packed rows transposed tile by tile: dst[tile][d][j] = rows[tile·kTile + j][d].
+void pack_transposed(const float* rows, const Shape& sh, float* dst) {
+#pragma omp parallel for schedule(static)
+  for (int64_t tile = 0; tile < sh.tiles(); ++tile)
+    transpose(rows + tile * kTile * sh.padded, sh.padded, dst + tile * kTile * sh.padded);
+}
+
+// The first key tile that query tile q0 needs: the tile of its first query's document start.
+inline int64_t first_key_tile(const int32_t* seq_start, int64_t q0) { return seq_start[q0] / kTile * kTile; }
+
+// Forward, one kv head at a time: its keys (transposed) and values packed, then a task per (query
+// head of the group, query tile).
 void forward(const void* q, int64_t ld_q, const void* k, int64_t ld_k, const void* v, int64_t ld_v,
              const int32_t* seq_start, int dtype, const Shape& sh, void* out, int64_t ld_out, float* lse,
              int64_t ld_lse) {
   const int P = sh.padded;
   const int64_t tiles = sh.tiles();
+  const size_t packed = static_cast<size_t>(sh.padded_rows() * P);
+  std::vector<float> keys(packed), kt(packed), values(packed);
+  for (int g = 0; g < sh.kv_heads; ++g) {
+    pack_rows(k, dtype, ld_k, int64_t{g} * sh.dim, sh, 1.0f, keys.data());
+    pack_transposed(keys.data(), sh, kt.data());
+    pack_rows(v, dtype, ld_v, int64_t{g} * sh.dim, sh, 1.0f, values.data());
 #pragma omp parallel
-  {
-    Tiles buf(P, 6);
-    float *qs = buf[0], *kt = buf[1], *vs = buf[2], *s = buf[3], *o = buf[4], *scratch = buf[5];
-    float m[kTile], l[kTile];
+    {
+      Tiles buf(P, 4);
+      float *qs = buf[0], *s = buf[1], *o = buf[2], *row_out = buf[3];
+      float m[kTile], l[kTile];
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < sh.heads * tiles; ++task) {
-      const int h = static_cast<int>(task % sh.heads), g = h / sh.group();
-      const int64_t q0 = (tiles - 1 - task / sh.heads) * kTile;  // the longest (last) tiles first
-      const int nq = sh.rows_at(q0);
-      load_tile(q, dtype, ld_q, q0, nq, int64_t{h} * sh.dim, sh.dim, P, sh.scale, qs);
-      std::fill(o, o + kTile * P, 0.0f);
-      std::fill(m, m + kTile, -INFINITY);
-      std::fill(l, l + kTile, 0.0f);
-      for (int64_t k0 = seq_start[q0]; k0 < q0 + nq; k0 += kTile) {
-        const int nk = static_cast<int>(std::min<int64_t>(kTile, q0 + nq - k0));
-        load_tile(k, dtype, ld_k, k0, nk, int64_t{g} * sh.dim, sh.dim, P, 1.0f, scratch);
-        transpose(scratch, P, kt);
-        load_tile(v, dtype, ld_v, k0, nk, int64_t{g} * sh.dim, sh.dim, P, 1.0f, vs);
-        std::fill(s, s + kTile * kTile, 0.0f);
-        product(qs, P, kt, kTile, s, kTile, nq, kTile, P);
-        for (int i = 0; i < nq; ++i) {
-          float* row = s + i * kTile;
-          const Span span = visible(seq_start, q0 + i, k0, nk);
-          float top = m[i];
-          for (int j = span.lo; j < span.hi; ++j) top = std::max(top, row[j]);
-          if (top == -INFINITY) {  // no visible key yet: the row stays empty
-            std::fill(row, row + kTile, 0.0f);
-            continue;
+      for (int64_t task = 0; task < sh.group() * tiles; ++task) {
+        const int h = g * sh.group() + static_cast<int>(task % sh.group());
+        const int64_t q0 = (tiles - 1 - task / sh.group()) * kTile;  // the longest (last) tiles first
+        const int nq = sh.rows_at(q0);
+        load_tile(q, dtype, ld_q, q0, nq, int64_t{h} * sh.dim, sh.dim, P, sh.scale, qs);
+        std::fill(o, o + kTile * P, 0.0f);
+        std::fill(m, m + kTile, -INFINITY);
+        std::fill(l, l + kTile, 0.0f);
+        for (int64_t k0 = first_key_tile(seq_start, q0); k0 < q0 + nq; k0 += kTile) {
+          const int nk = static_cast<int>(std::min<int64_t>(kTile, q0 + nq - k0));
+          std::fill(s, s + kTile * kTile, 0.0f);
+          product(qs, P, kt.data() + k0 * P, kTile, s, kTile, nq, kTile, P);
+          for (int i = 0; i < nq; ++i) {
+            float* row = s + i * kTile;
+            const Span span = visible(seq_start, q0 + i, k0, nk);
+            float top = m[i];
+            for (int j = span.lo; j < span.hi; ++j) top = std::max(top, row[j]);
+            if (top == -INFINITY) {  // no visible key yet: the row stays empty
+              std::fill(row, row + kTile, 0.0f);
+              continue;
+            }
+            const float alpha = std::exp(m[i] - top);  // 0 for the first visible keys (m = -inf)
+            exp_row(row, top, span, row);
+            float sum = 0.0f;
+            for (int j = span.lo; j < span.hi; ++j) sum += row[j];
+            l[i] = l[i] * alpha + sum;
+            m[i] = top;
+            if (alpha != 1.0f)
+              for (int d = 0; d < P; ++d) o[i * P + d] *= alpha;
           }
-          const float alpha = std::exp(m[i] - top);  // 0 for the first visible keys (m = -inf)
-          exp_row(row, top, span, row);
-          float sum = 0.0f;
-          for (int j = span.lo; j < span.hi; ++j) sum += row[j];
-          l[i] = l[i] * alpha + sum;
-          m[i] = top;
-          if (alpha != 1.0f)
-            for (int d = 0; d < P; ++d) o[i * P + d] *= alpha;
+          product(s, kTile, values.data() + k0 * P, P, o, P, nq, P, nk);
         }
-        product(s, kTile, vs, P, o, P, nq, P, nk);
-      }
-      for (int i = 0; i < nq; ++i) {  // every query sees itself, so l > 0
-        for (int d = 0; d < sh.dim; ++d) scratch[d] = o[i * P + d] / l[i];
-        f32_to_row(scratch, dtype, sh.dim,
-                   static_cast<char*>(out) + ((q0 + i) * ld_out + int64_t{h} * sh.dim) * dtype_size(dtype));
-        lse[(q0 + i) * ld_lse + h] = m[i] + std::log(l[i]);
+        for (int i = 0; i < nq; ++i) {  // every query sees itself, so l > 0
+          for (int d = 0; d < sh.dim; ++d) row_out[d] = o[i * P + d] / l[i];
+          f32_to_row(row_out, dtype, sh.dim,
+                     static_cast<char*>(out) + ((q0 + i) * ld_out + int64_t{h} * sh.dim) * dtype_size(dtype));
+          lse[(q0 + i) * ld_lse + h] = m[i] + std::log(l[i]);
+        }
       }
     }
   }
@@ -214,13 +249,16 @@ void probabilities(const float* qs, const float* kt, const float* dos, const flo
   std::fill(ds + nq * kTile, ds + kTile * kTile, 0.0f);
 }
 
+// Backward, one kv head at a time: its keys (as rows and transposed) and values (transposed)
+// packed, and its query heads' scaled queries and output gradients; then dq by (query head,
+// query tile) and dk, dv by key tile, each task the only writer of its rows.
 void backward(const void* q, int64_t ld_q, const void* k, int64_t ld_k, const void* v, int64_t ld_v,
               const void* out, int64_t ld_out, const void* dout, int64_t ld_dout, const float* lse, int64_t ld_lse,
               const int32_t* seq_start, int dtype, const Shape& sh, void* dq, int64_t ld_dq, void* dk, int64_t ld_dk,
               void* dv, int64_t ld_dv) {
-  const int P = sh.padded;
+  const int P = sh.padded, group = sh.group();
   const int64_t tiles = sh.tiles();
-  // delta[t][h] = Σ_d dout·out, and lse gathered per head: [heads][tokens] each
+  // delta[h][t] = Σ_d dout·out, and lse gathered per head: [heads][tokens] each
   std::vector<float> delta(static_cast<size_t>(sh.heads * sh.tokens)), lse_h(delta.size());
 #pragma omp parallel
   {
@@ -238,62 +276,66 @@ void backward(const void* q, int64_t ld_q, const void* k, int64_t ld_k, const vo
       }
     }
   }
-#pragma omp parallel
-  {
-    Tiles buf(P, 10);
-    float *qs = buf[0], *dos = buf[1], *kr = buf[2], *kt = buf[3], *vt = buf[4], *s = buf[5], *dp = buf[6],
-          *ds = buf[7], *acc = buf[8], *acc2 = buf[9];
-    // dq: one task per (head, query tile), over the key tiles its documents reach
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < sh.heads * tiles; ++task) {
-      const int h = static_cast<int>(task % sh.heads), g = h / sh.group();
-      const int64_t q0 = (tiles - 1 - task / sh.heads) * kTile;
-      const int nq = sh.rows_at(q0);
-      load_tile(q, dtype, ld_q, q0, nq, int64_t{h} * sh.dim, sh.dim, P, sh.scale, qs);
-      load_tile(dout, dtype, ld_dout, q0, nq, int64_t{h} * sh.dim, sh.dim, P, 1.0f, dos);
-      std::fill(acc, acc + kTile * P, 0.0f);
-      for (int64_t k0 = seq_start[q0]; k0 < q0 + nq; k0 += kTile) {
-        const int nk = static_cast<int>(std::min<int64_t>(kTile, q0 + nq - k0));
-        load_tile(k, dtype, ld_k, k0, nk, int64_t{g} * sh.dim, sh.dim, P, 1.0f, kr);
-        transpose(kr, P, kt);
-        load_tile(v, dtype, ld_v, k0, nk, int64_t{g} * sh.dim, sh.dim, P, 1.0f, acc2);
-        transpose(acc2, P, vt);
-        probabilities(qs, kt, dos, vt, &lse_h[h * sh.tokens + q0], &delta[h * sh.tokens + q0], seq_start, q0, nq, k0,
-                      nk, P, s, dp, ds);
-        product(ds, kTile, kr, P, acc, P, nq, P, nk);
-      }
-      store_tile(acc, P, nq, sh.dim, sh.scale, dq, dtype, ld_dq, q0, int64_t{h} * sh.dim, s);
+  const size_t packed = static_cast<size_t>(sh.padded_rows() * P);
+  std::vector<float> keys(packed), kt(packed), vt(packed), scratch(packed), qs(packed * group), dos(packed * group);
+  for (int g = 0; g < sh.kv_heads; ++g) {
+    pack_rows(k, dtype, ld_k, int64_t{g} * sh.dim, sh, 1.0f, keys.data());
+    pack_transposed(keys.data(), sh, kt.data());
+    pack_rows(v, dtype, ld_v, int64_t{g} * sh.dim, sh, 1.0f, scratch.data());
+    pack_transposed(scratch.data(), sh, vt.data());
+    for (int i = 0; i < group; ++i) {
+      const int64_t col = int64_t{g * group + i} * sh.dim;
+      pack_rows(q, dtype, ld_q, col, sh, sh.scale, qs.data() + i * packed);
+      pack_rows(dout, dtype, ld_dout, col, sh, 1.0f, dos.data() + i * packed);
     }
-    // dk, dv: one task per (kv head, key tile), over its query heads and the query tiles that see it
+#pragma omp parallel
+    {
+      Tiles buf(P, 6);
+      float *s = buf[0], *dp = buf[1], *ds = buf[2], *acc = buf[3], *acc2 = buf[4], *row_out = buf[5];
+      // dq: one task per (query head, query tile), over the key tiles its documents reach
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < sh.kv_heads * tiles; ++task) {
-      const int g = static_cast<int>(task % sh.kv_heads);
-      const int64_t k0 = (task / sh.kv_heads) * kTile;  // the first tiles see the most queries
-      const int nk = sh.rows_at(k0);
-      load_tile(k, dtype, ld_k, k0, nk, int64_t{g} * sh.dim, sh.dim, P, 1.0f, kr);
-      transpose(kr, P, kt);
-      load_tile(v, dtype, ld_v, k0, nk, int64_t{g} * sh.dim, sh.dim, P, 1.0f, kr);
-      transpose(kr, P, vt);
-      float* dk_acc = acc;
-      float* dv_acc = acc2;
-      std::fill(dk_acc, dk_acc + kTile * P, 0.0f);
-      std::fill(dv_acc, dv_acc + kTile * P, 0.0f);
-      for (int h = g * sh.group(); h < (g + 1) * sh.group(); ++h) {
-        // queries from k0 on, until a tile whose first query's document starts after the last key
-        for (int64_t q0 = k0; q0 < sh.tokens && seq_start[q0] < k0 + nk; q0 += kTile) {
-          const int nq = sh.rows_at(q0);
-          load_tile(q, dtype, ld_q, q0, nq, int64_t{h} * sh.dim, sh.dim, P, sh.scale, qs);
-          load_tile(dout, dtype, ld_dout, q0, nq, int64_t{h} * sh.dim, sh.dim, P, 1.0f, dos);
-          probabilities(qs, kt, dos, vt, &lse_h[h * sh.tokens + q0], &delta[h * sh.tokens + q0], seq_start, q0, nq,
-                        k0, nk, P, s, dp, ds);
-          transpose_square(s, dp);
-          product(dp, kTile, dos, P, dv_acc, P, nk, P, nq);
-          transpose_square(ds, dp);
-          product(dp, kTile, qs, P, dk_acc, P, nk, P, nq);
+      for (int64_t task = 0; task < group * tiles; ++task) {
+        const int i = static_cast<int>(task % group), h = g * group + i;
+        const int64_t q0 = (tiles - 1 - task / group) * kTile;
+        const int nq = sh.rows_at(q0);
+        const float* q_tile = qs.data() + i * packed + q0 * P;
+        const float* do_tile = dos.data() + i * packed + q0 * P;
+        std::fill(acc, acc + kTile * P, 0.0f);
+        for (int64_t k0 = first_key_tile(seq_start, q0); k0 < q0 + nq; k0 += kTile) {
+          const int nk = static_cast<int>(std::min<int64_t>(kTile, q0 + nq - k0));
+          probabilities(q_tile, kt.data() + k0 * P, do_tile, vt.data() + k0 * P, &lse_h[h * sh.tokens + q0],
+                        &delta[h * sh.tokens + q0], seq_start, q0, nq, k0, nk, P, s, dp, ds);
+          product(ds, kTile, keys.data() + k0 * P, P, acc, P, nq, P, nk);
         }
+        store_tile(acc, P, nq, sh.dim, sh.scale, dq, dtype, ld_dq, q0, int64_t{h} * sh.dim, row_out);
       }
-      store_tile(dk_acc, P, nk, sh.dim, 1.0f, dk, dtype, ld_dk, k0, int64_t{g} * sh.dim, s);
-      store_tile(dv_acc, P, nk, sh.dim, 1.0f, dv, dtype, ld_dv, k0, int64_t{g} * sh.dim, s);
+      // dk, dv: one task per key tile, over the group's query heads and the query tiles that see it
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t tile = 0; tile < tiles; ++tile) {
+        const int64_t k0 = tile * kTile;  // the first tiles see the most queries
+        const int nk = sh.rows_at(k0);
+        float* dk_acc = acc;
+        float* dv_acc = acc2;
+        std::fill(dk_acc, dk_acc + kTile * P, 0.0f);
+        std::fill(dv_acc, dv_acc + kTile * P, 0.0f);
+        for (int i = 0; i < group; ++i) {
+          const int h = g * group + i;
+          // queries from k0 on, until a tile whose first query's document starts after the last key
+          for (int64_t q0 = k0; q0 < sh.tokens && seq_start[q0] < k0 + nk; q0 += kTile) {
+            const int nq = sh.rows_at(q0);
+            const float* q_tile = qs.data() + i * packed + q0 * P;
+            const float* do_tile = dos.data() + i * packed + q0 * P;
+            probabilities(q_tile, kt.data() + k0 * P, do_tile, vt.data() + k0 * P, &lse_h[h * sh.tokens + q0],
+                          &delta[h * sh.tokens + q0], seq_start, q0, nq, k0, nk, P, s, dp, ds);
+            transpose_square(s, dp);
+            product(dp, kTile, do_tile, P, dv_acc, P, nk, P, nq);
+            transpose_square(ds, dp);
+            product(dp, kTile, q_tile, P, dk_acc, P, nk, P, nq);
+          }
+        }
+        store_tile(dk_acc, P, nk, sh.dim, 1.0f, dk, dtype, ld_dk, k0, int64_t{g} * sh.dim, row_out);
+        store_tile(dv_acc, P, nk, sh.dim, 1.0f, dv, dtype, ld_dv, k0, int64_t{g} * sh.dim, row_out);
+      }
     }
   }
 }
