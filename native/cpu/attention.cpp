@@ -1,9 +1,10 @@
 // Causal grouped-query attention on the host (plora/attention.h), FlashAttention style: a task is
 // one head's tile of kTile queries (forward, dq) or one kv head's tile of kTile keys (dk, dv); it
-// walks the tiles of the other side that its documents allow, with fp32 tiles in thread-local
-// buffers (head_dim padded to a multiple of 16 with zeros) and one register-blocked product for
-// every matrix multiply. Each output element is written by one task in a fixed order, so results
-// do not depend on the thread count.
+// walks the tiles of the other side that its documents allow. One kv head at a time, its keys and
+// values (and, backward, its query heads' queries and output gradients) are packed once as fp32
+// with head_dim padded to a multiple of 16, so that tiles are pointers; one register-blocked
+// product serves every matrix multiply. Each output element is written by one task in a fixed
+// order, so results do not depend on the thread count.
 #include <omp.h>
 
 #include <algorithm>
