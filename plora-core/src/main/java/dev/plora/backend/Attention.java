@@ -22,7 +22,10 @@ import org.bytedeco.javacpp.annotation.Properties;
 public final class Attention {
   private Attention() {}
 
-  /** The largest head dimension the kernels take ({@code PLORA_ATTENTION_MAX_HEAD_DIM}). */
+  /**
+   * The largest head dimension the kernels take: {@code PLORA_ATTENTION_MAX_HEAD_DIM}, which both
+   * libraries check again themselves.
+   */
   public static final int MAX_HEAD_DIM = 256;
 
   /**
