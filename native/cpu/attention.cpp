@@ -30,15 +30,16 @@ inline v8 fma8(v8 a, v8 b, v8 c) {
 #endif
 }
 
-// c[r][j] += Σ_p a[r][p]·b[p][j] for r < R, j < n (a multiple of 16), p < depth: R rows of c in
-// registers, 16 columns at a time, each row of b loaded once for all R.
-template <int R>
+// c[r][j] (+)= Σ_p a[r][p]·b[p][j] for r < R, j < n (a multiple of 16), p < depth: R rows of c in
+// registers, 16 columns at a time, each row of b loaded once for all R. Without Accumulate, c is
+// assigned.
+template <bool Accumulate, int R>
 void product_rows(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int n, int depth) {
   for (int j = 0; j < n; j += 16) {
     v8 acc[R][2];
     for (int r = 0; r < R; ++r) {
-      acc[r][0] = v8_load(c + r * ldc + j);
-      acc[r][1] = v8_load(c + r * ldc + j + 8);
+      acc[r][0] = Accumulate ? v8_load(c + r * ldc + j) : v8_splat(0.0f);
+      acc[r][1] = Accumulate ? v8_load(c + r * ldc + j + 8) : v8_splat(0.0f);
     }
     for (int p = 0; p < depth; ++p) {
       const v8 b0 = v8_load(b + p * ldb + j), b1 = v8_load(b + p * ldb + j + 8);
@@ -55,19 +56,22 @@ void product_rows(const float* a, int lda, const float* b, int ldb, float* c, in
   }
 }
 
-// c += a·b for a [m, depth], b [depth, n], c [m, n], all row-major fp32; n a multiple of 16.
+// c += a·b (c = a·b without Accumulate) for a [m, depth], b [depth, n], c [m, n], all row-major
+// fp32; n a multiple of 16.
+template <bool Accumulate = true>
 void product(const float* a, int lda, const float* b, int ldb, float* c, int ldc, int m, int n, int depth) {
   constexpr int kRows = 6;  // 12 accumulators, 2 loads and a broadcast: the 16 vector registers
   int r = 0;
-  for (; r + kRows <= m; r += kRows) product_rows<kRows>(a + r * lda, lda, b, ldb, c + r * ldc, ldc, n, depth);
+  for (; r + kRows <= m; r += kRows)
+    product_rows<Accumulate, kRows>(a + r * lda, lda, b, ldb, c + r * ldc, ldc, n, depth);
   a += r * lda;
   c += r * ldc;
   switch (m - r) {  // the last rows together too: one row alone would wait on loads, not on FMAs
-    case 5: product_rows<5>(a, lda, b, ldb, c, ldc, n, depth); break;
-    case 4: product_rows<4>(a, lda, b, ldb, c, ldc, n, depth); break;
-    case 3: product_rows<3>(a, lda, b, ldb, c, ldc, n, depth); break;
-    case 2: product_rows<2>(a, lda, b, ldb, c, ldc, n, depth); break;
-    case 1: product_rows<1>(a, lda, b, ldb, c, ldc, n, depth); break;
+    case 5: product_rows<Accumulate, 5>(a, lda, b, ldb, c, ldc, n, depth); break;
+    case 4: product_rows<Accumulate, 4>(a, lda, b, ldb, c, ldc, n, depth); break;
+    case 3: product_rows<Accumulate, 3>(a, lda, b, ldb, c, ldc, n, depth); break;
+    case 2: product_rows<Accumulate, 2>(a, lda, b, ldb, c, ldc, n, depth); break;
+    case 1: product_rows<Accumulate, 1>(a, lda, b, ldb, c, ldc, n, depth); break;
     default: break;
   }
 }
@@ -198,8 +202,7 @@ void forward(const void* q, int64_t ld_q, const void* k, int64_t ld_k, const voi
         std::fill(l, l + kTile, 0.0f);
         for (int64_t k0 = first_key_tile(seq_start, q0); k0 < q0 + nq; k0 += kTile) {
           const int nk = static_cast<int>(std::min<int64_t>(kTile, q0 + nq - k0));
-          std::fill(s, s + kTile * kTile, 0.0f);
-          product(qs, P, kt.data() + k0 * P, kTile, s, kTile, nq, kTile, P);
+          product<false>(qs, P, kt.data() + k0 * P, kTile, s, kTile, nq, kTile, P);
           for (int i = 0; i < nq; ++i) {
             float* row = s + i * kTile;
             const Span span = visible(seq_start, q0 + i, k0, nk);
@@ -237,10 +240,8 @@ void forward(const void* q, int64_t ld_q, const void* k, int64_t ld_k, const voi
 void probabilities(const float* qs, const float* kt, const float* dos, const float* vt, const float* lse_rows,
                    const float* delta_rows, const int32_t* seq_start, int64_t q0, int nq, int64_t k0, int nk, int P,
                    float* s, float* dp, float* ds) {
-  std::fill(s, s + kTile * kTile, 0.0f);
-  std::fill(dp, dp + kTile * kTile, 0.0f);
-  product(qs, P, kt, kTile, s, kTile, nq, kTile, P);
-  product(dos, P, vt, kTile, dp, kTile, nq, kTile, P);
+  product<false>(qs, P, kt, kTile, s, kTile, nq, kTile, P);
+  product<false>(dos, P, vt, kTile, dp, kTile, nq, kTile, P);
   for (int i = 0; i < nq; ++i) {
     float* row = s + i * kTile;
     exp_row(row, lse_rows[i], visible(seq_start, q0 + i, k0, nk), row);
@@ -354,7 +355,8 @@ int plora_cpu_attention_forward(const void* q, int64_t ld_q, const void* k, int6
   PLORA_TRY(check_matrix("out", out, ld_out, tokens, int64_t{heads} * head_dim));
   *bad_seq_start = count_bad_seq_start(seq_start, tokens);
   if (*bad_seq_start > 0)
-    return fail(PLORA_ERR_INVALID, "attention_forward: seq_start: %lld of %lld rows do not start or continue a document",
+    return fail(PLORA_ERR_INVALID,
+                "attention_forward: seq_start: %lld of %lld rows do not start or continue a document",
                 (long long)*bad_seq_start, (long long)tokens);
   const Shape sh{tokens, heads, kv_heads, head_dim, static_cast<int>(round_up(head_dim, 16)), scale};
   forward(q, ld_q, k, ld_k, v, ld_v, seq_start, dtype, sh, out, ld_out, lse, ld_lse);
@@ -376,7 +378,8 @@ int plora_cpu_attention_backward(const void* q, int64_t ld_q, const void* k, int
   PLORA_TRY(check_matrix("dv", dv, ld_dv, tokens, kv_cols));
   *bad_seq_start = count_bad_seq_start(seq_start, tokens);
   if (*bad_seq_start > 0)
-    return fail(PLORA_ERR_INVALID, "attention_backward: seq_start: %lld of %lld rows do not start or continue a document",
+    return fail(PLORA_ERR_INVALID,
+                "attention_backward: seq_start: %lld of %lld rows do not start or continue a document",
                 (long long)*bad_seq_start, (long long)tokens);
   const Shape sh{tokens, heads, kv_heads, head_dim, static_cast<int>(round_up(head_dim, 16)), scale};
   backward(q, ld_q, k, ld_k, v, ld_v, out, ld_out, dout, ld_dout, lse, ld_lse, seq_start, dtype, sh, dq, ld_dq, dk,

@@ -286,7 +286,8 @@ dkdv_kernel(const void* q, int64_t ld_q, const void* k, int64_t ld_k, const void
       float delta = 0.0f;  // this lane's query row alone: no warp sum
       if (live)
         for (int d = 0; d < dims.dim; ++d)
-          delta = fmaf(load_f32(out, dtype, t * ld_out + qcol + d), load_f32(dout, dtype, t * ld_dout + qcol + d), delta);
+          delta = fmaf(load_f32(out, dtype, t * ld_out + qcol + d), load_f32(dout, dtype, t * ld_dout + qcol + d),
+                       delta);
       float p[kRows], ds[kRows];
       __syncthreads();
       load_columns<kD>(qd, q, dtype, ld_q, q0, dims.tokens, qcol, dims.dim, dims.scale);

@@ -20,13 +20,13 @@ import org.bytedeco.javacpp.annotation.Properties;
  * {@code [T, heads]}. Arithmetic in fp32; q, k, v, out and the gradients share one storage dtype.
  */
 public final class Attention {
-  private Attention() {}
-
   /**
    * The largest head dimension the kernels take: {@code PLORA_ATTENTION_MAX_HEAD_DIM}, which both
    * libraries check again themselves.
    */
   public static final int MAX_HEAD_DIM = 256;
+
+  private Attention() {}
 
   /**
    * {@code out[t, h] = Σ_s softmax_s(scale·q_t·k_s) v_s} over the keys t sees, and
