@@ -115,9 +115,33 @@ struct Span {
   int lo, hi;
 };
 
+// Both ends lie in [0, n], an empty span included (a document that starts after the tile).
 inline Span visible(const int32_t* seq_start, int64_t t, int64_t k0, int n) {
-  const int64_t lo = std::max<int64_t>(seq_start[t] - k0, 0), hi = std::min<int64_t>(t - k0 + 1, n);
-  return {static_cast<int>(lo), static_cast<int>(std::max(hi, lo))};
+  const int64_t lo = std::clamp<int64_t>(seq_start[t] - k0, 0, n), hi = std::clamp<int64_t>(t - k0 + 1, lo, n);
+  return {static_cast<int>(lo), static_cast<int>(hi)};
+}
+
+// The largest score of a row over its visible span, the rest of the row set to -inf first.
+float masked_max(float* row, Span span) {
+  for (int j = 0; j < span.lo; ++j) row[j] = -INFINITY;
+  for (int j = span.hi; j < kTile; ++j) row[j] = -INFINITY;
+  v8 m = v8_load(row);
+  for (int j = 8; j < kTile; j += 8) {
+    const v8 x = v8_load(row + j);
+    m = x > m ? x : m;
+  }
+  float top = m[0];
+  for (int l = 1; l < 8; ++l) top = std::max(top, m[l]);
+  return top;
+}
+
+// Σ_j p[j] over kTile columns, in eight lanes and then in lane order.
+float row_sum(const float* p) {
+  v8 acc = v8_load(p);
+  for (int j = 8; j < kTile; j += 8) acc += v8_load(p + j);
+  float sum = 0.0f;
+  for (int l = 0; l < 8; ++l) sum += acc[l];
+  return sum;
 }
 
 // p[j] = e^(s[j] - shift) for j in span, 0 elsewhere (kTile columns).
@@ -206,20 +230,17 @@ void forward(const void* q, int64_t ld_q, const void* k, int64_t ld_k, const voi
           for (int i = 0; i < nq; ++i) {
             float* row = s + i * kTile;
             const Span span = visible(seq_start, q0 + i, k0, nk);
-            float top = m[i];
-            for (int j = span.lo; j < span.hi; ++j) top = std::max(top, row[j]);
+            const float top = std::max(m[i], masked_max(row, span));
             if (top == -INFINITY) {  // no visible key yet: the row stays empty
               std::fill(row, row + kTile, 0.0f);
               continue;
             }
             const float alpha = std::exp(m[i] - top);  // 0 for the first visible keys (m = -inf)
             exp_row(row, top, span, row);
-            float sum = 0.0f;
-            for (int j = span.lo; j < span.hi; ++j) sum += row[j];
-            l[i] = l[i] * alpha + sum;
+            l[i] = l[i] * alpha + row_sum(row);
             m[i] = top;
             if (alpha != 1.0f)
-              for (int d = 0; d < P; ++d) o[i * P + d] *= alpha;
+              for (int d = 0; d < P; d += 8) v8_store(o + i * P + d, v8_load(o + i * P + d) * v8_splat(alpha));
           }
           product(s, kTile, values.data() + k0 * P, P, o, P, nq, P, nk);
         }

@@ -44,12 +44,14 @@ class AttentionTest {
     }
   }
 
-  // awkward shapes: one token; three packed documents (one of a single token) across tiles of 32
-  // and 64 with Hq=6/Hkv=2 and D=20; Hq=Hkv with D=64; D=128 and D=256 over several tiles
+  // awkward shapes: one token; three packed documents (one of a single token) with Hq=6/Hkv=2 and
+  // D=20; Hq=Hkv with D=64; documents that start inside a tile of 64 and beyond its first key
+  // tile; D=128 and D=256 over several tiles
   private static final Case[] CASES = {
       new Case(1, 1, 1, 64, 0.125f, 0),
       new Case(37, 6, 2, 20, 1f / (float) Math.sqrt(20), 0, 11, 12),
       new Case(37, 3, 3, 64, 2f, 0, 30),
+      new Case(200, 4, 2, 64, 0.125f, 0, 70, 71, 140),
       new Case(150, 2, 1, 128, 1f / (float) Math.sqrt(128), 0, 70, 71, 140),
       new Case(70, 2, 2, 256, 0.0625f, 0),
   };
