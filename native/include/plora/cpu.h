@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "plora/adamw_kernels.h"
+#include "plora/attention.h"
 #include "plora/cross_entropy.h"
 #include "plora/elementwise.h"
 #include "plora/embedding.h"
