@@ -11,17 +11,25 @@ import java.util.List;
  * RMSNorm as a module ({@code input_layernorm}, {@code norm}, Qwen3's {@code q_norm}):
  * {@code y = w ⊙ x·rstd} per row, as Hugging Face computes it; the weight frozen or trainable.
  * It keeps each row's rstd ({@code rstd}, F32 [rows, 1]) for backward; x must stay as forward saw it.
+ * A norm over each head of a token ({@code rowsPerToken} = heads, the heads of q or k seen as rows
+ * {@code [tokens·heads, head_dim]}) sizes its buffers from the tokens the model's plan counts.
  */
 public final class RmsNormLayer extends Module {
   private final Backend backend;
   private final OwnedWeights owned;
   private final Tensor weight;
   private final float eps;
+  private final int rowsPerToken;
   private Tensor gradWeight;
   private Tensor savedX;
 
-  /** A norm over a copy of {@code weight} [1, features]. */
+  /** A norm over a copy of {@code weight} [1, features], a row per token. */
   public RmsNormLayer(Tensor weight, float eps, boolean trainable) {
+    this(weight, eps, trainable, 1);
+  }
+
+  /** A norm over a copy of {@code weight} [1, features], {@code rowsPerToken} rows per token. */
+  public RmsNormLayer(Tensor weight, float eps, boolean trainable, int rowsPerToken) {
     if (weight == null || weight.rows() != 1) {
       throw new IllegalArgumentException("weight: expected [1, features], got " + (weight == null ? "null"
           : weight.shape()));
@@ -29,7 +37,11 @@ public final class RmsNormLayer extends Module {
     if (!(eps > 0) || !Float.isFinite(eps)) {
       throw new IllegalArgumentException("eps: expected a finite value > 0, got " + eps);
     }
+    if (rowsPerToken < 1) {
+      throw new IllegalArgumentException("rowsPerToken: expected >= 1, got " + rowsPerToken);
+    }
     weight.requireOpen("weight");
+    this.rowsPerToken = rowsPerToken;
     this.backend = weight.backend();
     this.owned = new OwnedWeights(backend);
     this.eps = eps;
@@ -63,16 +75,20 @@ public final class RmsNormLayer extends Module {
 
   @Override
   protected List<ActivationSpec> ownActivations(InputShape shape) {
-    return List.of(ActivationSpec.recomputable("rstd", shape.rows(), 1, DType.F32));
+    return List.of(ActivationSpec.recomputable("rstd", shape.rows() * rowsPerToken, 1, DType.F32));
   }
 
-  /** {@code y ← norm(x)}; x and y [M, features] (y may be x only in evaluation: backward needs x). */
+  /**
+   * {@code y ← norm(x)}; x and y [tokens·rowsPerToken, features] (y may be x only in evaluation:
+   * backward needs x).
+   */
   public void forward(Tensor x, Tensor y) {
     requireOpen();
-    if (x == null) {
-      throw new IllegalArgumentException("x: must not be null");
+    if (x == null || x.rows() % rowsPerToken != 0) {
+      throw new IllegalArgumentException("x: expected [tokens·" + rowsPerToken + ", " + features() + "], got "
+          + (x == null ? "null" : x.shape()));
     }
-    usePlan(InputShape.ofRows(x.rows()));
+    usePlan(InputShape.ofRows(x.rows() / rowsPerToken));
     RmsNorm.forward(backend, x, weight, eps, y, activation("rstd"));
     savedX = x;
   }
