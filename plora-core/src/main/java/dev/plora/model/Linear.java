@@ -4,7 +4,6 @@ import dev.plora.backend.Backend;
 import dev.plora.optim.Parameter;
 import dev.plora.tensor.DType;
 import dev.plora.tensor.Tensor;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -16,8 +15,7 @@ public final class Linear extends Layer {
   private final Tensor weight;
   private final Tensor bias;
   private final boolean trainable;
-  private final List<Tensor> owned = new ArrayList<>();
-  private final List<Parameter> parameters = new ArrayList<>();
+  private final OwnedWeights owned;
   private Tensor gradW;
   private Tensor gradBias;
   private Tensor savedX;
@@ -29,6 +27,7 @@ public final class Linear extends Layer {
     }
     weight.requireOpen("weight");
     this.backend = weight.backend();
+    this.owned = new OwnedWeights(backend);
     this.trainable = trainable;
     int n = weight.rows(), k = weight.cols();
     if (bias != null) {
@@ -38,39 +37,18 @@ public final class Linear extends Layer {
       }
     }
     try {
-      this.weight = own(backend.allocate(n, k, weight.dtype()));
-      backend.copy(weight, this.weight);
-      this.bias = bias == null ? null : own(backend.allocate(1, n, weight.dtype()));
-      if (bias != null) {
-        backend.copy(bias, this.bias);
-      }
+      this.weight = owned.copy(weight);
+      this.bias = bias == null ? null : owned.copy(bias);
       if (trainable) {
-        gradW = own(backend.allocate(n, k, DType.F32).fill(0f));
-        parameters.add(parameter("weight", this.weight, gradW, Parameter.Role.WEIGHT));
+        gradW = owned.train("weight", this.weight, Parameter.Role.WEIGHT);
         if (bias != null) {
-          gradBias = own(backend.allocate(1, n, DType.F32).fill(0f));
-          parameters.add(parameter("bias", this.bias, gradBias, Parameter.Role.BIAS));
+          gradBias = owned.train("bias", this.bias, Parameter.Role.BIAS);
         }
       }
     } catch (RuntimeException e) {
       close();
       throw e;
     }
-  }
-
-  /** A fp32 value for the optimizer: the tensor itself when it is F32, else a master copy. */
-  private Parameter parameter(String name, Tensor t, Tensor grad, Parameter.Role role) {
-    if (t.dtype() == DType.F32) {
-      return new Parameter(name, t, grad, null, role);
-    }
-    Tensor master = own(backend.allocate(t.rows(), t.cols(), DType.F32));
-    backend.copy(t, master);
-    return new Parameter(name, master, grad, t, role);
-  }
-
-  private Tensor own(Tensor t) {
-    owned.add(t);
-    return t;
   }
 
   @Override
@@ -169,7 +147,7 @@ public final class Linear extends Layer {
 
   @Override
   protected List<Parameter> ownParameters() {
-    return List.copyOf(parameters);
+    return owned.parameters();
   }
 
   @Override
@@ -186,8 +164,6 @@ public final class Linear extends Layer {
   @Override
   protected void release() {
     savedX = null;
-    for (Tensor t : owned) {
-      t.close();
-    }
+    owned.close();
   }
 }

@@ -1,0 +1,103 @@
+package dev.plora.model;
+
+import dev.plora.backend.Backend;
+import dev.plora.tensor.DType;
+import dev.plora.tensor.Tensor;
+import java.util.List;
+
+/**
+ * One decoder layer of the Llama family, pre-norm with two residual adds:
+ * {@code h = x + self_attn(input_layernorm(x))}, {@code out = h + mlp(post_attention_layernorm(h))}.
+ * The residual adds round once to the model dtype, as Hugging Face's do.
+ *
+ * <p>Buffers: {@code n1} and {@code n2} (the norms' outputs), {@code h} (the residual between the
+ * halves); in backward {@code dn} (a norm's output gradient, both halves in turn) and {@code dh}.
+ */
+public final class DecoderLayer extends Module {
+  public static final String INPUT_NORM = "input_layernorm", ATTENTION = "self_attn",
+      POST_NORM = "post_attention_layernorm", MLP = "mlp";
+  private final Backend backend;
+
+  /** Takes ownership of its four parts. */
+  public DecoderLayer(RmsNormLayer inputNorm, SelfAttention attention, RmsNormLayer postNorm, GatedMlp mlp) {
+    if (inputNorm == null || attention == null || postNorm == null || mlp == null) {
+      throw new IllegalArgumentException("inputNorm, attention, postNorm and mlp: must not be null");
+    }
+    int hidden = attention.hiddenSize();
+    if (inputNorm.features() != hidden || postNorm.features() != hidden || mlp.hiddenSize() != hidden) {
+      throw new IllegalArgumentException("parts: expected hidden size " + hidden + " throughout, got norms of "
+          + inputNorm.features() + " and " + postNorm.features() + " and an mlp of " + mlp.hiddenSize());
+    }
+    this.backend = attention.backend();
+    register(INPUT_NORM, inputNorm);
+    register(ATTENTION, attention);
+    register(POST_NORM, postNorm);
+    register(MLP, mlp);
+  }
+
+  private RmsNormLayer norm(String name) {
+    return (RmsNormLayer) child(name);
+  }
+
+  private SelfAttention attention() {
+    return (SelfAttention) child(ATTENTION);
+  }
+
+  private GatedMlp mlp() {
+    return (GatedMlp) child(MLP);
+  }
+
+  @Override
+  public Backend backend() {
+    return backend;
+  }
+
+  public int hiddenSize() {
+    return attention().hiddenSize();
+  }
+
+  public DType dtype() {
+    return attention().dtype();
+  }
+
+  @Override
+  protected List<ActivationSpec> ownActivations(InputShape shape) {
+    int m = shape.rows(), hidden = hiddenSize();
+    DType dtype = dtype();
+    return List.of(ActivationSpec.recomputable("n1", m, hidden, dtype), ActivationSpec.recomputable("h", m, hidden,
+        dtype), ActivationSpec.recomputable("n2", m, hidden, dtype), ActivationSpec.scratch("dn", m, hidden, dtype),
+        ActivationSpec.scratch("dh", m, hidden, dtype));
+  }
+
+  /**
+   * {@code out ← layer(x)}; x and out [tokens, hidden], positions and seqStart as
+   * {@link SelfAttention#forward} takes them; x must stay as it is until backward.
+   */
+  public void forward(Tensor x, Tensor positions, Tensor seqStart, Tensor out) {
+    requireOpen();
+    if (x == null || x.cols() != hiddenSize() || x.dtype() != dtype()) {
+      throw new IllegalArgumentException("x: expected [tokens," + hiddenSize() + "] " + dtype() + ", got "
+          + (x == null ? "null" : x.shape() + " " + x.dtype()));
+    }
+    usePlan(InputShape.ofRows(x.rows()));
+    Tensor n1 = activation("n1"), h = activation("h"), n2 = activation("n2");
+    norm(INPUT_NORM).forward(x, n1);
+    attention().forward(n1, positions, seqStart, h);
+    backend.axpby(1f, x, 1f, h); // h = x + attention
+    norm(POST_NORM).forward(h, n2);
+    mlp().forward(n2, out);
+    backend.axpby(1f, h, 1f, out); // out = h + mlp
+  }
+
+  /** Backward of the last forward: {@code dx ← dL/dx}; accumulates the parts' gradients. dx may be dout. */
+  public void backward(Tensor dout, Tensor dx) {
+    requireOpen();
+    Tensor dn = activation("dn"), dh = activation("dh");
+    mlp().backward(dout, dn);
+    norm(POST_NORM).backward(dn, dh);
+    backend.axpby(1f, dout, 1f, dh); // the residual's share
+    attention().backward(dh, dn);
+    norm(INPUT_NORM).backward(dn, dx);
+    backend.axpby(1f, dh, 1f, dx);
+  }
+}

@@ -1,0 +1,168 @@
+package dev.plora.model.llama;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.plora.backend.Backend;
+import dev.plora.backend.Backends;
+import dev.plora.io.HfCheckpoint;
+import dev.plora.io.Safetensors;
+import dev.plora.lora.Lora;
+import dev.plora.lora.LoraConfig;
+import dev.plora.model.TokenBatch;
+import dev.plora.testing.Reference;
+import dev.plora.tensor.DType;
+import dev.plora.tensor.Tensor;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** Tiny random checkpoints of every architecture variant against the float64 reference model. */
+class LlamaForCausalLMTest {
+  private static final String CONFIG = """
+      {"architectures": ["%s"], "hidden_size": 16, "intermediate_size": 24, "num_hidden_layers": 2,
+       "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 6, "vocab_size": 37,
+       "rms_norm_eps": 1e-5, "rope_theta": 10000.0%s}""";
+  private static final List<int[]> DOCS = List.of(new int[] {3, 17, 36, 0, 5}, new int[] {9, 9, 21, 2});
+  private static final List<int[]> LABELS = List.of(new int[] {-100, -100, 36, 0, 5}, new int[] {9, 9, 21, 2});
+
+  private final SplittableRandom rng = new SplittableRandom(101);
+
+  /** Writes config.json and random weights (rounded to {@code dtype}), one file or two shards. */
+  Map<String, float[]> checkpoint(Path dir, String architecture, String extra, DType dtype, boolean sharded)
+      throws Exception {
+    Files.writeString(dir.resolve("config.json"), CONFIG.formatted(architecture, extra));
+    LlamaConfig config = LlamaConfig.read(dir);
+    Map<String, long[]> shapes = config.tensorShapes();
+    Map<String, float[]> values = new LinkedHashMap<>();
+    shapes.forEach((name, shape) -> {
+      long n = 1;
+      for (long d : shape) {
+        n *= d;
+      }
+      float[] v = Reference.random(rng, (int) n, DType.F32);
+      boolean norm = name.endsWith("norm.weight");
+      for (int i = 0; i < v.length; i++) {
+        v[i] = dtype.round(norm ? 1 + 0.2f * v[i] : 0.4f * v[i]);
+      }
+      values.put(name, v);
+    });
+    Safetensors.Dtype fileType = Safetensors.Dtype.of(dtype);
+    if (!sharded) {
+      Safetensors.writeFloats(dir.resolve(HfCheckpoint.SINGLE), values, shapes, fileType, Map.of("format", "pt"), false);
+    } else {
+      Map<String, float[]> first = new LinkedHashMap<>(), second = new LinkedHashMap<>();
+      StringBuilder map = new StringBuilder();
+      for (String name : values.keySet()) {
+        boolean one = name.startsWith("model.layers.0.") || name.startsWith("model.embed");
+        (one ? first : second).put(name, values.get(name));
+        map.append(map.length() == 0 ? "" : ", ").append('"').append(name).append("\": \"model-0000")
+            .append(one ? 1 : 2).append("-of-00002.safetensors\"");
+      }
+      Safetensors.writeFloats(dir.resolve("model-00001-of-00002.safetensors"), first, shapes, fileType, Map.of(), false);
+      Safetensors.writeFloats(dir.resolve("model-00002-of-00002.safetensors"), second, shapes, fileType, Map.of(),
+          false);
+      Files.writeString(dir.resolve(HfCheckpoint.INDEX), "{\"weight_map\": {" + map + "}}");
+    }
+    return values;
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"llama GQA", "llama tied, llama3 rope", "qwen2 biases", "qwen3 q/k norms",
+      "mistral sharded bf16"})
+  void lossAndLogitsEqualTheFloat64Model(String variant, @TempDir Path dir) throws Exception {
+    String arch = variant.startsWith("qwen2") ? "Qwen2ForCausalLM" : variant.startsWith("qwen3") ? "Qwen3ForCausalLM"
+        : variant.startsWith("mistral") ? "MistralForCausalLM" : "LlamaForCausalLM";
+    String extra = variant.contains("tied") ? ", \"tie_word_embeddings\": true, \"rope_scaling\": {\"rope_type\": "
+        + "\"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, "
+        + "\"original_max_position_embeddings\": 16}" : variant.startsWith("mistral") ? ", \"sliding_window\": 4096" : "";
+    DType dtype = variant.endsWith("bf16") ? DType.BF16 : DType.F32;
+    Map<String, float[]> weights = checkpoint(dir, arch, extra, dtype, variant.contains("sharded"));
+    LlamaReference reference = new LlamaReference(LlamaConfig.read(dir), weights);
+    double tolerance = dtype == DType.F32 ? 1e-5 : 2e-2;
+    try (Backend backend = Backends.create("cpu"); LlamaForCausalLM model = LlamaForCausalLM.load(backend, dir, dtype,
+        false); TokenBatch batch = TokenBatch.pack(backend, DOCS, LABELS)) {
+      double want = reference.loss(DOCS, LABELS);
+      double got = model.forward(batch, false).loss();
+      assertEquals(want, got, tolerance * Math.abs(want), variant + ": loss");
+      double[][] z = reference.logits(DOCS);
+      double[] flat = new double[z.length * z[0].length];
+      for (int t = 0; t < z.length; t++) {
+        System.arraycopy(z[t], 0, flat, t * z[0].length, z[0].length);
+      }
+      try (Tensor logits = model.logits(batch)) {
+        assertTrue(Reference.relativeError(logits.toFloatArray(), flat) <= tolerance, variant + ": logits");
+      }
+    }
+  }
+
+  /** Full fine-tuning: every parameter's gradient against central differences of the float64 loss. */
+  @Test
+  void fullFineTuningGradientsAreTheFiniteDifferences(@TempDir Path dir) throws Exception {
+    Map<String, float[]> weights = checkpoint(dir, "Qwen3ForCausalLM", ", \"attention_bias\": true", DType.F32, false);
+    LlamaConfig config = LlamaConfig.read(dir);
+    try (Backend backend = Backends.create("cpu"); LlamaForCausalLM model = LlamaForCausalLM.load(backend, dir,
+        DType.F32, true); TokenBatch batch = TokenBatch.pack(backend, DOCS, LABELS)) {
+      model.forward(batch, true);
+      for (String name : List.of("model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight",
+          "model.layers.0.self_attn.k_proj.bias", "model.layers.1.self_attn.k_norm.weight",
+          "model.layers.0.self_attn.v_proj.weight", "model.layers.1.self_attn.o_proj.weight",
+          "model.layers.0.input_layernorm.weight", "model.layers.1.mlp.gate_proj.weight",
+          "model.layers.0.mlp.down_proj.weight", "model.norm.weight", "lm_head.weight")) {
+        String module = name.substring(0, name.lastIndexOf('.'));
+        String param = name.substring(name.lastIndexOf('.') + 1);
+        float[] grad = model.module(module).parameters().stream().filter(p -> p.name().equals(param)).findFirst()
+            .orElseThrow().grad().toFloatArray();
+        float[] w = weights.get(name);
+        for (int e = 0; e < w.length; e += Math.max(1, w.length / 7)) {
+          float keep = w[e];
+          w[e] = keep + 1e-3f;
+          double up = new LlamaReference(config, weights).loss(DOCS, LABELS);
+          w[e] = keep - 1e-3f;
+          double down = new LlamaReference(config, weights).loss(DOCS, LABELS);
+          w[e] = keep;
+          double fd = (up - down) / ((double) (keep + 1e-3f) - (double) (keep - 1e-3f));
+          assertEquals(fd, grad[e], 2e-4 * Math.max(1, Math.abs(fd)), name + "[" + e + "]");
+        }
+      }
+    }
+  }
+
+  @Test
+  void loraTargetsTheProjectionsByPeftNames(@TempDir Path dir) throws Exception {
+    checkpoint(dir, "LlamaForCausalLM", "", DType.F32, false);
+    try (Backend backend = Backends.create("cpu"); LlamaForCausalLM model = LlamaForCausalLM.load(backend, dir,
+        DType.F32, false); TokenBatch batch = TokenBatch.pack(backend, DOCS, LABELS)) {
+      double before = model.forward(batch, false).loss();
+      var adapters = Lora.inject(model, LoraConfig.builder().r(2).alpha(4).targetModules("all-linear").build());
+      List<String> paths = new ArrayList<>(adapters.keySet());
+      assertEquals(14, paths.size(), "7 projections in each of 2 layers, not lm_head: " + paths);
+      assertTrue(paths.contains("model.layers.1.mlp.down_proj"), paths.toString());
+      assertEquals(before, model.forward(batch, true).loss(), 1e-6, "B = 0: adapters change nothing at first");
+      assertEquals(28, model.parameters().size(), "A and B of each adapter, nothing else");
+    }
+  }
+
+  @Test
+  void aFolderThatDoesNotFitIsRefusedBeforeLoading(@TempDir Path dir) throws Exception {
+    checkpoint(dir, "LlamaForCausalLM", "", DType.F32, false);
+    Files.writeString(dir.resolve("config.json"), CONFIG.formatted("LlamaForCausalLM", "").replace(
+        "\"intermediate_size\": 24", "\"intermediate_size\": 25"));
+    try (Backend backend = Backends.create("cpu")) {
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+          () -> LlamaForCausalLM.load(backend, dir, DType.F32, false));
+      assertTrue(e.getMessage().contains("model.layers.0.mlp.gate_proj.weight' has shape [24, 16], expected [25, 16]"),
+          e.getMessage());
+      assertEquals(0, backend.nativeBytes(), "nothing stays allocated");
+    }
+  }
+}
