@@ -204,14 +204,38 @@ public final class HfCheckpoint implements AutoCloseable {
   }
 
   /**
+   * Lends the tensors to write, one at a time: {@link #lend} gives the tensor of a name (of the
+   * shape declared for it), {@link #giveBack} follows once it is written — so a source can compute
+   * a tensor (an adapted layer's merged weight) and free it before the next.
+   */
+  public interface TensorSource {
+    Tensor lend(String name);
+
+    default void giveBack(String name, Tensor tensor) {}
+  }
+
+  /** {@link #write(Path, Map, Map, TensorSource, Safetensors.Dtype, boolean)} of tensors already held. */
+  public static void write(Path dir, Map<String, List<String>> shards, Map<String, long[]> shapes,
+      Map<String, Tensor> tensors, Safetensors.Dtype dtype, boolean overwrite) throws IOException {
+    for (List<String> names : shards.values()) {
+      for (String name : names) {
+        if (!tensors.containsKey(name)) {
+          throw new IllegalArgumentException("tensor '" + name + "': no tensor given");
+        }
+      }
+    }
+    write(dir, shards, shapes, tensors::get, dtype, overwrite);
+  }
+
+  /**
    * Writes weights in Hugging Face's layout under {@code dir}: each shard (file name → tensor names,
    * in order, as {@link #shards()} gives them) with the tensors' shapes, in {@code dtype}, downloaded
    * a chunk of rows at a time; with more than the one file {@code model.safetensors}, also the index.
-   * Everything is checked before the first file is written; each file appears whole or not at all,
-   * and the index last, so an index never names a shard that is not complete.
+   * The names and shapes are checked before the first file is written; each file appears whole or
+   * not at all, and the index last, so an index never names a shard that is not complete.
    */
   public static void write(Path dir, Map<String, List<String>> shards, Map<String, long[]> shapes,
-      Map<String, Tensor> tensors, Safetensors.Dtype dtype, boolean overwrite) throws IOException {
+      TensorSource tensors, Safetensors.Dtype dtype, boolean overwrite) throws IOException {
     if (dtype == null || !dtype.isFloat()) {
       throw new IllegalArgumentException("dtype: expected a float dtype, got " + dtype);
     }
@@ -223,19 +247,17 @@ public final class HfCheckpoint implements AutoCloseable {
         throw new IllegalArgumentException("shards: '" + file + "' is not a .safetensors file name");
       }
       for (String name : shard.getValue()) {
-        Tensor t = tensors.get(name);
         long[] shape = shapes.get(name);
-        if (t == null || shape == null) {
-          throw new IllegalArgumentException("tensor '" + name + "' of shard " + file + ": no " + (t == null
-              ? "tensor" : "shape") + " given");
+        if (shape == null) {
+          throw new IllegalArgumentException("tensor '" + name + "' of shard " + file + ": no shape given");
         }
         long elements = 1;
         for (long d : shape) {
           elements = Math.multiplyExact(elements, d);
         }
-        if (elements == 0 || elements != (long) t.rows() * t.cols() || (shape.length == 2 && shape[0] != t.rows())) {
+        if (elements == 0 || shape.length > 2) {
           throw new IllegalArgumentException("tensor '" + name + "': shape " + Arrays.toString(shape)
-              + " does not fit its tensor " + t.shape() + " (or is empty)");
+              + " is empty or of more than two dimensions");
         }
         if (weightMap.put(name, file) != null) {
           throw new IllegalArgumentException("tensor '" + name + "' is in two shards");
@@ -253,14 +275,18 @@ public final class HfCheckpoint implements AutoCloseable {
       try (Safetensors.Writer w = Safetensors.create(dir.resolve(shard.getKey()), specs, Map.of("format", "pt"),
           overwrite)) {
         for (String name : shard.getValue()) {
-          Tensor t = tensors.get(name);
-          int rowsPerChunk = Math.max(1, Math.min(t.rows(), CHUNK_VALUES / Math.max(1, t.cols())));
-          FloatBuffer chunk = FloatBuffer.allocate(Math.toIntExact((long) rowsPerChunk * t.cols()));
-          for (int row = 0; row < t.rows(); row += rowsPerChunk) {
-            int rows = Math.min(rowsPerChunk, t.rows() - row);
-            chunk.clear().limit(rows * t.cols());
-            t.rowsView(row, rows).copyTo(chunk);
-            w.append(chunk.flip());
+          Tensor t = tensors.lend(name);
+          try {
+            long[] shape = shapes.get(name);
+            if (t == null || t.rows() != (shape.length == 2 ? shape[0] : 1) || t.cols() != shape[shape.length - 1]) {
+              throw new IllegalStateException("tensor '" + name + "': the source lent " + (t == null ? "nothing"
+                  : t.shape()) + " for shape " + Arrays.toString(shape));
+            }
+            writeRows(w, t);
+          } finally {
+            if (t != null) {
+              tensors.giveBack(name, t);
+            }
           }
         }
         w.commit();
@@ -271,6 +297,18 @@ public final class HfCheckpoint implements AutoCloseable {
       index.put("metadata", Map.of("total_size", totalBytes));
       index.put("weight_map", weightMap);
       AtomicFiles.write(dir.resolve(INDEX), (Json.write(index, 2) + "\n").getBytes(StandardCharsets.UTF_8), overwrite);
+    }
+  }
+
+  /** Appends a tensor's values to the writer, a chunk of rows at a time. */
+  private static void writeRows(Safetensors.Writer w, Tensor t) throws IOException {
+    int rowsPerChunk = Math.max(1, Math.min(t.rows(), CHUNK_VALUES / Math.max(1, t.cols())));
+    FloatBuffer chunk = FloatBuffer.allocate(Math.toIntExact((long) rowsPerChunk * t.cols()));
+    for (int row = 0; row < t.rows(); row += rowsPerChunk) {
+      int rows = Math.min(rowsPerChunk, t.rows() - row);
+      chunk.clear().limit(rows * t.cols());
+      t.rowsView(row, rows).copyTo(chunk);
+      w.append(chunk.flip());
     }
   }
 

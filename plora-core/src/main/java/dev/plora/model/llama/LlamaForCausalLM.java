@@ -2,6 +2,9 @@ package dev.plora.model.llama;
 
 import dev.plora.backend.Backend;
 import dev.plora.io.HfCheckpoint;
+import dev.plora.io.Safetensors;
+import dev.plora.lora.LoraAdapter;
+import dev.plora.lora.LoraLinear;
 import dev.plora.model.ActivationSpec;
 import dev.plora.model.DecoderLayer;
 import dev.plora.model.GatedMlp;
@@ -21,6 +24,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * A Llama-family causal language model (Llama, Mistral, Qwen2, Qwen3) with Hugging Face's module
@@ -289,6 +293,64 @@ public final class LlamaForCausalLM extends Module {
       throw new IllegalStateException("lm_head: adapters on the output head are not supported");
     }
     return head.weight();
+  }
+
+  /**
+   * Writes the model's weights in Hugging Face's layout under {@code dir}, with each LoRA adapter
+   * folded in ({@code W + s·B·A}, from the fp32 masters, computed aside one layer at a time: the
+   * model is unchanged), laid out as {@code shards} says (an input folder's
+   * {@link HfCheckpoint#shards()}, or {@code model.safetensors} with every tensor), in {@code dtype}.
+   */
+  public void saveMerged(Path dir, Map<String, List<String>> shards, Safetensors.Dtype dtype, boolean overwrite)
+      throws IOException {
+    requireOpen();
+    HfCheckpoint.write(dir, shards, config.tensorShapes(), new HfCheckpoint.TensorSource() {
+      @Override
+      public Tensor lend(String name) {
+        int dot = name.lastIndexOf('.');
+        Module owner = module(name.substring(0, dot));
+        boolean isBias = name.endsWith(".bias");
+        if (owner instanceof LoraLinear lora) {
+          if (isBias || lora.isMerged()) {
+            return isBias ? lora.bias() : lora.weight();
+          }
+          LoraAdapter a = lora.adapter();
+          Tensor merged = backend.allocate(lora.outFeatures(), lora.inFeatures(), DType.F32);
+          try {
+            backend.copy(lora.weight(), merged);
+            backend.gemm(false, a.masterB(), false, a.masterA(), a.scaling(), 1f, merged);
+            return merged;
+          } catch (RuntimeException e) {
+            merged.close();
+            throw e;
+          }
+        }
+        if (owner instanceof Linear linear) {
+          return isBias ? linear.bias() : linear.weight();
+        }
+        if (owner instanceof RmsNormLayer norm) {
+          return norm.weight();
+        }
+        if (owner instanceof TokenEmbedding embed) {
+          return embed.table();
+        }
+        throw new IllegalStateException("tensor '" + name + "': module " + owner.getClass().getSimpleName()
+            + " has no weights to write");
+      }
+
+      @Override
+      public void giveBack(String name, Tensor tensor) {
+        if (module(name.substring(0, name.lastIndexOf('.'))) instanceof LoraLinear lora && !lora.isMerged()
+            && !name.endsWith(".bias")) {
+          tensor.close(); // the merged copy made for it
+        }
+      }
+    }, dtype, overwrite);
+  }
+
+  /** Every tensor in one {@code model.safetensors}. */
+  public void saveMerged(Path dir, Safetensors.Dtype dtype, boolean overwrite) throws IOException {
+    saveMerged(dir, Map.of(HfCheckpoint.SINGLE, List.copyOf(config.tensorShapes().keySet())), dtype, overwrite);
   }
 
   @Override

@@ -186,6 +186,40 @@ class LlamaForCausalLMTest {
     assertArrayEquals(runs[0], runs[1], "a second run repeats the first bit for bit");
   }
 
+  /** Merged weights out, sharded as the input was: loaded back, the model computes what the adapted one did. */
+  @Test
+  void mergedWeightsComputeWhatTheAdaptedModelComputes(@TempDir Path dir) throws Exception {
+    Path in = Files.createDirectory(dir.resolve("in")), out = dir.resolve("out");
+    checkpoint(in, "Qwen2ForCausalLM", "", DType.F32, true);
+    double adapted;
+    try (Backend backend = Backends.create("cpu"); LlamaForCausalLM model = LlamaForCausalLM.load(backend, in,
+        DType.F32, false); TokenBatch batch = TokenBatch.pack(backend, DOCS, LABELS)) {
+      var adapters = Lora.inject(model, LoraConfig.builder().r(2).alpha(4).targetModules("all-linear").build());
+      try (Trainer<TokenBatch> trainer = Trainer.<TokenBatch>builder(backend)
+          .lossFunction(b -> model.forward(b, true).loss()).batches((step, micro) -> batch).adapters(adapters)
+          .steps(5).schedule(LrSchedule.constant(5e-2)).build()) {
+        trainer.run(); // B is no longer zero
+      }
+      adapted = model.forward(batch, false).loss();
+      Map<String, List<String>> shards;
+      try (HfCheckpoint input = HfCheckpoint.open(in)) {
+        shards = input.shards();
+      }
+      model.saveMerged(out, shards, Safetensors.Dtype.F32, false);
+      Files.copy(in.resolve("config.json"), out.resolve("config.json"));
+      try (HfCheckpoint written = HfCheckpoint.open(out)) {
+        assertEquals(shards, written.shards(), "sharded as the input was");
+      }
+      try (LlamaForCausalLM merged = LlamaForCausalLM.load(backend, out, DType.F32, false)) {
+        assertEquals(adapted, merged.forward(batch, false).loss(), 1e-5 * adapted);
+      }
+    }
+    try (Backend backend = Backends.create("cpu"); LlamaForCausalLM base = LlamaForCausalLM.load(backend, in,
+        DType.F32, false); TokenBatch batch = TokenBatch.pack(backend, DOCS, LABELS)) {
+      assertTrue(Math.abs(base.forward(batch, false).loss() - adapted) > 1e-3, "training changed the model");
+    }
+  }
+
   @Test
   void aFolderThatDoesNotFitIsRefusedBeforeLoading(@TempDir Path dir) throws Exception {
     checkpoint(dir, "LlamaForCausalLM", "", DType.F32, false);
