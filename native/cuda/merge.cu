@@ -3,7 +3,7 @@
 // CPU reference: native/cpu/merge.cpp (same accumulation order, same Philox element indexing).
 #include "../common/contracts.h"
 #include "launch.cuh"
-#include "plora/cuda.h"
+#include "plora/merge.h"
 #include "plora/philox.h"
 
 using namespace plora;

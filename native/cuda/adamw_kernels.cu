@@ -1,5 +1,5 @@
 // Fused multi-tensor AdamW on the GPU: one launch updates every tensor of the list.
-// CPU reference: native/cpu/adamw.cpp; both run the element update of plora/adamw.h.
+// CPU reference: native/cpu/adamw_kernels.cpp; both run the element update of plora/adamw.h.
 //
 // The caller's device `table` (9 * 8 * count bytes) receives, in one host-to-device copy:
 //   bytes [q * 8 * count, (q + 1) * 8 * count) for q = 0..7: int64 params, grads, m, v, copies,
@@ -15,7 +15,7 @@
 #include "../common/contracts.h"
 #include "launch.cuh"
 #include "plora/adamw.h"
-#include "plora/cuda.h"
+#include "plora/adamw_kernels.h"
 
 using namespace plora;
 
