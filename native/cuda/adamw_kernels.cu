@@ -113,7 +113,7 @@ int plora_cuda_adamw(int count, const int64_t* params, const int64_t* grads, con
   if (e != cudaSuccess) return cuda_fail("adamw: table copy", e);
 
   const AdamwHyper h{lr, beta1, beta2, eps, weight_decay, grad_scale, bias_correction1, bias_correction2};
-  const unsigned blocks = static_cast<unsigned>(std::min<uint64_t>(total_chunks, kMaxBlocks));
+  const unsigned blocks = capped_grid(static_cast<int64_t>(total_chunks), kMaxBlocks);
   adamw_kernel<<<blocks, kThreads, 0, s>>>(static_cast<const int64_t*>(table), count,
                                            static_cast<uint32_t>(total_chunks), copy_dtype, h);
   return launch_status("adamw");

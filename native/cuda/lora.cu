@@ -19,7 +19,7 @@ static_assert(kRowChunk <= 64, "the dropout bits of a chunk live in one uint64_t
 // Blocks along y for a grid-stride loop over the row chunks of an m-row matrix.
 unsigned row_chunk_blocks(int64_t m) {
   int64_t chunks = (m + kRowChunk - 1) / kRowChunk;
-  return static_cast<unsigned>(chunks < 65535 ? chunks : 65535);
+  return capped_grid(chunks, 65535);
 }
 
 __global__ void dropout_mask_kernel(void* out, int dtype, int64_t ld, int64_t rows, int64_t cols,
@@ -187,7 +187,7 @@ int plora_cuda_shrink(const void* x, int64_t ld_x, const void* a, int64_t ld_a, 
                       float p, uint64_t seed, uint64_t stream_id, void* stream) {
   PLORA_TRY(check_shrink_args(x, ld_x, a, ld_a, out, ld_out, dtype, m, k, r, p));
   if (m == 0 || r == 0) return ok();
-  const unsigned blocks = static_cast<unsigned>(m < 65535 * 16 ? m : 65535 * 16);
+  const unsigned blocks = capped_grid(m, 65535 * 16);
   shrink_kernel<<<blocks, kThreads, 0, as_stream(stream)>>>(x, ld_x, a, ld_a, out, ld_out, dtype, m,
                                                             k, r, scaling, 1.0f / (1.0f - p),
                                                             dropout_threshold(p), seed, stream_id);
@@ -200,7 +200,7 @@ int plora_cuda_dy_pass(const void* dy, int64_t ld_dy, const void* b, int64_t ld_
                        int64_t m, int64_t n, int64_t r, float scaling, void* stream) {
   PLORA_TRY(check_dy_pass_args(dy, ld_dy, b, ld_b, ss, ld_ss, ds, ld_ds, db, ld_db, dtype, m, n, r));
   if (m == 0 || r == 0) return ok();
-  const unsigned row_blocks = static_cast<unsigned>(m < 65535 * 16 ? m : 65535 * 16);
+  const unsigned row_blocks = capped_grid(m, 65535 * 16);
   ds_kernel<<<row_blocks, kThreads, 0, as_stream(stream)>>>(dy, ld_dy, b, ld_b, ds, ld_ds, dtype, m,
                                                             n, r, scaling);
   PLORA_TRY(launch_status("dy_pass (ds)"));

@@ -121,7 +121,7 @@ int plora_cuda_softmax_xent(const void* logits, int64_t ld_logits, int dtype, in
   check_labels_kernel<<<reduce_blocks(rows), kThreads, 0, s>>>(labels, rows, static_cast<float>(cols),
                                                                &dev->count);
   PLORA_TRY(launch_status("softmax_xent (labels)"));
-  const unsigned row_blocks = static_cast<unsigned>(std::min<int64_t>(rows, kMaxRowBlocks));
+  const unsigned row_blocks = capped_grid(rows, kMaxRowBlocks);
   softmax_xent_kernel<<<row_blocks, kThreads, 0, s>>>(logits, ld_logits, dtype, rows, cols, labels, dlogits,
                                                       ld_dlogits, &dev->count, &dev->sum);
   PLORA_TRY(launch_status("softmax_xent"));

@@ -74,7 +74,7 @@ inline int read_scratch(const Scratch* scratch, Scratch* host, cudaStream_t s, c
 }
 
 inline unsigned reduce_blocks(int64_t n) {
-  return std::min(grid_for(n, kThreads), static_cast<unsigned>(kReduceBlocks));
+  return capped_grid(blocks_for(n, kThreads), kReduceBlocks);
 }
 
 }  // namespace plora

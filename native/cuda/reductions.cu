@@ -93,7 +93,7 @@ int plora_cuda_count_nonfinite(const void* x, int dtype, int64_t ld, int64_t row
   unsigned long long* counter = static_cast<unsigned long long*>(device_counter);
   cudaError_t e = cudaMemsetAsync(counter, 0, sizeof *counter, s);
   if (e != cudaSuccess) return cuda_fail("count_nonfinite", e);
-  const unsigned blocks = std::min(grid_for(rows * cols, kThreads), static_cast<unsigned>(kCountBlocks));
+  const unsigned blocks = capped_grid(blocks_for(rows * cols, kThreads), kCountBlocks);
   count_nonfinite_kernel<<<blocks, kThreads, 0, s>>>(x, dtype, ld, rows, cols, counter);
   PLORA_TRY(launch_status("count_nonfinite"));
   unsigned long long host = 0;
