@@ -1,5 +1,7 @@
 // CUDA kernels against the C++ implementation on random data of awkward shapes. Exits 77
-// (skipped) with the reason when no CUDA device is usable.
+// (skipped) with the reason when no CUDA device is usable. Built a second time against the CUDA
+// simulator (PLORA_CUDA_SIMULATED, native/tests/sim), where it runs on every build with smaller
+// shapes and also fails on any finding of the simulator's checks.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -7,15 +9,25 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string>
 
 #include "check.h"
 #include "plora/cpu.h"
 #include "plora/cuda.h"
 #include "plora/numerics.h"
+#ifdef PLORA_CUDA_SIMULATED
+#include "sim.h"
+#endif
 
 using namespace plora;
 
 namespace {
+
+#ifdef PLORA_CUDA_SIMULATED
+constexpr bool kSimulated = true;
+#else
+constexpr bool kSimulated = false;
+#endif
 
 struct Device {
   void* ptr = nullptr;
@@ -593,9 +605,50 @@ void test_softmax_xent_bad_labels(int dtype, std::mt19937_64& rng) {
         "softmax_xent after bad labels: %s (bad %lld)", plora_cuda_last_error(), (long long)gpu_bad);
 }
 
+#ifdef PLORA_CUDA_SIMULATED
+// The simulator's verdict: no finding, every kernel launched, and with lowered caps every kernel's
+// grid-stride loop turned more than once in some launch.
+void report_simulation() {
+  const std::vector<sim::Finding> findings = sim::take_findings();
+  CHECK(findings.empty(), "the simulator made %zu findings (printed above), the first: %s", findings.size(),
+        findings.empty() ? "" : findings[0].message.c_str());
+  const char* kernels[] = {"copy_kernel", "fill_kernel", "axpby_kernel", "add_bias_kernel", "random_fill_kernel",
+                           "count_nonfinite_kernel", "sum_squares_kernel", "gelu_kernel", "gelu_backward_kernel",
+                           "mse_kernel", "check_labels_kernel", "softmax_xent_kernel", "dropout_mask_kernel",
+                           "shrink_kernel", "ds_kernel", "db_kernel", "da_dx_kernel", "merge_kernel",
+                           "scale_kernel", "adamw_kernel"};
+  const std::vector<sim::KernelStats> stats = sim::kernel_stats();
+  int64_t launches = 0, capped = 0;
+  for (const sim::KernelStats& s : stats) {
+    launches += s.launches;
+    capped += s.capped;
+    bool known = false;
+    for (const char* k : kernels) known = known || s.name == k;
+    CHECK(known, "kernel %s is not in this test's list: add it there", s.name.c_str());
+  }
+  for (const char* k : kernels) {
+    const sim::KernelStats* found = nullptr;
+    for (const sim::KernelStats& s : stats)
+      if (s.name == k) found = &s;
+    CHECK(found != nullptr, "kernel %s never ran", k);
+    if (found != nullptr && sim::launch_cap_setting() > 0)
+      CHECK(found->capped > 0, "kernel %s: no launch turned its grid-stride loop twice (%lld launches)", k,
+            (long long)found->launches);
+  }
+  std::printf("simulated: %zu kernels, %lld launches (%lld capped at PLORA_SIM_LAUNCH_CAP=%lld), %s, shadow checks %s\n",
+              stats.size(), (long long)launches, (long long)capped, (long long)sim::launch_cap_setting(),
+              sim::shuffle_seed() ? ("threads and blocks shuffled, seed " + std::to_string(sim::shuffle_seed())).c_str()
+                                  : "threads and blocks in order",
+              sim::shadow_checks() ? "on" : "off");
+}
+#else
+void report_simulation() {}
+#endif
+
 }  // namespace
 
 int main() {
+  if (kSimulated) std::printf("simulated: the CUDA kernels run on the CPU in the simulator (native/tests/sim)\n");
   if (!plora_cuda_compiled()) {
     std::printf("SKIP: libplora_cuda is the stub\n");
     return 77;
@@ -607,21 +660,26 @@ int main() {
     return 77;
   }
   std::mt19937_64 rng(7);
+  // The simulator runs the kernels on the CPU, a thread at a time: smaller shapes, as awkward, with
+  // its launch caps lowered (PLORA_SIM_LAUNCH_CAP) so that the grid-stride loops still turn.
+  const int64_t M = kSimulated ? 13 : 301, K = kSimulated ? 133 : 1027;
+  const std::vector<int64_t> ranks = kSimulated ? std::vector<int64_t>{1, 2, 17, 40}
+                                                : std::vector<int64_t>{1, 2, 8, 16, 17, 64};
   for (int dtype : {PLORA_F32, PLORA_BF16, PLORA_F16}) {
-    for (int64_t r : {1, 2, 8, 16, 64})
-      for (float p : {0.0f, 0.1f, 0.5f}) test_shrink(r == 2 ? 1 : 301, 1027, r, p, dtype, rng);
+    for (int64_t r : ranks)
+      for (float p : {0.0f, 0.1f, 0.5f}) test_shrink(r == 2 ? 1 : M, K, r, p, dtype, rng);
     for (int dst : {PLORA_F32, PLORA_BF16, PLORA_F16}) test_copy(dtype, dst, rng);
-    for (int64_t r : {1, 2, 8, 16, 17, 64}) {
-      test_dy_pass(301, 1027, r, dtype, rng);
-      test_dy_pass(1, 1027, r, dtype, rng);
+    for (int64_t r : ranks) {
+      test_dy_pass(M, K, r, dtype, rng);
+      test_dy_pass(1, K, r, dtype, rng);
       test_dy_pass(130, 5, r, dtype, rng);
       for (float p : {0.0f, 0.1f}) {
-        test_da_dx(301, 1027, r, p, dtype, true, rng);
-        test_da_dx(1, 1027, r, p, dtype, true, rng);
+        test_da_dx(M, K, r, p, dtype, true, rng);
+        test_da_dx(1, K, r, p, dtype, true, rng);
         test_da_dx(130, 5, r, p, dtype, true, rng);
       }
     }
-    test_da_dx(301, 1027, 8, 0.1f, dtype, false, rng);
+    test_da_dx(M, K, 8, 0.1f, dtype, false, rng);
     for (int other : {PLORA_F32, PLORA_BF16, PLORA_F16}) {
       for (float beta : {0.0f, 0.5f}) test_axpby(other, dtype, beta, rng);
       test_add_bias(dtype, other, rng);
@@ -630,11 +688,11 @@ int main() {
     test_count_nonfinite(dtype, rng);
 
     for (int ab_dtype : {PLORA_F32, PLORA_BF16, PLORA_F16})
-      for (int64_t r : {1, 2, 8, 16, 40, 64})
+      for (int64_t r : kSimulated ? std::vector<int64_t>{1, 16, 33} : std::vector<int64_t>{1, 2, 8, 16, 40, 64})
         for (int rounding : {PLORA_ROUND_NEAREST, PLORA_ROUND_STOCHASTIC}) {
-          const float scale_a = r == 8 || r == 64 ? 1.0f : 0.75f, scale_b = r == 16 ? 1.0f : -0.5f;
-          test_merge(301, 1027, r, dtype, ab_dtype, rounding, scale_a, scale_b, rng);
-          test_merge(1, 259, r, dtype, ab_dtype, rounding, scale_a, scale_b, rng);
+          const float scale_a = r == 8 || r == 64 || r == 33 ? 1.0f : 0.75f, scale_b = r == 16 ? 1.0f : -0.5f;
+          test_merge(kSimulated ? 70 : 301, kSimulated ? 67 : 1027, r, dtype, ab_dtype, rounding, scale_a, scale_b, rng);
+          test_merge(1, kSimulated ? 37 : 259, r, dtype, ab_dtype, rounding, scale_a, scale_b, rng);
           test_merge(70, 5, r, dtype, ab_dtype, rounding, scale_a, scale_b, rng);
         }
     // empty products still scale the factors that have elements
@@ -651,15 +709,16 @@ int main() {
     for (bool with_dpred : {false, true}) {
       test_mse(dtype, 33, 17, with_dpred, rng);
       test_mse(dtype, 1, 1, with_dpred, rng);
-      test_mse(dtype, 300, 1025, with_dpred, rng);
+      test_mse(dtype, kSimulated ? 130 : 300, kSimulated ? 67 : 1025, with_dpred, rng);
     }
     for (bool with_dlogits : {false, true}) {
-      test_softmax_xent(dtype, 37, 1000, with_dlogits, false, rng);
+      test_softmax_xent(dtype, kSimulated ? 13 : 37, 1000, with_dlogits, false, rng);
       test_softmax_xent(dtype, 1, 3, with_dlogits, false, rng);
-      test_softmax_xent(dtype, 300, 7, with_dlogits, false, rng);
+      test_softmax_xent(dtype, kSimulated ? 77 : 300, 7, with_dlogits, false, rng);
       test_softmax_xent(dtype, 5, 3000, with_dlogits, false, rng);
     }
-    test_softmax_xent(dtype, 37, 1000, true, true, rng);
+    if (kSimulated) test_softmax_xent(dtype, 777, 3, true, false, rng);  // labels over three blocks
+    test_softmax_xent(dtype, kSimulated ? 13 : 37, 1000, true, true, rng);
     test_softmax_xent_bad_labels(dtype, rng);
   }
   test_merge_stochastic_unbiased();
@@ -669,8 +728,11 @@ int main() {
   // MSE, cross-entropy) and 65535 row tiles of 32 (merge); thin in the other dimensions. F32 where
   // the outputs are per row, so that rows the extra turns miss cannot hide in a bf16 tolerance.
   // PLORA_PARITY_SKIP_BIG=1 leaves them out (the sanitizers would take minutes over them).
+  // The simulator lowers the caps instead (PLORA_SIM_LAUNCH_CAP).
   const char* skip_big = std::getenv("PLORA_PARITY_SKIP_BIG");
-  if (skip_big == nullptr || std::strcmp(skip_big, "1") != 0) {
+  if (kSimulated) {
+    report_simulation();
+  } else if (skip_big == nullptr || std::strcmp(skip_big, "1") != 0) {
     const int64_t past_chunks = 64 * 65535 + 101, past_row_blocks = 65535 * 16 + 37, past_row_tiles = 32 * 65535 + 7;
     test_shrink(past_row_blocks, 5, 2, 0.1f, PLORA_F32, rng);
     test_dy_pass(past_chunks, 3, 2, PLORA_F32, rng);
