@@ -11,6 +11,7 @@
 #include <cstring>
 
 #if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #define SIM_ASAN 1
 #endif
@@ -21,7 +22,10 @@
 // and returns into whatever that stack was doing. sim_fiber_start is where a new fiber's stack
 // first returns to: it calls sim_fiber_run(fiber), the fiber having been left in r12.
 extern "C" void sim_switch(void** save, void* next);
-extern "C" void sim_fiber_run(sim::Fiber* fiber) { fiber->run(); }
+extern "C" void sim_fiber_run(sim::Fiber* fiber) {
+  fiber->arrived();
+  fiber->run();
+}
 asm(R"(
   .text
   .globl sim_switch
@@ -73,10 +77,13 @@ Fiber::Fiber() {
 
 Fiber::~Fiber() { munmap(mapping_, kStackBytes + static_cast<size_t>(sysconf(_SC_PAGESIZE))); }
 
-void Fiber::run() {
+void Fiber::arrived() {
 #if SIM_ASAN
   __sanitizer_finish_switch_fiber(nullptr, &caller_bottom_, &caller_size_);
 #endif
+}
+
+void Fiber::run() {
   entry_(arg_);
   yield();  // finished: never resumed again before the next start()
   std::abort();
@@ -87,6 +94,9 @@ void Fiber::run() {
 void Fiber::start(void (*entry)(void*), void* arg) {
   entry_ = entry;
   arg_ = arg;
+#if SIM_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(stack_, kStackBytes);  // frames the last run left behind never returned
+#endif
   // The frame sim_switch pops: r15, r14, r13, r12 (this fiber), rbx, rbp, then the return address;
   // placed so that sim_fiber_start's call sees the ABI's 16-byte alignment.
   const uintptr_t top = (reinterpret_cast<uintptr_t>(stack_) + kStackBytes) & ~uintptr_t(15);
@@ -122,13 +132,18 @@ void Fiber::yield() {
 
 namespace {
 void trampoline(unsigned lo, unsigned hi) {
-  reinterpret_cast<Fiber*>((static_cast<uintptr_t>(hi) << 32) | lo)->run();
+  Fiber* fiber = reinterpret_cast<Fiber*>((static_cast<uintptr_t>(hi) << 32) | lo);
+  fiber->arrived();
+  fiber->run();
 }
 }  // namespace
 
 void Fiber::start(void (*entry)(void*), void* arg) {
   entry_ = entry;
   arg_ = arg;
+#if SIM_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(stack_, kStackBytes);  // frames the last run left behind never returned
+#endif
   getcontext(&context_);
   context_.uc_stack.ss_sp = stack_;
   context_.uc_stack.ss_size = kStackBytes;

@@ -29,7 +29,11 @@ class Fiber {
   // Switches from this fiber (the one running) back to the scheduler.
   void yield();
 
-  void run();  // the fiber's first frame: entry(arg), then a last yield
+  // The fiber's first frame: arrived() (the switch is complete), then run(): entry(arg) and a last
+  // yield. Two calls, so that AddressSanitizer hears of the new stack before a call it sees never
+  // returns.
+  void arrived();
+  void run();
 
  private:
   static constexpr size_t kStackBytes = 256 * 1024;

@@ -27,6 +27,18 @@ namespace sim {
 
 bool shadow_checks() { return PLORA_SIM_SHADOW != 0; }
 
+#if defined(__SANITIZE_ADDRESS__)
+namespace {
+// AddressSanitizer's report names the host stack; this says which simulated thread it was.
+void asan_report(const char*) {
+  if (running.kernel != nullptr)
+    std::fprintf(stderr, "simulator: the AddressSanitizer report above is from kernel %s, block %s, thread %s\n",
+                 running.kernel, coords(running.block, grid_dim).c_str(), coords(running.thread, block_dim).c_str());
+}
+const bool asan_callback_set = (__asan_set_error_report_callback(asan_report), true);
+}  // namespace
+#endif
+
 namespace {
 
 constexpr uint32_t kManyBlocks = 0xffffffffu;
@@ -69,7 +81,7 @@ struct Memory {
       std::abort();
     }
     arena = static_cast<char*>(m);
-    SIM_POISON(arena, kArenaBytes);
+    SIM_POISON(arena, kRedZone);  // the red zone before the first allocation
   }
 
   // The allocation whose [begin - red zone, end + red zone) holds a, or nullptr.
@@ -106,7 +118,11 @@ struct Shared {
 };
 
 Shared& shared() {
-  static Shared* s = new Shared();
+  static Shared* s = [] {
+    Shared* fresh = new Shared();
+    SIM_POISON(fresh->bytes, Shared::kLimit);
+    return fresh;
+  }();
   return *s;
 }
 
@@ -261,6 +277,7 @@ void* device_alloc(size_t bytes) {
   m.live_bytes += bytes;
   char* p = reinterpret_cast<char*>(al.begin);
   SIM_UNPOISON(p, bytes);
+  SIM_POISON(p + bytes, rounded + kRedZone - bytes);  // the red zone after it
   std::memset(p, 0xa5, bytes);  // garbage, as fresh device memory is (the shadow knows it is unwritten)
   m.table.emplace(al.begin, std::move(al));
   return p;
@@ -343,13 +360,14 @@ void* shared_alloc(const void* key, size_t bytes, size_t align, const char* name
 
 }  // namespace sim
 
-// The entry points of the compiler's ThreadSanitizer instrumentation of the kernel sources.
+// The entry points of the compiler's ThreadSanitizer instrumentation of the kernel sources (with
+// the signatures of GCC's built-in declarations).
 extern "C" {
 void __tsan_init() {}
 void __tsan_func_entry(void*) {}
-void __tsan_func_exit() {}
-void __tsan_vptr_update(void**, void*) {}
-void __tsan_vptr_read(void**) {}
+void __tsan_func_exit(void*) {}
+void __tsan_vptr_update(void*, void*) {}
+void __tsan_vptr_read(void*) {}
 #define SIM_TSAN_SIZE(n)                                                                                  \
   void __tsan_read##n(void* p) { sim::access(p, n, sim::Access::read); }                               \
   void __tsan_write##n(void* p) { sim::access(p, n, sim::Access::write); }                             \
@@ -362,6 +380,6 @@ SIM_TSAN_SIZE(2)
 SIM_TSAN_SIZE(4)
 SIM_TSAN_SIZE(8)
 SIM_TSAN_SIZE(16)
-void __tsan_read_range(void* p, unsigned long n) { sim::access(p, n, sim::Access::read); }
-void __tsan_write_range(void* p, unsigned long n) { sim::access(p, n, sim::Access::write); }
+void __tsan_read_range(void* p, long n) { sim::access(p, static_cast<size_t>(n), sim::Access::read); }
+void __tsan_write_range(void* p, long n) { sim::access(p, static_cast<size_t>(n), sim::Access::write); }
 }

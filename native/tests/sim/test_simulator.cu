@@ -395,7 +395,18 @@ void streams_and_copies() {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "--out-of-bounds") == 0) {
+    // the AddressSanitizer build: the off-by-one kernel alone, which AddressSanitizer must stop
+    std::printf("simulated: an off-by-one kernel under AddressSanitizer\n");
+    const int n = 100;
+    Buffer x(n * 4), y(n * 4);
+    upload(x, std::vector<float>(n, 1.5f));
+    twice_kernel<<<1, 128>>>(x.as<float>(), y.as<float>(), n + 1);
+    cudaDeviceSynchronize();
+    std::printf("FAILED: the out-of-bounds read went unnoticed\n");
+    return 1;
+  }
   std::printf("simulated: the CUDA simulator's own checks (native/tests/sim)\n");
   planted_missing_barrier();
   planted_wrong_shuffle_offset();
