@@ -380,6 +380,22 @@ SIM_TSAN_SIZE(2)
 SIM_TSAN_SIZE(4)
 SIM_TSAN_SIZE(8)
 SIM_TSAN_SIZE(16)
+#if defined(__clang__)  // Clang routes the kernels' memcpy / memset through these
+void* __tsan_memcpy(void* d, const void* s, unsigned long n) {
+  sim::access(s, n, sim::Access::read);
+  sim::access(d, n, sim::Access::write);
+  return std::memcpy(d, s, n);
+}
+void* __tsan_memmove(void* d, const void* s, unsigned long n) {
+  sim::access(s, n, sim::Access::read);
+  sim::access(d, n, sim::Access::write);
+  return std::memmove(d, s, n);
+}
+void* __tsan_memset(void* d, int v, unsigned long n) {
+  sim::access(d, n, sim::Access::write);
+  return std::memset(d, v, n);
+}
+#endif
 void __tsan_read_range(void* p, long n) { sim::access(p, static_cast<size_t>(n), sim::Access::read); }
 void __tsan_write_range(void* p, long n) { sim::access(p, static_cast<size_t>(n), sim::Access::write); }
 }
