@@ -112,7 +112,7 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event);
 cudaError_t cudaEventQuery(cudaEvent_t event);
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
 
-// ---- device functions (runtime.cpp) ----
+// ---- device functions (scheduler.cpp) ----
 namespace sim {
 void syncthreads(const char* file, int line);
 // A warp collective of the calling lane: every lane named in `mask` must reach the same call.
@@ -157,7 +157,7 @@ inline int sim_width_or_warp(int width = 32) { return width; }
   type(&name) dims = *static_cast<type(*) dims>(                                                     \
       ::sim::shared_memory(&sim_shared_key_##name, sizeof(type dims), alignof(type dims), #name))
 
-// Atomics: the shadow memory records them as atomic accesses (runtime.cpp).
+// Atomics: the shadow memory records them as atomic accesses (scheduler.cpp).
 int atomicAdd(int* address, int value);
 unsigned atomicAdd(unsigned* address, unsigned value);
 unsigned long long atomicAdd(unsigned long long* address, unsigned long long value);

@@ -5,19 +5,20 @@
 // same block with no __syncthreads() between), one of them writing, is a race. The cell also
 // remembers whether anything ever wrote the byte. Accesses reach the checker through the
 // compiler's ThreadSanitizer instrumentation of the kernel sources (-fsanitize=thread without its
-// runtime: shadow.cpp defines the __tsan_* entry points), the atomics through runtime.cpp.
+// runtime: shadow.cpp defines the __tsan_* entry points), the atomics through scheduler.cpp.
 #ifndef PLORA_SIM_SHADOW_H
 #define PLORA_SIM_SHADOW_H
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "sim.h"
 
 namespace sim {
 
-// What runs now; the scheduler (runtime.cpp) keeps it current.
+// What runs now; the scheduler (scheduler.cpp) keeps it current.
 struct Running {
   const char* kernel = nullptr;  // nullptr: host code
   uint32_t launch = 0;           // 1, 2, ... for each launch executed
@@ -27,6 +28,9 @@ struct Running {
   uint32_t phase = 0;            // barriers the running block has passed
 };
 extern Running running;
+
+// Runs every block of a launch (scheduler.cpp); false when a block had to be abandoned.
+bool run_grid(const char* kernel, dim3 grid, dim3 block, const std::function<void()>& body);
 
 // Records a finding about the running kernel, block and thread (or host code) and prints it.
 void report(Check check, const std::string& what);
