@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "../common/contracts.h"
-#include "plora/cpu.h"
+#include "plora/merge.h"
 #include "tiles.h"
 
 using namespace plora;

@@ -8,6 +8,7 @@
 #include "../common/contracts.h"
 #include "plora/rmsnorm.h"
 #include "rows.h"
+#include "sums.h"
 
 using namespace plora;
 
@@ -15,16 +16,7 @@ namespace {
 
 constexpr int64_t kColumnBlock = 256;
 
-// sum of v² in double, in four lanes added in lane order (a fixed order, and adds that need not wait)
-double sum_squares(const float* v, int64_t n) {
-  double s[4] = {0, 0, 0, 0};
-  int64_t j = 0;
-  for (; j + 4 <= n; j += 4)
-    for (int l = 0; l < 4; ++l) s[l] += static_cast<double>(v[j + l]) * v[j + l];
-  for (; j < n; ++j) s[0] += static_cast<double>(v[j]) * v[j];
-  return (s[0] + s[1]) + (s[2] + s[3]);
-}
-
+// Σ a·b in double, in four lanes added in lane order (a fixed order, and adds that need not wait)
 double dot(const float* a, const float* b, int64_t n) {
   double s[4] = {0, 0, 0, 0};
   int64_t j = 0;
@@ -33,8 +25,6 @@ double dot(const float* a, const float* b, int64_t n) {
   for (; j < n; ++j) s[0] += static_cast<double>(a[j]) * b[j];
   return (s[0] + s[1]) + (s[2] + s[3]);
 }
-
-char* row_at(void* base, int dtype, int64_t ld, int64_t i) { return static_cast<char*>(base) + i * ld * dtype_size(dtype); }
 
 }  // namespace
 
@@ -52,7 +42,7 @@ int plora_cpu_rmsnorm(const void* x, int64_t ld_x, const void* w, void* y, int64
     for (int64_t i = 0; i < rows; ++i) {
       row_to_f32(static_cast<const char*>(x) + i * ld_x * dtype_size(dtype), dtype, cols, xs.data());
       const float r = cols == 0 ? 0.0f
-          : static_cast<float>(1.0 / std::sqrt(sum_squares(xs.data(), cols) / static_cast<double>(cols) + eps));
+          : static_cast<float>(1.0 / std::sqrt(sum_squares_f64(xs.data(), cols) / static_cast<double>(cols) + eps));
       if (rstd != nullptr) rstd[i] = r;
       for (int64_t j = 0; j < cols; ++j) out[j] = weight[j] * round_f32(dtype, xs[j] * r);
       f32_to_row(out.data(), dtype, cols, row_at(y, dtype, ld_y, i));

@@ -273,6 +273,15 @@ inline const float* dropped_row(const void* x, int dtype, int64_t ld, int64_t i,
   return buffer;
 }
 
+// Row i of a matrix with leading dimension ld, as bytes.
+inline const char* row_at(const void* base, int dtype, int64_t ld, int64_t i) {
+  return static_cast<const char*>(base) + i * ld * dtype_size(dtype);
+}
+
+inline char* row_at(void* base, int dtype, int64_t ld, int64_t i) {
+  return static_cast<char*>(base) + i * ld * dtype_size(dtype);
+}
+
 // Row i of a [rows,cols] matrix as fp32: the row itself for F32, else converted into `buffer`.
 inline const float* f32_row(const void* x, int dtype, int64_t ld, int64_t i, int64_t cols, float* buffer) {
   const char* row = static_cast<const char*>(x) + i * ld * dtype_size(dtype);

@@ -1,5 +1,7 @@
-// Errors, thread counts and ABI constants of libplora_cpu.
+// Errors, thread counts, host memory and ABI constants of libplora_cpu.
 #include <omp.h>
+
+#include <cstdlib>
 
 #include "../common/abi_constants.h"
 #include "../common/errors.h"
@@ -29,5 +31,20 @@ int plora_cpu_blas_threads(void) {
   auto get = reinterpret_cast<Getter>(openblas_symbol("openblas_get_num_threads"));
   return get != nullptr ? get() : -1;
 }
+
+void* plora_cpu_alloc(int64_t bytes) {
+  if (bytes <= 0) {
+    fail(PLORA_ERR_INVALID, "allocation of %lld bytes", (long long)bytes);
+    return nullptr;
+  }
+  // aligned_alloc needs a size that is a multiple of the alignment.
+  const int64_t alignment = 64;
+  int64_t rounded = (bytes + alignment - 1) / alignment * alignment;
+  void* ptr = std::aligned_alloc(alignment, static_cast<size_t>(rounded));
+  if (ptr == nullptr) fail(PLORA_ERR_NO_MEMORY, "out of host memory allocating %lld bytes", (long long)bytes);
+  return ptr;
+}
+
+void plora_cpu_free(void* ptr) { std::free(ptr); }
 
 }  // extern "C"

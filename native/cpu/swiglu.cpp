@@ -12,12 +12,6 @@ using namespace plora;
 
 namespace {
 
-inline const char* row_at(const void* base, int dtype, int64_t ld, int64_t i) {
-  return static_cast<const char*>(base) + i * ld * dtype_size(dtype);
-}
-
-inline char* row_at(void* base, int dtype, int64_t ld, int64_t i) { return static_cast<char*>(base) + i * ld * dtype_size(dtype); }
-
 inline float sigmoid(float g) { return 1.0f / (1.0f + std::exp(-g)); }
 
 }  // namespace

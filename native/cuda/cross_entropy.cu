@@ -18,10 +18,9 @@ using namespace plora;
 
 namespace {
 
-constexpr int kThreads = 256;
 constexpr int kMaxBlocks = 1024;
 
-struct Totals {
+struct Totals {  // in the caller's scratch
   double loss;
   unsigned long long counted;
   unsigned long long bad;
@@ -48,7 +47,7 @@ __device__ float block_max(float v, float* shared) {
   if (threadIdx.x % 32 == 0) shared[threadIdx.x / 32] = v;
   __syncthreads();
   float m = shared[0];
-  for (int w = 1; w < kThreads / 32; ++w) m = fmaxf(m, shared[w]);
+  for (int w = 1; w < kWarps; ++w) m = fmaxf(m, shared[w]);
   __syncthreads();
   return m;
 }
@@ -57,8 +56,8 @@ __global__ void __launch_bounds__(kThreads)
 cross_entropy_kernel(const void* logits, int64_t ld_logits, int dtype, int64_t rows, int64_t vocab,
                      const int32_t* targets, int64_t ld_targets, int32_t ignore_index, float grad_scale,
                      void* dlogits, int64_t ld_dlogits, Totals* totals) {
-  __shared__ float max_partial[kThreads / 32];
-  __shared__ double sum_partial[kThreads / 32];
+  __shared__ float max_partial[kWarps];
+  __shared__ double sum_partial[kWarps + 1];
   if (totals->bad != 0) return;
   double block_loss = 0.0;  // thread 0's running sum of this block's rows, in row order
   for (int64_t i = blockIdx.x; i < rows; i += gridDim.x) {
@@ -74,7 +73,7 @@ cross_entropy_kernel(const void* logits, int64_t ld_logits, int dtype, int64_t r
     double s = 0.0;
     for (int64_t j = threadIdx.x; j < vocab; j += blockDim.x)
       s += exp(static_cast<double>(load_f32(logits, dtype, i * ld_logits + j)) - m);
-    s = block_sum_all<kThreads>(s, sum_partial);
+    s = block_sum(s, sum_partial);
     const double lse_exact = m + log(s);
     const float lse = static_cast<float>(lse_exact);
     // read by every thread before any writes the row (dlogits may be logits)
@@ -89,12 +88,6 @@ cross_entropy_kernel(const void* logits, int64_t ld_logits, int dtype, int64_t r
       }
   }
   if (threadIdx.x == 0 && block_loss != 0.0) atomicAdd(&totals->loss, block_loss);
-}
-
-int check_scratch(void* scratch) {
-  if (scratch == nullptr) return fail(PLORA_ERR_INVALID, "scratch: null pointer");
-  if (reinterpret_cast<uintptr_t>(scratch) % 8 != 0) return fail(PLORA_ERR_INVALID, "scratch: not 8-byte aligned");
-  return PLORA_OK;
 }
 
 }  // namespace
@@ -116,10 +109,10 @@ int plora_cuda_cross_entropy(const void* logits, int64_t ld_logits, int dtype, i
   Totals* totals = static_cast<Totals*>(scratch);
   cudaError_t e = cudaMemsetAsync(totals, 0, sizeof(Totals), s);
   if (e != cudaSuccess) return cuda_fail("cross_entropy", e);
-  check_targets_kernel<<<std::min<unsigned>(grid_for(rows, kThreads), kMaxBlocks), kThreads, 0, s>>>(
+  check_targets_kernel<<<capped_grid(blocks_for(rows, kThreads), kMaxBlocks), kThreads, 0, s>>>(
       targets, ld_targets, rows, vocab, ignore_index, totals);
   PLORA_TRY(launch_status("cross_entropy (targets)"));
-  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(rows, kMaxBlocks));
+  const unsigned blocks = capped_grid(rows, kMaxBlocks);
   cross_entropy_kernel<<<blocks, kThreads, 0, s>>>(logits, ld_logits, dtype, rows, vocab, targets, ld_targets,
                                                    ignore_index, grad_scale, dlogits, ld_dlogits, totals);
   PLORA_TRY(launch_status("cross_entropy"));

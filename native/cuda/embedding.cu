@@ -10,12 +10,12 @@
 #include "launch.cuh"
 #include "plora/cuda.h"
 #include "plora/embedding.h"
+#include "reduce.cuh"
 
 using namespace plora;
 
 namespace {
 
-constexpr int kThreads = 256;
 constexpr int64_t kMaxRowBlocks = 65535 * 16;
 
 struct IdCheck {
@@ -56,12 +56,6 @@ scatter_add_kernel(const int32_t* ids, int64_t ld_ids, const void* dout, int64_t
     for (int64_t t = 0; t < tokens; ++t) dtable[ids[t * ld_ids] * ld_dtable + j] += load_f32(dout, dtype, t * ld_dout + j);
 }
 
-int check_scratch(void* scratch) {
-  if (scratch == nullptr) return fail(PLORA_ERR_INVALID, "scratch: null pointer");
-  if (reinterpret_cast<uintptr_t>(scratch) % 8 != 0) return fail(PLORA_ERR_INVALID, "scratch: not 8-byte aligned");
-  return PLORA_OK;
-}
-
 int start_id_check(const int32_t* ids, int64_t ld_ids, int64_t tokens, int64_t vocab, IdCheck* check, cudaStream_t s,
                    const char* what) {
   cudaError_t e = cudaMemsetAsync(check, 0, sizeof(unsigned long long), s);
@@ -87,7 +81,7 @@ int finish_id_check(const int32_t* ids, int64_t ld_ids, int64_t vocab, const IdC
               (long long)vocab, host.first, id);
 }
 
-unsigned row_blocks(int64_t rows) { return static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(rows, 1), kMaxRowBlocks)); }
+unsigned row_blocks(int64_t rows) { return capped_grid(std::max<int64_t>(rows, 1), kMaxRowBlocks); }
 
 }  // namespace
 

@@ -27,11 +27,21 @@ inline int cuda_fail(const char* what, cudaError_t e) {
   return fail(PLORA_ERR_CUDA, "%s: %s", what, cudaGetErrorString(e));
 }
 
-// Blocks for a grid-stride loop over n elements.
-inline unsigned grid_for(int64_t n, int threads) {
-  int64_t blocks = (n + threads - 1) / threads;
-  return static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(blocks, 1), 65535 * 16));
+// The grid of a launch whose grid-stride loop covers what `wanted` blocks would: at most `cap`.
+// A test build may define PLORA_CUDA_LAUNCH_CAP(wanted, cap) to lower the cap (the CUDA simulator
+// does, so that small shapes turn every grid-stride loop more than once); this build does not.
+inline unsigned capped_grid(int64_t wanted, int64_t cap) {
+#ifdef PLORA_CUDA_LAUNCH_CAP
+  cap = PLORA_CUDA_LAUNCH_CAP(wanted, cap);
+#endif
+  return static_cast<unsigned>(std::min<int64_t>(wanted, cap));
 }
+
+// Blocks for one element per thread: at least one.
+inline int64_t blocks_for(int64_t n, int threads) { return std::max<int64_t>((n + threads - 1) / threads, 1); }
+
+// Blocks for a grid-stride loop over n elements.
+inline unsigned grid_for(int64_t n, int threads) { return capped_grid(blocks_for(n, threads), 65535 * 16); }
 
 // The block-wide sums of kTile per-thread partial dot products: out[base + c] = scaling * sum over
 // the block of acc[c], for c < tile (warp shuffles, then one pass over the warps' partials).

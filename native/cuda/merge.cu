@@ -3,7 +3,7 @@
 // CPU reference: native/cpu/merge.cpp (same accumulation order, same Philox element indexing).
 #include "../common/contracts.h"
 #include "launch.cuh"
-#include "plora/cuda.h"
+#include "plora/merge.h"
 #include "plora/philox.h"
 
 using namespace plora;
@@ -102,7 +102,7 @@ int plora_cuda_merge(void* w, int w_dtype, int64_t ld_w, void* b, int64_t ld_b, 
   if (n > 0 && k > 0 && r > 0) {
     const int64_t row_tiles = (n + kTileN - 1) / kTileN;
     const dim3 grid(static_cast<unsigned>((k + kTileK - 1) / kTileK),
-                    static_cast<unsigned>(row_tiles < 65535 ? row_tiles : 65535));
+                    capped_grid(row_tiles, 65535));
     const dim3 block(kTileK, kBlockRows);
     merge_kernel<<<grid, block, 0, s>>>(w, w_dtype, ld_w, b, ld_b, a, ld_a, ab_dtype, n, k, r, c,
                                         stochastic, seed, stream_id);

@@ -1,30 +1,80 @@
-// Block-wide sums for the transformer kernel files: warp shuffles, then one pass over the warps'
-// partials, in a fixed order (the result does not depend on timing).
+// Block reductions and the caller's scratch, shared by the CUDA reductions and losses.
+//
+// The functions that return a number use the caller's `scratch` (PLORA_CUDA_SCRATCH_BYTES of
+// device memory, 8-byte aligned): [0, 8) a double sum, [8, 16) an unsigned 64-bit count. They
+// reset it, launch, copy the result back on the stream and wait for the stream.
 #ifndef PLORA_CUDA_REDUCE_CUH
 #define PLORA_CUDA_REDUCE_CUH
 
-#include <cuda_runtime.h>
+#include "launch.cuh"
+#include "plora/cuda.h"
 
 namespace plora {
 
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+constexpr int kReduceBlocks = 1024;      // cap for the reductions: one atomicAdd per block
+
+struct Scratch {
+  double sum;
+  unsigned long long count;
+};
+static_assert(sizeof(Scratch) <= PLORA_CUDA_SCRATCH_BYTES, "scratch layout");
+
+// Block-wide reductions for kThreads threads; every thread gets the result. `shared` holds
+// kWarps + 1 values and may be reused right after the call returns.
 template <typename T>
-__device__ __forceinline__ T warp_sum_all(T v) {
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+__device__ inline T warp_sum(T v) {
+  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
   return v;
 }
 
-// The sum of v over a block of kThreads threads (a multiple of 32), returned to every thread.
-// `shared` holds kThreads / 32 values; it may be reused right after the call.
-template <int kThreads, typename T>
-__device__ __forceinline__ T block_sum_all(T v, T* shared) {
-  constexpr int kWarps = kThreads / 32;
-  v = warp_sum_all(v);
+template <typename T>
+__device__ inline T block_sum(T v, T* shared) {
+  v = warp_sum(v);
   if (threadIdx.x % 32 == 0) shared[threadIdx.x / 32] = v;
   __syncthreads();
-  T total = shared[0];
-  for (int w = 1; w < kWarps; ++w) total += shared[w];
+  if (threadIdx.x == 0) {
+    T total = shared[0];
+    for (int w = 1; w < kWarps; ++w) total += shared[w];
+    shared[kWarps] = total;
+  }
   __syncthreads();
-  return total;
+  const T result = shared[kWarps];
+  __syncthreads();
+  return result;
+}
+
+// Adds the block's total of v to *out with one atomicAdd (thread 0).
+__device__ inline void add_block_sum(double v, double* out) {
+  __shared__ double partial[kWarps + 1];
+  const double total = block_sum(v, partial);
+  if (threadIdx.x == 0 && total != 0.0) atomicAdd(out, total);
+}
+
+inline int check_scratch(void* scratch) {
+  if (scratch == nullptr) return fail(PLORA_ERR_INVALID, "scratch: null pointer");
+  if (reinterpret_cast<uintptr_t>(scratch) % 8 != 0)
+    return fail(PLORA_ERR_INVALID, "scratch: not 8-byte aligned");
+  return PLORA_OK;
+}
+
+inline int reset_scratch(Scratch* scratch, cudaStream_t s, const char* what) {
+  cudaError_t e = cudaMemsetAsync(scratch, 0, sizeof(Scratch), s);
+  if (e != cudaSuccess) return cuda_fail(what, e);
+  return PLORA_OK;
+}
+
+// Copies the scratch back to *host and waits for the stream.
+inline int read_scratch(const Scratch* scratch, Scratch* host, cudaStream_t s, const char* what) {
+  cudaError_t e = cudaMemcpyAsync(host, scratch, sizeof *host, cudaMemcpyDeviceToHost, s);
+  if (e == cudaSuccess) e = cudaStreamSynchronize(s);
+  if (e != cudaSuccess) return cuda_fail(what, e);
+  return PLORA_OK;
+}
+
+inline unsigned reduce_blocks(int64_t n) {
+  return capped_grid(blocks_for(n, kThreads), kReduceBlocks);
 }
 
 }  // namespace plora

@@ -12,20 +12,19 @@ using namespace plora;
 
 namespace {
 
-constexpr int kThreads = 256;
 constexpr int64_t kMaxRowBlocks = 65535 * 16;
 
 __global__ void __launch_bounds__(kThreads)
 rmsnorm_kernel(const void* x, int64_t ld_x, const void* w, void* y, int64_t ld_y, float* rstd, int dtype, int64_t rows,
                int64_t cols, float eps) {
-  __shared__ double partial[kThreads / 32];
+  __shared__ double partial[kWarps + 1];
   for (int64_t i = blockIdx.x; i < rows; i += gridDim.x) {
     double s = 0.0;
     for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
       const double v = load_f32(x, dtype, i * ld_x + j);
       s += v * v;
     }
-    s = block_sum_all<kThreads>(s, partial);
+    s = block_sum(s, partial);
     const float r = cols == 0 ? 0.0f : static_cast<float>(1.0 / sqrt(s / static_cast<double>(cols) + eps));
     if (threadIdx.x == 0 && rstd != nullptr) rstd[i] = r;
     // each thread rewrites the elements it read, so y may be x
@@ -51,14 +50,14 @@ rmsnorm_dw_kernel(const void* x, int64_t ld_x, const float* rstd, const void* dy
 __global__ void __launch_bounds__(kThreads)
 rmsnorm_dx_kernel(const void* x, int64_t ld_x, const void* w, const float* rstd, const void* dy, int64_t ld_dy,
                   void* dx, int64_t ld_dx, int dtype, int64_t rows, int64_t cols) {
-  __shared__ double partial[kThreads / 32];
+  __shared__ double partial[kWarps + 1];
   for (int64_t i = blockIdx.x; i < rows; i += gridDim.x) {
     const float r = rstd[i];
     double s = 0.0;
     for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
       s += static_cast<double>(load_f32(dy, dtype, i * ld_dy + j) * load_f32(w, dtype, j)) *
            (load_f32(x, dtype, i * ld_x + j) * r);
-    const float mean = static_cast<float>(block_sum_all<kThreads>(s, partial) / static_cast<double>(cols));
+    const float mean = static_cast<float>(block_sum(s, partial) / static_cast<double>(cols));
     // each thread rewrites the elements it read, so dx may be dy
     for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
       const float g = load_f32(dy, dtype, i * ld_dy + j) * load_f32(w, dtype, j);
@@ -68,7 +67,7 @@ rmsnorm_dx_kernel(const void* x, int64_t ld_x, const void* w, const float* rstd,
   }
 }
 
-unsigned row_blocks(int64_t rows) { return static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(rows, 1), kMaxRowBlocks)); }
+unsigned row_blocks(int64_t rows) { return capped_grid(std::max<int64_t>(rows, 1), kMaxRowBlocks); }
 
 }  // namespace
 

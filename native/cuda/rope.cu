@@ -43,8 +43,7 @@ int rotate(bool backward, void* x, int64_t ld_x, int dtype, int64_t rows, int64_
            const int32_t* positions, int64_t ld_pos, const float* inv_freq, void* stream, const char* what) {
   PLORA_TRY(check_rope_args(x, ld_x, dtype, rows, heads, head_dim, positions, ld_pos, inv_freq));
   if (rows == 0 || heads == 0 || head_dim == 0) return ok();
-  const dim3 grid(std::min<unsigned>(grid_for(head_dim / 2, kThreads), 1024u),
-                  static_cast<unsigned>(std::min<int64_t>(rows, 65535)));
+  const dim3 grid(capped_grid(blocks_for(head_dim / 2, kThreads), 1024), capped_grid(rows, 65535));
   rope_kernel<<<grid, kThreads, 0, as_stream(stream)>>>(x, ld_x, dtype, rows, heads, head_dim, positions, ld_pos,
                                                         inv_freq, backward);
   return launch_status(what);

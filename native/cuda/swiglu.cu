@@ -43,8 +43,7 @@ swiglu_backward_kernel(const void* gate, int64_t ld_gate, const void* up, int64_
 }
 
 dim3 grid_2d(int64_t rows, int64_t cols) {
-  return dim3(std::min<unsigned>(grid_for(cols, kThreads), 1024u),
-              static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(rows, 1), 65535)));
+  return dim3(capped_grid(blocks_for(cols, kThreads), 1024), capped_grid(std::max<int64_t>(rows, 1), 65535));
 }
 
 }  // namespace

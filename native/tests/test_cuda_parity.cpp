@@ -1,5 +1,7 @@
 // CUDA kernels against the C++ implementation on random data of awkward shapes. Exits 77
-// (skipped) with the reason when no CUDA device is usable.
+// (skipped) with the reason when no CUDA device is usable. Built a second time against the CUDA
+// simulator (PLORA_CUDA_SIMULATED, native/tests/sim), where it runs on every build with smaller
+// shapes and also fails on any finding of the simulator's checks.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -7,15 +9,25 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string>
 
 #include "check.h"
 #include "plora/cpu.h"
 #include "plora/cuda.h"
 #include "plora/numerics.h"
+#ifdef PLORA_CUDA_SIMULATED
+#include "sim.h"
+#endif
 
 using namespace plora;
 
 namespace {
+
+#ifdef PLORA_CUDA_SIMULATED
+constexpr bool kSimulated = true;
+#else
+constexpr bool kSimulated = false;
+#endif
 
 struct Device {
   void* ptr = nullptr;
@@ -593,9 +605,267 @@ void test_softmax_xent_bad_labels(int dtype, std::mt19937_64& rng) {
         "softmax_xent after bad labels: %s (bad %lld)", plora_cuda_last_error(), (long long)gpu_bad);
 }
 
+// ---- the transformer families: embedding, rmsnorm, rope, swiglu, cross_entropy ----
+
+// Uploads ints (ids, positions, targets) to a new device buffer.
+std::unique_ptr<Device> upload_ints(const std::vector<int32_t>& v) {
+  auto d = std::make_unique<Device>(std::max<size_t>(v.size(), 1) * 4);
+  if (!v.empty()) cudaMemcpy(d->ptr, v.data(), v.size() * 4, cudaMemcpyHostToDevice);
+  return d;
+}
+
+void test_rmsnorm(int dtype, int64_t rows, int64_t cols, std::mt19937_64& rng) {
+  const int64_t ld_x = cols + 3, ld_y = cols + 1, ld_dy = cols + 2;
+  std::vector<char> x = spread_matrix(dtype, rows, ld_x, 3.0f, rng), w = random_matrix(dtype, 1, cols, rng);
+  std::vector<char> y = random_matrix(dtype, rows, ld_y, rng), dy = random_matrix(dtype, rows, ld_dy, rng);
+  std::vector<char> dx = dy;  // in place: dx over dy
+  std::vector<float> rstd(rows, -1.0f), dw = random_floats(cols, rng), dw_gpu = dw;
+  Device d_x(x.size()), d_w(w.size()), d_y(y.size()), d_dy(dy.size()), d_rstd(rows * 4), d_dw(cols * 4);
+  upload(d_x, x); upload(d_w, w); upload(d_y, y); upload(d_dy, dy);
+  cudaMemcpy(d_dw.ptr, dw.data(), cols * 4, cudaMemcpyHostToDevice);
+  CHECK(plora_cpu_rmsnorm(x.data(), ld_x, w.data(), y.data(), ld_y, rstd.data(), dtype, rows, cols, 1e-5f) == PLORA_OK,
+        "cpu rmsnorm: %s", plora_cpu_last_error());
+  CHECK(plora_cuda_rmsnorm(d_x.ptr, ld_x, d_w.ptr, d_y.ptr, ld_y, static_cast<float*>(d_rstd.ptr), dtype, rows, cols,
+                           1e-5f, nullptr) == PLORA_OK, "rmsnorm: %s", plora_cuda_last_error());
+  CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
+  compare("rmsnorm y", y, d_y, dtype, ld_y, rows, ld_y, tol_for(dtype));
+  std::vector<char> rstd_bytes(reinterpret_cast<char*>(rstd.data()), reinterpret_cast<char*>(rstd.data()) + rows * 4);
+  compare("rmsnorm rstd", rstd_bytes, d_rstd, PLORA_F32, 1, rows, 1, 1e-6);
+  CHECK(plora_cpu_rmsnorm_backward(x.data(), ld_x, w.data(), rstd.data(), dx.data(), ld_dy, dx.data(), ld_dy,
+                                   dw.data(), dtype, rows, cols) == PLORA_OK,
+        "cpu rmsnorm_backward: %s", plora_cpu_last_error());
+  CHECK(plora_cuda_rmsnorm_backward(d_x.ptr, ld_x, d_w.ptr, static_cast<float*>(d_rstd.ptr), d_dy.ptr, ld_dy,
+                                    d_dy.ptr, ld_dy, static_cast<float*>(d_dw.ptr), dtype, rows, cols,
+                                    nullptr) == PLORA_OK, "rmsnorm_backward: %s", plora_cuda_last_error());
+  CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
+  compare("rmsnorm dx (in place)", dx, d_dy, dtype, ld_dy, rows, ld_dy, tol_for(dtype));
+  std::vector<char> dw_bytes(reinterpret_cast<char*>(dw.data()), reinterpret_cast<char*>(dw.data()) + cols * 4);
+  compare("rmsnorm dw", dw_bytes, d_dw, PLORA_F32, cols, 1, cols, std::max(sum_tol(rows), tol_for(dtype) / 10));
+}
+
+void test_swiglu(int dtype, int64_t rows, int64_t cols, std::mt19937_64& rng) {
+  const int64_t ld_g = cols + 1, ld_u = cols + 4, ld_h = cols + 2;
+  std::vector<char> gate = spread_matrix(dtype, rows, ld_g, 6.0f, rng), up = random_matrix(dtype, rows, ld_u, rng);
+  std::vector<char> h = random_matrix(dtype, rows, ld_h, rng), dh = random_matrix(dtype, rows, ld_h, rng);
+  Device d_g(gate.size()), d_u(up.size()), d_h(h.size()), d_dh(dh.size());
+  upload(d_g, gate); upload(d_u, up); upload(d_h, h); upload(d_dh, dh);
+  CHECK(plora_cpu_swiglu(gate.data(), ld_g, up.data(), ld_u, h.data(), ld_h, dtype, rows, cols) == PLORA_OK,
+        "cpu swiglu: %s", plora_cpu_last_error());
+  CHECK(plora_cuda_swiglu(d_g.ptr, ld_g, d_u.ptr, ld_u, d_h.ptr, ld_h, dtype, rows, cols, nullptr) == PLORA_OK,
+        "swiglu: %s", plora_cuda_last_error());
+  CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
+  compare("swiglu h", h, d_h, dtype, ld_h, rows, ld_h, tol_for(dtype));
+  // backward in place: dgate over gate, dup over up
+  CHECK(plora_cpu_swiglu_backward(gate.data(), ld_g, up.data(), ld_u, dh.data(), ld_h, gate.data(), ld_g, up.data(),
+                                  ld_u, dtype, rows, cols) == PLORA_OK,
+        "cpu swiglu_backward: %s", plora_cpu_last_error());
+  CHECK(plora_cuda_swiglu_backward(d_g.ptr, ld_g, d_u.ptr, ld_u, d_dh.ptr, ld_h, d_g.ptr, ld_g, d_u.ptr, ld_u, dtype,
+                                   rows, cols, nullptr) == PLORA_OK,
+        "swiglu_backward: %s", plora_cuda_last_error());
+  CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
+  compare("swiglu dgate", gate, d_g, dtype, ld_g, rows, ld_g, tol_for(dtype));
+  compare("swiglu dup", up, d_u, dtype, ld_u, rows, ld_u, tol_for(dtype));
+}
+
+void test_rope(int dtype, int64_t rows, int64_t heads, int64_t head_dim, std::mt19937_64& rng) {
+  const int64_t cols = heads * head_dim, ld = cols + 7;
+  std::vector<char> x = random_matrix(dtype, rows, ld, rng);
+  std::vector<int32_t> positions(rows);
+  for (int64_t t = 0; t < rows; ++t) positions[t] = static_cast<int32_t>(t < rows / 2 ? t : 4000 + t);
+  std::vector<float> inv(head_dim / 2);
+  for (int64_t j = 0; j < head_dim / 2; ++j) inv[j] = static_cast<float>(std::pow(10000.0, -2.0 * j / head_dim));
+  Device d_x(x.size()), d_inv(inv.size() * 4);
+  upload(d_x, x);
+  cudaMemcpy(d_inv.ptr, inv.data(), inv.size() * 4, cudaMemcpyHostToDevice);
+  auto d_pos = upload_ints(positions);
+  for (int backward = 0; backward < 2; ++backward) {
+    auto cpu = backward ? plora_cpu_rope_backward : plora_cpu_rope;
+    auto gpu = backward ? plora_cuda_rope_backward : plora_cuda_rope;
+    CHECK(cpu(x.data(), ld, dtype, rows, heads, head_dim, positions.data(), 1, inv.data()) == PLORA_OK,
+          "cpu rope: %s", plora_cpu_last_error());
+    CHECK(gpu(d_x.ptr, ld, dtype, rows, heads, head_dim, static_cast<const int32_t*>(d_pos->ptr), 1,
+              static_cast<const float*>(d_inv.ptr), nullptr) == PLORA_OK, "rope: %s", plora_cuda_last_error());
+    CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
+    compare(backward ? "rope backward" : "rope", x, d_x, dtype, ld, rows, ld, tol_for(dtype));
+  }
+}
+
+void test_embedding(int table_dtype, int out_dtype, int64_t tokens, int64_t dim, std::mt19937_64& rng) {
+  const int64_t vocab = 19, ld_t = dim + 2, ld_o = dim + 3;
+  std::vector<char> table = random_matrix(table_dtype, vocab, ld_t, rng), out = random_matrix(out_dtype, tokens, ld_o, rng);
+  std::uniform_int_distribution<int32_t> u(0, vocab - 1);
+  std::vector<int32_t> ids(tokens * 2);  // every other int: a strided column
+  for (auto& id : ids) id = u(rng);
+  Device d_t(table.size()), d_o(out.size()), scratch(PLORA_CUDA_SCRATCH_BYTES);
+  upload(d_t, table); upload(d_o, out);
+  auto d_ids = upload_ints(ids);
+  int64_t bad_cpu = -1, bad_gpu = -1;
+  CHECK(plora_cpu_embedding(ids.data(), 2, table.data(), ld_t, table_dtype, out.data(), ld_o, out_dtype, tokens, vocab,
+                            dim, &bad_cpu) == PLORA_OK, "cpu embedding: %s", plora_cpu_last_error());
+  CHECK(plora_cuda_embedding(static_cast<const int32_t*>(d_ids->ptr), 2, d_t.ptr, ld_t, table_dtype, d_o.ptr, ld_o,
+                             out_dtype, tokens, vocab, dim, &bad_gpu, scratch.ptr, nullptr) == PLORA_OK && bad_gpu == 0,
+        "embedding: %s", plora_cuda_last_error());
+  compare("embedding", out, d_o, out_dtype, ld_o, tokens, ld_o, 0.0);
+  std::vector<float> dtable = random_floats(vocab * dim, rng);
+  Device d_dt(dtable.size() * 4);
+  cudaMemcpy(d_dt.ptr, dtable.data(), dtable.size() * 4, cudaMemcpyHostToDevice);
+  CHECK(plora_cpu_embedding_backward(ids.data(), 2, out.data(), ld_o, out_dtype, dtable.data(), dim, tokens, vocab, dim,
+                                     &bad_cpu) == PLORA_OK, "cpu embedding_backward: %s", plora_cpu_last_error());
+  CHECK(plora_cuda_embedding_backward(static_cast<const int32_t*>(d_ids->ptr), 2, d_o.ptr, ld_o, out_dtype,
+                                      static_cast<float*>(d_dt.ptr), dim, tokens, vocab, dim, &bad_gpu, scratch.ptr,
+                                      nullptr) == PLORA_OK, "embedding_backward: %s", plora_cuda_last_error());
+  std::vector<char> dt_bytes(reinterpret_cast<char*>(dtable.data()), reinterpret_cast<char*>(dtable.data()) + dtable.size() * 4);
+  compare("embedding backward", dt_bytes, d_dt, PLORA_F32, dim, vocab, dim, 1e-6);
+  // a bad id: refused, counted, nothing written
+  ids[6] = static_cast<int32_t>(vocab);
+  ids[10] = -1;
+  auto d_bad = upload_ints(ids);
+  std::vector<char> before = out;
+  CHECK(plora_cuda_embedding(static_cast<const int32_t*>(d_bad->ptr), 2, d_t.ptr, ld_t, table_dtype, d_o.ptr, ld_o,
+                             out_dtype, tokens, vocab, dim, &bad_gpu, scratch.ptr, nullptr) == PLORA_ERR_INVALID &&
+            bad_gpu == 2,
+        "embedding with bad ids: status %s, bad %lld", plora_cuda_last_error(), (long long)bad_gpu);
+  compare("embedding after bad ids (unchanged)", before, d_o, out_dtype, ld_o, tokens, ld_o, 0.0);
+}
+
+void test_cross_entropy(int dtype, int64_t rows, int64_t vocab, bool with_grad, std::mt19937_64& rng) {
+  const int64_t ld = vocab + 3;
+  std::vector<char> logits = spread_matrix(dtype, rows, ld, 8.0f, rng);
+  std::uniform_int_distribution<int32_t> u(0, vocab - 1);
+  std::vector<int32_t> targets(rows);
+  for (int64_t i = 0; i < rows; ++i) targets[i] = i % 5 == 4 ? -100 : u(rng);
+  Device d_l(logits.size()), scratch(PLORA_CUDA_SCRATCH_BYTES);
+  upload(d_l, logits);
+  auto d_t = upload_ints(targets);
+  double cpu = -1, gpu = -1;
+  int64_t n_cpu = -1, n_gpu = -1, bad = -1;
+  const float scale = 1.0f / 13;
+  CHECK(plora_cpu_cross_entropy(logits.data(), ld, dtype, rows, vocab, targets.data(), 1, -100, scale, &cpu, &n_cpu,
+                                with_grad ? logits.data() : nullptr, ld, &bad) == PLORA_OK,
+        "cpu cross_entropy: %s", plora_cpu_last_error());
+  CHECK(plora_cuda_cross_entropy(d_l.ptr, ld, dtype, rows, vocab, static_cast<const int32_t*>(d_t->ptr), 1, -100, scale,
+                                 &gpu, &n_gpu, with_grad ? d_l.ptr : nullptr, ld, &bad, scratch.ptr, nullptr) == PLORA_OK,
+        "cross_entropy: %s", plora_cuda_last_error());
+  CHECK(n_cpu == n_gpu && close_to(gpu, cpu, 1e-6), "cross_entropy dtype=%d [%lld,%lld]: cpu %.17g (%lld), cuda %.17g (%lld)",
+        dtype, (long long)rows, (long long)vocab, cpu, (long long)n_cpu, gpu, (long long)n_gpu);
+  compare(with_grad ? "cross_entropy dlogits (in place)" : "cross_entropy logits (unchanged)", logits, d_l, dtype, ld,
+          rows, ld, tol_for(dtype));
+  if (rows < 2) return;
+  targets[1] = static_cast<int32_t>(vocab);
+  auto d_bad = upload_ints(targets);
+  CHECK(plora_cuda_cross_entropy(d_l.ptr, ld, dtype, rows, vocab, static_cast<const int32_t*>(d_bad->ptr), 1, -100, scale,
+                                 &gpu, &n_gpu, d_l.ptr, ld, &bad, scratch.ptr, nullptr) == PLORA_ERR_INVALID && bad == 1,
+        "cross_entropy with a bad target: %s (bad %lld)", plora_cuda_last_error(), (long long)bad);
+  compare("cross_entropy after a bad target (unchanged)", logits, d_l, dtype, ld, rows, ld, tol_for(dtype));
+}
+
+// Attention over packed documents (starts as given), forward and backward; q, k, v column views
+// of one fused buffer.
+void test_attention(int dtype, int64_t tokens, int heads, int kv_heads, int dim, const std::vector<int32_t>& starts,
+                    std::mt19937_64& rng) {
+  const int64_t qc = int64_t{heads} * dim, kc = int64_t{kv_heads} * dim, ld = qc + 2 * kc + 3, ld_o = qc + 1;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
+  const size_t es = dtype_size(dtype);
+  std::vector<char> qkv = spread_matrix(dtype, tokens, ld, 2.0f, rng), out = random_matrix(dtype, tokens, ld_o, rng);
+  std::vector<char> dout = random_matrix(dtype, tokens, ld_o, rng), dqkv = random_matrix(dtype, tokens, ld, rng);
+  std::vector<float> lse(tokens * heads, -1.0f);
+  Device d_qkv(qkv.size()), d_out(out.size()), d_dout(dout.size()), d_dqkv(dqkv.size()), d_lse(lse.size() * 4),
+      scratch(PLORA_CUDA_SCRATCH_BYTES);
+  upload(d_qkv, qkv); upload(d_out, out); upload(d_dout, dout); upload(d_dqkv, dqkv);
+  auto d_starts = upload_ints(starts);
+  const char* q = qkv.data();
+  const char* k = q + qc * es;
+  const char* v = k + kc * es;
+  const char* dq_ = static_cast<const char*>(d_qkv.ptr);
+  int64_t bad = -1;
+  CHECK(plora_cpu_attention_forward(q, ld, k, ld, v, ld, starts.data(), dtype, tokens, heads, kv_heads, dim, scale,
+                                    out.data(), ld_o, lse.data(), heads, &bad) == PLORA_OK,
+        "cpu attention: %s", plora_cpu_last_error());
+  CHECK(plora_cuda_attention_forward(dq_, ld, dq_ + qc * es, ld, dq_ + (qc + kc) * es, ld,
+                                     static_cast<const int32_t*>(d_starts->ptr), dtype, tokens, heads, kv_heads, dim,
+                                     scale, d_out.ptr, ld_o, static_cast<float*>(d_lse.ptr), heads, &bad, scratch.ptr,
+                                     nullptr) == PLORA_OK && bad == 0,
+        "attention: %s", plora_cuda_last_error());
+  compare("attention out", out, d_out, dtype, ld_o, tokens, qc, tol_for(dtype));
+  std::vector<char> lse_bytes(reinterpret_cast<char*>(lse.data()), reinterpret_cast<char*>(lse.data()) + lse.size() * 4);
+  compare("attention lse", lse_bytes, d_lse, PLORA_F32, heads, tokens, heads, 1e-5);
+  char* dq = dqkv.data();
+  char* dk = dq + qc * es;
+  char* dv = dk + kc * es;
+  char* g = static_cast<char*>(d_dqkv.ptr);
+  CHECK(plora_cpu_attention_backward(q, ld, k, ld, v, ld, out.data(), ld_o, dout.data(), ld_o, lse.data(), heads,
+                                     starts.data(), dtype, tokens, heads, kv_heads, dim, scale, dq, ld, dk, ld, dv, ld,
+                                     &bad) == PLORA_OK,
+        "cpu attention_backward: %s", plora_cpu_last_error());
+  CHECK(plora_cuda_attention_backward(dq_, ld, dq_ + qc * es, ld, dq_ + (qc + kc) * es, ld, d_out.ptr, ld_o, d_dout.ptr,
+                                      ld_o, static_cast<const float*>(d_lse.ptr), heads,
+                                      static_cast<const int32_t*>(d_starts->ptr), dtype, tokens, heads, kv_heads, dim,
+                                      scale, g, ld, g + qc * es, ld, g + (qc + kc) * es, ld, &bad, scratch.ptr,
+                                      nullptr) == PLORA_OK && bad == 0,
+        "attention_backward: %s", plora_cuda_last_error());
+  compare("attention dq, dk, dv", dqkv, d_dqkv, dtype, ld, tokens, qc + 2 * kc, tol_for(dtype));
+}
+
+// Document starts of packed documents of the given lengths.
+std::vector<int32_t> document_starts(const std::vector<int64_t>& lengths) {
+  std::vector<int32_t> starts;
+  for (int64_t len : lengths)
+    for (int64_t t = 0, s = static_cast<int64_t>(starts.size()); t < len; ++t) starts.push_back(static_cast<int32_t>(s));
+  return starts;
+}
+
+#ifdef PLORA_CUDA_SIMULATED
+// The simulator's verdict: no finding, every kernel launched, and with lowered caps every kernel's
+// grid-stride loop turned more than once in some launch.
+void report_simulation() {
+  const std::vector<sim::Finding> findings = sim::take_findings();
+  CHECK(findings.empty(), "the simulator made %zu findings (printed above), the first: %s", findings.size(),
+        findings.empty() ? "" : findings[0].message.c_str());
+  const char* kernels[] = {"copy_kernel", "fill_kernel", "axpby_kernel", "add_bias_kernel", "random_fill_kernel",
+                           "count_nonfinite_kernel", "sum_squares_kernel", "gelu_kernel", "gelu_backward_kernel",
+                           "mse_kernel", "check_labels_kernel", "softmax_xent_kernel", "dropout_mask_kernel",
+                           "shrink_kernel", "ds_kernel", "db_kernel", "da_dx_kernel", "merge_kernel",
+                           "scale_kernel", "adamw_kernel", "rmsnorm_kernel", "rmsnorm_dw_kernel",
+                           "rmsnorm_dx_kernel", "swiglu_kernel", "swiglu_backward_kernel", "rope_kernel",
+                           "check_ids_kernel", "gather_kernel", "scatter_add_kernel", "check_targets_kernel",
+                           "cross_entropy_kernel", "check_seq_start_kernel", "attention_forward", "attention_dq",
+                           "attention_dkdv"};
+  // one block per tile, no grid-stride loop for a cap to turn
+  const char* untiled[] = {"attention_forward", "attention_dq", "attention_dkdv"};
+  const std::vector<sim::KernelStats> stats = sim::kernel_stats();
+  int64_t launches = 0, capped = 0;
+  for (const sim::KernelStats& s : stats) {
+    launches += s.launches;
+    capped += s.capped;
+    bool known = false;
+    for (const char* k : kernels) known = known || s.name == k;
+    CHECK(known, "kernel %s is not in this test's list: add it there", s.name.c_str());
+  }
+  for (const char* k : kernels) {
+    const sim::KernelStats* found = nullptr;
+    for (const sim::KernelStats& s : stats)
+      if (s.name == k) found = &s;
+    CHECK(found != nullptr, "kernel %s never ran", k);
+    bool tiled = false;
+    for (const char* u : untiled) tiled = tiled || std::strcmp(u, k) == 0;
+    if (found != nullptr && sim::launch_cap_setting() > 0 && !tiled)
+      CHECK(found->capped > 0, "kernel %s: no launch turned its grid-stride loop twice (%lld launches)", k,
+            (long long)found->launches);
+  }
+  std::printf("simulated: %zu kernels, %lld launches (%lld capped at PLORA_SIM_LAUNCH_CAP=%lld), %s, shadow checks %s\n",
+              stats.size(), (long long)launches, (long long)capped, (long long)sim::launch_cap_setting(),
+              sim::shuffle_seed() ? ("threads and blocks shuffled, seed " + std::to_string(sim::shuffle_seed())).c_str()
+                                  : "threads and blocks in order",
+              sim::shadow_checks() ? "on" : "off");
+}
+#else
+void report_simulation() {}
+#endif
+
 }  // namespace
 
 int main() {
+  if (kSimulated) std::printf("simulated: the CUDA kernels run on the CPU in the simulator (native/tests/sim)\n");
   if (!plora_cuda_compiled()) {
     std::printf("SKIP: libplora_cuda is the stub\n");
     return 77;
@@ -607,21 +877,26 @@ int main() {
     return 77;
   }
   std::mt19937_64 rng(7);
+  // The simulator runs the kernels on the CPU, a thread at a time: smaller shapes, as awkward, with
+  // its launch caps lowered (PLORA_SIM_LAUNCH_CAP) so that the grid-stride loops still turn.
+  const int64_t M = kSimulated ? 13 : 301, K = kSimulated ? 133 : 1027;
+  const std::vector<int64_t> ranks = kSimulated ? std::vector<int64_t>{1, 2, 17, 40}
+                                                : std::vector<int64_t>{1, 2, 8, 16, 17, 64};
   for (int dtype : {PLORA_F32, PLORA_BF16, PLORA_F16}) {
-    for (int64_t r : {1, 2, 8, 16, 64})
-      for (float p : {0.0f, 0.1f, 0.5f}) test_shrink(r == 2 ? 1 : 301, 1027, r, p, dtype, rng);
+    for (int64_t r : ranks)
+      for (float p : {0.0f, 0.1f, 0.5f}) test_shrink(r == 2 ? 1 : M, K, r, p, dtype, rng);
     for (int dst : {PLORA_F32, PLORA_BF16, PLORA_F16}) test_copy(dtype, dst, rng);
-    for (int64_t r : {1, 2, 8, 16, 17, 64}) {
-      test_dy_pass(301, 1027, r, dtype, rng);
-      test_dy_pass(1, 1027, r, dtype, rng);
+    for (int64_t r : ranks) {
+      test_dy_pass(M, K, r, dtype, rng);
+      test_dy_pass(1, K, r, dtype, rng);
       test_dy_pass(130, 5, r, dtype, rng);
       for (float p : {0.0f, 0.1f}) {
-        test_da_dx(301, 1027, r, p, dtype, true, rng);
-        test_da_dx(1, 1027, r, p, dtype, true, rng);
+        test_da_dx(M, K, r, p, dtype, true, rng);
+        test_da_dx(1, K, r, p, dtype, true, rng);
         test_da_dx(130, 5, r, p, dtype, true, rng);
       }
     }
-    test_da_dx(301, 1027, 8, 0.1f, dtype, false, rng);
+    test_da_dx(M, K, 8, 0.1f, dtype, false, rng);
     for (int other : {PLORA_F32, PLORA_BF16, PLORA_F16}) {
       for (float beta : {0.0f, 0.5f}) test_axpby(other, dtype, beta, rng);
       test_add_bias(dtype, other, rng);
@@ -630,11 +905,11 @@ int main() {
     test_count_nonfinite(dtype, rng);
 
     for (int ab_dtype : {PLORA_F32, PLORA_BF16, PLORA_F16})
-      for (int64_t r : {1, 2, 8, 16, 40, 64})
+      for (int64_t r : kSimulated ? std::vector<int64_t>{1, 16, 33} : std::vector<int64_t>{1, 2, 8, 16, 40, 64})
         for (int rounding : {PLORA_ROUND_NEAREST, PLORA_ROUND_STOCHASTIC}) {
-          const float scale_a = r == 8 || r == 64 ? 1.0f : 0.75f, scale_b = r == 16 ? 1.0f : -0.5f;
-          test_merge(301, 1027, r, dtype, ab_dtype, rounding, scale_a, scale_b, rng);
-          test_merge(1, 259, r, dtype, ab_dtype, rounding, scale_a, scale_b, rng);
+          const float scale_a = r == 8 || r == 64 || r == 33 ? 1.0f : 0.75f, scale_b = r == 16 ? 1.0f : -0.5f;
+          test_merge(kSimulated ? 70 : 301, kSimulated ? 67 : 1027, r, dtype, ab_dtype, rounding, scale_a, scale_b, rng);
+          test_merge(1, kSimulated ? 37 : 259, r, dtype, ab_dtype, rounding, scale_a, scale_b, rng);
           test_merge(70, 5, r, dtype, ab_dtype, rounding, scale_a, scale_b, rng);
         }
     // empty products still scale the factors that have elements
@@ -651,16 +926,36 @@ int main() {
     for (bool with_dpred : {false, true}) {
       test_mse(dtype, 33, 17, with_dpred, rng);
       test_mse(dtype, 1, 1, with_dpred, rng);
-      test_mse(dtype, 300, 1025, with_dpred, rng);
+      test_mse(dtype, kSimulated ? 130 : 300, kSimulated ? 67 : 1025, with_dpred, rng);
     }
     for (bool with_dlogits : {false, true}) {
-      test_softmax_xent(dtype, 37, 1000, with_dlogits, false, rng);
+      test_softmax_xent(dtype, kSimulated ? 13 : 37, 1000, with_dlogits, false, rng);
       test_softmax_xent(dtype, 1, 3, with_dlogits, false, rng);
-      test_softmax_xent(dtype, 300, 7, with_dlogits, false, rng);
+      test_softmax_xent(dtype, kSimulated ? 77 : 300, 7, with_dlogits, false, rng);
       test_softmax_xent(dtype, 5, 3000, with_dlogits, false, rng);
     }
-    test_softmax_xent(dtype, 37, 1000, true, true, rng);
+    if (kSimulated) test_softmax_xent(dtype, 777, 3, true, false, rng);  // labels over three blocks
+    test_softmax_xent(dtype, kSimulated ? 13 : 37, 1000, true, true, rng);
     test_softmax_xent_bad_labels(dtype, rng);
+
+    // the transformer families; sizes past two blocks where a capped loop must turn
+    test_rmsnorm(dtype, kSimulated ? 13 : 301, kSimulated ? 600 : 1027, rng);
+    test_rmsnorm(dtype, 1, 5, rng);
+    test_swiglu(dtype, kSimulated ? 13 : 301, kSimulated ? 67 : 1027, rng);
+    test_swiglu(dtype, 1, 1, rng);
+    test_rope(dtype, 11, 3, 20, rng);
+    test_rope(dtype, 1, 1, 2, rng);
+    test_rope(dtype, kSimulated ? 7 : 300, 2, kSimulated ? 600 : 128, rng);
+    for (int out : {PLORA_F32, PLORA_BF16, PLORA_F16}) test_embedding(dtype, out, 41, 37, rng);
+    test_embedding(dtype, PLORA_F32, 600, 600, rng);
+    for (bool with_grad : {false, true}) {
+      test_cross_entropy(dtype, 13, 1000, with_grad, rng);
+      test_cross_entropy(dtype, 1, 3, with_grad, rng);
+      test_cross_entropy(dtype, kSimulated ? 600 : 300, 7, with_grad, rng);
+    }
+    test_attention(dtype, 37, 6, 2, 20, document_starts({10, 1, 26}), rng);
+    test_attention(dtype, 1, 2, 2, 64, document_starts({1}), rng);
+    test_attention(dtype, kSimulated ? 300 : 700, 2, 1, kSimulated ? 8 : 128, document_starts({150, 100, 50}), rng);
   }
   test_merge_stochastic_unbiased();
 
@@ -669,8 +964,11 @@ int main() {
   // MSE, cross-entropy) and 65535 row tiles of 32 (merge); thin in the other dimensions. F32 where
   // the outputs are per row, so that rows the extra turns miss cannot hide in a bf16 tolerance.
   // PLORA_PARITY_SKIP_BIG=1 leaves them out (the sanitizers would take minutes over them).
+  // The simulator lowers the caps instead (PLORA_SIM_LAUNCH_CAP).
   const char* skip_big = std::getenv("PLORA_PARITY_SKIP_BIG");
-  if (skip_big == nullptr || std::strcmp(skip_big, "1") != 0) {
+  if (kSimulated) {
+    report_simulation();
+  } else if (skip_big == nullptr || std::strcmp(skip_big, "1") != 0) {
     const int64_t past_chunks = 64 * 65535 + 101, past_row_blocks = 65535 * 16 + 37, past_row_tiles = 32 * 65535 + 7;
     test_shrink(past_row_blocks, 5, 2, 0.1f, PLORA_F32, rng);
     test_dy_pass(past_chunks, 3, 2, PLORA_F32, rng);

@@ -1,30 +1,23 @@
-// Host memory, copies and fills of libplora_cpu.
+// Kernel family elementwise on the host: copy, fill, axpby, bias add.
+#include <omp.h>
+
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "../common/contracts.h"
-#include "plora/cpu.h"
+#include "plora/elementwise.h"
 #include "rows.h"
 
 using namespace plora;
 
+namespace {
+
+constexpr int64_t kParallelElements = 1 << 15;
+
+}  // namespace
+
 extern "C" {
-
-void* plora_cpu_alloc(int64_t bytes) {
-  if (bytes <= 0) {
-    fail(PLORA_ERR_INVALID, "allocation of %lld bytes", (long long)bytes);
-    return nullptr;
-  }
-  // aligned_alloc needs a size that is a multiple of the alignment.
-  const int64_t alignment = 64;
-  int64_t rounded = (bytes + alignment - 1) / alignment * alignment;
-  void* ptr = std::aligned_alloc(alignment, static_cast<size_t>(rounded));
-  if (ptr == nullptr) fail(PLORA_ERR_NO_MEMORY, "out of host memory allocating %lld bytes", (long long)bytes);
-  return ptr;
-}
-
-void plora_cpu_free(void* ptr) { std::free(ptr); }
 
 int plora_cpu_copy(const void* src, int src_dtype, int64_t ld_src, void* dst, int dst_dtype,
                    int64_t ld_dst, int64_t rows, int64_t cols) {
@@ -63,6 +56,52 @@ int plora_cpu_fill(void* dst, int dtype, int64_t ld, int64_t rows, int64_t cols,
     if (dtype == PLORA_F32) std::fill_n(reinterpret_cast<float*>(row), cols, value);
     else if (dtype == PLORA_I32) std::fill_n(reinterpret_cast<int32_t*>(row), cols, integer);
     else std::fill_n(reinterpret_cast<uint16_t*>(row), cols, half);
+  }
+  return ok();
+}
+
+int plora_cpu_axpby(float alpha, const void* x, int x_dtype, int64_t ld_x, float beta, void* y,
+                    int y_dtype, int64_t ld_y, int64_t rows, int64_t cols) {
+  PLORA_TRY(check_axpby_args(x, x_dtype, ld_x, y, y_dtype, ld_y, rows, cols));
+#pragma omp parallel for schedule(static) if (rows * cols > kParallelElements)
+  for (int64_t i = 0; i < rows; ++i) {
+    const char* xr = row_at(x, x_dtype, ld_x, i);
+    char* yr = row_at(y, y_dtype, ld_y, i);
+    if (x_dtype == PLORA_F32 && y_dtype == PLORA_F32) {
+      const float* xf = reinterpret_cast<const float*>(xr);
+      float* yf = reinterpret_cast<float*>(yr);
+      if (beta == 0.0f) {
+        for (int64_t j = 0; j < cols; ++j) yf[j] = alpha * xf[j];
+      } else {
+        for (int64_t j = 0; j < cols; ++j) yf[j] = alpha * xf[j] + beta * yf[j];
+      }
+    } else {
+      for (int64_t j = 0; j < cols; ++j) {
+        float v = alpha * load_f32(xr, x_dtype, j);
+        if (beta != 0.0f) v += beta * load_f32(yr, y_dtype, j);
+        store_f32(yr, y_dtype, j, v);
+      }
+    }
+  }
+  return ok();
+}
+
+int plora_cpu_add_bias(void* y, int dtype, int64_t ld, int64_t rows, int64_t cols, const void* bias,
+                       int bias_dtype) {
+  PLORA_TRY(check_add_bias_args(y, dtype, ld, rows, cols, bias, bias_dtype));
+  std::vector<float> b(static_cast<size_t>(cols));  // the bias as fp32, converted once
+  row_to_f32(bias, bias_dtype, cols, b.data());
+#pragma omp parallel if (rows * cols > kParallelElements)
+  {
+    std::vector<float> buffer(static_cast<size_t>(dtype == PLORA_F32 ? 0 : cols));
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < rows; ++i) {
+      char* yr = row_at(y, dtype, ld, i);
+      float* v = dtype == PLORA_F32 ? reinterpret_cast<float*>(yr) : buffer.data();
+      if (dtype != PLORA_F32) row_to_f32(yr, dtype, cols, v);
+      for (int64_t j = 0; j < cols; ++j) v[j] += b[j];
+      if (dtype != PLORA_F32) f32_to_row(v, dtype, cols, yr);
+    }
   }
   return ok();
 }

@@ -3,7 +3,7 @@
 
 #include "../common/contracts.h"
 #include "plora/adamw.h"
-#include "plora/cpu.h"
+#include "plora/adamw_kernels.h"
 
 using namespace plora;
 

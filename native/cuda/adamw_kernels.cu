@@ -1,5 +1,5 @@
 // Fused multi-tensor AdamW on the GPU: one launch updates every tensor of the list.
-// CPU reference: native/cpu/adamw.cpp; both run the element update of plora/adamw.h.
+// CPU reference: native/cpu/adamw_kernels.cpp; both run the element update of plora/adamw.h.
 //
 // The caller's device `table` (9 * 8 * count bytes) receives, in one host-to-device copy:
 //   bytes [q * 8 * count, (q + 1) * 8 * count) for q = 0..7: int64 params, grads, m, v, copies,
@@ -15,7 +15,7 @@
 #include "../common/contracts.h"
 #include "launch.cuh"
 #include "plora/adamw.h"
-#include "plora/cuda.h"
+#include "plora/adamw_kernels.h"
 
 using namespace plora;
 
@@ -113,7 +113,7 @@ int plora_cuda_adamw(int count, const int64_t* params, const int64_t* grads, con
   if (e != cudaSuccess) return cuda_fail("adamw: table copy", e);
 
   const AdamwHyper h{lr, beta1, beta2, eps, weight_decay, grad_scale, bias_correction1, bias_correction2};
-  const unsigned blocks = static_cast<unsigned>(std::min<uint64_t>(total_chunks, kMaxBlocks));
+  const unsigned blocks = capped_grid(static_cast<int64_t>(total_chunks), kMaxBlocks);
   adamw_kernel<<<blocks, kThreads, 0, s>>>(static_cast<const int64_t*>(table), count,
                                            static_cast<uint32_t>(total_chunks), copy_dtype, h);
   return launch_status("adamw");

@@ -1,0 +1,426 @@
+// The CUDA simulator's own test: kernels with planted bugs (a missing barrier, a wrong shuffle
+// offset, an off-by-one bound, a racy shared write, a plain += where blocks need an atomic, ...)
+// must each be reported with kernel, block and thread, and each one's fixed twin must not be;
+// the launch limits must be refused; the builtins, collectives, streams and copies must behave
+// as CUDA's. Compiled through translate.cmake like the project's kernels.
+#include <cuda_runtime.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../check.h"
+#include "sim.h"
+
+namespace {
+
+// ---- kernels ----
+
+// A block sum through shared memory; without the barrier, thread 0 reads what the others write.
+__global__ void shared_sum_kernel(const float* x, float* out, bool barrier) {
+  __shared__ float partial[64];
+  partial[threadIdx.x] = x[threadIdx.x];
+  if (barrier) __syncthreads();
+  if (threadIdx.x == 0) {
+    float s = 0.0f;
+    for (int i = 0; i < 64; ++i) s += partial[i];
+    *out = s;
+  }
+}
+
+// A half-warp sum over a 16-lane mask: offsets 8, 4, 2, 1 within segments of 16 lanes. Starting
+// at 16 over the whole warp reads lanes outside the mask.
+__global__ void half_warp_sum_kernel(const float* x, float* out, int first_offset, int width) {
+  float v = x[threadIdx.x];
+  if (threadIdx.x < 16) {
+    for (int offset = first_offset; offset > 0; offset /= 2) v += __shfl_down_sync(0x0000ffffu, v, offset, width);
+    if (threadIdx.x == 0) *out = v;
+  }
+}
+
+// y = 2x over n elements; `last` is n (right) or n + 1 (off by one).
+__global__ void twice_kernel(const float* x, float* y, int last) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < last) y[i] = 2.0f * x[i];
+}
+
+// Every thread counts itself into one shared counter: plainly (a race) or atomically.
+__global__ void shared_count_kernel(int* out, bool atomic) {
+  __shared__ int count;
+  if (threadIdx.x == 0) count = 0;
+  __syncthreads();
+  if (atomic) atomicAdd(&count, 1);
+  else count += 1;
+  __syncthreads();
+  if (threadIdx.x == 0) *out = count;
+}
+
+// Each block adds its element to one total: with a plain += (a race between blocks) or an atomic.
+__global__ void block_total_kernel(const float* x, float* total, bool atomic) {
+  if (threadIdx.x != 0) return;
+  if (atomic) atomicAdd(total, x[blockIdx.x]);
+  else *total += x[blockIdx.x];
+}
+
+// A barrier that only the first warp reaches (the others return), or that the two warps reach
+// at different places.
+__global__ void partial_barrier_kernel(int* out, int mode) {
+  if (mode == 0) {
+    if (threadIdx.x >= 32) return;
+    __syncthreads();
+  } else if (threadIdx.x < 32) {
+    __syncthreads();
+  } else {
+    __syncthreads();
+  }
+  out[threadIdx.x] = 1;
+}
+
+// A full-warp shuffle that only the lower half of the warp reaches.
+__global__ void partial_shuffle_kernel(const float* x, float* out) {
+  float v = x[threadIdx.x];
+  if (threadIdx.x < 16) v += __shfl_down_sync(0xffffffffu, v, 1);
+  out[threadIdx.x] = v;
+}
+
+// Reads x, which may hold nothing anyone wrote.
+__global__ void copy_kernel(const float* x, float* y, int n) {
+  for (int i = threadIdx.x; i < n; i += blockDim.x) y[i] = x[i];
+}
+
+// Thread 0 updates *p atomically, thread 1 reads it plainly.
+__global__ void mixed_atomic_kernel(int* p, int* seen) {
+  if (threadIdx.x == 0) atomicAdd(p, 1);
+  if (threadIdx.x == 1) *seen = *p;
+}
+
+// More static shared memory than a block may have (52 KB).
+__global__ void big_shared_kernel(float* out) {
+  __shared__ float big[13000];
+  big[threadIdx.x] = 1.0f;
+  __syncthreads();
+  out[threadIdx.x] = big[(threadIdx.x + 1) % blockDim.x];
+}
+
+// Each thread writes its coordinates: x, y, z of threadIdx, blockIdx, blockDim, gridDim.
+__global__ void coordinates_kernel(unsigned* out) {
+  const unsigned block = (blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
+  const unsigned thread = (threadIdx.z * blockDim.y + threadIdx.y) * blockDim.x + threadIdx.x;
+  unsigned* o = out + 12 * (block * blockDim.x * blockDim.y * blockDim.z + thread);
+  const unsigned v[12] = {threadIdx.x, threadIdx.y, threadIdx.z, blockIdx.x, blockIdx.y, blockIdx.z,
+                          blockDim.x,  blockDim.y,  blockDim.z,  gridDim.x,  gridDim.y,  gridDim.z};
+  for (int q = 0; q < 12; ++q) o[q] = v[q];
+}
+
+// The warp collectives of one warp: out[lane * 6 + q].
+__global__ void collectives_kernel(const int* x, int* out) {
+  const int lane = threadIdx.x;
+  int sum = x[lane];
+  for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
+  int butterfly = x[lane];
+  for (int mask = 1; mask < 32; mask *= 2) butterfly += __shfl_xor_sync(0xffffffffu, butterfly, mask);
+  out[lane * 6 + 0] = sum;
+  out[lane * 6 + 1] = butterfly;
+  out[lane * 6 + 2] = __shfl_up_sync(0xffffffffu, x[lane], 3, 16);
+  out[lane * 6 + 3] = __shfl_sync(0xffffffffu, x[lane], 5);
+  out[lane * 6 + 4] = static_cast<int>(__ballot_sync(0xffffffffu, x[lane] % 3 == 0));
+  out[lane * 6 + 5] = __any_sync(0xffffffffu, x[lane] == 7) + 2 * __all_sync(0xffffffffu, x[lane] >= 0);
+}
+
+// Host code that dereferences a device pointer.
+int read_on_host(const int* device) { return *device; }
+
+// ---- checks ----
+
+bool contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
+
+// The findings since the last call must include one of `check` in `kernel` whose message names
+// `part`; when `block` / `thread` are given, at those coordinates.
+void expect_finding(const char* what, sim::Check check, const char* kernel, const char* part, const uint3* block = nullptr,
+                    const uint3* thread = nullptr) {
+  const std::vector<sim::Finding> findings = sim::take_findings();
+  bool found = false;
+  for (const sim::Finding& f : findings) {
+    if (f.check != check || f.kernel != kernel || !contains(f.message, part)) continue;
+    if (block != nullptr && (f.block.x != block->x || f.block.y != block->y || f.block.z != block->z)) continue;
+    if (thread != nullptr && (f.thread.x != thread->x || f.thread.y != thread->y || f.thread.z != thread->z)) continue;
+    found = true;
+  }
+  CHECK(found, "%s: no %s finding in %s naming \"%s\" (%zu findings%s%s)", what, sim::check_name(check), kernel, part,
+        findings.size(), findings.empty() ? "" : ", the first: ", findings.empty() ? "" : findings[0].message.c_str());
+}
+
+void expect_no_finding(const char* what) {
+  const std::vector<sim::Finding> findings = sim::take_findings();
+  CHECK(findings.empty(), "%s: %zu findings, the first: %s", what, findings.size(),
+        findings.empty() ? "" : findings[0].message.c_str());
+}
+
+struct Buffer {
+  void* ptr = nullptr;
+  explicit Buffer(size_t bytes) { cudaMalloc(&ptr, bytes); }
+  ~Buffer() { cudaFree(ptr); }
+  template <class T>
+  T* as() const { return static_cast<T*>(ptr); }
+};
+
+template <class T>
+void upload(const Buffer& b, const std::vector<T>& v) {
+  cudaMemcpy(b.ptr, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice);
+}
+
+template <class T>
+std::vector<T> download(const Buffer& b, size_t n) {
+  std::vector<T> v(n);
+  cudaMemcpy(v.data(), b.ptr, n * sizeof(T), cudaMemcpyDeviceToHost);
+  return v;
+}
+
+const uint3 kFirst{0, 0, 0};
+
+void planted_missing_barrier() {
+  Buffer x(64 * 4), out(4);
+  upload(x, std::vector<float>(64, 1.0f));
+  shared_sum_kernel<<<1, 64>>>(x.as<float>(), out.as<float>(), false);
+  cudaDeviceSynchronize();
+  // thread 0 reads partial[i] before thread i writes it (in order), or after (shuffled): a race either way
+  expect_finding("missing barrier", sim::Check::race, "shared_sum_kernel", "shared partial + ");
+  shared_sum_kernel<<<1, 64>>>(x.as<float>(), out.as<float>(), true);
+  cudaDeviceSynchronize();
+  expect_no_finding("the barrier in place");
+  CHECK(download<float>(out, 1)[0] == 64.0f, "shared_sum_kernel with its barrier: %g", download<float>(out, 1)[0]);
+}
+
+void planted_wrong_shuffle_offset() {
+  Buffer x(32 * 4), out(4);
+  upload(x, std::vector<float>(32, 1.0f));
+  half_warp_sum_kernel<<<1, 32>>>(x.as<float>(), out.as<float>(), 16, 32);
+  cudaDeviceSynchronize();
+  expect_finding("wrong shuffle offset", sim::Check::shuffle, "half_warp_sum_kernel",
+                 "(lane 0) reads lane 16, which is not in the mask 0xffff", &kFirst, &kFirst);
+  half_warp_sum_kernel<<<1, 32>>>(x.as<float>(), out.as<float>(), 8, 16);
+  cudaDeviceSynchronize();
+  expect_no_finding("the right shuffle offset");
+  CHECK(download<float>(out, 1)[0] == 16.0f, "half-warp sum: %g", download<float>(out, 1)[0]);
+}
+
+void planted_off_by_one() {
+  const int n = 100;
+  Buffer x(n * 4), y(n * 4);
+  upload(x, std::vector<float>(n, 1.5f));
+  twice_kernel<<<1, 128>>>(x.as<float>(), y.as<float>(), n + 1);
+  cudaDeviceSynchronize();
+  const uint3 thread{100, 0, 0};
+  expect_finding("off-by-one bound", sim::Check::out_of_bounds, "twice_kernel", "0 bytes past the end of allocation",
+                 &kFirst, &thread);
+  twice_kernel<<<1, 128>>>(x.as<float>(), y.as<float>(), n);
+  cudaDeviceSynchronize();
+  expect_no_finding("the right bound");
+}
+
+void planted_racy_shared_write() {
+  Buffer out(4);
+  shared_count_kernel<<<1, 64>>>(out.as<int>(), false);
+  cudaDeviceSynchronize();
+  expect_finding("racy shared write", sim::Check::race, "shared_count_kernel", "shared count + 0, written by thread");
+  shared_count_kernel<<<1, 64>>>(out.as<int>(), true);
+  cudaDeviceSynchronize();
+  expect_no_finding("an atomic shared count");
+  CHECK(download<int>(out, 1)[0] == 64, "shared count: %d", download<int>(out, 1)[0]);
+}
+
+void planted_plain_add_across_blocks() {
+  Buffer x(8 * 4), total(4);
+  upload(x, std::vector<float>(8, 0.5f));
+  cudaMemset(total.ptr, 0, 4);
+  block_total_kernel<<<8, 32>>>(x.as<float>(), total.as<float>(), false);
+  cudaDeviceSynchronize();
+  expect_finding("plain += across blocks", sim::Check::race, "block_total_kernel", "(another block of the launch)",
+                 nullptr, &kFirst);
+  cudaMemset(total.ptr, 0, 4);
+  block_total_kernel<<<8, 32>>>(x.as<float>(), total.as<float>(), true);
+  cudaDeviceSynchronize();
+  expect_no_finding("an atomic total");
+  CHECK(download<float>(total, 1)[0] == 4.0f, "block total: %g", download<float>(total, 1)[0]);
+}
+
+void planted_partial_barrier() {
+  Buffer out(64 * 4);
+  partial_barrier_kernel<<<1, 64>>>(out.as<int>(), 0);
+  cudaDeviceSynchronize();
+  expect_finding("barrier after an early return", sim::Check::barrier, "partial_barrier_kernel",
+                 "is reached by 32 of the block's 64 threads");
+  partial_barrier_kernel<<<1, 64>>>(out.as<int>(), 1);
+  cudaDeviceSynchronize();
+  expect_finding("barriers at two places", sim::Check::barrier, "partial_barrier_kernel", "while thread (0,0,0) waits at");
+}
+
+void planted_partial_shuffle() {
+  Buffer x(32 * 4), out(32 * 4);
+  upload(x, std::vector<float>(32, 1.0f));
+  partial_shuffle_kernel<<<1, 32>>>(x.as<float>(), out.as<float>());
+  CHECK(cudaDeviceSynchronize() == cudaErrorLaunchFailure, "a deadlocked block is not a launch failure");
+  expect_finding("shuffle reached by half the warp", sim::Check::shuffle, "partial_shuffle_kernel",
+                 "names lanes that never reach it: lane 16 (exited)");
+}
+
+void planted_uninitialized_read() {
+  Buffer x(40 * 4), y(40 * 4);
+  copy_kernel<<<1, 32>>>(x.as<float>(), y.as<float>(), 40);
+  cudaDeviceSynchronize();
+  expect_finding("read of unwritten memory", sim::Check::uninitialized, "copy_kernel", "which nothing wrote", &kFirst, &kFirst);
+  cudaMemset(x.ptr, 0, 40 * 4);
+  copy_kernel<<<1, 32>>>(x.as<float>(), y.as<float>(), 40);
+  cudaDeviceSynchronize();
+  expect_no_finding("a read of memset memory");
+}
+
+void planted_atomic_against_plain() {
+  Buffer p(4), seen(4);
+  cudaMemset(p.ptr, 0, 4);
+  mixed_atomic_kernel<<<1, 32>>>(p.as<int>(), seen.as<int>());
+  cudaDeviceSynchronize();
+  // reported at the plain read (in order) or at the atomic (shuffled)
+  expect_finding("plain read of an atomic", sim::Check::atomic_race, "mixed_atomic_kernel", "allocation #");
+}
+
+void planted_host_access() {
+  Buffer p(4);
+  cudaMemset(p.ptr, 0, 4);
+  CHECK(read_on_host(p.as<int>()) == 0, "host read");
+  const std::vector<sim::Finding> findings = sim::take_findings();
+  CHECK(findings.size() == 1 && findings[0].check == sim::Check::host_access,
+        "host dereference of device memory: %zu findings", findings.size());
+}
+
+void launch_limits() {
+  Buffer out(1024 * 4);
+  cudaGetLastError();
+  twice_kernel<<<1, 1025>>>(out.as<float>(), out.as<float>(), 0);
+  CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration, "a block of 1025 threads was accepted");
+  twice_kernel<<<1, dim3(32, 32, 2)>>>(out.as<float>(), out.as<float>(), 0);
+  CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration, "a block of 2048 threads was accepted");
+  twice_kernel<<<1, dim3(1, 1, 65)>>>(out.as<float>(), out.as<float>(), 0);
+  CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration, "a block 65 deep was accepted");
+  twice_kernel<<<dim3(1, 65536), 32>>>(out.as<float>(), out.as<float>(), 0);
+  CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration, "a grid 65536 high was accepted");
+  twice_kernel<<<0, 32>>>(out.as<float>(), out.as<float>(), 0);
+  CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration, "an empty grid was accepted");
+  twice_kernel<<<1, 32, 48 * 1024 + 1>>>(out.as<float>(), out.as<float>(), 0);
+  CHECK(cudaGetLastError() == cudaErrorInvalidValue, "48 KiB + 1 of dynamic shared memory was accepted");
+  twice_kernel<<<1, 32, 0, reinterpret_cast<cudaStream_t>(&out)>>>(out.as<float>(), out.as<float>(), 0);
+  CHECK(cudaGetLastError() == cudaErrorInvalidResourceHandle, "a launch on a stream that is none was accepted");
+  twice_kernel<<<1, 1024>>>(out.as<float>(), out.as<float>(), 0);
+  CHECK(cudaGetLastError() == cudaSuccess, "a block of 1024 threads was refused");
+  big_shared_kernel<<<1, 32>>>(out.as<float>());
+  CHECK(cudaDeviceSynchronize() == cudaErrorLaunchFailure, "a block with 52 KB of shared memory ran");
+  expect_finding("too much shared memory", sim::Check::shared_memory, "big_shared_kernel", "a block has at most 48 KiB");
+}
+
+void builtins_and_collectives() {
+  const dim3 grid(3, 2, 2), block(4, 3, 2);
+  const size_t threads = 3 * 2 * 2 * 4 * 3 * 2;
+  Buffer coords(threads * 12 * 4);
+  coordinates_kernel<<<grid, block>>>(coords.as<unsigned>());
+  const std::vector<unsigned> c = download<unsigned>(coords, threads * 12);
+  size_t wrong = 0, e = 0;
+  for (unsigned bz = 0; bz < 2; ++bz)
+    for (unsigned by = 0; by < 2; ++by)
+      for (unsigned bx = 0; bx < 3; ++bx)
+        for (unsigned tz = 0; tz < 2; ++tz)
+          for (unsigned ty = 0; ty < 3; ++ty)
+            for (unsigned tx = 0; tx < 4; ++tx, e += 12) {
+              const unsigned want[12] = {tx, ty, tz, bx, by, bz, 4, 3, 2, 3, 2, 2};
+              wrong += std::memcmp(&c[e], want, sizeof want) != 0;
+            }
+  CHECK(wrong == 0, "threadIdx/blockIdx/blockDim/gridDim wrong in %zu of %zu threads", wrong, threads);
+
+  std::vector<int> x(32);
+  for (int i = 0; i < 32; ++i) x[i] = (i * 7 + 3) % 11;
+  Buffer dx(32 * 4), out(32 * 6 * 4);
+  upload(dx, x);
+  collectives_kernel<<<1, 32>>>(dx.as<int>(), out.as<int>());
+  const std::vector<int> o = download<int>(out, 32 * 6);
+  int total = 0, any7 = 0;
+  unsigned ballot = 0;
+  for (int i = 0; i < 32; ++i) {
+    total += x[i];
+    any7 |= x[i] == 7;
+    if (x[i] % 3 == 0) ballot |= 1u << i;
+  }
+  size_t bad = 0;
+  for (int l = 0; l < 32; ++l) {
+    const int up = (l % 16) >= 3 ? x[l - 3] : x[l];
+    bad += (l == 0 && o[0] != total) + (o[l * 6 + 1] != total) + (o[l * 6 + 2] != up) + (o[l * 6 + 3] != x[5]) +
+           (static_cast<unsigned>(o[l * 6 + 4]) != ballot) + (o[l * 6 + 5] != any7 + 2);
+  }
+  CHECK(bad == 0, "warp collectives: %zu wrong results (lane 0 sum %d, want %d)", bad, o[0], total);
+  expect_no_finding("coordinates and collectives");
+}
+
+void streams_and_copies() {
+  Buffer d(6 * 8 * 4);
+  std::vector<float> h(6 * 8);
+  for (size_t i = 0; i < h.size(); ++i) h[i] = static_cast<float>(i);
+  cudaStream_t s;
+  CHECK(cudaStreamCreate(&s) == cudaSuccess, "stream");
+  cudaMemcpyAsync(d.ptr, h.data(), h.size() * 4, cudaMemcpyHostToDevice, s);
+  std::fill(h.begin(), h.end(), -1.0f);  // a copy from pageable memory has taken its bytes already
+  float back = 123.0f;
+  cudaMemcpyAsync(&back, d.as<float>() + 9, 4, cudaMemcpyDeviceToHost, s);
+  cudaEvent_t done;
+  cudaEventCreate(&done);
+  cudaEventRecord(done, s);
+  CHECK(back == 123.0f && cudaEventQuery(done) == cudaErrorNotReady, "the stream ran before the host waited");
+  CHECK(cudaEventSynchronize(done) == cudaSuccess && back == 9.0f, "after the event: %g", back);
+  // a 3 x 4 block of the 6 x 8 matrix, rows 2.., columns 3..
+  std::vector<float> block(3 * 4, 0.0f);
+  CHECK(cudaMemcpy2DAsync(block.data(), 4 * 4, d.as<float>() + 2 * 8 + 3, 8 * 4, 4 * 4, 3, cudaMemcpyDeviceToHost, s) ==
+            cudaSuccess,
+        "2-D copy");
+  cudaStreamSynchronize(s);
+  size_t wrong = 0;
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 4; ++j) wrong += block[i * 4 + j] != static_cast<float>((i + 2) * 8 + j + 3);
+  CHECK(wrong == 0, "2-D copy: %zu wrong elements", wrong);
+  CHECK(cudaMemcpy2D(block.data(), 2 * 4, d.ptr, 8 * 4, 4 * 4, 3, cudaMemcpyDeviceToHost) == cudaErrorInvalidPitchValue,
+        "a 2-D copy wider than its pitch was accepted");
+  CHECK(cudaMemcpy(block.data(), d.as<float>() + 40, 9 * 4, cudaMemcpyDeviceToHost) == cudaErrorInvalidValue,
+        "a copy past the end of an allocation was accepted");
+  expect_finding("copy past an allocation", sim::Check::out_of_bounds, "", "cudaMemcpy source of 36 bytes");
+  cudaEventDestroy(done);
+  cudaStreamDestroy(s);
+  expect_no_finding("streams and copies");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "--out-of-bounds") == 0) {
+    // the AddressSanitizer build: the off-by-one kernel alone, which AddressSanitizer must stop
+    std::printf("simulated: an off-by-one kernel under AddressSanitizer\n");
+    const int n = 100;
+    Buffer x(n * 4), y(n * 4);
+    upload(x, std::vector<float>(n, 1.5f));
+    twice_kernel<<<1, 128>>>(x.as<float>(), y.as<float>(), n + 1);
+    cudaDeviceSynchronize();
+    std::printf("FAILED: the out-of-bounds read went unnoticed\n");
+    return 1;
+  }
+  std::printf("simulated: the CUDA simulator's own checks (native/tests/sim)\n");
+  planted_missing_barrier();
+  planted_wrong_shuffle_offset();
+  planted_off_by_one();
+  planted_racy_shared_write();
+  planted_plain_add_across_blocks();
+  planted_partial_barrier();
+  planted_partial_shuffle();
+  planted_uninitialized_read();
+  planted_atomic_against_plain();
+  planted_host_access();
+  launch_limits();
+  builtins_and_collectives();
+  streams_and_copies();
+  std::printf("%s (%d failures)\n", g_failures ? "FAILED" : "OK", g_failures);
+  return g_failures ? 1 : 0;
+}
