@@ -12,11 +12,14 @@ import java.util.List;
  *
  * <p>Buffers: {@code n1} and {@code n2} (the norms' outputs), {@code h} (the residual between the
  * halves); in backward {@code dn} (a norm's output gradient, both halves in turn) and {@code dh}.
+ * With {@link #recompute(boolean)} on (activation checkpointing) the layer keeps nothing of its own
+ * from forward to backward: backward runs the forward pass again from the input the caller kept.
  */
 public final class DecoderLayer extends Module {
   public static final String INPUT_NORM = "input_layernorm", ATTENTION = "self_attn",
       POST_NORM = "post_attention_layernorm", MLP = "mlp";
   private final Backend backend;
+  private Tensor savedX, savedPositions, savedSeqStart, savedOut; // of the last forward pass
 
   /** Takes ownership of its four parts. */
   public DecoderLayer(RmsNormLayer inputNorm, SelfAttention attention, RmsNormLayer postNorm, GatedMlp mlp) {
@@ -52,6 +55,17 @@ public final class DecoderLayer extends Module {
     return backend;
   }
 
+  @Override
+  public DecoderLayer recompute(boolean on) {
+    super.recompute(on);
+    return this;
+  }
+
+  @Override
+  protected void release() {
+    savedX = savedPositions = savedSeqStart = savedOut = null;
+  }
+
   public int hiddenSize() {
     return attention().hiddenSize();
   }
@@ -80,6 +94,14 @@ public final class DecoderLayer extends Module {
           + (x == null ? "null" : x.shape() + " " + x.dtype()));
     }
     usePlan(InputShape.ofRows(x.rows()));
+    pass(x, positions, seqStart, out);
+    savedX = x;
+    savedPositions = positions;
+    savedSeqStart = seqStart;
+    savedOut = out;
+  }
+
+  private void pass(Tensor x, Tensor positions, Tensor seqStart, Tensor out) {
     Tensor n1 = activation("n1"), h = activation("h"), n2 = activation("n2");
     norm(INPUT_NORM).forward(x, n1);
     attention().forward(n1, positions, seqStart, h);
@@ -89,9 +111,24 @@ public final class DecoderLayer extends Module {
     backend.axpby(1f, h, 1f, out); // out = h + mlp
   }
 
-  /** Backward of the last forward: {@code dx ← dL/dx}; accumulates the parts' gradients. dx may be dout. */
+  /** Recomputing runs the layer again from the input its caller keeps. */
+  @Override
+  protected boolean canRecompute() {
+    return true;
+  }
+
+  /**
+   * Backward of the last forward: {@code dx ← dL/dx}; accumulates the parts' gradients. dx may be
+   * dout, but neither may be the forward pass's out when the layer recomputes (it is written again).
+   */
   public void backward(Tensor dout, Tensor dx) {
     requireOpen();
+    if (savedX == null) {
+      throw new IllegalStateException("DecoderLayer: backward needs a forward pass first");
+    }
+    if (recomputes()) {
+      replay(() -> pass(savedX, savedPositions, savedSeqStart, savedOut));
+    }
     Tensor dn = activation("dn"), dh = activation("dh");
     mlp().backward(dout, dn);
     norm(POST_NORM).backward(dn, dh);

@@ -198,6 +198,18 @@ public final class LlamaForCausalLM extends Module {
     return config.tieWordEmbeddings() ? null : "lm_head";
   }
 
+  /**
+   * Activation checkpointing for every decoder layer: with {@code on}, a layer keeps only its input
+   * (the residual stream) from forward to backward and computes the rest again in backward, with
+   * the same dropout masks, for the same gradients bit for bit.
+   */
+  public LlamaForCausalLM checkpointLayers(boolean on) {
+    for (DecoderLayer layer : layers()) {
+      layer.recompute(on);
+    }
+    return this;
+  }
+
   private TokenEmbedding embed() {
     return (TokenEmbedding) module("model.embed_tokens");
   }

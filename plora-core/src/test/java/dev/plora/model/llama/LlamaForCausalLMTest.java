@@ -11,6 +11,7 @@ import dev.plora.io.HfCheckpoint;
 import dev.plora.io.Safetensors;
 import dev.plora.lora.Lora;
 import dev.plora.lora.LoraConfig;
+import dev.plora.model.InputShape;
 import dev.plora.model.TokenBatch;
 import dev.plora.optim.LrSchedule;
 import dev.plora.plora.PeriodicLoraConfig;
@@ -218,6 +219,40 @@ class LlamaForCausalLMTest {
         DType.F32, false); TokenBatch batch = TokenBatch.pack(backend, DOCS, LABELS)) {
       assertTrue(Math.abs(base.forward(batch, false).loss() - adapted) > 1e-3, "training changed the model");
     }
+  }
+
+  /** Checkpointed layers keep less and give the same loss and LoRA gradients, dropout masks included. */
+  @Test
+  void checkpointedLayersGiveTheSameGradientsForLessMemory(@TempDir Path dir) throws Exception {
+    checkpoint(dir, "Qwen3ForCausalLM", "", DType.F32, false);
+    List<float[]> grads = new ArrayList<>();
+    long[] kept = new long[2];
+    double[] losses = new double[2];
+    for (int run = 0; run < 2; run++) {
+      try (Backend backend = Backends.create("cpu"); LlamaForCausalLM model = LlamaForCausalLM.load(backend, dir,
+          DType.F32, false); TokenBatch batch = TokenBatch.pack(backend, DOCS, LABELS)) {
+        var adapters = Lora.inject(model, LoraConfig.builder().r(2).alpha(4).dropout(0.2f).seed(5)
+            .targetModules("all-linear").build());
+        for (var a : adapters.values()) { // B = 0 would hide the gradients of A
+          a.masterB().fill(0.25f);
+          a.sync();
+        }
+        model.checkpointLayers(run == 1);
+        losses[run] = model.forward(batch, true).loss();
+        kept[run] = model.plan(InputShape.ofRows(batch.tokens())).keptBytes();
+        for (var a : adapters.values()) {
+          if (run == 0) {
+            grads.add(a.gradA().toFloatArray());
+            grads.add(a.gradB().toFloatArray());
+          } else {
+            assertArrayEquals(grads.remove(0), a.gradA().toFloatArray(), "A's gradient");
+            assertArrayEquals(grads.remove(0), a.gradB().toFloatArray(), "B's gradient");
+          }
+        }
+      }
+    }
+    assertEquals(losses[0], losses[1], 0, "the same loss");
+    assertTrue(kept[1] < kept[0] / 2, "kept bytes " + kept[0] + " -> " + kept[1]);
   }
 
   @Test
