@@ -255,6 +255,67 @@ class LlamaForCausalLMTest {
     assertTrue(kept[1] < kept[0] / 2, "kept bytes " + kept[0] + " -> " + kept[1]);
   }
 
+  /** Causality and packing: later tokens and other documents leave a token's logits bit-identical. */
+  @Test
+  void tokensSeeOnlyTheirDocumentUpToThemselves(@TempDir Path dir) throws Exception {
+    checkpoint(dir, "LlamaForCausalLM", "", DType.F32, false);
+    List<int[]> changed = List.of(new int[] {3, 17, 36, 30, 31}, new int[] {1, 2, 3, 4}); // from token 3 of doc 0 on
+    try (Backend backend = Backends.create("cpu"); LlamaForCausalLM model = LlamaForCausalLM.load(backend, dir,
+        DType.F32, false); TokenBatch a = TokenBatch.pack(backend, DOCS, null);
+        TokenBatch b = TokenBatch.pack(backend, changed, null); Tensor la = model.logits(a); Tensor lb = model.logits(b)) {
+      int vocab = 37;
+      float[] x = la.toFloatArray(), y = lb.toFloatArray();
+      for (int t = 0; t < 3; t++) {
+        for (int v = 0; v < vocab; v++) {
+          assertEquals(Float.floatToIntBits(x[t * vocab + v]), Float.floatToIntBits(y[t * vocab + v]),
+              "token " + t + " of document 0 sees neither later tokens nor document 1");
+        }
+      }
+      assertTrue(x[3 * vocab] != y[3 * vocab], "token 3 itself changed");
+    }
+  }
+
+  /** LoRA: the gradients of A and B equal central differences of the float64 loss of W + s·B·A. */
+  @Test
+  void loraGradientsAreTheFiniteDifferences(@TempDir Path dir) throws Exception {
+    Map<String, float[]> weights = checkpoint(dir, "LlamaForCausalLM", "", DType.F32, false);
+    LlamaConfig config = LlamaConfig.read(dir);
+    String module = "model.layers.1.self_attn.v_proj";
+    float scaling = 4f / 2;
+    try (Backend backend = Backends.create("cpu"); LlamaForCausalLM model = LlamaForCausalLM.load(backend, dir,
+        DType.F32, false); TokenBatch batch = TokenBatch.pack(backend, DOCS, LABELS)) {
+      var adapter = Lora.inject(model, LoraConfig.builder().r(2).alpha(4).targetModules(module).build()).get(module);
+      adapter.masterB().copyFrom(Reference.random(rng, adapter.masterB().rows() * 2, DType.F32));
+      adapter.sync();
+      model.forward(batch, true);
+      float[] a = adapter.masterA().toFloatArray(), b = adapter.masterB().toFloatArray();
+      float[] ga = adapter.gradA().toFloatArray(), gb = adapter.gradB().toFloatArray();
+      float[] w = weights.get(module + ".weight");
+      int out = adapter.masterB().rows(), in = adapter.masterA().cols();
+      for (boolean ofA : new boolean[] {true, false}) {
+        float[] p = ofA ? a : b, g = ofA ? ga : gb;
+        for (int e = 0; e < p.length; e += 5) {
+          double[] sides = new double[2];
+          for (int side = 0; side < 2; side++) {
+            float[] pa = a.clone(), pb = b.clone();
+            (ofA ? pa : pb)[e] += side == 0 ? 1e-3f : -1e-3f;
+            float[] merged = w.clone();
+            for (int i = 0; i < out; i++) {
+              for (int k = 0; k < in; k++) {
+                merged[i * in + k] += scaling * (pb[i * 2] * pa[k] + pb[i * 2 + 1] * pa[in + k]);
+              }
+            }
+            Map<String, float[]> m = new LinkedHashMap<>(weights);
+            m.put(module + ".weight", merged);
+            sides[side] = new LlamaReference(config, m).loss(DOCS, LABELS);
+          }
+          double fd = (sides[0] - sides[1]) / ((double) (p[e] + 1e-3f) - (double) (p[e] - 1e-3f));
+          assertEquals(fd, g[e], 2e-4 * Math.max(1, Math.abs(fd)), (ofA ? "A" : "B") + "[" + e + "]");
+        }
+      }
+    }
+  }
+
   @Test
   void aFolderThatDoesNotFitIsRefusedBeforeLoading(@TempDir Path dir) throws Exception {
     checkpoint(dir, "LlamaForCausalLM", "", DType.F32, false);
