@@ -5,6 +5,7 @@ import dev.plora.backend.cpu.CpuBackend;
 import dev.plora.bench.BenchReport;
 import dev.plora.bench.BenchResult;
 import dev.plora.bench.KernelBench;
+import dev.plora.bench.LmBench;
 import dev.plora.bench.LoraBench;
 import dev.plora.bench.SvdBench;
 import dev.plora.bench.Timing;
@@ -23,12 +24,13 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /** {@code plora bench [FAMILY...]}: kernel, layer and SVD benchmarks. */
-@Command(name = "bench", description = "Benchmark the kernel families, the LoRA layer and the truncated SVD: "
+@Command(name = "bench", description = "Benchmark the kernel families, the LoRA layer, the truncated SVD and a "
+    + "step of a Llama-shaped model (lm): "
     + "medians after warm-up, bytes and FLOPs moved, and the ratio to a memcpy or GEMM ceiling measured in the same "
     + "run.")
 final class BenchCommand implements Callable<Integer> {
   private static final List<String> FAMILIES = java.util.stream.Stream.concat(KernelBench.FAMILIES.stream(),
-      java.util.stream.Stream.of("lora", SvdBench.FAMILY)).toList();
+      java.util.stream.Stream.of("lora", SvdBench.FAMILY, LmBench.FAMILY)).toList();
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -116,6 +118,13 @@ final class BenchCommand implements Callable<Integer> {
           print.accept(r);
         }
       }
+      if (chosen.contains(LmBench.FAMILY)) {
+        for (BenchResult r : new LmBench(b, type, timing).run(LmBench.DEFAULT, LmBench.DEFAULT_SEQUENCE, out::println)) {
+          BenchResult compared = r.against("gemm", kernels.gemmGflops());
+          results.add(compared);
+          print.accept(compared);
+        }
+      }
       printRatios(out, results);
       if (json != null) {
         try {
@@ -132,7 +141,7 @@ final class BenchCommand implements Callable<Integer> {
   /** Each result's time over that of the baseline measured in its rounds at its size. */
   private static void printRatios(PrintWriter out, List<BenchResult> results) {
     for (BenchResult base : results) {
-      if (!base.name().equals("base_gemms") && !base.name().equals("dgemm")) {
+      if (!base.name().equals("base_gemms") && !base.name().equals("dgemm") && !base.name().equals("lm_frozen_step")) {
         continue;
       }
       for (BenchResult r : results) {

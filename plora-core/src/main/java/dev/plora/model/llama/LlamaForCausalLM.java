@@ -91,7 +91,10 @@ public final class LlamaForCausalLM extends Module {
     Loader l = new Loader(backend, config, weights, dtype, trainable);
     List<Module> made = new ArrayList<>();
     try {
-      TokenEmbedding embed = l.made(made, new TokenEmbedding(l.tensor("model.embed_tokens.weight"), trainable));
+      TokenEmbedding embed;
+      try (Tensor table = l.tensor("model.embed_tokens.weight")) {
+        embed = l.made(made, new TokenEmbedding(table, trainable));
+      }
       List<DecoderLayer> layers = new ArrayList<>();
       float[] invFreq = config.inverseFrequencies();
       for (int i = 0; i < config.layers(); i++) {

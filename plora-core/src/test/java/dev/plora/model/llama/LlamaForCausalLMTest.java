@@ -97,6 +97,7 @@ class LlamaForCausalLMTest {
     double tolerance = dtype == DType.F32 ? 1e-5 : 2e-2;
     try (Backend backend = Backends.create("cpu"); LlamaForCausalLM model = LlamaForCausalLM.load(backend, dir, dtype,
         false); TokenBatch batch = TokenBatch.pack(backend, DOCS, LABELS)) {
+      long held = backend.nativeBytes();
       double want = reference.loss(DOCS, LABELS);
       double got = model.forward(batch, false).loss();
       assertEquals(want, got, tolerance * Math.abs(want), variant + ": loss");
@@ -108,6 +109,9 @@ class LlamaForCausalLMTest {
       try (Tensor logits = model.logits(batch)) {
         assertTrue(Reference.relativeError(logits.toFloatArray(), flat) <= tolerance, variant + ": logits");
       }
+      model.close();
+      batch.close();
+      assertEquals(0, backend.nativeBytes(), variant + ": closing the model and the batch frees all " + held + " bytes");
     }
   }
 
