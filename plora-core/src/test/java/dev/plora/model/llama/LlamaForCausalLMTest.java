@@ -15,6 +15,7 @@ import dev.plora.model.InputShape;
 import dev.plora.model.TokenBatch;
 import dev.plora.optim.LrSchedule;
 import dev.plora.plora.PeriodicLoraConfig;
+import dev.plora.train.Checkpoints;
 import dev.plora.train.TrainListener;
 import dev.plora.train.Trainer;
 import dev.plora.testing.Reference;
@@ -257,6 +258,50 @@ class LlamaForCausalLMTest {
     }
     assertEquals(losses[0], losses[1], 0, "the same loss");
     assertTrue(kept[1] < kept[0] / 2, "kept bytes " + kept[0] + " -> " + kept[1]);
+  }
+
+  /**
+   * PLoRA on the model, stopped at step 6 with a checkpoint and resumed in a fresh model: steps 6..11
+   * repeat the uninterrupted run's losses bit for bit (dropout, unloads and Adam moments included).
+   */
+  @Test
+  void aResumedRunReplaysTheUninterruptedOne(@TempDir Path dir) throws Exception {
+    Path in = Files.createDirectory(dir.resolve("model")), checkpoints = dir.resolve("checkpoints");
+    checkpoint(in, "Qwen3ForCausalLM", "", DType.BF16, false);
+    double[] straight = trainPlora(in, 12, null, null);
+    trainPlora(in, 6, checkpoints, null);
+    double[] resumed = trainPlora(in, 12, null, Checkpoints.latest(checkpoints).orElseThrow());
+    assertArrayEquals(java.util.Arrays.copyOfRange(straight, 6, 12), java.util.Arrays.copyOfRange(resumed, 6, 12),
+        "the losses of steps 6..11");
+  }
+
+  /** Losses by step of a PLoRA run over {@code steps} steps, checkpointing or resuming as given. */
+  private double[] trainPlora(Path model, int steps, Path checkpoints, Path resumeFrom) throws Exception {
+    double[] losses = new double[steps];
+    try (Backend backend = Backends.create("cpu"); LlamaForCausalLM m = LlamaForCausalLM.load(backend, model,
+        DType.BF16, false); TokenBatch batch = TokenBatch.pack(backend, DOCS, LABELS)) {
+      var adapters = Lora.inject(m, LoraConfig.builder().r(2).alpha(4).dropout(0.1f).seed(9)
+          .targetModules("q_proj", "gate_proj").build());
+      Trainer.Builder<TokenBatch> builder = Trainer.<TokenBatch>builder(backend)
+          .lossFunction(b -> m.forward(b, true).loss()).batches((step, micro) -> batch).adapters(adapters)
+          .steps(steps).schedule(LrSchedule.constant(1e-2)).periodic(PeriodicLoraConfig.full(4))
+          .listener(new TrainListener() {
+            @Override
+            public void onStep(StepEvent e) {
+              losses[(int) e.step()] = e.loss();
+            }
+          });
+      if (checkpoints != null) {
+        builder.checkpoints(checkpoints, 6, 1);
+      }
+      try (Trainer<TokenBatch> trainer = builder.build()) {
+        if (resumeFrom != null) {
+          trainer.loadCheckpoint(resumeFrom);
+        }
+        trainer.run();
+      }
+    }
+    return losses;
   }
 
   /** Causality and packing: later tokens and other documents leave a token's logits bit-identical. */
