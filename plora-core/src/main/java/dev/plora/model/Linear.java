@@ -16,8 +16,8 @@ public final class Linear extends Layer {
   private final Tensor bias;
   private final boolean trainable;
   private final OwnedWeights owned;
-  private Tensor gradW;
-  private Tensor gradBias;
+  private final Tensor gradW; // null when frozen
+  private final Tensor gradBias; // null when frozen or without a bias
   private Tensor savedX;
 
   /** A layer over copies of {@code weight} [N,K] and {@code bias} [1,N] (may be null). */
@@ -29,26 +29,17 @@ public final class Linear extends Layer {
     this.backend = weight.backend();
     this.owned = new OwnedWeights(backend);
     this.trainable = trainable;
-    int n = weight.rows(), k = weight.cols();
+    int n = weight.rows();
     if (bias != null) {
       bias.requireOpen("bias");
       if (bias.rows() != 1 || bias.cols() != n) {
         throw new IllegalArgumentException("bias: has shape " + bias.shape() + ", expected [1," + n + "]");
       }
     }
-    try {
-      this.weight = owned.copy(weight);
-      this.bias = bias == null ? null : owned.copy(bias);
-      if (trainable) {
-        gradW = owned.train("weight", this.weight, Parameter.Role.WEIGHT);
-        if (bias != null) {
-          gradBias = owned.train("bias", this.bias, Parameter.Role.BIAS);
-        }
-      }
-    } catch (RuntimeException e) {
-      close();
-      throw e;
-    }
+    this.weight = owned.adopt(weight, "weight", trainable, Parameter.Role.WEIGHT);
+    this.bias = bias == null ? null : owned.adopt(bias, "bias", trainable, Parameter.Role.BIAS); // frees all on failure
+    this.gradW = owned.grad("weight");
+    this.gradBias = owned.grad("bias");
   }
 
   @Override

@@ -22,14 +22,42 @@ final class OwnedWeights {
   }
 
   /** A copy of {@code source} that this owns. */
-  Tensor copy(Tensor source) {
+  private Tensor copy(Tensor source) {
     Tensor t = own(backend.allocate(source.rows(), source.cols(), source.dtype()));
     backend.copy(source, t);
     return t;
   }
 
+  /**
+   * A copy of {@code source} that this owns, and with {@code trainable} also parameter {@code name}
+   * ({@link #grad} finds its gradient). On failure everything owned so far is freed, so a
+   * constructor that adopts its weights first has nothing to undo.
+   */
+  Tensor adopt(Tensor source, String name, boolean trainable, Parameter.Role role) {
+    try {
+      Tensor copy = copy(source);
+      if (trainable) {
+        train(name, copy, role);
+      }
+      return copy;
+    } catch (RuntimeException e) {
+      close();
+      throw e;
+    }
+  }
+
+  /** The fp32 gradient of parameter {@code name}, or null when there is no such parameter. */
+  Tensor grad(String name) {
+    for (Parameter p : parameters) {
+      if (p.name().equals(name)) {
+        return p.grad();
+      }
+    }
+    return null;
+  }
+
   /** Makes {@code weight} (owned here) trainable as parameter {@code name}; returns its zeroed fp32 gradient. */
-  Tensor train(String name, Tensor weight, Parameter.Role role) {
+  private Tensor train(String name, Tensor weight, Parameter.Role role) {
     Tensor grad = own(backend.allocate(weight.rows(), weight.cols(), DType.F32).fill(0f));
     if (weight.dtype() == DType.F32) {
       parameters.add(new Parameter(name, weight, grad, null, role));

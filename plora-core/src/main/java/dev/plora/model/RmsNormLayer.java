@@ -20,7 +20,7 @@ public final class RmsNormLayer extends Module {
   private final Tensor weight;
   private final float eps;
   private final int rowsPerToken;
-  private Tensor gradWeight;
+  private final Tensor gradWeight; // null when frozen
   private Tensor savedX;
 
   /** A norm over a copy of {@code weight} [1, features], a row per token. */
@@ -45,15 +45,8 @@ public final class RmsNormLayer extends Module {
     this.backend = weight.backend();
     this.owned = new OwnedWeights(backend);
     this.eps = eps;
-    try {
-      this.weight = owned.copy(weight);
-      if (trainable) {
-        gradWeight = owned.train("weight", this.weight, Parameter.Role.WEIGHT);
-      }
-    } catch (RuntimeException e) {
-      close();
-      throw e;
-    }
+    this.weight = owned.adopt(weight, "weight", trainable, Parameter.Role.WEIGHT);
+    this.gradWeight = owned.grad("weight");
   }
 
   @Override

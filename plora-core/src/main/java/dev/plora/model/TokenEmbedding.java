@@ -15,7 +15,7 @@ public final class TokenEmbedding extends Module {
   private final Backend backend;
   private final OwnedWeights owned;
   private final Tensor table;
-  private Tensor gradTable;
+  private final Tensor gradTable; // null when frozen
   private Tensor savedIds;
 
   /** An embedding over a copy of {@code table} [vocab, hidden]. */
@@ -26,15 +26,8 @@ public final class TokenEmbedding extends Module {
     table.requireOpen("table");
     this.backend = table.backend();
     this.owned = new OwnedWeights(backend);
-    try {
-      this.table = owned.copy(table);
-      if (trainable) {
-        gradTable = owned.train("weight", this.table, Parameter.Role.WEIGHT);
-      }
-    } catch (RuntimeException e) {
-      close();
-      throw e;
-    }
+    this.table = owned.adopt(table, "weight", trainable, Parameter.Role.WEIGHT);
+    this.gradTable = owned.grad("weight");
   }
 
   @Override
