@@ -9,25 +9,12 @@
 #include "../common/contracts.h"
 #include "plora/cross_entropy.h"
 #include "rows.h"
+#include "sums.h"
 #include "vmath.h"
 
 using namespace plora;
 
 namespace {
-
-// max of a row, NaNs skipped (-inf for an all-NaN row)
-float row_max(const float* x, int64_t n) {
-  v8 m = v8_splat(-INFINITY);
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    const v8 v = v8_load(x + j);
-    m = v > m ? v : m;
-  }
-  float best = -INFINITY;
-  for (int l = 0; l < 8; ++l) best = std::fmax(best, m[l]);
-  for (; j < n; ++j) best = std::fmax(best, x[j]);
-  return best;
-}
 
 // Σ e^(x_j - shift) in double: eight lanes, then the lanes in order
 double sum_exp(const float* x, int64_t n, float shift) {
@@ -103,9 +90,7 @@ int plora_cpu_cross_entropy(const void* logits, int64_t ld_logits, int dtype, in
       }
     }
   }
-  double total = 0;
-  for (double l : loss) total += l;
-  *loss_sum = total;
+  *loss_sum = ordered_sum(loss);
   *counted = valid;
   return ok();
 }

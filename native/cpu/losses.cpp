@@ -16,20 +16,6 @@ namespace {
 
 typedef float f4 __attribute__((vector_size(16)));
 
-// max of a row, NaNs ignored (as std::fmax does), eight lanes at a time; -inf for an all-NaN row
-double row_max(const float* x, int64_t n) {
-  v8 m = v8_splat(-INFINITY);
-  int64_t t = 0;
-  for (; t + 8 <= n; t += 8) {
-    const v8 v = v8_load(x + t);
-    m = v > m ? v : m;  // false for a NaN: it is skipped
-  }
-  float best = -INFINITY;
-  for (int l = 0; l < 8; ++l) best = std::fmax(best, m[l]);
-  for (; t < n; ++t) best = std::fmax(best, x[t]);
-  return best;
-}
-
 // f(j, e^(x[j..j+3] - shift)) for j = 0, 4, 8, ... < n, in double (lanes past n hold e^-inf = 0)
 template <class F>
 void for_each_exp(const float* x, int64_t n, double shift, F f) {

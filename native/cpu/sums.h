@@ -1,10 +1,13 @@
-// Sums shared by the host reductions and losses, in a fixed order so that results do not depend
-// on the thread count.
+// Row reductions shared by the host kernels (sums in a fixed order, so that results do not depend
+// on the thread count; the max of a row).
 #ifndef PLORA_CPU_SUMS_H
 #define PLORA_CPU_SUMS_H
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
+
+#include "rows.h"
 
 namespace plora {
 
@@ -35,6 +38,20 @@ inline double sum_squares_f64(const float* v, int64_t n) {
   for (int l = 0; l < 4; ++l) s += lo[l] + hi[l];
   for (; t < n; ++t) s += static_cast<double>(v[t]) * v[t];
   return s;
+}
+
+// max of a row, NaNs ignored (as std::fmax does), eight lanes at a time; -inf for an all-NaN row
+inline float row_max(const float* x, int64_t n) {
+  v8 m = v8_splat(-INFINITY);
+  int64_t t = 0;
+  for (; t + 8 <= n; t += 8) {
+    const v8 v = v8_load(x + t);
+    m = v > m ? v : m;  // false for a NaN: it is skipped
+  }
+  float best = -INFINITY;
+  for (int l = 0; l < 8; ++l) best = std::fmax(best, m[l]);
+  for (; t < n; ++t) best = std::fmax(best, x[t]);
+  return best;
 }
 
 }  // namespace plora

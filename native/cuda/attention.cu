@@ -390,12 +390,6 @@ int launch_backward(const BackwardArgs& a, const unsigned long long* bad, cudaSt
   return launch_status("attention_backward (dk, dv)");
 }
 
-int check_scratch(void* scratch) {
-  if (scratch == nullptr) return fail(PLORA_ERR_INVALID, "scratch: null pointer");
-  if (reinterpret_cast<uintptr_t>(scratch) % 8 != 0) return fail(PLORA_ERR_INVALID, "scratch: not 8-byte aligned");
-  return PLORA_OK;
-}
-
 // Zeroes the scratch's count and launches the seq_start check into it.
 int check_seq_start(const int32_t* seq_start, int64_t tokens, unsigned long long* count, cudaStream_t s,
                     const char* what) {

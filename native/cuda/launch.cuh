@@ -13,6 +13,15 @@ namespace plora {
 
 inline cudaStream_t as_stream(void* stream) { return static_cast<cudaStream_t>(stream); }
 
+// The caller's scratch (PLORA_CUDA_SCRATCH_BYTES of device memory) of the kernels that return
+// numbers or counts to the host: present and 8-byte aligned.
+inline int check_scratch(void* scratch) {
+  if (scratch == nullptr) return fail(PLORA_ERR_INVALID, "scratch: null pointer");
+  if (reinterpret_cast<uintptr_t>(scratch) % 8 != 0)
+    return fail(PLORA_ERR_INVALID, "scratch: not 8-byte aligned");
+  return PLORA_OK;
+}
+
 // Reports a failed launch (bad configuration, no device, sticky error) as PLORA_ERR_CUDA.
 inline int launch_status(const char* kernel) {
   cudaError_t e = cudaGetLastError();

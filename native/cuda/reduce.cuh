@@ -52,13 +52,6 @@ __device__ inline void add_block_sum(double v, double* out) {
   if (threadIdx.x == 0 && total != 0.0) atomicAdd(out, total);
 }
 
-inline int check_scratch(void* scratch) {
-  if (scratch == nullptr) return fail(PLORA_ERR_INVALID, "scratch: null pointer");
-  if (reinterpret_cast<uintptr_t>(scratch) % 8 != 0)
-    return fail(PLORA_ERR_INVALID, "scratch: not 8-byte aligned");
-  return PLORA_OK;
-}
-
 inline int reset_scratch(Scratch* scratch, cudaStream_t s, const char* what) {
   cudaError_t e = cudaMemsetAsync(scratch, 0, sizeof(Scratch), s);
   if (e != cudaSuccess) return cuda_fail(what, e);

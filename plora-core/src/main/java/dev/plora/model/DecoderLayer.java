@@ -89,10 +89,7 @@ public final class DecoderLayer extends Module {
    */
   public void forward(Tensor x, Tensor positions, Tensor seqStart, Tensor out) {
     requireOpen();
-    if (x == null || x.cols() != hiddenSize() || x.dtype() != dtype()) {
-      throw new IllegalArgumentException("x: expected [tokens," + hiddenSize() + "] " + dtype() + ", got "
-          + (x == null ? "null" : x.shape() + " " + x.dtype()));
-    }
+    requireInput("x", x, hiddenSize(), dtype());
     usePlan(InputShape.ofRows(x.rows()));
     pass(x, positions, seqStart, out);
     savedX = x;

@@ -73,10 +73,7 @@ public final class GatedMlp extends Module {
   /** {@code out ← mlp(x)}; x and out [M, hidden]; x must stay as it is until backward. */
   public void forward(Tensor x, Tensor out) {
     requireOpen();
-    if (x == null || x.cols() != hiddenSize() || x.dtype() != dtype()) {
-      throw new IllegalArgumentException("x: expected [M," + hiddenSize() + "] " + dtype() + ", got "
-          + (x == null ? "null" : x.shape() + " " + x.dtype()));
-    }
+    requireInput("x", x, hiddenSize(), dtype());
     usePlan(InputShape.ofRows(x.rows()));
     Tensor gate = activation("gate"), up = activation("up"), h = activation("h");
     layer(GATE).forward(x, gate);
@@ -97,12 +94,6 @@ public final class GatedMlp extends Module {
     layer(DOWN).backward(dout, dh);
     SwiGlu.backward(backend, gate, up, dh, gate, up); // gate and up become their gradients
     layer(GATE).backward(gate, dx);
-    if (dx == null) {
-      layer(UP).backward(up, null);
-    } else {
-      Tensor dxUp = activation("dx_up");
-      layer(UP).backward(up, dxUp);
-      backend.axpby(1f, dxUp, 1f, dx);
-    }
+    layer(UP).backwardAdding(up, dx, activation("dx_up"));
   }
 }

@@ -35,6 +35,18 @@ public abstract class Layer extends Module {
   public abstract void backward(Tensor dy, Tensor dx);
 
   /**
+   * {@link #backward}, adding dL/dx to {@code dx} instead of assigning it, through {@code scratch}
+   * (of dx's shape): for inputs that several layers read (q, k and v; gate and up). With dx null,
+   * only the layer's gradients accumulate.
+   */
+  public final void backwardAdding(Tensor dy, Tensor dx, Tensor scratch) {
+    backward(dy, dx == null ? null : scratch);
+    if (dx != null) {
+      backend().axpby(1f, scratch, 1f, dx);
+    }
+  }
+
+  /**
    * Refuses, before any native call, an operand the backend would refuse only after part of a
    * pass had run: null, closed, on another backend, of another shape ({@code rows} or {@code cols}
    * below 0: any) or dtype (the layer's, or F32 where {@code f32Allowed}), or overlapping

@@ -56,8 +56,12 @@ public final class LmHeadLoss implements AutoCloseable {
    * @param hidden [tokens, hidden] in the head's dtype
    * @param weight [vocab, hidden] in the head's dtype (lm_head, or the tied embedding table)
    * @param targets I32 [tokens, 1]: the token each position predicts (labels shifted by one)
+   * @param scoredTokens how many targets are not the ignore index, as the host built them (the
+   *     gradient's scale must be known before the first chunk; the kernels' count is checked
+   *     against it)
    */
-  public Result forward(Tensor hidden, Tensor weight, Tensor targets, Tensor dhidden, Tensor dweight) {
+  public Result forward(Tensor hidden, Tensor weight, Tensor targets, long scoredTokens, Tensor dhidden,
+      Tensor dweight) {
     requireOpen();
     int vocab = logits.cols();
     if (hidden == null) {
@@ -73,22 +77,22 @@ public final class LmHeadLoss implements AutoCloseable {
     if (dweight != null) {
       check("dweight", dweight, vocab, hidden.cols(), DType.F32);
     }
-    long scored = 0;
-    for (int t : targets.toIntArray()) {
-      scored += t != CrossEntropy.IGNORE_INDEX ? 1 : 0;
-    }
-    if (scored == 0) {
-      throw new IllegalArgumentException("targets: no token is scored (all " + tokens + " are "
-          + CrossEntropy.IGNORE_INDEX + ")");
+    if (scoredTokens < 1 || scoredTokens > tokens) {
+      throw new IllegalArgumentException("scoredTokens: expected 1 to " + tokens + " (a batch with no scored token "
+          + "has no mean loss), got " + scoredTokens);
     }
     boolean gradients = dhidden != null || dweight != null;
-    float scale = (float) (1.0 / scored);
+    float scale = (float) (1.0 / scoredTokens);
     double sum = 0;
+    long counted = 0;
     for (int row = 0; row < tokens; row += chunkRows()) {
       int rows = Math.min(chunkRows(), tokens - row);
       Tensor chunk = logits.rowsView(0, rows), h = hidden.rowsView(row, rows);
       backend.gemm(false, h, true, weight, 1f, 0f, chunk);
-      sum += CrossEntropy.forward(backend, chunk, targets.rowsView(row, rows), scale, gradients ? chunk : null).loss();
+      CrossEntropy.Sum part = CrossEntropy.forward(backend, chunk, targets.rowsView(row, rows), scale,
+          gradients ? chunk : null);
+      sum += part.loss();
+      counted += part.tokens();
       if (dhidden != null) {
         backend.gemm(false, chunk, false, weight, 1f, 0f, dhidden.rowsView(row, rows));
       }
@@ -96,7 +100,11 @@ public final class LmHeadLoss implements AutoCloseable {
         backend.gemm(true, chunk, false, h, 1f, 1f, dweight);
       }
     }
-    return new Result(sum / scored, scored);
+    if (counted != scoredTokens) {
+      throw new IllegalArgumentException("scoredTokens: the targets hold " + counted + " scored tokens, not "
+          + scoredTokens + " (the loss and gradients of this call are scaled wrongly)");
+    }
+    return new Result(sum / counted, counted);
   }
 
   private void check(String name, Tensor t, int rows, int cols, DType dtype) {

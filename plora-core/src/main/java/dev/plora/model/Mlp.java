@@ -155,11 +155,7 @@ public final class Mlp extends Module {
   /** The model's output [M, outFeatures], valid until the next forward pass. */
   public Tensor forward(Tensor x) {
     requireOpen();
-    if (x == null || x.cols() != inFeatures() || x.dtype() != dtype()) {
-      throw new IllegalArgumentException("x: expected [M," + inFeatures() + "] " + dtype() + ", got "
-          + (x == null ? "null" : x.shape() + " " + x.dtype()));
-    }
-    x.requireOpen("x");
+    requireInput("x", x, inFeatures(), dtype());
     usePlan(InputShape.ofRows(x.rows()));
     backend.copy(x, activation(this.x[0]).colsView(0, inFeatures()));
     forwardLayers();

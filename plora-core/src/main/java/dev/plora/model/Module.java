@@ -2,6 +2,7 @@ package dev.plora.model;
 
 import dev.plora.backend.Backend;
 import dev.plora.optim.Parameter;
+import dev.plora.tensor.DType;
 import dev.plora.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -289,6 +290,18 @@ public abstract class Module implements AutoCloseable {
   }
 
   /** Throws {@link IllegalStateException} once the module is closed. */
+  /**
+   * Refuses, before any work, an input that is not an open [rows, {@code cols}] tensor of
+   * {@code dtype}, naming the argument, what was expected and what came.
+   */
+  protected static void requireInput(String argument, Tensor x, int cols, DType dtype) {
+    if (x == null || x.cols() != cols || x.dtype() != dtype) {
+      throw new IllegalArgumentException(argument + ": expected [M," + cols + "] " + dtype + ", got "
+          + (x == null ? "null" : x.shape() + " " + x.dtype()));
+    }
+    x.requireOpen(argument);
+  }
+
   protected final void requireOpen() {
     if (closed) {
       throw new IllegalStateException(getClass().getSimpleName() + " is closed");

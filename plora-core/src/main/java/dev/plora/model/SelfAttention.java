@@ -127,10 +127,7 @@ public final class SelfAttention extends Module {
    */
   public void forward(Tensor x, Tensor positions, Tensor seqStart, Tensor out) {
     requireOpen();
-    if (x == null || x.cols() != hiddenSize() || x.dtype() != dtype()) {
-      throw new IllegalArgumentException("x: expected [tokens," + hiddenSize() + "] " + dtype() + ", got "
-          + (x == null ? "null" : x.shape() + " " + x.dtype()));
-    }
+    requireInput("x", x, hiddenSize(), dtype());
     int m = x.rows();
     usePlan(InputShape.ofRows(m));
     Tensor q = activation("q"), k = activation("k"), v = activation("v");
@@ -173,15 +170,8 @@ public final class SelfAttention extends Module {
       ((RmsNormLayer) child(K_NORM)).backward(perHead(dk, kvHeads), perHead(dk, kvHeads));
     }
     layer(Q).backward(dq, dx);
-    Tensor part = dx == null ? null : activation("dx_part");
-    layer(K).backward(dk, part);
-    if (dx != null) {
-      backend.axpby(1f, part, 1f, dx);
-    }
-    layer(V).backward(dv, part);
-    if (dx != null) {
-      backend.axpby(1f, part, 1f, dx);
-    }
+    layer(K).backwardAdding(dk, dx, activation("dx_part"));
+    layer(V).backwardAdding(dv, dx, activation("dx_part"));
   }
 
   /** A contiguous [tokens, heads·headDim] buffer seen as [tokens·heads, headDim]: a row per head. */

@@ -130,6 +130,33 @@ class RmsNormTest {
     }
   }
 
+  /** BF16: x·rstd rounds to bf16 before the weight multiplies, and the product rounds again, as in HF. */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("dev.plora.testing.BackendCases#names")
+  void bf16RoundsWhereHuggingFaceRounds(String backendName) {
+    SplittableRandom rng = new SplittableRandom(14);
+    int rows = 6, cols = 40;
+    float eps = 1e-6f;
+    float[] x = scaled(rng, rows * cols, DType.BF16, 3f), w = scaled(rng, cols, DType.BF16, 2f);
+    try (Backend backend = BackendCases.open(backendName); TensorScope s = new TensorScope(backend)) {
+      Tensor y = s.fromArray(Reference.nans(rows * cols), rows, cols, DType.BF16);
+      RmsNorm.forward(backend, s.fromArray(x, rows, cols, DType.BF16), s.fromArray(w, 1, cols, DType.BF16), eps, y,
+          null);
+      float[] got = y.toFloatArray();
+      double[] rstd = forward(x, w, rows, cols, eps)[1];
+      int exact = 0;
+      for (int i = 0; i < rows; i++) {
+        float r = (float) rstd[i];
+        for (int j = 0; j < cols; j++) {
+          float want = DType.BF16.round(w[j] * DType.BF16.round(x[i * cols + j] * r));
+          exact += got[i * cols + j] == want ? 1 : 0;
+        }
+      }
+      // rstd from another summation order may differ in its last bit, which can move a rounding
+      assertTrue(exact >= rows * cols - 2, exact + " of " + rows * cols + " equal HF's bf16 rounding");
+    }
+  }
+
   /** The float64 reference's gradient agrees with central differences of L = Σ dy·y. */
   @Test
   void referenceGradientIsTheFiniteDifference() {

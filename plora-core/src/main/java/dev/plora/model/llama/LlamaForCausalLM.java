@@ -88,17 +88,17 @@ public final class LlamaForCausalLM extends Module {
     if (backend == null || config == null || weights == null || dtype == null || !dtype.isFloat()) {
       throw new IllegalArgumentException("backend, config, weights and a float dtype: expected, got dtype " + dtype);
     }
-    Loader l = new Loader(backend, config, weights, dtype, trainable);
+    Loader l = new Loader(backend, config, config.tensorShapes(), weights, dtype, trainable);
     List<Module> made = new ArrayList<>();
-    try {
+    float[] invFreq = config.inverseFrequencies();
+    try (Tensor inv = backend.fromArray(invFreq, 1, invFreq.length, DType.F32)) { // each layer copies it
       TokenEmbedding embed;
       try (Tensor table = l.tensor("model.embed_tokens.weight")) {
         embed = l.made(made, new TokenEmbedding(table, trainable));
       }
       List<DecoderLayer> layers = new ArrayList<>();
-      float[] invFreq = config.inverseFrequencies();
       for (int i = 0; i < config.layers(); i++) {
-        layers.add(l.made(made, l.layer("model.layers." + i + ".", invFreq)));
+        layers.add(l.made(made, l.layer("model.layers." + i + ".", inv)));
       }
       RmsNormLayer norm = l.made(made, l.norm("model.norm.weight", 1));
       Linear lmHead = config.tieWordEmbeddings() ? null : l.made(made, l.linear("lm_head", false));
@@ -113,14 +113,15 @@ public final class LlamaForCausalLM extends Module {
   }
 
   /** Builds the modules of one checkpoint, each tensor uploaded, copied into its module and freed. */
-  private record Loader(Backend backend, LlamaConfig config, WeightSource weights, DType dtype, boolean trainable) {
+  private record Loader(Backend backend, LlamaConfig config, Map<String, long[]> shapes, WeightSource weights,
+      DType dtype, boolean trainable) {
     <M extends Module> M made(List<Module> made, M module) {
       made.add(module);
       return module;
     }
 
     Tensor tensor(String name) throws IOException {
-      long[] shape = config.tensorShapes().get(name);
+      long[] shape = shapes.get(name);
       int rows = shape.length == 1 ? 1 : Math.toIntExact(shape[0]), cols = Math.toIntExact(shape[shape.length - 1]);
       Tensor t = backend.allocate(rows, cols, dtype);
       try {
@@ -144,9 +145,10 @@ public final class LlamaForCausalLM extends Module {
       }
     }
 
-    DecoderLayer layer(String p, float[] invFreq) throws IOException {
+    /** Decoder layer {@code p}; the parts made so far are closed if it cannot be made. */
+    DecoderLayer layer(String p, Tensor inv) throws IOException {
       List<Module> parts = new ArrayList<>();
-      try (Tensor inv = backend.fromArray(invFreq, 1, invFreq.length, DType.F32)) {
+      try {
         boolean qkvBias = config.attentionBias();
         boolean oBias = qkvBias && config.architecture() != LlamaConfig.Architecture.QWEN2;
         Linear q = made(parts, linear(p + "self_attn.q_proj", qkvBias));
@@ -251,7 +253,7 @@ public final class LlamaForCausalLM extends Module {
     }
     Tensor hn = backbone(batch);
     Tensor dhn = backward ? activation("dhn") : null;
-    LmHeadLoss.Result result = head.forward(hn, headWeight(), batch.targets(), dhn, backward ? headGradient() : null);
+    LmHeadLoss.Result result = head.forward(hn, headWeight(), batch.targets(), batch.scoredTokens(), dhn, backward ? headGradient() : null);
     if (backward) {
       Tensor dh = activation("dh");
       norm().backward(dhn, dh);

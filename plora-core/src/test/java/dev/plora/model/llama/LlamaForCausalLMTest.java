@@ -95,13 +95,14 @@ class LlamaForCausalLMTest {
     DType dtype = variant.endsWith("bf16") ? DType.BF16 : DType.F32;
     Map<String, float[]> weights = checkpoint(dir, arch, extra, dtype, variant.contains("sharded"));
     LlamaReference reference = new LlamaReference(LlamaConfig.read(dir), weights);
-    double tolerance = dtype == DType.F32 ? 1e-5 : 2e-2;
+    // BF16: every HF rounding point is kept, so the logits sit about 1e-2 from float64 (measured 0.98e-2)
+    double tolerance = dtype == DType.F32 ? 1e-5 : 1e-2, lossTolerance = dtype == DType.F32 ? 1e-5 : 1e-3;
     try (Backend backend = Backends.create("cpu"); LlamaForCausalLM model = LlamaForCausalLM.load(backend, dir, dtype,
         false); TokenBatch batch = TokenBatch.pack(backend, DOCS, LABELS)) {
       long held = backend.nativeBytes();
       double want = reference.loss(DOCS, LABELS);
       double got = model.forward(batch, false).loss();
-      assertEquals(want, got, tolerance * Math.abs(want), variant + ": loss");
+      assertEquals(want, got, lossTolerance * Math.abs(want), variant + ": loss");
       double[][] z = reference.logits(DOCS);
       double[] flat = new double[z.length * z[0].length];
       for (int t = 0; t < z.length; t++) {
