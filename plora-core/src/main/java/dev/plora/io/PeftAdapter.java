@@ -104,8 +104,27 @@ public final class PeftAdapter {
     return modules;
   }
 
+  /**
+   * Where an adapter belongs, as PEFT records it: {@code base_model_name_or_path} (a hub id or a
+   * folder) and {@code task_type} ("CAUSAL_LM" for a language model; null when not a PEFT task).
+   */
+  public record Origin(String baseModelNameOrPath, String taskType) {
+    public static final Origin NONE = new Origin(null, null);
+
+    /** A causal language model's adapter, trained on the model at {@code base}. */
+    public static Origin causalLm(String base) {
+      return new Origin(base, "CAUSAL_LM");
+    }
+  }
+
   /** Writes the two files into {@code dir} (created if needed), each atomically. */
   public static void write(Path dir, Config config, List<Module> modules, boolean overwrite) throws IOException {
+    write(dir, config, modules, Origin.NONE, overwrite);
+  }
+
+  /** Writes the two files into {@code dir}, recording the adapter's {@code origin}. */
+  public static void write(Path dir, Config config, List<Module> modules, Origin origin, boolean overwrite)
+      throws IOException {
     Files.createDirectories(dir);
     for (Module m : modules) {
       if (m.r() != config.rank(m.name())) {
@@ -115,7 +134,8 @@ public final class PeftAdapter {
     }
     Map<String, Object> json = new LinkedHashMap<>();
     json.put("peft_type", "LORA");
-    json.put("task_type", null);
+    json.put("task_type", origin.taskType());
+    json.put("base_model_name_or_path", origin.baseModelNameOrPath());
     json.put("r", config.r());
     json.put("lora_alpha", config.loraAlpha());
     json.put("lora_dropout", config.loraDropout());
@@ -147,6 +167,15 @@ public final class PeftAdapter {
    * ones go to rank_pattern / alpha_pattern under their exact paths, as PEFT writes them.
    */
   public static void save(Path dir, Map<String, LoraAdapter> adapters, boolean overwrite) throws IOException {
+    save(dir, adapters, null, Origin.NONE, overwrite);
+  }
+
+  /**
+   * As {@link #save(Path, Map, boolean)}, with {@code target_modules} as the user gave them (PEFT's
+   * short names such as "q_proj", or null for the adapters' full paths) and the adapter's origin.
+   */
+  public static void save(Path dir, Map<String, LoraAdapter> adapters, List<String> targetModules, Origin origin,
+      boolean overwrite) throws IOException {
     if (adapters == null || adapters.isEmpty()) {
       throw new IllegalArgumentException("adapters: expected at least one");
     }
@@ -171,8 +200,9 @@ public final class PeftAdapter {
       modules.add(new Module(e.getKey(), l.r(), l.masterA().cols(), l.masterB().rows(), l.masterA().toFloatArray(),
           l.masterB().toFloatArray()));
     }
-    write(dir, new Config(first.r(), first.alpha(), first.dropout(), first.rsLora(), List.copyOf(adapters.keySet()),
-        rankPattern, alphaPattern), modules, overwrite);
+    write(dir, new Config(first.r(), first.alpha(), first.dropout(), first.rsLora(),
+        targetModules != null ? targetModules : List.copyOf(adapters.keySet()), rankPattern, alphaPattern), modules,
+        origin, overwrite);
   }
 
   /**
