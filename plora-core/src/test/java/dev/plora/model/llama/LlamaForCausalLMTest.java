@@ -301,6 +301,28 @@ class LlamaForCausalLMTest {
   }
 
   /**
+   * The memory target of checkpointed training: what stays between forward and backward is at most
+   * two hidden-size rows per token per layer in the compute dtype (the residual stream kept at each
+   * layer's input, everything else recomputed), LoRA on every projection included.
+   */
+  @Test
+  void checkpointedLayersKeepAtMostTwoHiddenRowsPerTokenPerLayer(@TempDir Path dir) throws Exception {
+    Files.writeString(dir.resolve("config.json"), CONFIG.formatted("LlamaForCausalLM", "")
+        .replace("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 8")); // the bench model's depth
+    LlamaConfig config = LlamaConfig.read(dir);
+    int tokens = 1024;
+    try (Backend backend = Backends.create("cpu");
+        LlamaForCausalLM model = LlamaForCausalLM.initialize(backend, config, DType.BF16, false, 3, 0.02f)) {
+      Lora.inject(model, LoraConfig.builder().r(4).alpha(8).dropout(0.1f).targetModules("all-linear").build());
+      model.checkpointLayers(true);
+      long kept = model.plan(InputShape.ofRows(tokens)).keptBytes();
+      double perTokenPerLayer = kept / (double) tokens / config.layers() / (config.hiddenSize() * 2.0);
+      assertTrue(perTokenPerLayer <= 2, "kept " + kept + " bytes: " + perTokenPerLayer
+          + " hidden rows per token per layer");
+    }
+  }
+
+  /**
    * PLoRA on the model, stopped at step 6 with a checkpoint and resumed in a fresh model: steps 6..11
    * repeat the uninterrupted run's losses bit for bit (dropout, unloads and Adam moments included).
    */
