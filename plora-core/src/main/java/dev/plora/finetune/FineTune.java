@@ -163,13 +163,12 @@ public final class FineTune {
   }
 
   /**
-   * Makes sure the output folder can take this run before anything is computed: a fresh run wants
-   * it absent or empty (or {@code force}, which clears old checkpoints); a resumed one wants its
-   * checkpoints.
+   * Checks, writing nothing, that {@code out} can take a run: a fresh run wants it absent or empty
+   * (or {@code force}), in a place where a folder can be made; a resumed one wants its checkpoints.
    */
-  private void prepareOutput() throws IOException {
-    Path out = settings.out(), checkpoints = out.resolve(CHECKPOINTS);
-    if (settings.resume()) {
+  public static void checkOutput(Path out, boolean force, boolean resume) throws IOException {
+    Path checkpoints = out.resolve(CHECKPOINTS);
+    if (resume) {
       if (!Files.isDirectory(out) || Checkpoints.latest(checkpoints).isEmpty()) {
         throw new IllegalArgumentException("resume: " + checkpoints + " has no checkpoint to resume from");
       }
@@ -178,16 +177,28 @@ public final class FineTune {
     if (Files.exists(out) && !Files.isDirectory(out)) {
       throw new IllegalArgumentException("out: " + out + " exists and is not a folder");
     }
-    if (Files.isDirectory(out) && !isEmpty(out)) {
-      if (!settings.force()) {
-        throw new IllegalArgumentException("out: " + out + " exists and is not empty (force replaces its outputs)");
-      }
-      for (Path old : Checkpoints.list(checkpoints)) {
-        Files.delete(old); // a stale checkpoint would be resumed by mistake
+    if (Files.isDirectory(out) && !isEmpty(out) && !force) {
+      throw new IllegalArgumentException("out: " + out + " exists and is not empty (force replaces its outputs)");
+    }
+    Path existing = out.toAbsolutePath();
+    while (existing != null && !Files.exists(existing)) {
+      existing = existing.getParent();
+    }
+    if (existing == null || !Files.isDirectory(existing) || !Files.isWritable(existing)) {
+      throw new IllegalArgumentException("out: cannot write " + out + ": " + existing + " is not a writable folder");
+    }
+  }
+
+  /** {@link #checkOutput}, then the folder made; a forced fresh run drops old checkpoints, which would be resumed. */
+  private void prepareOutput() throws IOException {
+    checkOutput(settings.out(), settings.force(), settings.resume());
+    if (!settings.resume()) {
+      for (Path old : Checkpoints.list(settings.out().resolve(CHECKPOINTS))) {
+        Files.delete(old);
       }
     }
-    Files.createDirectories(out);
-    AtomicFiles.requireWritable(out.resolve(RUN_JSON), true);
+    Files.createDirectories(settings.out());
+    AtomicFiles.requireWritable(settings.out().resolve(RUN_JSON), true);
   }
 
   private static boolean isEmpty(Path dir) throws IOException {

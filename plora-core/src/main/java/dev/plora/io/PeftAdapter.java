@@ -242,6 +242,51 @@ public final class PeftAdapter {
     }
   }
 
+  /**
+   * Injects the adapter folder {@code dir} into {@code model} as PEFT's {@code PeftModel.from_pretrained}
+   * does: adapters on the modules its config targets (with its r, alpha, patterns and rsLoRA,
+   * dropout off), then its weights loaded. A folder that does not match the model — a module
+   * missing, another shape, a module the targets name that the folder lacks — is refused naming
+   * the folder and the module, with the model as it was.
+   */
+  public static Map<String, LoraAdapter> apply(dev.plora.model.Module model, Path dir) throws IOException {
+    PeftAdapter peft = read(dir);
+    Config c = peft.config();
+    Map<String, Float> alphas = new LinkedHashMap<>();
+    c.alphaPattern().forEach((k, v) -> alphas.put(k, v.floatValue()));
+    LoraConfig config = LoraConfig.builder().r(c.r()).alpha((float) c.loraAlpha()).rsLora(c.useRslora())
+        .targetModules(c.targetModules()).rankPattern(c.rankPattern()).alphaPattern(alphas).build();
+    List<String> targeted = new ArrayList<>();
+    model.modules().forEach((path, m) -> {
+      if (m instanceof dev.plora.model.Linear l && config.targets(path, path.equals(model.outputHead()))) {
+        targeted.add(path);
+        Module saved = peft.modules().get(path);
+        if (saved != null && (saved.out() != l.weight().rows() || saved.in() != l.weight().cols())) {
+          throw new IllegalArgumentException(dir + ": module '" + path + "' is [out, in] = [" + saved.out() + ", "
+              + saved.in() + "] in the adapter but " + l.weight().shape() + " in the model");
+        }
+      }
+    });
+    if (!new java.util.HashSet<>(targeted).equals(peft.modules().keySet())) {
+      List<String> missing = new ArrayList<>(targeted);
+      missing.removeAll(peft.modules().keySet());
+      List<String> extra = new ArrayList<>(peft.modules().keySet());
+      extra.removeAll(targeted);
+      throw new IllegalArgumentException(dir + ": the adapter does not fit the model: its target_modules "
+          + c.targetModules() + " name " + (missing.isEmpty() ? "" : missing.size() + " modules it has no weights for "
+          + abbreviate(missing)) + (missing.isEmpty() || extra.isEmpty() ? "" : ", and ")
+          + (extra.isEmpty() ? "" : "it has weights for " + extra.size() + " modules the model lacks "
+          + abbreviate(extra)));
+    }
+    Map<String, LoraAdapter> adapters = dev.plora.lora.Lora.inject(model, config);
+    load(dir, adapters); // shapes, ranks and scalings checked against the folder before a weight is written
+    return adapters;
+  }
+
+  private static String abbreviate(List<String> names) {
+    return names.size() <= 4 ? names.toString() : names.subList(0, 4) + " and " + (names.size() - 4) + " more";
+  }
+
   /** Reads and checks an adapter folder: config fields, key names, shapes, ranks. */
   public static PeftAdapter read(Path dir) throws IOException {
     Path configFile = dir.resolve(CONFIG);

@@ -12,7 +12,6 @@ import dev.plora.data.Example;
 import dev.plora.io.Json;
 import dev.plora.io.PeftAdapter;
 import dev.plora.lora.Lora;
-import dev.plora.lora.LoraConfig;
 import dev.plora.model.llama.LlamaConfig;
 import dev.plora.model.llama.LlamaForCausalLM;
 import dev.plora.io.Safetensors;
@@ -102,9 +101,7 @@ class FineTuneTest {
     assertEquals(model.toString(), json.get("base_model_name_or_path"));
     try (Backend backend = Backends.create("cpu");
         LlamaForCausalLM m = LlamaForCausalLM.load(backend, model, DType.F32, false)) {
-      var adapters = Lora.inject(m, LoraConfig.builder().r(4).alpha(8).targetModules(peft.config().targetModules())
-          .build());
-      PeftAdapter.load(out, adapters);
+      assertEquals(6, PeftAdapter.apply(m, out).size(), "3 modules in each of 2 layers");
       assertEquals(last.loss(), Evaluation.evaluate(m, evalSet()).loss(), 1e-6 * last.loss(),
           "the written adapter gives the in-memory model's eval loss");
     }
@@ -174,6 +171,33 @@ class FineTuneTest {
         .toArray();
     double[] actual = resumed.losses().stream().mapToDouble(FineTuneResult.StepLoss::loss).toArray();
     assertArrayEquals(expected, actual, "steps 21..30 bit for bit");
+  }
+
+  /** An adapter applied to a model it was not trained for is refused, naming the module, before any change. */
+  @Test
+  void anAdapterThatDoesNotFitTheModelIsRefused(@TempDir Path dir) throws Exception {
+    Path out = dir.resolve("run");
+    FineTune.builder(settings(out, Method.LORA).steps(2).targetModules(List.of("down_proj")).build())
+        .train(batches(1)).build().run();
+    Path other = Files.createDirectory(dir.resolve("other"));
+    LlamaConfig config = LlamaConfig.read(model);
+    LlamaConfig wider = new LlamaConfig(config.architecture(), config.hiddenSize(), 64, config.layers(),
+        config.heads(), config.kvHeads(), config.headDim(), config.vocabSize(), config.rmsNormEps(),
+        config.ropeTheta(), null, false, false, false, config.maxPositionEmbeddings(), null);
+    try (Backend backend = Backends.create("cpu");
+        LlamaForCausalLM m = LlamaForCausalLM.initialize(backend, wider, DType.F32, false, 1, 0.1f)) {
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> PeftAdapter.apply(m, out));
+      assertTrue(e.getMessage().contains("model.layers.0.mlp.down_proj") && e.getMessage().contains("[32, 48]"),
+          e.getMessage());
+      assertTrue(Lora.adapters(m).isEmpty(), "the model is unchanged");
+      var shallow = new LlamaConfig(config.architecture(), config.hiddenSize(), config.intermediateSize(), 1,
+          config.heads(), config.kvHeads(), config.headDim(), config.vocabSize(), config.rmsNormEps(),
+          config.ropeTheta(), null, false, false, false, config.maxPositionEmbeddings(), null);
+      try (LlamaForCausalLM one = LlamaForCausalLM.initialize(backend, shallow, DType.F32, false, 1, 0.1f)) {
+        e = assertThrows(IllegalArgumentException.class, () -> PeftAdapter.apply(one, out));
+        assertTrue(e.getMessage().contains("modules the model lacks [model.layers.1.mlp.down_proj]"), e.getMessage());
+      }
+    }
   }
 
   @Test
