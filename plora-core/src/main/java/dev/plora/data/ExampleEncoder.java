@@ -104,6 +104,9 @@ final class ExampleEncoder {
     }
     Tokenizer.Encoding enc = tokenizer.encode(full, false);
     int[] ids = enc.ids(), labels = new int[ids.length];
+    if (ids.length == 0) {
+      throw new BadLine(Reason.EMPTY, "the conversation renders to no tokens");
+    }
     for (int t = 0; t < ids.length; t++) {
       labels[t] = Example.IGNORE;
       for (int[] s : spans) {
@@ -111,9 +114,6 @@ final class ExampleEncoder {
           labels[t] = ids[t];
         }
       }
-    }
-    if (ids.length == 0) {
-      throw new BadLine(Reason.EMPTY, "the conversation renders to no tokens");
     }
     return new Example(ids, labels);
   }

@@ -101,7 +101,12 @@ final class JsonlReader {
       }
       use(detected);
     }
-    Example e = encoder.encode(object);
+    Example e;
+    try {
+      e = encoder.encode(object);
+    } catch (RuntimeException failure) { // the tokenizer's own: not the line's fault, but say where it happened
+      throw new IllegalStateException(file + ":" + n + ": the tokenizer failed: " + failure.getMessage(), failure);
+    }
     if (e.scoredTokens() == 0) {
       throw new BadLine(Reason.NO_SCORED_TOKEN, "none of its " + e.length() + " tokens is scored");
     }

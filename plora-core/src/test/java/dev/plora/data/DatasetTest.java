@@ -277,6 +277,14 @@ class DatasetTest {
   }
 
   @Test
+  void aTokenizerFailureNamesTheLine() throws Exception {
+    // CharTokenizer has no token for 'é': its own exception, with the file and line put in front
+    IllegalStateException e = assertThrows(IllegalStateException.class,
+        () -> read(OPTIONS, "{\"text\": \"a\"}", "{\"text\": \"caf\u00e9\"}"));
+    assertTrue(e.getMessage().contains("train.jsonl:2: the tokenizer failed: CharTokenizer: no token"), e.getMessage());
+  }
+
+  @Test
   void heldOutSplitIsChosenBySeed() throws Exception {
     List<Example> examples = new ArrayList<>();
     for (int i = 0; i < 50; i++) {
