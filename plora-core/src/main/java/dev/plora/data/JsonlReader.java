@@ -86,7 +86,7 @@ final class JsonlReader {
     try {
       value = Json.parse(text);
     } catch (Json.JsonException e) {
-      throw new BadLine(Reason.INVALID_JSON, e.getMessage());
+      throw new BadLine(Reason.INVALID_JSON, e.getMessage().replaceFirst("^invalid JSON ", ""));
     }
     if (!(value instanceof Map<?, ?>)) {
       throw new BadLine(Reason.WRONG_TYPE, "expected a JSON object, got " + ExampleEncoder.kind(value));

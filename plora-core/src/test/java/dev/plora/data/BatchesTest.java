@@ -8,12 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.plora.backend.Backend;
 import dev.plora.backend.cpu.CpuBackend;
-import dev.plora.io.Json;
 import dev.plora.model.TokenBatch;
-import dev.plora.model.llama.LlamaConfig;
 import dev.plora.model.llama.LlamaForCausalLM;
-import dev.plora.tensor.DType;
-import dev.plora.testing.Reference;
 import dev.plora.train.Trainer;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -25,7 +21,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /** Packing, padding, shuffling and resuming over examples of random lengths. */
 class BatchesTest {
-  private static final int N = 37, SEQ_LEN = 16, BUDGET = 40, VOCAB = 37;
+  private static final int N = 37, SEQ_LEN = 16, BUDGET = 40, VOCAB = TinyLlama.VOCAB;
 
   /** Examples of 1 to SEQ_LEN tokens, the ids tagging the example (first id = its index), some labels ignored. */
   private static List<Example> examples(int n, long seed) {
@@ -200,24 +196,11 @@ class BatchesTest {
   @Test
   void packedFilledAndPaddedBatchesGiveTheModelTheSameLoss() throws Exception {
     List<Example> examples = examples(6, 4);
-    LlamaConfig config = LlamaConfig.parse(Json.parse("""
-        {"architectures": ["LlamaForCausalLM"], "hidden_size": 16, "intermediate_size": 24, "num_hidden_layers": 2,
-         "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 4, "vocab_size": 37,
-         "rms_norm_eps": 1e-5, "rope_theta": 10000.0}"""));
-    SplittableRandom rng = new SplittableRandom(8);
     List<Batch> variants = List.of(
         Batches.packed(examples, 6 * SEQ_LEN).shuffle(false).fillToBudget(false).build().batch(0),
         Batches.packed(examples, 8 * SEQ_LEN).shuffle(false).build().batch(0),
         Batches.padded(examples, 6).shuffle(false).padId(3).build().batch(0));
-    try (Backend backend = new CpuBackend(); LlamaForCausalLM model = LlamaForCausalLM.build(backend, config,
-        (name, dst) -> {
-          float[] v = Reference.random(rng, dst.rows() * dst.cols(), DType.F32);
-          boolean norm = name.endsWith("norm.weight");
-          for (int i = 0; i < v.length; i++) {
-            v[i] = norm ? 1 + 0.2f * v[i] : 0.4f * v[i];
-          }
-          dst.copyFrom(v);
-        }, DType.F32, false)) {
+    try (Backend backend = new CpuBackend(); LlamaForCausalLM model = TinyLlama.build(backend, 8)) {
       double[] losses = new double[variants.size()];
       for (int v = 0; v < variants.size(); v++) {
         Batch batch = variants.get(v);

@@ -176,7 +176,7 @@ class DatasetTest {
     String alpaca = "{\"instruction\": \"a\", \"output\": \"b\"}";
     String chat = "{\"messages\": [{\"role\": \"assistant\", \"content\": \"x\"}]}";
     return Stream.of(
-        Arguments.of(pc, "{\"prompt\": \"a\", \"completion\": \"b\"", Reason.INVALID_JSON, "invalid JSON at offset"),
+        Arguments.of(pc, "{\"prompt\": \"a\", \"completion\": \"b\"", Reason.INVALID_JSON, ":3: invalid JSON: at offset 33: "),
         Arguments.of(pc, "[1, 2]", Reason.WRONG_TYPE, "expected a JSON object, got an array"),
         Arguments.of(pc, "{\"prompt\": \"a\"}", Reason.MISSING_FIELD, "\"completion\" is missing"),
         Arguments.of(pc, "{\"prompt\": \"a\", \"completion\": 7}", Reason.WRONG_TYPE,
