@@ -98,6 +98,14 @@ class SamplerTest {
   }
 
   @Test
+  void tokensAreOrderedByLogitThenId() {
+    float[] z = {2f, -1f, 0f, -0f, 3.5f, 2f, Float.NEGATIVE_INFINITY, -7.25f, 1e-30f};
+    assertArrayEquals(new int[] {4, 0, 5, 8, 2, 3, 1, 7, 6}, Sampler.byLogit(z));
+    long[] n = counts(GenerationConfig.sampling(1, 1f, 9).withTopK(2), new float[] {1f, 5f, 5f, 0f});
+    assertEquals(0, n[0] + n[3], "top-k 2 of tied logits: ids 1 and 2");
+  }
+
+  @Test
   void theSameSeedDrawsTheSameTokens() {
     SplittableRandom rng = new SplittableRandom(4);
     float[][] logits = new float[300][];
