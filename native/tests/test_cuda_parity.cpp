@@ -815,7 +815,8 @@ void test_decode_attention(int dtype, int64_t queries, int64_t past, int heads, 
                 ld_o = qc + 3, rows = past + queries, capacity = rows + 5;
   const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
   const size_t es = dtype_size(dtype);
-  std::vector<char> q = spread_matrix(dtype, queries, ld_q, 2.0f, rng), kv = spread_matrix(dtype, rows, ld_kv, 2.0f, rng);
+  std::vector<char> q = spread_matrix(dtype, queries, ld_q, 2.0f, rng),
+                    kv = spread_matrix(dtype, rows, ld_kv, 2.0f, rng);
   std::vector<char> out = random_matrix(dtype, queries, ld_o, rng);
   Device d_q(q.size()), d_kv(capacity * ld_kv * es), d_out(out.size());
   upload(d_q, q);

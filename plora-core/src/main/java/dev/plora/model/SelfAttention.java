@@ -96,14 +96,6 @@ public final class SelfAttention extends Module {
     return backend;
   }
 
-  public int kvHeads() {
-    return kvHeads;
-  }
-
-  public int headDim() {
-    return headDim;
-  }
-
   public int hiddenSize() {
     return layer(Q).inFeatures();
   }

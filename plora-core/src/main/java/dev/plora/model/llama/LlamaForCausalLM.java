@@ -305,7 +305,8 @@ public final class LlamaForCausalLM extends Module {
       throw new IllegalArgumentException("ids: expected at least one token");
     }
     if (cache == null || cache.isClosed()) {
-      throw new IllegalArgumentException("cache: expected an open KV cache, got " + (cache == null ? "null" : "a closed one"));
+      throw new IllegalArgumentException("cache: expected an open KV cache, got "
+          + (cache == null ? "null" : "a closed one"));
     }
     int columns = config.kvHeads() * config.headDim();
     if (cache.backend() != backend || cache.dtype() != dtype || cache.layers() != config.layers()
