@@ -455,6 +455,7 @@ class Bench {
         for (int64_t r : rs) lora_kernels(Layer{*ar, m, r}, r == 16);
       merge_rows(*ar, rs);
       adamw_rows(*ar, rs);
+      decode_attention_rows(ar->dtype);
     }
 
     std::printf("\n== LoRA layer step vs the base GEMMs (M=8192 K=N=4096 r=16)\n");
@@ -553,6 +554,32 @@ class Bench {
     // The momentum variant shrank A and B (0.9 per call): refresh them for later rows.
     fill_random(ar.a32, PLORA_F32, -1.0f, 1.0f, s_);
     fill_random(ar.b32, PLORA_F32, -1.0f, 1.0f, s_);
+  }
+
+  // One decoding step of a Llama-3-8B-shaped layer (32 query heads over 8 kv heads of 128) against
+  // caches of `len` positions, and a prefill-sized block of 16 new tokens: memory-bound, each cache
+  // row read once at the floor.
+  void decode_attention_rows(int dtype) {
+    constexpr int kHeads = 32, kKvHeads = 8, kDim = 128;
+    const int es = elem_size(dtype);
+    const std::vector<int64_t> lens = opt_.quick ? std::vector<int64_t>{4096} : std::vector<int64_t>{512, 4096, 32768};
+    for (int64_t len : lens) {
+      const int64_t kv_cols = int64_t{kKvHeads} * kDim, q_cols = int64_t{kHeads} * kDim;
+      Buffer k(len * kv_cols * es), v(len * kv_cols * es), q(16 * q_cols * es), out(16 * q_cols * es);
+      for (const Buffer* b : {&k, &v, &q}) fill_random(*b, dtype, -1.0f, 1.0f, s_);
+      for (int64_t n : {int64_t{1}, int64_t{16}}) {
+        const int64_t past = len - n;
+        Stats t = timer_.run(
+            [&] {
+              PK(plora_cuda_decode_attention(q.ptr, q_cols, k.ptr, kv_cols, v.ptr, kv_cols, dtype, n, past, kHeads,
+                                             kKvHeads, kDim, 0.088f, out.ptr, q_cols, s_));
+            },
+            warm(3), reps(30));
+        const double bytes = (2.0 * len * kv_cols + 2.0 * n * q_cols) * es;
+        kernel_row("decode_attention", dtype, fmt("n=%lld len=%lld H=32/8 D=128", (long long)n, (long long)len), t,
+                   bytes, 4.0 * n * len * q_cols);
+      }
+    }
   }
 
   // One fused AdamW call over fp32 masters, with compute-dtype copies refreshed in the same pass:

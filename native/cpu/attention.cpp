@@ -22,14 +22,6 @@ namespace {
 
 constexpr int kTile = 64;  // queries and keys per tile
 
-inline v8 fma8(v8 a, v8 b, v8 c) {
-#if defined(__FMA__)
-  return from_m256(_mm256_fmadd_ps(as_m256(a), as_m256(b), as_m256(c)));
-#else
-  return a * b + c;
-#endif
-}
-
 // c[r][j] (+)= Σ_p a[r][p]·b[p][j] for r < R, j < n (a multiple of 16), p < depth: R rows of c in
 // registers, 16 columns at a time, each row of b loaded once for all R. Without Accumulate, c is
 // assigned.

@@ -806,6 +806,33 @@ void test_attention(int dtype, int64_t tokens, int heads, int kv_heads, int dim,
   compare("attention dq, dk, dv", dqkv, d_dqkv, dtype, ld, tokens, qc + 2 * kc, tol_for(dtype));
 }
 
+// Attention of `queries` new tokens to a cache of `past` positions (the new tokens' rows after
+// them); the cache is wider than past + queries, and its rows past those are never written, so
+// that a read of them is a finding of the simulator.
+void test_decode_attention(int dtype, int64_t queries, int64_t past, int heads, int kv_heads, int dim,
+                           std::mt19937_64& rng) {
+  const int64_t qc = int64_t{heads} * dim, kc = int64_t{kv_heads} * dim, ld_q = qc + 2, ld_kv = 2 * kc + 1,
+                ld_o = qc + 3, rows = past + queries, capacity = rows + 5;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
+  const size_t es = dtype_size(dtype);
+  std::vector<char> q = spread_matrix(dtype, queries, ld_q, 2.0f, rng),
+                    kv = spread_matrix(dtype, rows, ld_kv, 2.0f, rng);
+  std::vector<char> out = random_matrix(dtype, queries, ld_o, rng);
+  Device d_q(q.size()), d_kv(capacity * ld_kv * es), d_out(out.size());
+  upload(d_q, q);
+  upload(d_kv, kv);  // k | v side by side in one cache buffer, rows 0 .. past + queries - 1
+  upload(d_out, out);
+  CHECK(plora_cpu_decode_attention(q.data(), ld_q, kv.data(), ld_kv, kv.data() + kc * es, ld_kv, dtype, queries, past,
+                                   heads, kv_heads, dim, scale, out.data(), ld_o) == PLORA_OK,
+        "cpu decode_attention: %s", plora_cpu_last_error());
+  const char* dkv = static_cast<const char*>(d_kv.ptr);
+  CHECK(plora_cuda_decode_attention(d_q.ptr, ld_q, dkv, ld_kv, dkv + kc * es, ld_kv, dtype, queries, past, heads,
+                                    kv_heads, dim, scale, d_out.ptr, ld_o, nullptr) == PLORA_OK,
+        "decode_attention: %s", plora_cuda_last_error());
+  CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
+  compare("decode_attention out", out, d_out, dtype, ld_o, queries, ld_o, tol_for(dtype));
+}
+
 // Document starts of packed documents of the given lengths.
 std::vector<int32_t> document_starts(const std::vector<int64_t>& lengths) {
   std::vector<int32_t> starts;
@@ -829,7 +856,7 @@ void report_simulation() {
                            "rmsnorm_dx_kernel", "swiglu_kernel", "swiglu_backward_kernel", "rope_kernel",
                            "check_ids_kernel", "gather_kernel", "scatter_add_kernel", "check_targets_kernel",
                            "cross_entropy_kernel", "check_seq_start_kernel", "attention_forward", "attention_dq",
-                           "attention_dkdv"};
+                           "attention_dkdv", "decode_attention"};
   // one block per tile, no grid-stride loop for a cap to turn
   const char* untiled[] = {"attention_forward", "attention_dq", "attention_dkdv"};
   const std::vector<sim::KernelStats> stats = sim::kernel_stats();
@@ -956,6 +983,10 @@ int main() {
     test_attention(dtype, 37, 6, 2, 20, document_starts({10, 1, 26}), rng);
     test_attention(dtype, 1, 2, 2, 64, document_starts({1}), rng);
     test_attention(dtype, kSimulated ? 300 : 700, 2, 1, kSimulated ? 8 : 128, document_starts({150, 100, 50}), rng);
+    test_decode_attention(dtype, 1, 0, 1, 1, 64, rng);
+    test_decode_attention(dtype, 1, 150, 6, 2, 20, rng);
+    test_decode_attention(dtype, 5, 37, 8, 2, 128, rng);
+    test_decode_attention(dtype, 3, kSimulated ? 200 : 1000, 4, 4, kSimulated ? 200 : 256, rng);
   }
   test_merge_stochastic_unbiased();
 

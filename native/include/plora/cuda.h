@@ -12,6 +12,7 @@
 #include "plora/adamw_kernels.h"
 #include "plora/attention.h"
 #include "plora/cross_entropy.h"
+#include "plora/decode_attention.h"
 #include "plora/elementwise.h"
 #include "plora/embedding.h"
 #include "plora/gelu.h"

@@ -98,10 +98,32 @@ public final class DecoderLayer extends Module {
     savedOut = out;
   }
 
+  /**
+   * {@code out ← layer(x)} for new tokens of one sequence, attention reading and extending the
+   * layer's key/value caches ({@link SelfAttention#decode}). Inference only: nothing is kept for
+   * backward.
+   */
+  public void decode(Tensor x, Tensor positions, Tensor kCache, Tensor vCache, int past, Tensor out) {
+    requireOpen();
+    requireInput("x", x, hiddenSize(), dtype());
+    usePlan(InputShape.ofRows(x.rows()));
+    Tensor n1 = activation("n1"), h = activation("h");
+    norm(INPUT_NORM).forward(x, n1);
+    attention().decode(n1, positions, kCache, vCache, past, h);
+    residualMlp(x, h, out);
+    savedX = null;
+  }
+
   private void pass(Tensor x, Tensor positions, Tensor seqStart, Tensor out) {
-    Tensor n1 = activation("n1"), h = activation("h"), n2 = activation("n2");
+    Tensor n1 = activation("n1"), h = activation("h");
     norm(INPUT_NORM).forward(x, n1);
     attention().forward(n1, positions, seqStart, h);
+    residualMlp(x, h, out);
+  }
+
+  /** h ← x + h (the attention's output), then out ← h + mlp(norm(h)). */
+  private void residualMlp(Tensor x, Tensor h, Tensor out) {
+    Tensor n2 = activation("n2");
     backend.axpby(1f, x, 1f, h); // h = x + attention
     norm(POST_NORM).forward(h, n2);
     mlp().forward(n2, out);

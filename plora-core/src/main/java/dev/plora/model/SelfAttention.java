@@ -2,6 +2,7 @@ package dev.plora.model;
 
 import dev.plora.backend.Attention;
 import dev.plora.backend.Backend;
+import dev.plora.backend.DecodeAttention;
 import dev.plora.backend.Rope;
 import dev.plora.tensor.DType;
 import dev.plora.tensor.Tensor;
@@ -128,9 +129,43 @@ public final class SelfAttention extends Module {
   public void forward(Tensor x, Tensor positions, Tensor seqStart, Tensor out) {
     requireOpen();
     requireInput("x", x, hiddenSize(), dtype());
+    usePlan(InputShape.ofRows(x.rows()));
+    Tensor q = activation("q"), k = activation("k"), v = activation("v");
+    project(x, positions, q, k, v);
+    Tensor attn = activation("attn");
+    Attention.forward(backend, q, k, v, seqStart, scale, heads, kvHeads, attn.colsView(0, heads * headDim),
+        activation("lse"));
+    layer(O).forward(attn, out);
+    this.positions = positions;
+    this.seqStart = seqStart;
+  }
+
+  /**
+   * {@code out ← attention(x)} for new tokens of one sequence whose past keys and values are in a
+   * cache: their keys and values (after RoPE) are written to rows {@code past ..} of the layer's
+   * caches {@code kCache}, {@code vCache} [maxTokens, kvHeads·headDim], then each token attends to
+   * rows {@code 0 ..} its own ({@link DecodeAttention}). Inference only: nothing is kept for
+   * backward.
+   */
+  public void decode(Tensor x, Tensor positions, Tensor kCache, Tensor vCache, int past, Tensor out) {
+    requireOpen();
+    requireInput("x", x, hiddenSize(), dtype());
     int m = x.rows();
     usePlan(InputShape.ofRows(m));
     Tensor q = activation("q"), k = activation("k"), v = activation("v");
+    project(x, positions, q, k, v);
+    backend.copy(k, kCache.rowsView(past, m));
+    backend.copy(v, vCache.rowsView(past, m));
+    Tensor attn = activation("attn");
+    DecodeAttention.forward(backend, q, kCache, vCache, past, scale, heads, kvHeads,
+        attn.colsView(0, heads * headDim));
+    layer(O).forward(attn, out);
+    this.positions = null; // no backward of a decoding step
+    this.seqStart = null;
+  }
+
+  /** q, k and v of x: the projections, Qwen3's norms when there are any, and RoPE on q and k. */
+  private void project(Tensor x, Tensor positions, Tensor q, Tensor k, Tensor v) {
     if (norms) {
       Tensor qRaw = activation("q_raw"), kRaw = activation("k_raw");
       layer(Q).forward(x, qRaw);
@@ -144,12 +179,6 @@ public final class SelfAttention extends Module {
     layer(V).forward(x, v);
     Rope.forward(backend, q, heads, positions, invFreq);
     Rope.forward(backend, k, kvHeads, positions, invFreq);
-    Tensor attn = activation("attn");
-    Attention.forward(backend, q, k, v, seqStart, scale, heads, kvHeads, attn.colsView(0, heads * headDim),
-        activation("lse"));
-    layer(O).forward(attn, out);
-    this.positions = positions;
-    this.seqStart = seqStart;
   }
 
   /** Backward of the last forward: {@code dx ← dL/dx} (unless null); accumulates the layers' gradients. */

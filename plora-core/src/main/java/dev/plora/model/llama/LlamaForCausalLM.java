@@ -10,6 +10,7 @@ import dev.plora.model.ActivationSpec;
 import dev.plora.model.DecoderLayer;
 import dev.plora.model.GatedMlp;
 import dev.plora.model.InputShape;
+import dev.plora.model.KvCache;
 import dev.plora.model.Linear;
 import dev.plora.model.LmHeadLoss;
 import dev.plora.model.Module;
@@ -306,6 +307,65 @@ public final class LlamaForCausalLM extends Module {
     Tensor logits = backend.allocate(batch.tokens(), config.vocabSize(), DType.F32);
     backend.gemm(false, hn, true, headWeight(), 1f, 0f, logits);
     return logits;
+  }
+
+  /** An empty key/value cache of {@code maxTokens} positions for this model's layers ({@link #decode}). */
+  public KvCache newCache(int maxTokens) {
+    requireOpen();
+    return new KvCache(backend, config.layers(), maxTokens, config.kvHeads() * config.headDim(), dtype);
+  }
+
+  /**
+   * The next-token logits (F32, {@code vocab} values) after new tokens of the sequence whose past
+   * {@code cache} holds: the tokens {@code ids} take positions {@code cache.length()} on, their keys
+   * and values are appended to the cache, and only the last token's logits are computed. A prompt
+   * goes in one call (prefill), then one token per call. Adapters take part as in
+   * {@link #forward}; put the model in evaluation mode ({@code train(false)}) for no dropout. A
+   * step that fails leaves the cache as it was.
+   */
+  public float[] decode(int[] ids, KvCache cache) {
+    requireOpen();
+    if (ids == null || ids.length == 0) {
+      throw new IllegalArgumentException("ids: expected at least one token");
+    }
+    if (cache == null || cache.isClosed()) {
+      throw new IllegalArgumentException("cache: expected an open KV cache, got "
+          + (cache == null ? "null" : "a closed one"));
+    }
+    int columns = config.kvHeads() * config.headDim();
+    if (cache.backend() != backend || cache.dtype() != dtype || cache.layers() != config.layers()
+        || cache.columns() != columns) {
+      throw new IllegalArgumentException("cache: expected " + config.layers() + " layers of [maxTokens," + columns
+          + "] " + dtype + " on " + backend.name() + ", got " + cache.layers() + " layers of [" + cache.capacity() + ","
+          + cache.columns() + "] " + cache.dtype() + " on " + cache.backend().name() + " (use newCache)");
+    }
+    int n = ids.length;
+    if (config.slidingWindow() != null && (long) cache.length() + n > config.slidingWindow()) {
+      throw new IllegalArgumentException("ids: " + ((long) cache.length() + n) + " positions are more than the model's"
+          + " sliding_window of " + config.slidingWindow() + ", which this library does not compute");
+    }
+    int past = cache.append(n);
+    int[] positions = new int[n];
+    for (int i = 0; i < n; i++) {
+      positions[i] = past + i;
+    }
+    try (Tensor idTensor = backend.fromInts(ids, n, 1); Tensor posTensor = backend.fromInts(positions, n, 1);
+        Tensor logits = backend.allocate(1, config.vocabSize(), DType.F32)) {
+      usePlan(InputShape.ofRows(n));
+      List<DecoderLayer> layers = layers();
+      embed().forward(idTensor, activation("h0"));
+      for (int i = 0; i < layers.size(); i++) {
+        layers.get(i).decode(activation("h" + i), posTensor, cache.keys(i), cache.values(i), past,
+            activation("h" + (i + 1)));
+      }
+      Tensor hn = activation("hn");
+      norm().forward(activation("h" + layers.size()), hn);
+      backend.gemm(false, hn.rowsView(n - 1, 1), true, headWeight(), 1f, 0f, logits);
+      return backend.read(logits);
+    } catch (RuntimeException e) {
+      cache.truncate(past);
+      throw e;
+    }
   }
 
   /** The final norm's output for the batch: the embedding, every layer and the norm, forward. */

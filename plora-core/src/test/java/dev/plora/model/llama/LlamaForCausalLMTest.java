@@ -19,6 +19,7 @@ import dev.plora.train.Checkpoints;
 import dev.plora.train.TrainListener;
 import dev.plora.train.Trainer;
 import dev.plora.testing.Reference;
+import dev.plora.testing.TinyLlama;
 import dev.plora.tensor.DType;
 import dev.plora.tensor.Tensor;
 import java.nio.file.Files;
@@ -35,10 +36,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /** Tiny random checkpoints of every architecture variant against the float64 reference model. */
 class LlamaForCausalLMTest {
-  private static final String CONFIG = """
-      {"architectures": ["%s"], "hidden_size": 16, "intermediate_size": 24, "num_hidden_layers": 2,
-       "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 6, "vocab_size": 37,
-       "rms_norm_eps": 1e-5, "rope_theta": 10000.0%s}""";
   private static final List<int[]> DOCS = List.of(new int[] {3, 17, 36, 0, 5}, new int[] {9, 9, 21, 2});
   private static final List<int[]> LABELS = List.of(new int[] {-100, -100, 36, 0, 5}, new int[] {9, 9, 21, 2});
 
@@ -47,40 +44,7 @@ class LlamaForCausalLMTest {
   /** Writes config.json and random weights (rounded to {@code dtype}), one file or two shards. */
   Map<String, float[]> checkpoint(Path dir, String architecture, String extra, DType dtype, boolean sharded)
       throws Exception {
-    Files.writeString(dir.resolve("config.json"), CONFIG.formatted(architecture, extra));
-    LlamaConfig config = LlamaConfig.read(dir);
-    Map<String, long[]> shapes = config.tensorShapes();
-    Map<String, float[]> values = new LinkedHashMap<>();
-    shapes.forEach((name, shape) -> {
-      long n = 1;
-      for (long d : shape) {
-        n *= d;
-      }
-      float[] v = Reference.random(rng, (int) n, DType.F32);
-      boolean norm = name.endsWith("norm.weight");
-      for (int i = 0; i < v.length; i++) {
-        v[i] = dtype.round(norm ? 1 + 0.2f * v[i] : 0.4f * v[i]);
-      }
-      values.put(name, v);
-    });
-    Safetensors.Dtype fileType = Safetensors.Dtype.of(dtype);
-    if (!sharded) {
-      Safetensors.writeFloats(dir.resolve(HfCheckpoint.SINGLE), values, shapes, fileType, Map.of("format", "pt"), false);
-    } else {
-      Map<String, float[]> first = new LinkedHashMap<>(), second = new LinkedHashMap<>();
-      StringBuilder map = new StringBuilder();
-      for (String name : values.keySet()) {
-        boolean one = name.startsWith("model.layers.0.") || name.startsWith("model.embed");
-        (one ? first : second).put(name, values.get(name));
-        map.append(map.length() == 0 ? "" : ", ").append('"').append(name).append("\": \"model-0000")
-            .append(one ? 1 : 2).append("-of-00002.safetensors\"");
-      }
-      Safetensors.writeFloats(dir.resolve("model-00001-of-00002.safetensors"), first, shapes, fileType, Map.of(), false);
-      Safetensors.writeFloats(dir.resolve("model-00002-of-00002.safetensors"), second, shapes, fileType, Map.of(),
-          false);
-      Files.writeString(dir.resolve(HfCheckpoint.INDEX), "{\"weight_map\": {" + map + "}}");
-    }
-    return values;
+    return TinyLlama.write(dir, architecture, extra, dtype, sharded, rng);
   }
 
   @ParameterizedTest(name = "{0}")
@@ -430,7 +394,7 @@ class LlamaForCausalLMTest {
   @Test
   void aFolderThatDoesNotFitIsRefusedBeforeLoading(@TempDir Path dir) throws Exception {
     checkpoint(dir, "LlamaForCausalLM", "", DType.F32, false);
-    Files.writeString(dir.resolve("config.json"), CONFIG.formatted("LlamaForCausalLM", "").replace(
+    Files.writeString(dir.resolve("config.json"), TinyLlama.CONFIG.formatted("LlamaForCausalLM", "").replace(
         "\"intermediate_size\": 24", "\"intermediate_size\": 25"));
     try (Backend backend = Backends.create("cpu")) {
       IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
