@@ -262,6 +262,21 @@ class MergeFolderTest {
       assertEquals(Safetensors.Dtype.F32, result.entry("model.norm.weight").dtype());
     }
     assertEquals(List.of("adapter", "base", "merged"), listing(dir), "nothing left beside it");
+
+    Map<String, byte[]> baseBefore = contents(base);
+    assertEquals(2, merge(base, base, "--force"), err.toString());
+    assertTrue(err.toString().contains("is or holds the input"), err.toString());
+    assertEquals(2, merge(base, dir, "--force"), err.toString());
+    assertTrue(err.toString().contains("is or holds the input"), err.toString());
+    Path notes = Files.createDirectory(dir.resolve("notes"));
+    Files.writeString(notes.resolve("todo.txt"), "keep me");
+    assertEquals(2, merge(base, notes, "--force"), err.toString());
+    assertOneLine();
+    assertTrue(err.toString().contains("not a model folder"), err.toString());
+    assertEquals(List.of("todo.txt"), listing(notes));
+    Map<String, byte[]> baseAfter = contents(base);
+    assertEquals(baseBefore.keySet(), baseAfter.keySet());
+    baseBefore.forEach((name, bytes) -> assertArrayEquals(bytes, baseAfter.get(name), name));
   }
 
   @Test
