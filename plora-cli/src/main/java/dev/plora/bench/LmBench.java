@@ -24,6 +24,7 @@ import java.util.function.Consumer;
  * and for full fine-tuning the dW GEMMs too) plus attention (4·T²·head_dim·heads per layer
  * forward, half of it under the causal mask, 2.5× that in backward). The names say which bytes
  * each result reports: activation bytes (the plan's arena) and all native bytes after the step.
+ * The checkpointed LoRA step recomputes each layer's forward in backward, counted as work done.
  */
 public final class LmBench {
   public static final String FAMILY = "lm";
@@ -59,22 +60,28 @@ public final class LmBench {
     long backwardDx = 2L * sequence * (projections + head) + (long) (2.5 * attention);
     String shape = String.format(Locale.ROOT, "hidden=%d,layers=%d,heads=%d/%d,inter=%d,vocab=%d,T=%d", h,
         config.layers(), config.heads(), config.kvHeads(), inter, config.vocabSize(), sequence);
-    for (String mode : List.of("lm_lora_step", "lm_frozen_step", "lm_full_step", "lm_inference")) {
-      boolean full = mode.equals("lm_full_step");
+    long recomputed = 2L * sequence * projections + attention; // the layers' forward, again in backward
+    for (String mode : List.of("lm_lora_step", "lm_lora_step_checkpointed", "lm_frozen_step", "lm_full_step",
+        "lm_inference")) {
+      boolean full = mode.equals("lm_full_step"), checkpointed = mode.endsWith("_checkpointed");
       try (LlamaForCausalLM model = LlamaForCausalLM.build(backend, config, (name, t) ->
           backend.fillUniform(t, -0.02f, 0.02f, 11, name.hashCode()), dtype, full);
           TokenBatch batch = TokenBatch.pack(backend, List.of(ids), null)) {
-        if (mode.equals("lm_lora_step")) {
+        model.checkpointLayers(checkpointed);
+        if (mode.startsWith("lm_lora_step")) {
           Lora.inject(model, LoraConfig.builder().r(16).alpha(32).targetModules("q_proj", "k_proj", "v_proj", "o_proj",
               "gate_proj", "up_proj", "down_proj").build());
         }
         boolean backward = !mode.equals("lm_inference");
         double[] ms = timing.measure(backend, () -> model.forward(batch, backward));
-        long flops = forward + (backward ? backwardDx : 0) + (full ? 2L * sequence * (projections + head) : 0);
+        long flops = forward + (backward ? backwardDx : 0) + (full ? 2L * sequence * (projections + head) : 0)
+            + (checkpointed ? recomputed : 0);
         out.add(BenchResult.of(mode, shape, ms, 0, flops));
-        long activations = model.plan(InputShape.ofRows(sequence)).bytes();
-        notes.accept(String.format(Locale.ROOT, "%s: %.1f tokens/s, activations %.1f MiB, all native memory %.1f MiB",
-            mode, sequence / (ms[ms.length / 2] / 1000), activations / 1048576.0, backend.nativeBytes() / 1048576.0));
+        var plan = model.plan(InputShape.ofRows(sequence));
+        double keptRows = plan.keptBytes() / (double) sequence / config.layers() / (h * dtype.byteSize());
+        notes.accept(String.format(Locale.ROOT, "%s: %.1f tokens/s, activations %.1f MiB (kept %.2f hidden rows per "
+            + "token per layer), all native memory %.1f MiB", mode, sequence / (ms[ms.length / 2] / 1000),
+            plan.bytes() / 1048576.0, keptRows, backend.nativeBytes() / 1048576.0));
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }

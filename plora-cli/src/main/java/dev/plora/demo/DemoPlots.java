@@ -148,7 +148,8 @@ public final class DemoPlots {
     return renderer;
   }
 
-  private static void write(Path file, JFreeChart chart) throws IOException {
+  /** A chart as a 900×560 PNG, written atomically. */
+  public static void write(Path file, JFreeChart chart) throws IOException {
     ByteArrayOutputStream png = new ByteArrayOutputStream();
     ChartUtils.writeChartAsPNG(png, chart, 900, 560);
     AtomicFiles.write(file, png.toByteArray(), true);

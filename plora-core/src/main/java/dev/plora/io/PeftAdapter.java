@@ -104,8 +104,27 @@ public final class PeftAdapter {
     return modules;
   }
 
+  /**
+   * Where an adapter belongs, as PEFT records it: {@code base_model_name_or_path} (a hub id or a
+   * folder) and {@code task_type} ("CAUSAL_LM" for a language model; null when not a PEFT task).
+   */
+  public record Origin(String baseModelNameOrPath, String taskType) {
+    public static final Origin NONE = new Origin(null, null);
+
+    /** A causal language model's adapter, trained on the model at {@code base}. */
+    public static Origin causalLm(String base) {
+      return new Origin(base, "CAUSAL_LM");
+    }
+  }
+
   /** Writes the two files into {@code dir} (created if needed), each atomically. */
   public static void write(Path dir, Config config, List<Module> modules, boolean overwrite) throws IOException {
+    write(dir, config, modules, Origin.NONE, overwrite);
+  }
+
+  /** Writes the two files into {@code dir}, recording the adapter's {@code origin}. */
+  public static void write(Path dir, Config config, List<Module> modules, Origin origin, boolean overwrite)
+      throws IOException {
     Files.createDirectories(dir);
     for (Module m : modules) {
       if (m.r() != config.rank(m.name())) {
@@ -115,7 +134,8 @@ public final class PeftAdapter {
     }
     Map<String, Object> json = new LinkedHashMap<>();
     json.put("peft_type", "LORA");
-    json.put("task_type", null);
+    json.put("task_type", origin.taskType());
+    json.put("base_model_name_or_path", origin.baseModelNameOrPath());
     json.put("r", config.r());
     json.put("lora_alpha", config.loraAlpha());
     json.put("lora_dropout", config.loraDropout());
@@ -147,6 +167,15 @@ public final class PeftAdapter {
    * ones go to rank_pattern / alpha_pattern under their exact paths, as PEFT writes them.
    */
   public static void save(Path dir, Map<String, LoraAdapter> adapters, boolean overwrite) throws IOException {
+    save(dir, adapters, null, Origin.NONE, overwrite);
+  }
+
+  /**
+   * As {@link #save(Path, Map, boolean)}, with {@code target_modules} as the user gave them (PEFT's
+   * short names such as "q_proj", or null for the adapters' full paths) and the adapter's origin.
+   */
+  public static void save(Path dir, Map<String, LoraAdapter> adapters, List<String> targetModules, Origin origin,
+      boolean overwrite) throws IOException {
     if (adapters == null || adapters.isEmpty()) {
       throw new IllegalArgumentException("adapters: expected at least one");
     }
@@ -171,8 +200,9 @@ public final class PeftAdapter {
       modules.add(new Module(e.getKey(), l.r(), l.masterA().cols(), l.masterB().rows(), l.masterA().toFloatArray(),
           l.masterB().toFloatArray()));
     }
-    write(dir, new Config(first.r(), first.alpha(), first.dropout(), first.rsLora(), List.copyOf(adapters.keySet()),
-        rankPattern, alphaPattern), modules, overwrite);
+    write(dir, new Config(first.r(), first.alpha(), first.dropout(), first.rsLora(),
+        targetModules != null ? targetModules : List.copyOf(adapters.keySet()), rankPattern, alphaPattern), modules,
+        origin, overwrite);
   }
 
   /**
@@ -210,6 +240,51 @@ public final class PeftAdapter {
       e.getValue().masterB().copyFrom(m.b());
       e.getValue().sync();
     }
+  }
+
+  /**
+   * Injects the adapter folder {@code dir} into {@code model} as PEFT's {@code PeftModel.from_pretrained}
+   * does: adapters on the modules its config targets (with its r, alpha, patterns and rsLoRA,
+   * dropout off), then its weights loaded. A folder that does not match the model — a module
+   * missing, another shape, a module the targets name that the folder lacks — is refused naming
+   * the folder and the module, with the model as it was.
+   */
+  public static Map<String, LoraAdapter> apply(dev.plora.model.Module model, Path dir) throws IOException {
+    PeftAdapter peft = read(dir);
+    Config c = peft.config();
+    Map<String, Float> alphas = new LinkedHashMap<>();
+    c.alphaPattern().forEach((k, v) -> alphas.put(k, v.floatValue()));
+    LoraConfig config = LoraConfig.builder().r(c.r()).alpha((float) c.loraAlpha()).rsLora(c.useRslora())
+        .targetModules(c.targetModules()).rankPattern(c.rankPattern()).alphaPattern(alphas).build();
+    List<String> targeted = new ArrayList<>();
+    model.modules().forEach((path, m) -> {
+      if (m instanceof dev.plora.model.Linear l && config.targets(path, path.equals(model.outputHead()))) {
+        targeted.add(path);
+        Module saved = peft.modules().get(path);
+        if (saved != null && (saved.out() != l.weight().rows() || saved.in() != l.weight().cols())) {
+          throw new IllegalArgumentException(dir + ": module '" + path + "' is [out, in] = [" + saved.out() + ", "
+              + saved.in() + "] in the adapter but " + l.weight().shape() + " in the model");
+        }
+      }
+    });
+    if (!new java.util.HashSet<>(targeted).equals(peft.modules().keySet())) {
+      List<String> missing = new ArrayList<>(targeted);
+      missing.removeAll(peft.modules().keySet());
+      List<String> extra = new ArrayList<>(peft.modules().keySet());
+      extra.removeAll(targeted);
+      throw new IllegalArgumentException(dir + ": the adapter does not fit the model: its target_modules "
+          + c.targetModules() + " name " + (missing.isEmpty() ? "" : missing.size() + " modules it has no weights for "
+          + abbreviate(missing)) + (missing.isEmpty() || extra.isEmpty() ? "" : ", and ")
+          + (extra.isEmpty() ? "" : "it has weights for " + extra.size() + " modules the model lacks "
+          + abbreviate(extra)));
+    }
+    Map<String, LoraAdapter> adapters = dev.plora.lora.Lora.inject(model, config);
+    load(dir, adapters); // shapes, ranks and scalings checked against the folder before a weight is written
+    return adapters;
+  }
+
+  private static String abbreviate(List<String> names) {
+    return names.size() <= 4 ? names.toString() : names.subList(0, 4) + " and " + (names.size() - 4) + " more";
   }
 
   /** Reads and checks an adapter folder: config fields, key names, shapes, ranks. */

@@ -7,6 +7,8 @@ package dev.plora.optim;
  *   <li>{@link #constant}: the same value at every step;
  *   <li>{@link #warmupCosine}: linear warm-up over {@code warmup} steps to {@code peak}, then a
  *       cosine decay to {@code min} at {@code total};
+ *   <li>{@link #warmupLinear}: linear warm-up over {@code warmup} steps to {@code peak}, then a
+ *       linear decay to 0 at {@code total} (Hugging Face's default "linear" schedule);
  *   <li>{@link #jaggedCosine}: ReLoRA's schedule: the warm-up cosine, with a linear re-warm-up
  *       over {@code restartWarmup} steps at the start of every stage after the first (the learning
  *       rate restarts from near zero after each unload).
@@ -34,6 +36,20 @@ public interface LrSchedule {
       }
       double progress = total == warmup ? 1 : Math.min(1.0, (double) (step - warmup) / (total - warmup));
       return min + (peak - min) * 0.5 * (1 + Math.cos(Math.PI * progress));
+    };
+  }
+
+  static LrSchedule warmupLinear(double peak, long warmup, long total) {
+    requireRate("peak", peak);
+    if (warmup < 0 || total <= 0 || warmup > total) {
+      throw new IllegalArgumentException("warmupLinear: expected 0 <= warmup <= total and total > 0, got warmup "
+          + warmup + ", total " + total);
+    }
+    return step -> {
+      if (step < warmup) {
+        return peak * (step + 1) / warmup;
+      }
+      return total == warmup ? 0 : peak * Math.max(0.0, (double) (total - step) / (total - warmup));
     };
   }
 

@@ -18,6 +18,8 @@ public final class ProgressBar implements TrainListener {
   private final boolean terminal;
   private final LongSupplier nanoTime;
   private final long started;
+  private long itemsPerStep;
+  private String unit;
   private boolean printed;
   private long lastPrint;
   private long lastPart;
@@ -40,6 +42,16 @@ public final class ProgressBar implements TrainListener {
     return new ProgressBar(System.err, label, System.console() != null, System::nanoTime);
   }
 
+  /** This bar also showing throughput in {@code unit} ("tokens"): {@code perStep} of them each step. */
+  public ProgressBar counting(long perStep, String unit) {
+    if (perStep < 1 || unit == null || unit.isBlank()) {
+      throw new IllegalArgumentException("counting: expected perStep >= 1 and a unit, got " + perStep + ", " + unit);
+    }
+    this.itemsPerStep = perStep;
+    this.unit = unit;
+    return this;
+  }
+
   @Override
   public void onStep(StepEvent e) {
     long now = nanoTime.getAsLong();
@@ -57,17 +69,18 @@ public final class ProgressBar implements TrainListener {
     double fraction = done / (double) e.totalSteps();
     double elapsed = (now - started) / 1e9;
     String eta = clock(fraction > 0 ? elapsed / fraction - elapsed : 0);
+    String rate = itemsPerStep > 0 ? String.format(Locale.ROOT, "%.0f %s/s", e.stepsPerSecond() * itemsPerStep, unit)
+        : String.format(Locale.ROOT, "%.1f it/s", e.stepsPerSecond());
     if (terminal) {
       int filled = (int) Math.round(fraction * WIDTH);
-      out.print(String.format(Locale.ROOT, "\r%s [%s%s] %d/%d loss %.4g lr %.2e %.1f it/s eta %s ", label,
-          "=".repeat(filled), " ".repeat(WIDTH - filled), done, e.totalSteps(), e.loss(), e.lr(),
-          e.stepsPerSecond(), eta));
+      out.print(String.format(Locale.ROOT, "\r%s [%s%s] %d/%d loss %.4g lr %.2e %s eta %s ", label,
+          "=".repeat(filled), " ".repeat(WIDTH - filled), done, e.totalSteps(), e.loss(), e.lr(), rate, eta));
       if (last) {
         out.println();
       }
     } else {
-      out.println(String.format(Locale.ROOT, "%s %d/%d (%.0f%%) loss %.4g lr %.2e %.1f it/s eta %s", label, done,
-          e.totalSteps(), 100 * fraction, e.loss(), e.lr(), e.stepsPerSecond(), eta));
+      out.println(String.format(Locale.ROOT, "%s %d/%d (%.0f%%) loss %.4g lr %.2e %s eta %s", label, done,
+          e.totalSteps(), 100 * fraction, e.loss(), e.lr(), rate, eta));
     }
     out.flush();
   }

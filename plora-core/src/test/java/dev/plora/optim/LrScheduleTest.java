@@ -25,6 +25,18 @@ class LrScheduleTest {
   }
 
   @Test
+  void warmupLinearBoundaries() {
+    LrSchedule s = LrSchedule.warmupLinear(1.0, 10, 110);
+    assertEquals(0.1, s.lr(0), 1e-12);
+    assertEquals(1.0, s.lr(9), 1e-12);
+    assertEquals(1.0, s.lr(10), 1e-12);        // the decay starts at the peak
+    assertEquals(0.5, s.lr(60), 1e-12);
+    assertEquals(0.0, s.lr(110), 1e-12);
+    assertEquals(0.0, s.lr(500), 1e-12);
+    assertThrows(IllegalArgumentException.class, () -> LrSchedule.warmupLinear(1.0, 11, 10));
+  }
+
+  @Test
   void jaggedCosineRestartsEachStage() {
     LrSchedule envelope = LrSchedule.warmupCosine(1.0, 5, 100, 0.0);
     LrSchedule s = LrSchedule.jaggedCosine(1.0, 5, 100, 0.0, 20, 4);

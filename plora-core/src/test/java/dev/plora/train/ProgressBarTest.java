@@ -35,6 +35,13 @@ class ProgressBarTest {
   }
 
   @Test
+  void countingShowsThroughputInItsUnit() {
+    steps(new ProgressBar(out, "finetune", false, () -> now).counting(2048, "tokens"), 10, 1_000_000L);
+    assertEquals("finetune 10/10 (100%) loss 0.5000 lr 1.00e-03 204800 tokens/s eta 0:00",
+        bytes.toString(StandardCharsets.UTF_8).lines().reduce((a, b) -> b).orElseThrow());
+  }
+
+  @Test
   void aSlowRunLogsAtLeastEveryFewSeconds() {
     steps(new ProgressBar(out, "train", false, () -> now), 20, 10_000_000_000L); // 10 s a step, 20 steps
     List<String> lines = bytes.toString(StandardCharsets.UTF_8).lines().toList();

@@ -1,5 +1,6 @@
 package dev.plora.model.llama;
 
+import dev.plora.io.AtomicFiles;
 import dev.plora.io.Json;
 import java.io.IOException;
 import java.math.BigDecimal;
@@ -39,15 +40,18 @@ public record LlamaConfig(
 
   /** The architectures (Hugging Face's class names) and what sets them apart. */
   public enum Architecture {
-    LLAMA("LlamaForCausalLM"),
-    MISTRAL("MistralForCausalLM"),
-    QWEN2("Qwen2ForCausalLM"),
-    QWEN3("Qwen3ForCausalLM");
+    LLAMA("LlamaForCausalLM", "llama"),
+    MISTRAL("MistralForCausalLM", "mistral"),
+    QWEN2("Qwen2ForCausalLM", "qwen2"),
+    QWEN3("Qwen3ForCausalLM", "qwen3");
 
     public final String className;
+    /** config.json's {@code model_type}. */
+    public final String modelType;
 
-    Architecture(String className) {
+    Architecture(String className, String modelType) {
       this.className = className;
+      this.modelType = modelType;
     }
 
     /** q_norm and k_norm: an RMSNorm over each head of q and k before RoPE. */
@@ -92,6 +96,49 @@ public record LlamaConfig(
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * The config.json of this config (what {@link #parse} reads back to an equal config), with
+   * {@code torch_dtype} set to {@code torchDtype} ("float32", "bfloat16" or "float16").
+   */
+  public Map<String, Object> toJson(String torchDtype) {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("architectures", List.of(architecture.className));
+    m.put("model_type", architecture.modelType);
+    m.put("hidden_size", hiddenSize);
+    m.put("intermediate_size", intermediateSize);
+    m.put("num_hidden_layers", layers);
+    m.put("num_attention_heads", heads);
+    m.put("num_key_value_heads", kvHeads);
+    m.put("head_dim", headDim);
+    m.put("vocab_size", vocabSize);
+    m.put("hidden_act", "silu");
+    m.put("rms_norm_eps", rmsNormEps);
+    m.put("rope_theta", ropeTheta);
+    if (ropeScaling != null) {
+      m.put("rope_scaling", Map.of("rope_type", "llama3", "factor", ropeScaling.factor(), "low_freq_factor",
+          ropeScaling.lowFreqFactor(), "high_freq_factor", ropeScaling.highFreqFactor(),
+          "original_max_position_embeddings", ropeScaling.originalMaxPositions()));
+    }
+    m.put("tie_word_embeddings", tieWordEmbeddings);
+    if (architecture != Architecture.QWEN2) { // Qwen2 has q/k/v biases by definition
+      m.put("attention_bias", attentionBias);
+      m.put("mlp_bias", mlpBias);
+    }
+    m.put("max_position_embeddings", maxPositionEmbeddings);
+    if (slidingWindow != null) {
+      m.put("sliding_window", slidingWindow);
+      m.put("use_sliding_window", true);
+    }
+    m.put("torch_dtype", torchDtype);
+    return m;
+  }
+
+  /** Writes {@link #toJson} to {@code dir/config.json}, atomically. */
+  public void write(Path dir, String torchDtype, boolean overwrite) throws IOException {
+    AtomicFiles.write(dir.resolve("config.json"), (Json.write(toJson(torchDtype), 1) + "\n")
+        .getBytes(java.nio.charset.StandardCharsets.UTF_8), overwrite);
   }
 
   /** The config of a parsed config.json (a JSON object). */

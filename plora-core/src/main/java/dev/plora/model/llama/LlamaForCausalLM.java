@@ -1,6 +1,7 @@
 package dev.plora.model.llama;
 
 import dev.plora.backend.Backend;
+import dev.plora.backend.RandomFill;
 import dev.plora.io.HfCheckpoint;
 import dev.plora.io.HfModelFolder;
 import dev.plora.io.Safetensors;
@@ -82,6 +83,29 @@ public final class LlamaForCausalLM extends Module {
       weights.requireExactly(config.tensorShapes(), config::ignorable);
       return build(backend, config, weights::load, dtype, trainable);
     }
+  }
+
+  /**
+   * A freshly initialised model as Hugging Face initialises one: every weight matrix and the
+   * embedding drawn from N(0, {@code std}²) ({@code initializer_range}, 0.02 for most models),
+   * biases 0, norms 1. Draws come from Philox ({@code seed}, stream = the tensor's place in
+   * {@link LlamaConfig#tensorShapes()}), so the same seed gives the same model on every backend.
+   */
+  public static LlamaForCausalLM initialize(Backend backend, LlamaConfig config, DType dtype, boolean trainable,
+      long seed, float std) throws IOException {
+    if (!(std >= 0) || Float.isInfinite(std)) {
+      throw new IllegalArgumentException("std: expected a finite standard deviation >= 0, got " + std);
+    }
+    List<String> names = List.copyOf(config.tensorShapes().keySet());
+    return build(backend, config, (name, out) -> {
+      if (name.endsWith("norm.weight")) {
+        out.fill(1f);
+      } else if (name.endsWith(".bias")) {
+        out.fill(0f);
+      } else {
+        RandomFill.normal(backend, out, 0f, std, seed, names.indexOf(name));
+      }
+    }, dtype, trainable);
   }
 
   /** A model of {@code config} whose tensors (by Hugging Face's names) come from {@code weights}. */

@@ -59,6 +59,21 @@ class LlamaConfigTest {
     assertTrue(c.ignorable("model.layers.0.self_attn.rotary_emb.inv_freq"));
   }
 
+  /** config.json written from a config reads back as the same config, for every variant. */
+  @Test
+  void aWrittenConfigReadsBackEqual(@TempDir Path dir) throws Exception {
+    String noScaling = LLAMA_32.replaceFirst("\"rope_scaling\": \\{[^}]*\\}", "\"rope_scaling\": null");
+    for (String json : new String[] {LLAMA_32, LLAMA_32.replace("LlamaForCausalLM", "Qwen2ForCausalLM"),
+        noScaling.replace("LlamaForCausalLM", "Qwen3ForCausalLM"),
+        with(noScaling.replace("LlamaForCausalLM", "MistralForCausalLM"), "sliding_window", "4096")}) {
+      LlamaConfig c = parse(json);
+      c.write(dir, "bfloat16", true);
+      assertEquals(c, LlamaConfig.read(dir), json);
+      assertEquals("bfloat16", ((Map<?, ?>) Json.parse(Files.readString(dir.resolve("config.json"))))
+          .get("torch_dtype"));
+    }
+  }
+
   @Test
   void defaultsAreHuggingFacesAndArchitecturesAddTheirTensors() {
     String base = """

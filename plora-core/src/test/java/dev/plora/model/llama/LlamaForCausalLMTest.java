@@ -164,6 +164,45 @@ class LlamaForCausalLMTest {
     }
   }
 
+  /**
+   * A freshly initialised model: weights N(0, std²), norms 1, the same for the same seed; written
+   * with its config.json, it loads back and computes the same logits bit for bit.
+   */
+  @Test
+  void anInitialisedModelIsWrittenAndLoadsBack(@TempDir Path dir) throws Exception {
+    Files.writeString(dir.resolve("config.json"), CONFIG.formatted("Qwen3ForCausalLM", ""));
+    LlamaConfig config = LlamaConfig.read(dir);
+    Path out = dir.resolve("fresh");
+    try (Backend backend = Backends.create("cpu");
+        LlamaForCausalLM a = LlamaForCausalLM.initialize(backend, config, DType.F32, false, 7, 0.02f);
+        LlamaForCausalLM b = LlamaForCausalLM.initialize(backend, config, DType.F32, false, 7, 0.02f);
+        LlamaForCausalLM c = LlamaForCausalLM.initialize(backend, config, DType.F32, false, 8, 0.02f);
+        TokenBatch batch = TokenBatch.pack(backend, DOCS, LABELS)) {
+      float[] q = ((dev.plora.model.Linear) a.module("model.layers.1.self_attn.q_proj")).weight().toFloatArray();
+      double sum = 0, squares = 0;
+      for (float v : q) {
+        sum += v;
+        squares += (double) v * v;
+      }
+      double mean = sum / q.length, std = Math.sqrt(squares / q.length - mean * mean);
+      assertEquals(0.02, std, 0.02 * 0.25, "std of " + q.length + " draws");
+      assertEquals(0, mean, 0.02 * 0.25, "mean");
+      for (float v : ((dev.plora.model.RmsNormLayer) a.module("model.layers.0.self_attn.k_norm")).weight()
+          .toFloatArray()) {
+        assertEquals(1f, v, "norm weights start at 1");
+      }
+      double loss = a.forward(batch, false).loss();
+      assertEquals(loss, b.forward(batch, false).loss(), 0, "the same seed, the same model");
+      assertTrue(loss != c.forward(batch, false).loss(), "another seed, another model");
+      a.saveMerged(out, Safetensors.Dtype.F32, false);
+      config.write(out, "float32", false);
+      try (LlamaForCausalLM loaded = LlamaForCausalLM.load(backend, out, DType.F32, false);
+          Tensor la = a.logits(batch); Tensor lb = loaded.logits(batch)) {
+        assertArrayEquals(la.toFloatArray(), lb.toFloatArray(), "logits of the written model");
+      }
+    }
+  }
+
   /** LoRA and PLoRA on the model through the Trainer: the loss falls, and a rerun repeats it bit for bit. */
   @Test
   void trainsWithTheTrainerReproducibly(@TempDir Path dir) throws Exception {
@@ -274,6 +313,28 @@ class LlamaForCausalLMTest {
     }
     assertEquals(losses[0], losses[1], 0, "the same loss");
     assertTrue(kept[1] < kept[0] / 2, "kept bytes " + kept[0] + " -> " + kept[1]);
+  }
+
+  /**
+   * The memory target of checkpointed training: what stays between forward and backward is at most
+   * two hidden-size rows per token per layer in the compute dtype (the residual stream kept at each
+   * layer's input, everything else recomputed), LoRA on every projection included.
+   */
+  @Test
+  void checkpointedLayersKeepAtMostTwoHiddenRowsPerTokenPerLayer(@TempDir Path dir) throws Exception {
+    Files.writeString(dir.resolve("config.json"), CONFIG.formatted("LlamaForCausalLM", "")
+        .replace("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 8")); // the bench model's depth
+    LlamaConfig config = LlamaConfig.read(dir);
+    int tokens = 1024;
+    try (Backend backend = Backends.create("cpu");
+        LlamaForCausalLM model = LlamaForCausalLM.initialize(backend, config, DType.BF16, false, 3, 0.02f)) {
+      Lora.inject(model, LoraConfig.builder().r(4).alpha(8).dropout(0.1f).targetModules("all-linear").build());
+      model.checkpointLayers(true);
+      long kept = model.plan(InputShape.ofRows(tokens)).keptBytes();
+      double perTokenPerLayer = kept / (double) tokens / config.layers() / (config.hiddenSize() * 2.0);
+      assertTrue(perTokenPerLayer <= 2, "kept " + kept + " bytes: " + perTokenPerLayer
+          + " hidden rows per token per layer");
+    }
   }
 
   /**
