@@ -2,6 +2,7 @@ package dev.plora.finetune;
 
 import dev.plora.backend.Backend;
 import dev.plora.backend.Backends;
+import dev.plora.data.Batch;
 import dev.plora.data.Example;
 import dev.plora.io.AtomicFiles;
 import dev.plora.io.HfCheckpoint;
@@ -52,7 +53,7 @@ public final class FineTune {
   }
 
   private final FineTuneSettings settings;
-  private final Trainer.BatchSource<List<Example>> batches;
+  private final Trainer.BatchSource<Batch> batches;
   private final List<Example> evalExamples;
   private final List<Listener> listeners;
 
@@ -85,9 +86,9 @@ public final class FineTune {
       model.checkpointLayers(s.checkpointLayers());
       Map<String, LoraAdapter> adapters = s.method().usesAdapters() ? Lora.inject(model, s.lora()) : Map.of();
       long[] tokens = new long[1];
-      Trainer.Builder<List<Example>> tb = Trainer.<List<Example>>builder(backend)
+      Trainer.Builder<Batch> tb = Trainer.<Batch>builder(backend)
           .lossFunction(docs -> {
-            try (TokenBatch batch = pack(backend, docs)) {
+            try (TokenBatch batch = docs.pack(backend)) {
               tokens[0] += batch.tokens();
               return model.forward(batch, true).loss();
             }
@@ -115,7 +116,7 @@ public final class FineTune {
       for (Listener l : listeners) {
         tb.listener(l);
       }
-      try (Trainer<List<Example>> trainer = tb.build()) {
+      try (Trainer<Batch> trainer = tb.build()) {
         record.trainableBytes(trainer.trainableBytes());
         if (s.resume()) {
           Path latest = Checkpoints.latest(s.out().resolve(CHECKPOINTS)).orElseThrow();
@@ -151,16 +152,6 @@ public final class FineTune {
     for (Listener l : listeners) {
       l.onEval(step, r);
     }
-  }
-
-  /** One batch of documents, packed with their boundaries. */
-  static TokenBatch pack(Backend backend, List<Example> docs) {
-    List<int[]> ids = new ArrayList<>(docs.size()), labels = new ArrayList<>(docs.size());
-    for (Example e : docs) {
-      ids.add(e.inputIds());
-      labels.add(e.labels());
-    }
-    return TokenBatch.pack(backend, ids, labels);
   }
 
   /**
@@ -243,7 +234,7 @@ public final class FineTune {
   /** Data and listeners for a run; the settings are checked when they are made. */
   public static final class Builder {
     private final FineTuneSettings settings;
-    private Trainer.BatchSource<List<Example>> batches;
+    private Trainer.BatchSource<Batch> batches;
     private List<Example> evalExamples = List.of();
     private final List<Listener> listeners = new ArrayList<>();
 
@@ -256,9 +247,10 @@ public final class FineTune {
 
     /**
      * The documents of micro-batch {@code micro} of step {@code step}: a pure function of the two,
-     * so that a resumed run sees the data the uninterrupted one saw.
+     * so that a resumed run sees the data the uninterrupted one saw ({@link
+     * dev.plora.data.Batches#source} is one).
      */
-    public Builder train(Trainer.BatchSource<List<Example>> batches) {
+    public Builder train(Trainer.BatchSource<Batch> batches) {
       this.batches = batches;
       return this;
     }

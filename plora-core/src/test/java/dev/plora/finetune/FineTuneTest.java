@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.plora.backend.Backend;
 import dev.plora.backend.Backends;
+import dev.plora.data.Batch;
 import dev.plora.data.Example;
 import dev.plora.io.Json;
 import dev.plora.io.PeftAdapter;
@@ -63,10 +64,12 @@ class FineTuneTest {
   }
 
   /** A pure function of (step, micro): three examples drawn from a stream of its own. */
-  static Trainer.BatchSource<List<Example>> batches(long seed) {
+  static Trainer.BatchSource<Batch> batches(long seed) {
     return (step, micro) -> {
       SplittableRandom rng = new SplittableRandom(seed * 1_000_003L + step * 31 + micro);
-      return List.of(example(rng), example(rng), example(rng));
+      List<Example> docs = List.of(example(rng), example(rng), example(rng));
+      return new Batch(new int[] {0, 1, 2}, docs.stream().map(Example::inputIds).toList(),
+          docs.stream().map(Example::labels).toList());
     };
   }
 
