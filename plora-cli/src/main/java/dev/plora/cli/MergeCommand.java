@@ -2,6 +2,8 @@ package dev.plora.cli;
 
 import dev.plora.backend.Backend;
 import dev.plora.backend.Rounding;
+import dev.plora.io.HfCheckpoint;
+import dev.plora.io.HfModelFolder;
 import dev.plora.io.PeftAdapter;
 import dev.plora.io.Safetensors;
 import dev.plora.tensor.DType;
@@ -11,11 +13,13 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.DoubleSummaryStatistics;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -28,9 +32,13 @@ import picocli.CommandLine.Option;
 /**
  * {@code plora merge}: base weights + a PEFT LoRA adapter → merged weights, tensor by tensor and
  * each in chunks of rows (peak memory is a chunk, not a tensor or the model), with the native
- * merge kernel (F64 bases on the host, in double precision), written atomically.
+ * merge kernel (F64 bases on the host, in double precision), written atomically. BASE is one
+ * safetensors file (OUT is then one too) or a Hugging Face model folder (OUT is then a model
+ * folder: the same shards and index, with BASE's config and tokenizer files, written as a
+ * temporary folder beside OUT and renamed into place when complete).
  */
-@Command(name = "merge", description = "Merge a PEFT LoRA adapter into base safetensors weights, tensor by tensor.")
+@Command(name = "merge", description = "Merge a PEFT LoRA adapter into base weights (a safetensors file or a model "
+    + "folder), tensor by tensor.")
 final class MergeCommand implements Callable<Integer> {
   /**
    * Base bytes handled at a time (counted as fp32, or fp64 for F64 merges): memory stays bounded
@@ -47,13 +55,15 @@ final class MergeCommand implements Callable<Integer> {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  @Option(names = "--base", required = true, paramLabel = "BASE.safetensors", description = "Base weights.")
+  @Option(names = "--base", required = true, paramLabel = "BASE", description = "Base weights: a .safetensors file, "
+      + "a Hugging Face model folder, or its " + HfCheckpoint.INDEX + ".")
   Path base;
 
   @Option(names = "--adapter", required = true, paramLabel = "DIR", description = "PEFT adapter folder.")
   Path adapter;
 
-  @Option(names = "--out", required = true, paramLabel = "OUT.safetensors", description = "Merged weights to write.")
+  @Option(names = "--out", required = true, paramLabel = "OUT", description = "Merged weights to write: a "
+      + ".safetensors file for a file BASE, a model folder for a folder BASE.")
   Path out;
 
   @Option(names = "--dtype", description = "f32, bf16 or f16 for the floating-point tensors (default: as in BASE).")
@@ -63,7 +73,7 @@ final class MergeCommand implements Callable<Integer> {
       + "(default nearest).", defaultValue = "nearest")
   String rounding;
 
-  @Option(names = "--force", description = "Replace OUT if it exists.")
+  @Option(names = "--force", description = "Replace OUT if it exists (a folder only if it is a model folder).")
   boolean force;
 
   @Option(names = "--backend", description = "cpu or cuda (default: as plora info says).")
@@ -72,74 +82,180 @@ final class MergeCommand implements Callable<Integer> {
   @Option(names = "--seed", description = "Seed of stochastic rounding (default 0).", defaultValue = "0")
   long seed;
 
+  /** The merge's settings, once parsed, and the progress shown across BASE's files. */
+  private Rounding mode;
+  private DType forced;
+  private PeftAdapter peft;
+  private Set<String> merged;
+  private int done;
+  private int total;
+
   @Override
   public Integer call() throws Exception {
-    Rounding mode = switch (rounding.toLowerCase(Locale.ROOT)) {
+    mode = switch (rounding.toLowerCase(Locale.ROOT)) {
       case "nearest" -> Rounding.NEAREST;
       case "stochastic" -> Rounding.STOCHASTIC;
       default -> throw new IllegalArgumentException("--rounding: expected nearest or stochastic, got '" + rounding + "'");
     };
-    DType forced = dtype == null ? null : Options.dtype("--dtype", dtype, true);
-    Options.inputFile("--base", base);
+    forced = dtype == null ? null : Options.dtype("--dtype", dtype, true);
+    Path folder = modelFolder(base);
+    if (folder == null) {
+      Options.inputFile("--base", base);
+    }
     Options.adapterFolder("--adapter", adapter);
-    Options.outputFile("--out", out, force);
-    PrintWriter err = spec.commandLine().getErr();
-    PeftAdapter peft = PeftAdapter.read(adapter);
-    try (Safetensors.Reader in = Safetensors.open(base);
-        Backend backend = Options.backend(backendName)) {
-      List<Safetensors.Spec> specs = new ArrayList<>();
-      Set<String> merged = new HashSet<>();
-      for (Safetensors.Entry e : in.entries()) {
-        specs.add(new Safetensors.Spec(e.name(), outType(e, forced), e.shape()));
-        String module = e.name().endsWith(".weight") ? e.name().substring(0, e.name().length() - 7) : null;
-        if (module != null && peft.modules().containsKey(module)) {
-          PeftAdapter.Module m = peft.modules().get(module);
-          if (e.shape().length != 2 || e.shape()[0] != m.out() || e.shape()[1] != m.in()) {
-            throw new IllegalArgumentException("module '" + module + "': base weight " + java.util.Arrays.toString(e.shape())
-                + " does not match the adapter's [out, in] = [" + m.out() + ", " + m.in() + "]");
+    if (folder == null) {
+      Options.outputFile("--out", out, force);
+    } else {
+      Options.outputModelFolder("--out", out, force, folder, adapter);
+    }
+    peft = PeftAdapter.read(adapter);
+    try (Backend backend = Options.backend(backendName)) {
+      if (folder == null) {
+        try (Safetensors.Reader in = Safetensors.open(base)) {
+          merged = check(List.of(in));
+          try {
+            mergeFile(backend, in, out, force);
+          } catch (IOException e) {
+            throw Options.cannotWrite(out, e);
           }
-          if (!e.dtype().isFloat()) {
-            throw new IllegalArgumentException("module '" + module + "': base weight is " + e.dtype());
-          }
-          if (mode == Rounding.STOCHASTIC && outType(e, forced) != Safetensors.Dtype.BF16) {
-            throw new IllegalArgumentException("--rounding stochastic needs bf16 output, '" + e.name() + "' would be "
-                + outType(e, forced));
-          }
-          merged.add(module);
         }
+      } else {
+        mergeFolder(backend, folder);
       }
-      for (String module : peft.modules().keySet()) {
-        if (!merged.contains(module)) {
-          throw new IllegalArgumentException("adapter module '" + module + "' has no weight '" + module
-              + ".weight' in " + base);
-        }
+    }
+    spec.commandLine().getOut().printf(Locale.ROOT, "merged %d modules (%s) into %s%n", merged.size(),
+        scalings(peft, merged), out);
+    return 0;
+  }
+
+  /** The model folder BASE names (itself, or the folder of its index), or null for a single file. */
+  private static Path modelFolder(Path base) {
+    if (Files.isDirectory(base)) {
+      return base;
+    }
+    Path name = base.getFileName();
+    if (name != null && name.toString().equals(HfCheckpoint.INDEX)) {
+      Path parent = base.toAbsolutePath().getParent();
+      if (!Files.isRegularFile(base)) {
+        throw new IllegalArgumentException("--base: no such file: " + base);
       }
-      Map<String, String> metadata = new java.util.LinkedHashMap<>(in.metadata());
-      metadata.put("plora_merged_adapter", adapter.toString());
-      int done = 0;
-      try (Safetensors.Writer w = Safetensors.create(out, specs, metadata, force)) {
-        for (Safetensors.Entry e : in.entries()) {
-          Safetensors.Dtype type = outType(e, forced);
-          String module = e.name().endsWith(".weight") ? e.name().substring(0, e.name().length() - 7) : null;
-          if (module != null && merged.contains(module) && type == Safetensors.Dtype.F64) {
-            mergeInF64(in, e, peft.modules().get(module), peft.config().scaling(module), w);
-          } else if (module != null && merged.contains(module)) {
-            mergeOnBackend(backend, in, e, peft.modules().get(module), (float) peft.config().scaling(module), type,
-                mode, done, w);
-          } else {
-            w.copy(in, e.name(), chunkBytes); // bit for bit, or converted to --dtype without overflow
+      return parent;
+    }
+    return null;
+  }
+
+  /**
+   * Merges every shard of model folder {@code folder} into the same shard of OUT, then writes the
+   * index (total_size counted in the output dtypes) and copies the companion files, all in a
+   * temporary folder that becomes OUT only when complete.
+   */
+  private void mergeFolder(Backend backend, Path folder) throws IOException {
+    try (HfCheckpoint in = HfCheckpoint.open(folder)) {
+      Map<String, List<String>> shards = in.shards();
+      List<Safetensors.Reader> files = new ArrayList<>();
+      shards.keySet().forEach(file -> files.add(in.shard(file)));
+      merged = check(files);
+      try {
+        HfModelFolder.write(out, force, dir -> {
+          Map<String, String> weightMap = new LinkedHashMap<>();
+          long totalBytes = 0;
+          for (Map.Entry<String, List<String>> shard : shards.entrySet()) {
+            totalBytes += mergeFile(backend, in.shard(shard.getKey()), dir.resolve(shard.getKey()), false);
+            shard.getValue().forEach(name -> weightMap.put(name, shard.getKey()));
           }
-          done++;
-          progress(err, done, specs.size(), e.name());
-        }
-        w.commit();
-      } catch (java.io.IOException e) {
+          if (in.indexed()) {
+            HfCheckpoint.writeIndex(dir, weightMap, totalBytes, false);
+          }
+          HfModelFolder.copyCompanionFiles(folder, dir, forced == null ? null : Safetensors.Dtype.of(forced));
+        });
+      } catch (IOException e) {
         throw Options.cannotWrite(out, e);
       }
-      spec.commandLine().getOut().printf(Locale.ROOT, "merged %d modules (%s) into %s%n", merged.size(),
-          scalings(peft, merged), out);
     }
-    return 0;
+  }
+
+  /**
+   * Checks, before anything is written, that every adapter module has a float weight
+   * {@code <module>.weight} of the adapter's [out, in] in BASE's files, and that the output dtypes
+   * allow the rounding; returns the modules to merge. Also counts the tensors, for the progress bar.
+   */
+  private Set<String> check(List<Safetensors.Reader> files) {
+    Set<String> found = new HashSet<>();
+    for (Safetensors.Reader in : files) {
+      for (Safetensors.Entry e : in.entries()) {
+        total++;
+        String module = module(e);
+        if (module == null) {
+          continue;
+        }
+        PeftAdapter.Module m = peft.modules().get(module);
+        if (e.shape().length != 2 || e.shape()[0] != m.out() || e.shape()[1] != m.in()) {
+          throw new IllegalArgumentException("module '" + module + "': base weight '" + e.name() + "' in " + in.file()
+              + " has shape " + Arrays.toString(e.shape()) + ", the adapter's update B·A is [out, in] = [" + m.out()
+              + ", " + m.in() + "]");
+        }
+        if (!e.dtype().isFloat()) {
+          throw new IllegalArgumentException("module '" + module + "': base weight '" + e.name() + "' in " + in.file()
+              + " is " + e.dtype() + ", expected a float dtype");
+        }
+        if (mode == Rounding.STOCHASTIC && outType(e) != Safetensors.Dtype.BF16) {
+          throw new IllegalArgumentException("--rounding stochastic needs bf16 output, '" + e.name() + "' would be "
+              + outType(e));
+        }
+        found.add(module);
+      }
+    }
+    for (String module : peft.modules().keySet()) {
+      if (!found.contains(module)) {
+        throw new IllegalArgumentException("adapter module '" + module + "' has no weight '" + module
+            + ".weight' in " + base);
+      }
+    }
+    return found;
+  }
+
+  /** The adapter module whose weight {@code e} is, or null when no adapter module adapts it. */
+  private String module(Safetensors.Entry e) {
+    if (!e.name().endsWith(".weight")) {
+      return null;
+    }
+    String module = e.name().substring(0, e.name().length() - ".weight".length());
+    return peft.modules().containsKey(module) ? module : null;
+  }
+
+  /**
+   * Writes {@code target}: each tensor of {@code in}, merged when an adapter module adapts it,
+   * else copied (bit for bit, or converted to --dtype); the file appears whole or not at all.
+   * Returns the bytes of its tensors' data.
+   */
+  private long mergeFile(Backend backend, Safetensors.Reader in, Path target, boolean overwrite) throws IOException {
+    List<Safetensors.Spec> specs = new ArrayList<>();
+    long bytes = 0;
+    for (Safetensors.Entry e : in.entries()) {
+      specs.add(new Safetensors.Spec(e.name(), outType(e), e.shape()));
+      bytes += specs.get(specs.size() - 1).bytes();
+    }
+    Map<String, String> metadata = new LinkedHashMap<>(in.metadata());
+    metadata.put("plora_merged_adapter", adapter.toString());
+    PrintWriter err = spec.commandLine().getErr();
+    try (Safetensors.Writer w = Safetensors.create(target, specs, metadata, overwrite)) {
+      for (Safetensors.Entry e : in.entries()) {
+        Safetensors.Dtype type = outType(e);
+        String module = module(e);
+        if (module != null && type == Safetensors.Dtype.F64) {
+          mergeInF64(in, e, peft.modules().get(module), peft.config().scaling(module), w);
+        } else if (module != null) {
+          mergeOnBackend(backend, in, e, peft.modules().get(module), (float) peft.config().scaling(module), type,
+              done, w);
+        } else {
+          w.copy(in, e.name(), chunkBytes); // bit for bit, or converted to --dtype without overflow
+        }
+        done++;
+        progress(err, done, total, e.name());
+      }
+      w.commit();
+    }
+    return bytes;
   }
 
   /**
@@ -149,7 +265,7 @@ final class MergeCommand implements Callable<Integer> {
    * {@link #ROUNDING_BLOCK_ELEMENTS}), so its bits do not depend on the chunks.
    */
   private void mergeOnBackend(Backend backend, Safetensors.Reader in, Safetensors.Entry e, PeftAdapter.Module m,
-      float scaling, Safetensors.Dtype type, Rounding mode, int index, Safetensors.Writer out) throws IOException {
+      float scaling, Safetensors.Dtype type, int index, Safetensors.Writer out) throws IOException {
     DType storage = switch (type) {
       case BF16 -> DType.BF16;
       case F16 -> DType.F16;
@@ -245,7 +361,7 @@ final class MergeCommand implements Callable<Integer> {
     return String.format(Locale.ROOT, "scaling %.6g to %.6g", s.getMin(), s.getMax());
   }
 
-  private static Safetensors.Dtype outType(Safetensors.Entry e, DType forced) {
+  private Safetensors.Dtype outType(Safetensors.Entry e) {
     if (forced == null || !e.dtype().isFloat()) {
       return e.dtype();
     }

@@ -3,6 +3,7 @@ package dev.plora.cli;
 import dev.plora.backend.Backend;
 import dev.plora.backend.Backends;
 import dev.plora.backend.cuda.CudaSupport;
+import dev.plora.io.HfModelFolder;
 import dev.plora.io.Json;
 import dev.plora.io.PeftAdapter;
 import dev.plora.tensor.DType;
@@ -118,6 +119,38 @@ final class Options {
     }
     for (String name : names) {
       outputFile(option, dir.resolve(name), true);
+    }
+  }
+
+  /**
+   * A model folder to write whole: in a folder that exists or can be made and may be written;
+   * when there, a folder that {@code overwrite} allows replacing and {@link
+   * HfModelFolder#requireReplaceable} accepts, and not one that is or holds an input (replacing it
+   * would delete what the command reads).
+   */
+  static void outputModelFolder(String option, Path dir, boolean overwrite, Path... inputs) throws IOException {
+    writableFolder(option, dir);
+    BasicFileAttributes a = attributes(option, dir);
+    if (a == null) {
+      return;
+    }
+    if (!a.isDirectory()) {
+      throw new IllegalArgumentException(option + ": " + dir + " exists and is not a folder");
+    }
+    if (!overwrite) {
+      throw new IllegalArgumentException(option + ": " + dir + " exists: use --force to replace it");
+    }
+    Path real = dir.toRealPath();
+    for (Path input : inputs) {
+      if (input.toRealPath().startsWith(real)) {
+        throw new IllegalArgumentException(option + ": " + dir + " is or holds the input " + input
+            + ", which replacing it would delete");
+      }
+    }
+    try {
+      HfModelFolder.requireReplaceable(dir);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(option + ": " + e.getMessage());
     }
   }
 

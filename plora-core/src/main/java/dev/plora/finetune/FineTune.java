@@ -6,6 +6,7 @@ import dev.plora.data.Batch;
 import dev.plora.data.Example;
 import dev.plora.io.AtomicFiles;
 import dev.plora.io.HfCheckpoint;
+import dev.plora.io.HfModelFolder;
 import dev.plora.io.Json;
 import dev.plora.io.Safetensors;
 import dev.plora.lora.Lora;
@@ -213,7 +214,7 @@ public final class FineTune {
       dtype = input.entry(shards.values().iterator().next().get(0)).dtype();
     }
     model.saveMerged(s.out(), shards, dtype, true);
-    ModelFolderFiles.copyCompanions(s.model(), s.out());
+    HfModelFolder.copyCompanionFiles(s.model(), s.out(), dtype);
     record.output("merged", s.out());
     if (s.exportRank() > 0) {
       Path dir = s.out().resolve("adapter-rank-" + s.exportRank());

@@ -33,11 +33,13 @@ public final class HfCheckpoint implements AutoCloseable {
   private final Path dir;
   private final Map<String, Safetensors.Reader> files; // shard file name -> reader, in name order
   private final Map<String, String> fileOf;            // tensor -> shard file name
+  private final boolean indexed;
 
-  private HfCheckpoint(Path dir, Map<String, Safetensors.Reader> files, Map<String, String> fileOf) {
+  private HfCheckpoint(Path dir, Map<String, Safetensors.Reader> files, Map<String, String> fileOf, boolean indexed) {
     this.dir = dir;
     this.files = files;
     this.fileOf = fileOf;
+    this.indexed = indexed;
   }
 
   /** Opens {@code dir}'s weights: the index and its shards when there is an index, else model.safetensors. */
@@ -45,8 +47,9 @@ public final class HfCheckpoint implements AutoCloseable {
     Path index = dir.resolve(INDEX), single = dir.resolve(SINGLE);
     Map<String, Safetensors.Reader> files = new TreeMap<>();
     Map<String, String> fileOf = new LinkedHashMap<>();
+    boolean indexed = Files.isRegularFile(index);
     try {
-      if (Files.isRegularFile(index)) {
+      if (indexed) {
         Map<String, String> weightMap = weightMap(index);
         for (String shard : new TreeSet<>(weightMap.values())) {
           Path file = dir.resolve(shard);
@@ -86,7 +89,8 @@ public final class HfCheckpoint implements AutoCloseable {
       }
       throw e;
     }
-    return new HfCheckpoint(dir, Collections.unmodifiableMap(files), Collections.unmodifiableMap(fileOf));
+    return new HfCheckpoint(dir, Collections.unmodifiableMap(files), Collections.unmodifiableMap(fileOf),
+        indexed);
   }
 
   private static Map<String, String> weightMap(Path index) throws IOException {
@@ -117,6 +121,11 @@ public final class HfCheckpoint implements AutoCloseable {
 
   public Path dir() {
     return dir;
+  }
+
+  /** Whether the weights were listed by {@value #INDEX} (sharded), not one {@value #SINGLE}. */
+  public boolean indexed() {
+    return indexed;
   }
 
   /** The shard files (one, model.safetensors, without an index) and the tensors each holds, in order. */
@@ -293,11 +302,20 @@ public final class HfCheckpoint implements AutoCloseable {
       }
     }
     if (!(shards.size() == 1 && shards.containsKey(SINGLE))) {
-      Map<String, Object> index = new LinkedHashMap<>();
-      index.put("metadata", Map.of("total_size", totalBytes));
-      index.put("weight_map", weightMap);
-      AtomicFiles.write(dir.resolve(INDEX), (Json.write(index, 2) + "\n").getBytes(StandardCharsets.UTF_8), overwrite);
+      writeIndex(dir, weightMap, totalBytes, overwrite);
     }
+  }
+
+  /**
+   * Writes {@code dir/model.safetensors.index.json} as Hugging Face does: {@code metadata.total_size}
+   * (the bytes of all tensors' data) and {@code weight_map} (tensor → shard file), keys sorted.
+   */
+  public static void writeIndex(Path dir, Map<String, String> weightMap, long totalBytes, boolean overwrite)
+      throws IOException {
+    Map<String, Object> index = new LinkedHashMap<>();
+    index.put("metadata", Map.of("total_size", totalBytes));
+    index.put("weight_map", new TreeMap<>(weightMap));
+    AtomicFiles.write(dir.resolve(INDEX), (Json.write(index, 2) + "\n").getBytes(StandardCharsets.UTF_8), overwrite);
   }
 
   /** Appends a tensor's values to the writer, a chunk of rows at a time. */
@@ -310,6 +328,15 @@ public final class HfCheckpoint implements AutoCloseable {
       t.rowsView(row, rows).copyTo(chunk);
       w.append(chunk.flip());
     }
+  }
+
+  /** The open shard {@code file} (a key of {@link #shards()}), closed with the checkpoint: for streaming reads. */
+  public Safetensors.Reader shard(String file) {
+    Safetensors.Reader r = files.get(file);
+    if (r == null) {
+      throw new IllegalArgumentException(dir + ": no shard '" + file + "'");
+    }
+    return r;
   }
 
   private Safetensors.Reader reader(String name) {

@@ -3,6 +3,7 @@ package dev.plora.model.llama;
 import dev.plora.backend.Backend;
 import dev.plora.backend.RandomFill;
 import dev.plora.io.HfCheckpoint;
+import dev.plora.io.HfModelFolder;
 import dev.plora.io.Safetensors;
 import dev.plora.lora.LoraAdapter;
 import dev.plora.lora.LoraLinear;
@@ -25,6 +26,7 @@ import dev.plora.tensor.Tensor;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -447,6 +449,35 @@ public final class LlamaForCausalLM extends Module {
         }
       }
     }, dtype, overwrite);
+  }
+
+  /**
+   * Writes a complete model folder at {@code dir}, as {@code base} (the folder the model was loaded
+   * from) is laid out: the merged weights, in {@code dtype}, in base's shard files and index, and
+   * base's config, tokenizer, generation and chat-template files
+   * ({@link HfModelFolder#copyCompanionFiles}, config.json's torch_dtype naming {@code dtype}). The
+   * folder is filled beside {@code dir} and renamed into place: it appears whole or not at all.
+   * {@code base} must describe this model (the same config.json fields and tensor shapes).
+   */
+  public void saveMerged(Path dir, Path base, Safetensors.Dtype dtype, boolean overwrite) throws IOException {
+    requireOpen();
+    if (!LlamaConfig.read(base).equals(config)) {
+      throw new IllegalArgumentException(base + ": its config.json describes another model than this one");
+    }
+    Map<String, List<String>> shards = new LinkedHashMap<>();
+    try (HfCheckpoint weights = HfCheckpoint.open(base)) {
+      weights.requireExactly(config.tensorShapes(), config::ignorable);
+      weights.shards().forEach((file, names) -> {
+        List<String> kept = names.stream().filter(config.tensorShapes()::containsKey).toList();
+        if (!kept.isEmpty()) {
+          shards.put(file, kept); // tensors the model ignores (such as rotary tables) are not written
+        }
+      });
+    }
+    HfModelFolder.write(dir, overwrite, tmp -> {
+      saveMerged(tmp, shards, dtype, false);
+      HfModelFolder.copyCompanionFiles(base, tmp, dtype);
+    });
   }
 
   /** Every tensor in one {@code model.safetensors}. */

@@ -196,11 +196,18 @@ class LlamaForCausalLMTest {
     assertArrayEquals(runs[0], runs[1], "a second run repeats the first bit for bit");
   }
 
-  /** Merged weights out, sharded as the input was: loaded back, the model computes what the adapted one did. */
+  /**
+   * A merged model folder out, sharded as the input was, with its config and tokenizer files: loaded
+   * back, the model computes what the adapted one did.
+   */
   @Test
   void mergedWeightsComputeWhatTheAdaptedModelComputes(@TempDir Path dir) throws Exception {
     Path in = Files.createDirectory(dir.resolve("in")), out = dir.resolve("out");
     checkpoint(in, "Qwen2ForCausalLM", "", DType.F32, true);
+    List<String> companions = List.of("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json");
+    for (String name : companions.subList(1, companions.size())) {
+      Files.writeString(in.resolve(name), "{\"file\": \"" + name + "\"}");
+    }
     double adapted;
     try (Backend backend = Backends.create("cpu"); LlamaForCausalLM model = LlamaForCausalLM.load(backend, in,
         DType.F32, false); TokenBatch batch = TokenBatch.pack(backend, DOCS, LABELS)) {
@@ -215,11 +222,19 @@ class LlamaForCausalLMTest {
       try (HfCheckpoint input = HfCheckpoint.open(in)) {
         shards = input.shards();
       }
-      model.saveMerged(out, shards, Safetensors.Dtype.F32, false);
-      Files.copy(in.resolve("config.json"), out.resolve("config.json"));
+      model.saveMerged(out, in, Safetensors.Dtype.F32, false);
       try (HfCheckpoint written = HfCheckpoint.open(out)) {
         assertEquals(shards, written.shards(), "sharded as the input was");
       }
+      for (String name : companions.subList(1, companions.size())) {
+        assertEquals(Files.readString(in.resolve(name)), Files.readString(out.resolve(name)), name);
+      }
+      assertEquals(LlamaConfig.read(in), LlamaConfig.read(out));
+      assertTrue(Files.readString(out.resolve("config.json")).contains("\"torch_dtype\": \"float32\""),
+          "config.json names the weights' dtype");
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+          () -> model.saveMerged(out, in, Safetensors.Dtype.F32, false));
+      assertTrue(e.getMessage().contains("exists"), e.getMessage());
       try (LlamaForCausalLM merged = LlamaForCausalLM.load(backend, out, DType.F32, false)) {
         assertEquals(adapted, merged.forward(batch, false).loss(), 1e-5 * adapted);
       }
