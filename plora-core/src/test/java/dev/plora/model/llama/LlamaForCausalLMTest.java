@@ -134,7 +134,7 @@ class LlamaForCausalLMTest {
    */
   @Test
   void anInitialisedModelIsWrittenAndLoadsBack(@TempDir Path dir) throws Exception {
-    Files.writeString(dir.resolve("config.json"), CONFIG.formatted("Qwen3ForCausalLM", ""));
+    Files.writeString(dir.resolve("config.json"), TinyLlama.CONFIG.formatted("Qwen3ForCausalLM", ""));
     LlamaConfig config = LlamaConfig.read(dir);
     Path out = dir.resolve("fresh");
     try (Backend backend = Backends.create("cpu");
@@ -286,7 +286,7 @@ class LlamaForCausalLMTest {
    */
   @Test
   void checkpointedLayersKeepAtMostTwoHiddenRowsPerTokenPerLayer(@TempDir Path dir) throws Exception {
-    Files.writeString(dir.resolve("config.json"), CONFIG.formatted("LlamaForCausalLM", "")
+    Files.writeString(dir.resolve("config.json"), TinyLlama.CONFIG.formatted("LlamaForCausalLM", "")
         .replace("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 8")); // the bench model's depth
     LlamaConfig config = LlamaConfig.read(dir);
     int tokens = 1024;
