@@ -176,6 +176,58 @@ class FineTuneTest {
     assertArrayEquals(expected, actual, "steps 21..30 bit for bit");
   }
 
+  /**
+   * Exact match after full fine-tuning: each answer compared with argmax decoding by full forward
+   * passes, computed here independently of the generator; examples without one answer are left out.
+   */
+  @Test
+  void exactMatchCountsTheAnswersGreedyDecodingGets(@TempDir Path dir) throws Exception {
+    Path out = dir.resolve("run");
+    FineTune.builder(settings(out, Method.FULL).lr(3e-3).steps(120).build()).train(batches(3)).build().run();
+    List<Example> set = new ArrayList<>(evalSet());
+    set.add(new Example(new int[] {1, 2, 3}, new int[] {1, 2, 3})); // every token scored: no single answer
+    try (Backend backend = Backends.create("cpu");
+        LlamaForCausalLM m = LlamaForCausalLM.load(backend, out, DType.F32, false)) {
+      ExactMatch.Result r = ExactMatch.evaluate(m, set, java.util.Set.of());
+      int expected = 0;
+      for (Example e : set.subList(0, set.size() - 1)) {
+        int start = 2; // the prompt token and the progression's first term
+        List<Integer> seq = new ArrayList<>();
+        for (int i = 0; i < start; i++) {
+          seq.add(e.inputIds()[i]);
+        }
+        boolean same = true;
+        for (int t = start; t < e.inputIds().length; t++) {
+          int[] ids = seq.stream().mapToInt(Integer::intValue).toArray();
+          try (var batch = dev.plora.model.TokenBatch.pack(backend, List.of(ids), null);
+              var logits = m.logits(batch)) {
+            float[] last = java.util.Arrays.copyOfRange(logits.toFloatArray(), (ids.length - 1) * VOCAB,
+                ids.length * VOCAB);
+            int best = 0;
+            for (int v = 1; v < VOCAB; v++) {
+              best = last[v] > last[best] ? v : best;
+            }
+            seq.add(best);
+            same &= best == e.inputIds()[t];
+          }
+        }
+        expected += same ? 1 : 0;
+      }
+      assertEquals(12, r.answered(), "the last example has no single answer");
+      assertEquals(null, r.matches().get(12));
+      assertEquals(expected, r.matched(), "matches " + r.matches());
+      assertTrue(r.matched() >= 3, "a trained model gets some progressions right: " + r.matches());
+    }
+  }
+
+  @Test
+  void anAnswerStartsAtTheFirstScoredTokenOfAScoredSuffix() {
+    assertEquals(2, ExactMatch.answerStart(new Example(new int[] {5, 6, 7, 8}, new int[] {-100, -100, 7, 8})));
+    assertEquals(-1, ExactMatch.answerStart(new Example(new int[] {5, 6, 7, 8}, new int[] {5, 6, 7, 8})));
+    assertEquals(-1, ExactMatch.answerStart(new Example(new int[] {5, 6, 7, 8}, new int[] {-100, 6, -100, 8})));
+    assertEquals(-1, ExactMatch.answerStart(new Example(new int[] {5, 6}, new int[] {-100, -100})));
+  }
+
   /** An adapter applied to a model it was not trained for is refused, naming the module, before any change. */
   @Test
   void anAdapterThatDoesNotFitTheModelIsRefused(@TempDir Path dir) throws Exception {
