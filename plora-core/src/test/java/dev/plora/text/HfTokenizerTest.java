@@ -12,6 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.util.Utils;
 import dev.plora.testing.TestTokenizers;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -19,6 +20,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalInt;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -230,6 +232,26 @@ class HfTokenizerTest {
       assertEquals("hello.", t.decode(t.ids("hello .", false), true));
     }
     assertEquals("hello .", tokenizer.decode(tokenizer.ids("hello .", false), true)); // the fixture says false
+  }
+
+  /**
+   * DJL, left to itself, asks EC2's metadata service on every load and downloads a CUDA build of
+   * its library where it sees a supported GPU (its LibUtils). Loading sets DJL's offline mode,
+   * which turns both off (a run under strace shows no connection, docs/text.md), and the library
+   * is the CPU build from DJL's jar.
+   */
+  @Test
+  void loadingIsOffline() throws IOException {
+    assertTrue(Utils.isOfflineMode(), "DJL's offline mode");
+    assertTrue(Boolean.parseBoolean(Utils.getEnvOrSystemProperty("OPT_OUT_TRACKING")), "DJL's telemetry off");
+    String cache = System.getProperty("DJL_CACHE_DIR"); // set by the build for the tests
+    if (cache != null) {
+      try (Stream<Path> files = Files.walk(Path.of(cache, "tokenizers"))) {
+        List<Path> libraries = files.filter(f -> f.getFileName().toString().equals("libtokenizers.so")).toList();
+        assertTrue(!libraries.isEmpty() && libraries.stream().allMatch(f -> f.toString().contains("-cpu-")),
+            "the CPU build from the jar: " + libraries);
+      }
+    }
   }
 
   private void writeConfig(String json) throws IOException {
