@@ -180,6 +180,33 @@ class HfTokenizerTest {
     assertArrayEquals(new int[] {IM_START, 270, 10, 297, IM_END, 10, IM_START, 278, 10}, tokenizer.ids(text, false));
   }
 
+  /** A Unigram model (SentencePiece's) lists its vocabulary as [piece, score] at each id. */
+  @Test
+  void unigramVocabularies() throws IOException {
+    Files.writeString(dir.resolve("tokenizer.json"), """
+        {"version": "1.0", "truncation": null, "padding": null,
+         "added_tokens": [{"id": 0, "content": "<unk>", "single_word": false, "lstrip": false, "rstrip": false,
+                           "normalized": false, "special": true},
+                          {"id": 5, "content": "</s>", "single_word": false, "lstrip": false, "rstrip": false,
+                           "normalized": false, "special": true}],
+         "normalizer": null,
+         "pre_tokenizer": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true},
+         "post_processor": null,
+         "decoder": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true},
+         "model": {"type": "Unigram", "unk_id": 0, "byte_fallback": false,
+                   "vocab": [["<unk>", 0.0], ["▁", -2.0], ["a", -3.0], ["b", -3.0], ["▁ab", -1.0], ["</s>", 0.0]]}}
+        """);
+    writeConfig("{\"eos_token\": \"</s>\", \"pad_token\": \"▁\"}");
+    try (HfTokenizer t = HfTokenizer.load(dir)) {
+      assertEquals(6, t.vocabSize());
+      assertEquals(OptionalInt.of(5), t.eosId());
+      assertEquals(OptionalInt.of(1), t.padId()); // found in the model's list, not the added tokens
+      assertArrayEquals(new int[] {4}, t.ids("ab", true)); // no post-processor: nothing added
+      assertArrayEquals(new int[] {1, 3, 2, 5}, t.ids("ba</s>", true));
+      assertEquals("ba", t.decode(new int[] {1, 3, 2, 5}, true));
+    }
+  }
+
   @Test
   void refusesMissingAndMalformedFiles() throws IOException {
     Path empty = Files.createDirectories(dir.resolve("empty"));
