@@ -10,10 +10,12 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalInt;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * The tokenizer of a Hugging Face model folder: tokenizer.json run by Hugging Face's own (Rust)
@@ -45,6 +47,8 @@ public final class HfTokenizer implements Tokenizer {
   private final boolean cleanUpSpaces;
   private final OptionalInt modelMaxLength;
   private final Optional<ChatTemplate> chatTemplate;
+  /** Read: a call into the native tokenizer; write: freeing it. */
+  private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
   private boolean closed;
 
   private HfTokenizer(HuggingFaceTokenizer tokenizer, Path dir, Vocabulary vocab, TokenizerConfig config) {
@@ -122,8 +126,15 @@ public final class HfTokenizer implements Tokenizer {
   @Override
   public Encoding encode(String text, boolean addSpecialTokens) {
     Objects.requireNonNull(text, "text");
-    requireOpen();
-    ai.djl.huggingface.tokenizers.Encoding e = tokenizer.encode(text, addSpecialTokens, false);
+    int[] utf16 = utf16Index(text);
+    ai.djl.huggingface.tokenizers.Encoding e;
+    lock.readLock().lock();
+    try {
+      requireOpen();
+      e = tokenizer.encode(text, addSpecialTokens, false);
+    } finally {
+      lock.readLock().unlock();
+    }
     long[] ids = e.getIds();
     long[] special = e.getSpecialTokenMask(); // 1 only where the post-processor added a token
     CharSpan[] spans = e.getCharTokenSpans();
@@ -149,7 +160,6 @@ public final class HfTokenizer implements Tokenizer {
     int[] outIds = new int[n];
     int[] starts = new int[n];
     int[] ends = new int[n];
-    int[] utf16 = utf16Index(text);
     int k = 0;
     if (bos) {
       outIds[k++] = bosId.getAsInt();
@@ -170,12 +180,25 @@ public final class HfTokenizer implements Tokenizer {
   /**
    * The tokenizers' spans count Unicode code points; Java strings count UTF-16 units. The index of
    * each code point (and of the end) in the string, or null when the two agree (no surrogates).
+   * A lone surrogate is refused: it is no character, and the library would make three U+FFFD of it.
    */
   private static int[] utf16Index(String text) {
-    int points = text.codePointCount(0, text.length());
-    if (points == text.length()) {
+    boolean surrogates = false;
+    for (int i = 0; i < text.length(); i++) {
+      char c = text.charAt(i);
+      if (Character.isSurrogate(c)) {
+        if (!Character.isHighSurrogate(c) || i + 1 == text.length() || !Character.isLowSurrogate(text.charAt(i + 1))) {
+          throw new IllegalArgumentException("text: expected valid UTF-16, got a lone surrogate U+"
+              + Integer.toHexString(c).toUpperCase(Locale.ROOT) + " at index " + i);
+        }
+        surrogates = true;
+        i++;
+      }
+    }
+    if (!surrogates) {
       return null;
     }
+    int points = text.codePointCount(0, text.length());
     int[] index = new int[points + 1];
     for (int p = 0, i = 0; p < points; p++) {
       index[p] = i;
@@ -188,7 +211,6 @@ public final class HfTokenizer implements Tokenizer {
   @Override
   public String decode(int[] ids, boolean skipSpecialTokens) {
     Objects.requireNonNull(ids, "ids");
-    requireOpen();
     long[] wide = new long[ids.length];
     for (int i = 0; i < ids.length; i++) {
       if (ids[i] < 0 || ids[i] >= vocabSize) {
@@ -196,7 +218,14 @@ public final class HfTokenizer implements Tokenizer {
       }
       wide[i] = ids[i];
     }
-    String text = tokenizer.decode(wide, skipSpecialTokens);
+    String text;
+    lock.readLock().lock();
+    try {
+      requireOpen();
+      text = tokenizer.decode(wide, skipSpecialTokens);
+    } finally {
+      lock.readLock().unlock();
+    }
     return cleanUpSpaces ? cleanUpTokenization(text) : text;
   }
 
@@ -237,15 +266,21 @@ public final class HfTokenizer implements Tokenizer {
     return modelMaxLength;
   }
 
+  /** Waits for encodes and decodes under way: the native tokenizer is freed after the last. */
   @Override
-  public synchronized void close() {
-    if (!closed) {
-      closed = true;
-      tokenizer.close();
+  public void close() {
+    lock.writeLock().lock();
+    try {
+      if (!closed) {
+        closed = true;
+        tokenizer.close();
+      }
+    } finally {
+      lock.writeLock().unlock();
     }
   }
 
-  private synchronized void requireOpen() {
+  private void requireOpen() {
     if (closed) {
       throw new IllegalStateException("the tokenizer of " + dir + " is closed");
     }

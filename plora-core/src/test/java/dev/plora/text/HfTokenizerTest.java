@@ -17,9 +17,14 @@ import dev.plora.testing.TestTokenizers;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 import java.util.OptionalInt;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -244,10 +249,42 @@ class HfTokenizerTest {
         "ids[1]", "[0, 305)", "305");
     assertRefused(IllegalArgumentException.class, () -> tokenizer.decode(new int[] {-1}, true), "ids[0]", "-1");
     assertThrows(NullPointerException.class, () -> tokenizer.encode(null, true));
+    // a lone surrogate is no character (the library would make three U+FFFD of it, spans past the end)
+    assertRefused(IllegalArgumentException.class, () -> tokenizer.encode("a\uD800b", true), "text", "U+D800", "index 1");
+    assertRefused(IllegalArgumentException.class, () -> tokenizer.encode("ab\uDC00", false), "U+DC00", "index 2");
+    assertArrayEquals(new int[] {0xF0, 0x9F, 0x98, 0x80}, tokenizer.ids("\uD83D\uDE00", false)); // a pair is 😀
     tokenizer.close();
     tokenizer.close(); // twice is harmless
     assertRefused(IllegalStateException.class, () -> tokenizer.encode("x", true), "closed");
     assertRefused(IllegalStateException.class, () -> tokenizer.decode(new int[] {1}, true), "closed");
+  }
+
+  /** One tokenizer serves several threads (a data loader's workers) with the ids of one. */
+  @Test
+  void concurrentEncodesAgreeWithSequentialOnes() throws Exception {
+    List<String> texts = List.of("hello world", "héllo wörld 日本", "a😀b c", "<|im_start|>user\nHi<|im_end|>\n",
+        " the assistant said hello".repeat(50));
+    List<int[]> expected = texts.stream().map(t -> tokenizer.ids(t, true)).toList();
+    ExecutorService pool = Executors.newFixedThreadPool(4);
+    try {
+      List<Future<Boolean>> runs = new ArrayList<>();
+      for (int w = 0; w < 4; w++) {
+        runs.add(pool.submit(() -> {
+          for (int i = 0; i < 200; i++) {
+            int k = i % texts.size();
+            if (!Arrays.equals(expected.get(k), tokenizer.ids(texts.get(k), true))) {
+              return false;
+            }
+          }
+          return true;
+        }));
+      }
+      for (Future<Boolean> run : runs) {
+        assertTrue(run.get());
+      }
+    } finally {
+      pool.shutdownNow();
+    }
   }
 
   @Test
