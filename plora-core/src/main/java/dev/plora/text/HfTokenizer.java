@@ -1,5 +1,6 @@
 package dev.plora.text;
 
+import ai.djl.engine.EngineException;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import ai.djl.huggingface.tokenizers.jni.CharSpan;
 import dev.plora.io.Json;
@@ -98,6 +99,8 @@ public final class HfTokenizer implements Tokenizer {
       tokenizer = HuggingFaceTokenizer.newInstance(
           new ByteArrayInputStream(json.getBytes(StandardCharsets.UTF_8)),
           Map.of("truncation", "false", "padding", "false"));
+    } catch (EngineException e) { // the native library, not the file
+      throw new IllegalStateException("Hugging Face tokenizers' native library did not load: " + e.getMessage(), e);
     } catch (RuntimeException e) {
       throw new IllegalArgumentException(file + ": Hugging Face tokenizers cannot read it: " + e.getMessage(), e);
     }
