@@ -5,10 +5,11 @@
 #
 #   gpu-java/runtime.tgz   a jlinked Java runtime: the modules the library and its tests use,
 #                          without java.desktop (only the demo's charts need it), stripped
-#   gpu-java/lib/*.jar     the runtime jars but JFreeChart (plora-core's jar among them),
-#                          plora-core's test classes (the backend cases; the command line's
-#                          tests, which need JFreeChart and jqwik, stay here) and the JUnit
-#                          console launcher matching the project's JUnit
+#   gpu-java/lib/*.jar     the runtime jars but JFreeChart and the text jars (plora-core's jar
+#                          among them), plora-core's test classes (the backend cases; the command
+#                          line's tests, which need JFreeChart and jqwik, stay here, and so do
+#                          dev.plora.text's) and the JUnit console launcher matching the
+#                          project's JUnit
 #   gpu-java/native/       libgomp.so.1, in case the GPU machine lacks it
 #   gpu-java/STAMP         the commit it was built from
 #
@@ -46,7 +47,18 @@ jlink --add-modules "$MODULES" --strip-debug --no-man-pages --no-header-files --
   --strip-native-debug-symbols exclude-debuginfo-files --output "$tmp/runtime"
 tar -C "$tmp" -czf "$build/runtime.tgz" runtime
 
+# Text (tokenizers, chat templates) runs on the CPU alone, and its jars (DJL's tokenizers with four
+# platforms' native libraries, Jinjava with Guava: 33 MB) would take the bundle past its limit:
+# the dependencies of those two, as plora-core's dependency tree lists them, stay here.
+mvn -q -B -pl plora-core dependency:tree -DoutputFile="$tmp/tree.txt" >/dev/null || die "mvn dependency:tree failed"
+awk '{ depth = match($0, /[a-z]/) }
+  $0 ~ /ai\.djl\.huggingface:tokenizers:|com\.hubspot\.jinjava:jinjava:/ { under = depth; print substr($0, depth); next }
+  under && depth > under { print substr($0, depth); next }
+  { under = 0 }' "$tmp/tree.txt" \
+  | awk -F: '{ print (NF == 6 ? $2 "-" $5 "-" $4 : $2 "-" $4) ".jar" }' >"$tmp/text-jars.txt"
+grep -q '^tokenizers-' "$tmp/text-jars.txt" || die "no DJL tokenizers in plora-core's dependency tree"
 tr ':' '\n' <"$classpath_file" | while read -r jar || [[ -n $jar ]]; do  # the last entry has no newline
+  grep -qxF "$(basename "$jar")" "$tmp/text-jars.txt" && continue
   case $jar in *jfreechart*) ;; *.jar) cp "$jar" "$build/lib/" ;; esac
 done
 # the OpenMP runtime libplora_cpu needs, for a machine without one (gpu-check then adds it)
@@ -60,6 +72,7 @@ else
 fi
 mkdir -p "$tmp/tests"
 cp -r "$tests"/. "$tmp/tests/"
+rm -rf "$tmp/tests/dev/plora/text"  # their jars stay here (above)
 jar --create --file "$build/lib/plora-tests.jar" -C "$tmp/tests" .
 mvn -q -B dependency:copy -Dartifact="org.junit.platform:junit-platform-console-standalone:$platform" \
   -DoutputDirectory="$build/lib" || die "could not fetch the JUnit console launcher $platform"
