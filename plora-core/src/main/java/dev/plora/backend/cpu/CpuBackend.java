@@ -44,8 +44,9 @@ public final class CpuBackend extends Backend {
   }
 
   /**
-   * Opens the host backend with the given BF16 GEMM route; {@link Bf16Gemm#ONEDNN} fails with
-   * oneDNN's reason where it is unusable, {@link Bf16Gemm#AUTO} then falls back to OpenBLAS.
+   * Opens the host backend with the given BF16 GEMM route; {@link Bf16Gemm#ONEDNN} is refused
+   * (IllegalArgumentException) with oneDNN's reason where it is unusable, {@link Bf16Gemm#AUTO}
+   * then falls back to OpenBLAS.
    */
   public CpuBackend(Bf16Gemm route) {
     if (route == null) {
@@ -57,7 +58,8 @@ public final class CpuBackend extends Backend {
     verifyAbi("libplora_cpu");
     OneDnnGemm.Probe probe = route == Bf16Gemm.OPENBLAS ? null : OneDnnProbe.RESULT;
     if (route == Bf16Gemm.ONEDNN && !probe.usable()) {
-      throw new BackendException("cpu: the onednn BF16 GEMM was asked for but is unusable: " + probe.failure());
+      throw new IllegalArgumentException("cpu: BF16 GEMM route onednn (-D" + Bf16Gemm.PROPERTY + " or "
+          + Bf16Gemm.ENVIRONMENT + ") is unusable here: " + probe.failure());
     }
     if (probe != null && probe.usable()) {
       bf16Gemm = Bf16Gemm.ONEDNN;
