@@ -5,6 +5,8 @@ import dev.plora.backend.AdamwSlot;
 import dev.plora.backend.Backend;
 import dev.plora.backend.Dropout;
 import dev.plora.backend.Rounding;
+import dev.plora.backend.cpu.Bf16Gemm;
+import dev.plora.backend.cpu.CpuBackend;
 import dev.plora.tensor.DType;
 import dev.plora.tensor.Device;
 import dev.plora.tensor.Tensor;
@@ -20,7 +22,7 @@ import java.util.function.Consumer;
  * GEMM-bound work ({@code gemm}).
  */
 public final class KernelBench {
-  public static final List<String> FAMILIES = List.of("shrink", "dypass", "dadx", "merge", "adamw", "ops");
+  public static final List<String> FAMILIES = List.of("gemm", "shrink", "dypass", "dadx", "merge", "adamw", "ops");
   private static final int R = 16; // the LoRA rank of the kernel benchmarks
   private static final int COPY_COLS = 4096;
 
@@ -86,6 +88,7 @@ public final class KernelBench {
       for (String family : families) {
         try (TensorScope s = new TensorScope(backend)) {
           List<BenchResult> results = switch (family) {
+            case "gemm" -> gemms(s);
             case "shrink" -> shrink(s);
             case "dypass" -> dyPass(s);
             case "dadx" -> daDx(s);
@@ -130,6 +133,54 @@ public final class KernelBench {
 
   private String lora(int m, int k) {
     return "M=" + m + ",K=" + k + ",r=" + R + " " + dtype;
+  }
+
+  /**
+   * The GEMMs of a Llama step at 512 tokens (hidden 1024, intermediate 2816: the projections'
+   * forward x·Wᵀ, the dX GEMM dY·W and the dW GEMM dYᵀ·X) and a square 4096³ one, in F32 and BF16
+   * timed in the same rounds; BF16 is compared with the F32 rate of those rounds. On a host
+   * backend whose BF16 GEMMs take oneDNN, the widened-copies fallback runs in the same rounds
+   * too, on a second backend.
+   */
+  private List<BenchResult> gemms(TensorScope s) {
+    int[][] shapes = { // m, k, n, transA, transB
+      {512, 1024, 2816, 0, 1}, {512, 2816, 1024, 0, 1}, {512, 1024, 2816, 0, 0}, {2816, 512, 1024, 1, 0},
+      {4096, 4096, 4096, 0, 1}};
+    List<BenchResult> out = new ArrayList<>();
+    CpuBackend widened = backend instanceof CpuBackend cpu && cpu.bf16Gemm() == Bf16Gemm.ONEDNN
+        ? new CpuBackend(Bf16Gemm.OPENBLAS) : null;
+    try (widened; TensorScope w = widened == null ? null : new TensorScope(widened)) {
+      for (int[] g : shapes) {
+        int m = g[0], k = g[1], n = g[2];
+        boolean ta = g[3] == 1, tb = g[4] == 1;
+        String shape = "M=" + m + ",K=" + k + ",N=" + n + " " + (ta ? "T" : "N") + (tb ? "T" : "N");
+        List<Runnable> steps = new ArrayList<>();
+        for (DType type : new DType[] {DType.F32, DType.BF16}) {
+          steps.add(gemmStep(backend, s, m, k, n, ta, tb, type));
+        }
+        if (widened != null) {
+          steps.add(gemmStep(widened, w, m, k, n, ta, tb, DType.BF16));
+        }
+        double[][] ms = timing.measureInterleaved(backend, steps);
+        long flops = 2L * m * n * k;
+        BenchResult f32 = BenchResult.of("gemm_f32", shape, ms[0], 0, flops);
+        out.add(f32);
+        out.add(BenchResult.of("gemm_bf16", shape, ms[1], 0, flops).against("gemm_f32", f32.achievedGflops()));
+        if (widened != null) {
+          out.add(BenchResult.of("gemm_bf16_widened", shape, ms[2], 0, flops).against("gemm_f32",
+              f32.achievedGflops()));
+        }
+      }
+    }
+    return out;
+  }
+
+  /** c ← op(a)·op(b) on {@code on}, with random operands of {@code type} allocated in {@code scope}. */
+  private static Runnable gemmStep(Backend on, TensorScope scope, int m, int k, int n, boolean ta, boolean tb,
+      DType type) {
+    Tensor a = random(on, scope, ta ? k : m, ta ? m : k, type), b = random(on, scope, tb ? n : k, tb ? k : n, type);
+    Tensor c = scope.allocate(m, n, type);
+    return () -> on.gemm(ta, a, tb, b, 1f, 0f, c);
   }
 
   private List<BenchResult> shrink(TensorScope s) {
@@ -212,8 +263,12 @@ public final class KernelBench {
   }
 
   private Tensor random(TensorScope s, int rows, int cols, DType type) {
+    return random(backend, s, rows, cols, type);
+  }
+
+  private static Tensor random(Backend on, TensorScope s, int rows, int cols, DType type) {
     Tensor t = s.allocate(rows, cols, type);
-    backend.fillUniform(t, -1f, 1f, 5, rows * 31L + cols);
+    on.fillUniform(t, -1f, 1f, 5, rows * 31L + cols);
     return t;
   }
 }

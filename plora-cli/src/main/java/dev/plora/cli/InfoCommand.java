@@ -25,6 +25,7 @@ final class InfoCommand implements Callable<Integer> {
         : (CudaSupport.isUsable() ? "cuda" : "cpu") + " (default)"));
     try (CpuBackend cpu = new CpuBackend()) {
       out.println(cpu.describe());
+      out.println("cpu bf16 gemm: " + cpu.describeBf16Gemm());
     }
     out.println("cpu libraries: " + CpuBackend.librariesLoadedFrom());
     out.println("cuda: " + (CudaSupport.isUsable() ? "usable: " : "unusable: ") + CudaSupport.reason());
