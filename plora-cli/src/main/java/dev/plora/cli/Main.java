@@ -18,7 +18,8 @@ import picocli.CommandLine.Option;
     name = "plora",
     versionProvider = VersionProvider.class,
     description = "LoRA and PeriodicLoRA fine-tuning with native CPU and CUDA kernels.",
-    subcommands = {InfoCommand.class, DemoCommand.class, BenchCommand.class, InspectCommand.class, MergeCommand.class,
+    subcommands = {InfoCommand.class, DemoCommand.class, FinetuneCommand.class, EvalCommand.class, GenerateCommand.class,
+        BenchCommand.class, InspectCommand.class, MergeCommand.class,
         CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
   /** Set with PLORA_TRACE=1: internal errors also print their stack trace. */

@@ -51,12 +51,18 @@ final class Options {
    * CUDA asked for where it is unusable is bad input carrying the probe's reason.
    */
   static Backend backend(String option) {
+    String name = backendName(option);
+    return name != null ? Backends.create(name) : Backends.create();
+  }
+
+  /** The backend's name as {@link #backend} checks it, or null for the default; nothing is created. */
+  static String backendName(String option) {
     String setting = option != null ? "--backend" : Backends.setting();
     String name = option != null ? Backends.name(setting, option) : Backends.requested();
     if ("cuda".equals(name) && !CudaSupport.isUsable()) {
       throw new IllegalArgumentException(setting + "=cuda: CUDA is unusable here: " + CudaSupport.reason());
     }
-    return name != null ? Backends.create(name) : Backends.create();
+    return name;
   }
 
   /** A file to read: it exists and is a regular file (checked before opening: a FIFO would block the open). */

@@ -170,7 +170,7 @@ public final class FineTune {
       throw new IllegalArgumentException("out: " + out + " exists and is not a folder");
     }
     if (Files.isDirectory(out) && !isEmpty(out) && !force) {
-      throw new IllegalArgumentException("out: " + out + " exists and is not empty (force replaces its outputs)");
+      throw new IllegalArgumentException("out: " + out + " exists and is not empty (force, --force on the command line, replaces its outputs)");
     }
     Path existing = out.toAbsolutePath();
     while (existing != null && !Files.exists(existing)) {
