@@ -197,7 +197,7 @@ final class FinetuneCommand implements Callable<Integer> {
       FineTune.Builder job = FineTune.builder(settings).train(batches.source(gradAccum))
           .eval(evalSet == null ? List.of() : evalSet.examples());
       long tokensPerStep = (long) batch * data.seqLen * gradAccum;
-      job.listener(listener(ProgressBar.onStderr("finetune").counting(tokensPerStep, "tokens")));
+      job.listener(ProgressBar.onStderr("finetune").counting(tokensPerStep, "tokens"));
       job.listener(new FineTune.Listener() {
         @Override
         public void onEval(long step, Evaluation.Result r) {
@@ -232,20 +232,5 @@ final class FinetuneCommand implements Callable<Integer> {
     Batches.Builder b = padding ? Batches.padded(train.examples(), batch)
         : Batches.packed(train.examples(), Math.multiplyExact(batch, data.seqLen));
     return b.seed(seed).padId(pad).build();
-  }
-
-  /** A Trainer listener as a fine-tuning listener. */
-  private static FineTune.Listener listener(dev.plora.train.TrainListener l) {
-    return new FineTune.Listener() {
-      @Override
-      public void onStep(StepEvent e) {
-        l.onStep(e);
-      }
-
-      @Override
-      public void onUnload(UnloadEvent e) {
-        l.onUnload(e);
-      }
-    };
   }
 }

@@ -55,7 +55,7 @@ public final class FineTune {
   private final FineTuneSettings settings;
   private final Trainer.BatchSource<Batch> batches;
   private final List<Example> evalExamples;
-  private final List<Listener> listeners;
+  private final List<TrainListener> listeners;
 
   private FineTune(Builder b) {
     this.settings = b.settings;
@@ -113,7 +113,7 @@ public final class FineTune {
           }
         }
       });
-      for (Listener l : listeners) {
+      for (TrainListener l : listeners) {
         tb.listener(l);
       }
       try (Trainer<Batch> trainer = tb.build()) {
@@ -149,8 +149,10 @@ public final class FineTune {
     record.eval(step, r);
     LOG.info(String.format(java.util.Locale.ROOT, "eval after step %d: loss %.6g perplexity %.6g over %d tokens",
         step, r.loss(), r.perplexity(), r.tokens()));
-    for (Listener l : listeners) {
-      l.onEval(step, r);
+    for (TrainListener l : listeners) {
+      if (l instanceof Listener heard) {
+        heard.onEval(step, r);
+      }
     }
   }
 
@@ -236,7 +238,7 @@ public final class FineTune {
     private final FineTuneSettings settings;
     private Trainer.BatchSource<Batch> batches;
     private List<Example> evalExamples = List.of();
-    private final List<Listener> listeners = new ArrayList<>();
+    private final List<TrainListener> listeners = new ArrayList<>();
 
     private Builder(FineTuneSettings settings) {
       if (settings == null) {
@@ -264,7 +266,8 @@ public final class FineTune {
       return this;
     }
 
-    public Builder listener(Listener listener) {
+    /** Hears every step and unload; a {@link Listener} hears the evaluations too. */
+    public Builder listener(TrainListener listener) {
       if (listener == null) {
         throw new IllegalArgumentException("listener: must not be null");
       }
