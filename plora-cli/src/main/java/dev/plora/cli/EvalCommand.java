@@ -65,14 +65,14 @@ final class EvalCommand implements Callable<Integer> {
     }
     dev.plora.tensor.DType forced = dtype == null ? null : Options.dtype("--dtype", dtype, true);
     try (Tokenizer tokenizer = data.tokenizer(); Backend b = Options.backend(backend)) {
-      Dataset set = data.read("--data", data.data, tokenizer, config);
-      spec.commandLine().getErr().println("data: " + set.stats().summary());
       dev.plora.tensor.DType compute = forced != null ? forced
           : b.device() == dev.plora.tensor.Device.CUDA ? dev.plora.tensor.DType.BF16 : dev.plora.tensor.DType.F32;
       try (LlamaForCausalLM model = LlamaForCausalLM.load(b, data.model, compute, false)) {
         if (adapter != null) {
           PeftAdapter.apply(model, adapter);
         }
+        Dataset set = data.read("--data", data.data, tokenizer, config);
+        spec.commandLine().getErr().println("data: " + set.stats().summary());
         Evaluation.Result r = Evaluation.evaluate(model, set.examples());
         out.printf(Locale.ROOT, "loss %.6f perplexity %.4f over %d scored tokens in %d examples%n", r.loss(),
             r.perplexity(), r.tokens(), set.size());

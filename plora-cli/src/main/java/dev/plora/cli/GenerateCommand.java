@@ -123,6 +123,14 @@ final class GenerateCommand implements Callable<Integer> {
     return 0;
   }
 
+  /**
+   * The text of generated ids without special tokens; ids past the tokenizer's vocabulary (a model's
+   * vocab_size is often padded beyond it) have no text and are left out, as Hugging Face does.
+   */
+  private static String decode(Tokenizer tokenizer, int[] ids) {
+    return tokenizer.decode(java.util.Arrays.stream(ids).filter(id -> id < tokenizer.vocabSize()).toArray(), true);
+  }
+
   /** Generates from {@code prompt}, printing text as tokens come; returns the text without special tokens. */
   private static String answer(Generator generator, Tokenizer tokenizer, int[] prompt, PrintWriter out,
       PrintWriter err) {
@@ -131,7 +139,7 @@ final class GenerateCommand implements Callable<Integer> {
     Generator.Result r = generator.generate(prompt, token -> {
       made.add(token);
       // decode everything so far: a token may complete a character the previous one began
-      String text = tokenizer.decode(made.stream().mapToInt(Integer::intValue).toArray(), true);
+      String text = decode(tokenizer, made.stream().mapToInt(Integer::intValue).toArray());
       if (text.startsWith(shown.toString()) && !text.endsWith("\uFFFD")) {
         out.print(text.substring(shown.length()));
         out.flush();
@@ -139,7 +147,7 @@ final class GenerateCommand implements Callable<Integer> {
         shown.append(text);
       }
     });
-    String text = tokenizer.decode(r.tokens(), true);
+    String text = decode(tokenizer, r.tokens());
     if (text.startsWith(shown.toString())) {
       out.print(text.substring(shown.length()));
     }

@@ -141,6 +141,48 @@ class FinetuneCommandTest {
     assertEquals(0, e.code(), e.err());
   }
 
+  /** --chat answers each line of stdin with the chat template applied to the whole conversation so far. */
+  @Test
+  void chatAnswersEachUserLine() throws Exception {
+    java.io.InputStream stdin = System.in;
+    try {
+      System.setIn(new java.io.ByteArrayInputStream("hello\n\nand again\n".getBytes(
+          java.nio.charset.StandardCharsets.UTF_8)));
+      Run r = run("generate", "--model", model.toString(), "--chat", "--system", "be brief", "--max-new-tokens", "3");
+      assertEquals(0, r.code(), r.err());
+      assertEquals(2, r.err().lines().filter(l -> l.contains("new tokens")).count(), "two answers: " + r.err());
+      Run prompt = run("generate", "--model", model.toString(), "--prompt", "x", "--chat");
+      assertEquals(2, prompt.code(), "--prompt and --chat exclude each other");
+    } finally {
+      System.setIn(stdin);
+    }
+  }
+
+  /** An adapter trained on another model is refused by eval and generate, naming the module. */
+  @Test
+  void anAdapterForAnotherModelIsRefused(@TempDir Path dir) throws Exception {
+    Path other = Files.createDirectory(dir.resolve("other"));
+    LlamaConfig config = LlamaConfig.read(model);
+    LlamaConfig deeper = new LlamaConfig(config.architecture(), config.hiddenSize(), 64, config.layers(),
+        config.heads(), config.kvHeads(), config.headDim(), config.vocabSize(), config.rmsNormEps(),
+        config.ropeTheta(), null, false, false, false, config.maxPositionEmbeddings(), null);
+    try (Backend backend = Backends.create("cpu");
+        LlamaForCausalLM m = LlamaForCausalLM.initialize(backend, deeper, DType.F32, false, 2, 0.1f)) {
+      m.saveMerged(other, Safetensors.Dtype.F32, false);
+    }
+    deeper.write(other, "float32", false);
+    TestTokenizers.writeTo(other);
+    Path adapter = dir.resolve("adapter");
+    assertEquals(0, run("finetune", "--model", model.toString(), "--data", train.toString(), "--out",
+        adapter.toString(), "--steps", "1", "--seq-len", "32", "--target-modules", "up_proj").code());
+    for (Run r : List.of(run("eval", "--model", other.toString(), "--adapter", adapter.toString(), "--data",
+        evalFile.toString(), "--seq-len", "32"), run("generate", "--model", other.toString(), "--adapter",
+        adapter.toString(), "--prompt", "abc"))) {
+      assertEquals(2, r.code(), r.err());
+      assertTrue(r.err().contains("model.layers.0.mlp.up_proj") && r.err().lines().count() == 1, r.err());
+    }
+  }
+
   @Test
   void badInputsGiveOneLineAndExitTwoLeavingNothing(@TempDir Path dir) throws Exception {
     Path out = dir.resolve("out");
