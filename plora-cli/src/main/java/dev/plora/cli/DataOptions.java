@@ -4,21 +4,15 @@ import dev.plora.data.DataFormat;
 import dev.plora.data.Dataset;
 import dev.plora.data.ReadOptions;
 import dev.plora.model.llama.LlamaConfig;
-import dev.plora.text.HfTokenizer;
 import dev.plora.text.Tokenizer;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import picocli.CommandLine.Option;
 
-/** The model folder and how a JSONL file becomes examples: shared by finetune and eval. */
+/** How a JSONL file becomes examples: shared by finetune and eval. */
 final class DataOptions {
-  @Option(names = "--model", required = true, paramLabel = "DIR",
-      description = "Hugging Face model folder (config.json, safetensors weights, tokenizer.json).")
-  Path model;
-
   @Option(names = "--data", required = true, paramLabel = "FILE", description = "JSONL data, one example a line: "
       + "{\"text\"}, {\"prompt\",\"completion\"}, Alpaca {\"instruction\",\"input\",\"output\"}, "
       + "{\"messages\":[{\"role\",\"content\"}...]} or {\"input_ids\",\"labels\"}.")
@@ -47,24 +41,14 @@ final class DataOptions {
       + "naming its line).")
   boolean skipBad;
 
-  /** The model's config.json, read and checked (an unsupported architecture fails here, before any work). */
-  LlamaConfig modelConfig() throws IOException {
-    if (!Files.isDirectory(model)) {
-      throw new IllegalArgumentException("--model: " + model + " is not a folder (expected a Hugging Face model folder)");
-    }
+  /** Checks the data file and fixes the sequence length for {@code config}'s model. */
+  void check(LlamaConfig config) throws IOException {
     Options.inputFile("--data", data);
-    LlamaConfig config = LlamaConfig.read(model);
     seqLen = seqLenOption != null ? seqLenOption : Math.min(512, config.maxPositionEmbeddings());
     if (seqLen < 2 || seqLen > config.maxPositionEmbeddings()) {
       throw new IllegalArgumentException("--seq-len: expected 2.." + config.maxPositionEmbeddings()
           + " (the model's max_position_embeddings), got " + seqLen);
     }
-    return config;
-  }
-
-  /** The model folder's tokenizer; its ids must fit the model's vocabulary. */
-  Tokenizer tokenizer() throws IOException {
-    return HfTokenizer.load(model);
   }
 
   ReadOptions readOptions() {
@@ -72,12 +56,8 @@ final class DataOptions {
     return format == null ? o : o.format(DataFormat.fromId(format));
   }
 
-  /** {@code file} read as examples; a tokenizer larger than the model's vocabulary is refused first. */
-  Dataset read(String option, Path file, Tokenizer tokenizer, LlamaConfig config) throws IOException {
-    if (tokenizer.vocabSize() > config.vocabSize()) {
-      throw new IllegalArgumentException("--model: " + model + ": tokenizer.json has " + tokenizer.vocabSize()
-          + " tokens but config.json's vocab_size is " + config.vocabSize());
-    }
+  /** {@code file} read as examples, each error naming {@code option}. */
+  Dataset read(String option, Path file, Tokenizer tokenizer) throws IOException {
     Options.inputFile(option, file);
     try {
       return Dataset.read(file, tokenizer, readOptions());

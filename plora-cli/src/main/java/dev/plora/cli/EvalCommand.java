@@ -4,11 +4,8 @@ import dev.plora.backend.Backend;
 import dev.plora.data.Dataset;
 import dev.plora.finetune.Evaluation;
 import dev.plora.finetune.ExactMatch;
-import dev.plora.generate.GenerationConfig;
 import dev.plora.io.AtomicFiles;
 import dev.plora.io.Json;
-import dev.plora.io.PeftAdapter;
-import dev.plora.model.llama.LlamaConfig;
 import dev.plora.model.llama.LlamaForCausalLM;
 import dev.plora.text.Tokenizer;
 import java.io.PrintWriter;
@@ -33,6 +30,8 @@ import picocli.CommandLine.Option;
 final class EvalCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
+  @Mixin ModelOptions model;
+
   @Mixin DataOptions data;
 
   @Option(names = "--adapter", paramLabel = "DIR", description = "PEFT adapter folder to apply to the model.")
@@ -47,70 +46,56 @@ final class EvalCommand implements Callable<Integer> {
   @Option(names = "--generate", description = "Also measure greedy exact-match accuracy.")
   boolean generate;
 
-  @Option(names = "--dtype", description = "f32, bf16 or f16 compute (default f32 on cpu, bf16 on cuda).")
-  String dtype;
-
-  @Option(names = "--backend", description = "cpu or cuda (default: as plora info says).")
-  String backend;
-
   @Override
   public Integer call() throws Exception {
     PrintWriter out = spec.commandLine().getOut();
-    LlamaConfig config = data.modelConfig();
+    data.check(model.config());
     if (adapter != null) {
       Options.adapterFolder("--adapter", adapter);
     }
     if (json != null) {
       Options.outputFile("--json", json, force);
     }
-    dev.plora.tensor.DType forced = dtype == null ? null : Options.dtype("--dtype", dtype, true);
-    try (Tokenizer tokenizer = data.tokenizer(); Backend b = Options.backend(backend)) {
-      dev.plora.tensor.DType compute = forced != null ? forced
-          : b.device() == dev.plora.tensor.Device.CUDA ? dev.plora.tensor.DType.BF16 : dev.plora.tensor.DType.F32;
-      try (LlamaForCausalLM model = LlamaForCausalLM.load(b, data.model, compute, false)) {
-        if (adapter != null) {
-          PeftAdapter.apply(model, adapter);
+    model.dtype(); // a bad --dtype is refused before anything loads
+    try (Tokenizer tokenizer = model.tokenizer(); Backend b = model.backend();
+        LlamaForCausalLM m = model.load(b, adapter)) {
+      Dataset set = data.read("--data", data.data, tokenizer);
+      spec.commandLine().getErr().println("data: " + set.stats().summary());
+      Evaluation.Result r = Evaluation.evaluate(m, set.examples());
+      out.printf(Locale.ROOT, "loss %.6f perplexity %.4f over %d scored tokens in %d examples%n", r.loss(),
+          r.perplexity(), r.tokens(), set.size());
+      ExactMatch.Result em = null;
+      if (generate) {
+        em = ExactMatch.evaluate(m, set.examples(), model.stopTokenIds(tokenizer));
+        out.printf(Locale.ROOT, "exact match %.4f (%d of %d examples with one answer)%n", em.accuracy(), em.matched(),
+            em.answered());
+      }
+      if (json != null) {
+        Map<String, Object> doc = new LinkedHashMap<>(r.toJson(false));
+        doc.put("examples_count", set.size());
+        if (em != null) {
+          doc.put("exact_match", Double.isFinite(em.accuracy()) ? em.accuracy() : null);
+          doc.put("exact_match_examples", em.answered());
         }
-        Dataset set = data.read("--data", data.data, tokenizer, config);
-        spec.commandLine().getErr().println("data: " + set.stats().summary());
-        Evaluation.Result r = Evaluation.evaluate(model, set.examples());
-        out.printf(Locale.ROOT, "loss %.6f perplexity %.4f over %d scored tokens in %d examples%n", r.loss(),
-            r.perplexity(), r.tokens(), set.size());
-        ExactMatch.Result em = null;
-        if (generate) {
-          var stops = new java.util.LinkedHashSet<>(GenerationConfig.eosTokenIds(data.model));
-          tokenizer.eosId().ifPresent(stops::add);
-          em = ExactMatch.evaluate(model, set.examples(), stops);
-          out.printf(Locale.ROOT, "exact match %.4f (%d of %d examples with one answer)%n", em.accuracy(), em.matched(),
-              em.answered());
-        }
-        if (json != null) {
-          Map<String, Object> doc = new LinkedHashMap<>(r.toJson(false));
-          doc.put("examples_count", set.size());
+        List<Object> each = new ArrayList<>();
+        for (int i = 0; i < r.examples().size(); i++) {
+          Evaluation.ExampleLoss e = r.examples().get(i);
+          Map<String, Object> one = new LinkedHashMap<>();
+          one.put("loss", Double.isFinite(e.loss()) ? e.loss() : null);
+          one.put("tokens", e.tokens());
           if (em != null) {
-            doc.put("exact_match", Double.isFinite(em.accuracy()) ? em.accuracy() : null);
-            doc.put("exact_match_examples", em.answered());
+            one.put("exact_match", em.matches().get(i));
           }
-          List<Object> each = new ArrayList<>();
-          for (int i = 0; i < r.examples().size(); i++) {
-            Evaluation.ExampleLoss e = r.examples().get(i);
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("loss", Double.isFinite(e.loss()) ? e.loss() : null);
-            m.put("tokens", e.tokens());
-            if (em != null) {
-              m.put("exact_match", em.matches().get(i));
-            }
-            each.add(m);
-          }
-          doc.put("examples", each);
-          doc.put("model", data.model.toString());
-          doc.put("adapter", adapter == null ? null : adapter.toString());
-          doc.put("data", data.data.toString());
-          try {
-            AtomicFiles.write(json, (Json.write(doc, 2) + "\n").getBytes(StandardCharsets.UTF_8), force);
-          } catch (java.io.IOException e) {
-            throw Options.cannotWrite(json, e);
-          }
+          each.add(one);
+        }
+        doc.put("examples", each);
+        doc.put("model", model.model.toString());
+        doc.put("adapter", adapter == null ? null : adapter.toString());
+        doc.put("data", data.data.toString());
+        try {
+          AtomicFiles.write(json, (Json.write(doc, 2) + "\n").getBytes(StandardCharsets.UTF_8), force);
+        } catch (java.io.IOException e) {
+          throw Options.cannotWrite(json, e);
         }
       }
     }

@@ -7,7 +7,6 @@ import dev.plora.finetune.FineTune;
 import dev.plora.finetune.FineTuneResult;
 import dev.plora.finetune.FineTuneSettings;
 import dev.plora.finetune.Method;
-import dev.plora.model.llama.LlamaConfig;
 import dev.plora.text.Tokenizer;
 import dev.plora.train.ProgressBar;
 import java.io.PrintWriter;
@@ -33,6 +32,8 @@ import picocli.CommandLine.Option;
     "plus run.json (every setting and result), loss.png and checkpoints/ (for --resume)."})
 final class FinetuneCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  @Mixin ModelOptions model;
 
   @Mixin DataOptions data;
 
@@ -116,12 +117,6 @@ final class FinetuneCommand implements Callable<Integer> {
   @Option(names = "--grad-accum", defaultValue = "1", description = "Micro-batches per step (default 1).")
   int gradAccum;
 
-  @Option(names = "--dtype", description = "f32, bf16 or f16 compute (default f32 on cpu, bf16 on cuda).")
-  String dtype;
-
-  @Option(names = "--backend", description = "cpu or cuda (default: as plora info says).")
-  String backend;
-
   @Option(names = "--seed", defaultValue = "42", description = "Seed of shuffling, init and dropout (default 42).")
   long seed;
 
@@ -147,18 +142,18 @@ final class FinetuneCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     PrintWriter err = spec.commandLine().getErr();
     Method m = Method.parse(method);
-    LlamaConfig config = data.modelConfig();
+    data.check(model.config());
     if (eval != null) {
       Options.inputFile("--eval", eval);
     }
     if (eval != null && evalFraction > 0) {
       throw new IllegalArgumentException("--eval and --eval-fraction: give one of them, not both");
     }
-    FineTuneSettings.Builder sb = FineTuneSettings.builder(data.model, out).force(force).resume(resume).method(m)
+    FineTuneSettings.Builder sb = FineTuneSettings.builder(model.model, out).force(force).resume(resume).method(m)
         .r(r).alpha(alpha).dropout(dropout).targetModules(targetModules).rsLora(rsLora).unloadEvery(unloadEvery)
         .momentum(momentum).pruneRatio(pruneRatio).schedule(schedule.toLowerCase(Locale.ROOT))
         .warmup(warmup).weightDecay(weightDecay).maxGradNorm(maxGradNorm).gradientAccumulation(gradAccum)
-        .dtype(dtype == null ? null : Options.dtype("--dtype", dtype, true)).backend(Options.backendName(backend))
+        .dtype(model.dtype()).backend(model.backendName())
         .seed(seed).evalEvery(evalEvery).saveEvery(saveEvery, keep).checkpointLayers(checkpointLayers)
         .exportRank(exportRank).steps(steps != null ? steps : 1);
     if (lr != null) {
@@ -173,9 +168,9 @@ final class FinetuneCommand implements Callable<Integer> {
     if (epochs < 1) {
       throw new IllegalArgumentException("--epochs: expected >= 1, got " + epochs);
     }
-    try (Tokenizer tokenizer = data.tokenizer()) {
-      Dataset train = data.read("--data", data.data, tokenizer, config);
-      Dataset evalSet = eval != null ? data.read("--eval", eval, tokenizer, config) : null;
+    try (Tokenizer tokenizer = model.tokenizer()) {
+      Dataset train = data.read("--data", data.data, tokenizer);
+      Dataset evalSet = eval != null ? data.read("--eval", eval, tokenizer) : null;
       if (evalFraction > 0) {
         Dataset.Split split = train.split(evalFraction, seed);
         train = split.train();

@@ -3,28 +3,23 @@ package dev.plora.cli;
 import dev.plora.backend.Backend;
 import dev.plora.generate.GenerationConfig;
 import dev.plora.generate.Generator;
-import dev.plora.io.PeftAdapter;
-import dev.plora.model.llama.LlamaConfig;
 import dev.plora.model.llama.LlamaForCausalLM;
 import dev.plora.text.ChatMessage;
 import dev.plora.text.ChatTemplate;
-import dev.plora.text.HfTokenizer;
 import dev.plora.text.Tokenizer;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
-import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code plora generate}: text from a model (and adapter), printed as it comes. */
@@ -35,8 +30,7 @@ import picocli.CommandLine.Option;
 final class GenerateCommand implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  @Option(names = "--model", required = true, paramLabel = "DIR", description = "Hugging Face model folder.")
-  Path model;
+  @Mixin ModelOptions model;
 
   @Option(names = "--adapter", paramLabel = "DIR", description = "PEFT adapter folder to apply to the model.")
   Path adapter;
@@ -70,35 +64,20 @@ final class GenerateCommand implements Callable<Integer> {
   @Option(names = "--seed", defaultValue = "0", description = "Seed of sampling (default 0).")
   long seed;
 
-  @Option(names = "--dtype", description = "f32, bf16 or f16 compute (default f32 on cpu, bf16 on cuda).")
-  String dtype;
-
-  @Option(names = "--backend", description = "cpu or cuda (default: as plora info says).")
-  String backend;
-
   @Override
   public Integer call() throws Exception {
-    if (!Files.isDirectory(model)) {
-      throw new IllegalArgumentException("--model: " + model + " is not a folder (expected a Hugging Face model folder)");
-    }
-    LlamaConfig config = LlamaConfig.read(model);
+    model.config();
     if (adapter != null) {
       Options.adapterFolder("--adapter", adapter);
     }
-    dev.plora.tensor.DType forced = dtype == null ? null : Options.dtype("--dtype", dtype, true);
+    model.dtype(); // a bad --dtype is refused before anything loads
     PrintWriter out = spec.commandLine().getOut(), err = spec.commandLine().getErr();
-    try (Tokenizer tokenizer = HfTokenizer.load(model); Backend b = Options.backend(backend)) {
+    try (Tokenizer tokenizer = model.tokenizer(); Backend b = model.backend()) {
       ChatTemplate template = input.chat ? tokenizer.chatTemplate().orElseThrow(() -> new IllegalArgumentException(
-          "--chat: " + model + " has no chat template (tokenizer_config.json's chat_template)")) : null;
-      Set<Integer> stops = new LinkedHashSet<>(GenerationConfig.eosTokenIds(model));
-      tokenizer.eosId().ifPresent(stops::add);
-      GenerationConfig gc = new GenerationConfig(maxNewTokens, temperature, topK, topP, seed, stops);
-      dev.plora.tensor.DType compute = forced != null ? forced
-          : b.device() == dev.plora.tensor.Device.CUDA ? dev.plora.tensor.DType.BF16 : dev.plora.tensor.DType.F32;
-      try (LlamaForCausalLM m = LlamaForCausalLM.load(b, model, compute, false)) {
-        if (adapter != null) {
-          PeftAdapter.apply(m, adapter);
-        }
+          "--chat: " + model.model + " has no chat template (tokenizer_config.json's chat_template)")) : null;
+      GenerationConfig gc = new GenerationConfig(maxNewTokens, temperature, topK, topP, seed,
+          model.stopTokenIds(tokenizer));
+      try (LlamaForCausalLM m = model.load(b, adapter)) {
         Generator generator = new Generator(m, gc);
         if (!input.chat) {
           answer(generator, tokenizer, tokenizer.ids(input.prompt, true), out, err);

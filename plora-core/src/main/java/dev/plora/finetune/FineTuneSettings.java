@@ -34,9 +34,14 @@ public record FineTuneSettings(
     return new Builder(model, out);
   }
 
-  /** The compute dtype on {@code backend}: as set, else F32 on the CPU and BF16 on a GPU. */
+  /** The compute dtype on {@code backend}: as set, else {@link #defaultDtype}. */
   public DType dtypeFor(Backend backend) {
-    return dtype != null ? dtype : backend.device() == dev.plora.tensor.Device.CUDA ? DType.BF16 : DType.F32;
+    return dtype != null ? dtype : defaultDtype(backend);
+  }
+
+  /** F32 on the CPU, BF16 on a GPU. */
+  public static DType defaultDtype(Backend backend) {
+    return backend.device() == dev.plora.tensor.Device.CUDA ? DType.BF16 : DType.F32;
   }
 
   /** How adapters unload, or null for LoRA and full fine-tuning. */
