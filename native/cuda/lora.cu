@@ -142,7 +142,9 @@ __device__ __forceinline__ void dropout_factors(uint64_t seed, uint64_t stream_i
       block = index >> 2;
       words = philox_block(seed, stream_id, block);
     }
-    f[e] = words.v[index & 3] >= threshold ? keep_scale : 0.0f;
+    const unsigned lane = static_cast<unsigned>(index & 3);  // selected, not indexed: words stay in registers
+    const uint32_t word = lane == 0 ? words.v[0] : lane == 1 ? words.v[1] : lane == 2 ? words.v[2] : words.v[3];
+    f[e] = word >= threshold ? keep_scale : 0.0f;
   }
 }
 
@@ -152,11 +154,11 @@ __device__ __forceinline__ void dropout_factors(uint64_t seed, uint64_t stream_i
 template <int kR>
 __device__ __forceinline__ float warp_sum_scatter(float (&p)[kR], int lane, int& rank) {
   static_assert(kR >= 2 && kR <= 16 && (kR & (kR - 1)) == 0, "kR: a power of two up to 16");
+  constexpr int kSteps = kR == 16 ? 4 : kR == 8 ? 3 : kR == 4 ? 2 : 1;  // log2(kR)
   rank = 0;
-  int offset = 16;
 #pragma unroll
-  for (int count = kR; count > 1; count /= 2, offset /= 2) {
-    const int half = count / 2;
+  for (int step = 0; step < kSteps; ++step) {  // a fixed trip count, so p stays in registers
+    const int half = (kR >> step) / 2, offset = 16 >> step;
     const bool upper = (lane & offset) != 0;
 #pragma unroll
     for (int i = 0; i < half; ++i) {
@@ -167,7 +169,8 @@ __device__ __forceinline__ float warp_sum_scatter(float (&p)[kR], int lane, int&
     if (upper) rank += half;
   }
   float s = p[0];
-  for (; offset > 0; offset /= 2) s += __shfl_xor_sync(kFullMask, s, offset);
+#pragma unroll
+  for (int offset = 16 >> kSteps; offset > 0; offset /= 2) s += __shfl_xor_sync(kFullMask, s, offset);
   return s;
 }
 
@@ -243,8 +246,11 @@ shrink_tiles(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void* out
       }
 #pragma unroll
       for (int q = 0; q < kShrinkRows; ++q) {
+        float p[kR];
+#pragma unroll
+        for (int j = 0; j < kR; ++j) p[j] = acc[q][j];
         int rank;
-        const float s = warp_sum_scatter(acc[q], lane, rank);
+        const float s = warp_sum_scatter(p, lane, rank);
         const int64_t row = row0 + q;
         if (lane % (32 / kR) == 0 && row < m && rank < ranks) store_f32(out, kDtype, row * ld_out + j0 + rank, scaling * s);
       }
@@ -477,7 +483,7 @@ void launch_shrink(const void* x, int64_t ld_x, const void* a, int64_t ld_a, voi
                    int64_t k, int64_t r, float scaling, float keep_scale, uint32_t threshold, uint64_t seed,
                    uint64_t stream_id, cudaStream_t stream) {
   const auto shrink_kernel = shrink_tiles<kDtype, kVector, kR>;
-  const unsigned blocks = capped_grid((m + kShrinkTile - 1) / kShrinkTile, 65535 * 16);
+  const unsigned blocks = capped_grid((m + kShrinkTile - 1) / kShrinkTile, 65535);
   shrink_kernel<<<blocks, kThreads, 0, stream>>>(x, ld_x, a, ld_a, out, ld_out, m, k, r, scaling, keep_scale,
                                                  threshold, seed, stream_id);
 }

@@ -1051,9 +1051,9 @@ int main() {
   }
   test_merge_stochastic_unbiased();
 
-  // Shapes past the launch caps, so that the grid-stride loops turn more than once: 65535 chunks
-  // of 64 rows (the LoRA backward's column kernels), 65535 * 16 row blocks (shrink, dY pass, dA/dX,
-  // MSE, cross-entropy) and 65535 row tiles of 32 (merge); thin in the other dimensions. F32 where
+  // Shapes past the launch caps, so that the grid-stride loops turn more than once: 65535 tiles of
+  // 32 rows (shrink, merge), 65535 * 16 row blocks (MSE, cross-entropy) and more than 256 row
+  // groups of 8 rows (the dY pass and dA/dX take at most 256); thin in the other dimensions. F32 where
   // the outputs are per row, so that rows the extra turns miss cannot hide in a bf16 tolerance.
   // PLORA_PARITY_SKIP_BIG=1 leaves them out (the sanitizers would take minutes over them).
   // The simulator lowers the caps instead (PLORA_SIM_LAUNCH_CAP).
@@ -1062,7 +1062,7 @@ int main() {
     report_simulation();
   } else if (skip_big == nullptr || std::strcmp(skip_big, "1") != 0) {
     const int64_t past_chunks = 64 * 65535 + 101, past_row_blocks = 65535 * 16 + 37, past_row_tiles = 32 * 65535 + 7;
-    test_shrink(past_row_blocks, 5, 2, 0.1f, PLORA_F32, rng);
+    test_shrink(past_row_tiles, 5, 2, 0.1f, PLORA_F32, rng);
     test_dy_pass(past_chunks, 3, 2, PLORA_F32, rng);
     test_da_dx(past_chunks, 3, 2, 0.1f, PLORA_F32, true, rng);
     test_merge(past_row_tiles, 3, 2, PLORA_BF16, PLORA_F32, PLORA_ROUND_STOCHASTIC, 0.75f, -0.5f, rng);
