@@ -392,8 +392,17 @@ da_dx_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const vo
             for (int e = 0; e < kLaneCols; ++e) v[q][e] = f[q][e] = 0.0f;
           }
         }
+        // dx rows one ahead: the next row's load is issued before this row's store
+        float d_next[kLaneCols];
+        if (with_dx && row0 < m) load_run<kDtype, kVector>(dx, row0 * ld_dx + col, row0 * ld_dx + k, d_next);
 #pragma unroll
         for (int q = 0; q < kBatch; ++q) {
+          float d[kLaneCols];
+#pragma unroll
+          for (int e = 0; e < kLaneCols; ++e) d[e] = d_next[e];
+          const int64_t next = row0 + q + 1;
+          if (with_dx && q + 1 < kBatch && next < m)
+            load_run<kDtype, kVector>(dx, next * ld_dx + col, next * ld_dx + k, d_next);
 #pragma unroll
           for (int e = 0; e < kLaneCols; ++e) {
             const float xt = v[q][e] * f[q][e];
@@ -402,8 +411,6 @@ da_dx_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const vo
           }
           const int64_t row = row0 + q;
           if (!with_dx || row >= m) continue;
-          float d[kLaneCols];
-          load_run<kDtype, kVector>(dx, row * ld_dx + col, row * ld_dx + k, d);
 #pragma unroll
           for (int e = 0; e < kLaneCols; ++e) {
             float s = 0.0f;
