@@ -393,7 +393,7 @@ da_dx_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const vo
           }
         }
         // dx rows one ahead: the next row's load is issued before this row's store
-        float d_next[kLaneCols];
+        float d_next[kLaneCols] = {};
         if (with_dx && row0 < m) load_run<kDtype, kVector>(dx, row0 * ld_dx + col, row0 * ld_dx + k, d_next);
 #pragma unroll
         for (int q = 0; q < kBatch; ++q) {
