@@ -16,6 +16,9 @@
 //    %ceil = floor time / median, where the floor time is max(bytes / copy bandwidth,
 //    FLOPs / fp32 rate) for our kernels, the fp32 rate being cuBLAS's F32 GEMM rate (fp32 compute
 //    without TF32 runs on the CUDA cores, as our kernels do); "bound" says which term is larger.
+//    %copy = (floor bytes / median) / copy bandwidth: the fraction of a device-to-device memcpy of
+//    the same run that the kernel's bytes reach, whatever bounds it (docs/kernels.md gives the
+//    expected fractions of the LoRA kernels).
 //    GEMM rows: achieved FLOP rate / cuBLAS's rate for that dtype.
 //  * The LoRA layer step (forward + backward on the augmented path) is timed interleaved with the
 //    two base GEMMs alone, and the ratio layer / base is printed (target <= 1.07); so are the two
@@ -273,6 +276,7 @@ struct Row {
   bool skipped = false;
   Stats t;
   double bytes = 0, flops = 0, pct = 0;
+  double copy_pct = -1;  // our kernels: % of the copy bandwidth their floor bytes reach
 };
 
 struct Ceilings {
@@ -282,6 +286,7 @@ struct Ceilings {
 
 std::vector<Row> g_rows;
 Ceilings g_ceil;
+int64_t g_lora_lowest = -1;  // index of the LoRA kernel row at r <= 16 with the lowest %copy
 FILE* g_csv = nullptr;
 
 std::string fmt(const char* f, ...) {
@@ -294,8 +299,8 @@ std::string fmt(const char* f, ...) {
 }
 
 void print_header() {
-  std::printf("%-24s %-4s %-24s %9s %9s %8s %8s %9s %6s %s\n", "name", "type", "shape", "median_ms", "MB_floor",
-              "GFLOP", "GB/s", "GFLOP/s", "%ceil", "bound / note");
+  std::printf("%-24s %-4s %-24s %9s %9s %8s %8s %9s %6s %6s %s\n", "name", "type", "shape", "median_ms", "MB_floor",
+              "GFLOP", "GB/s", "GFLOP/s", "%ceil", "%copy", "bound / note");
 }
 
 void emit(Row row) {
@@ -303,18 +308,19 @@ void emit(Row row) {
     std::printf("%-24s %-4s %-24s %s\n", row.name.c_str(), row.dtype.c_str(), row.shape.c_str(), row.note.c_str());
   } else {
     const double s = row.t.median * 1e-3;
-    std::printf("%-24s %-4s %-24s %9.4f %9.1f %8.2f %8.0f %9.0f %5.1f%% %s%s%s\n", row.name.c_str(),
+    const std::string copy = row.copy_pct >= 0 ? fmt("%5.1f%%", row.copy_pct) : std::string("     -");
+    std::printf("%-24s %-4s %-24s %9.4f %9.1f %8.2f %8.0f %9.0f %5.1f%% %s %s%s%s\n", row.name.c_str(),
                 row.dtype.c_str(), row.shape.c_str(), row.t.median, row.bytes / 1e6, row.flops / 1e9,
-                row.bytes / s / 1e9, row.flops / s / 1e9, row.pct, row.bound.c_str(), row.note.empty() ? "" : "  ",
-                row.note.c_str());
+                row.bytes / s / 1e9, row.flops / s / 1e9, row.pct, copy.c_str(), row.bound.c_str(),
+                row.note.empty() ? "" : "  ", row.note.c_str());
   }
   std::fflush(stdout);
   if (g_csv != nullptr) {
     const double s = row.t.median * 1e-3;
-    std::fprintf(g_csv, "%s,%s,%s,%s,%.5f,%.5f,%.5f,%d,%.0f,%.0f,%.2f,%.2f,%.2f,%s,\"%s\"\n", row.name.c_str(),
+    std::fprintf(g_csv, "%s,%s,%s,%s,%.5f,%.5f,%.5f,%d,%.0f,%.0f,%.2f,%.2f,%.2f,%.2f,%s,\"%s\"\n", row.name.c_str(),
                  row.dtype.c_str(), row.shape.c_str(), row.skipped ? "skipped" : "ok", row.t.median, row.t.min,
                  row.t.max, row.t.reps, row.bytes, row.flops, row.skipped ? 0.0 : row.bytes / s / 1e9,
-                 row.skipped ? 0.0 : row.flops / s / 1e9, row.pct, row.bound.c_str(), row.note.c_str());
+                 row.skipped ? 0.0 : row.flops / s / 1e9, row.pct, row.copy_pct, row.bound.c_str(), row.note.c_str());
     std::fflush(g_csv);
   }
   g_rows.push_back(std::move(row));
@@ -332,6 +338,7 @@ void kernel_row(const std::string& name, int dtype, const std::string& shape, co
   const double flop_ms = f32 > 0 ? flops / (f32 * 1e9) * 1e3 : 0.0;
   row.bound = flop_ms > mem_ms ? "fp32" : "mem";
   row.pct = 100.0 * std::max(mem_ms, flop_ms) / t.median;
+  row.copy_pct = 100.0 * mem_ms / t.median;
   emit(std::move(row));
 }
 
@@ -506,20 +513,28 @@ class Bench {
     const std::string shape_k = mkr(l.m, kK, l.r), shape_n = fmt("M=%lld N=%lld r=%lld", (long long)l.m,
                                                                 (long long)kN, (long long)l.r);
     const int w = warm(3), n = reps(30);
+    auto note_lowest = [&] {
+      const int64_t last = int64_t(g_rows.size()) - 1;
+      if (l.r <= 16 && (g_lora_lowest < 0 || g_rows[last].copy_pct < g_rows[g_lora_lowest].copy_pct))
+        g_lora_lowest = last;
+    };
     for (float p : {0.0f, 0.1f}) {
       if (p > 0 && !with_dropout_variants) continue;
       Stats t = timer_.run([&] { shrink(l, p, s_); }, w, n);
       kernel_row(p > 0 ? "shrink p=0.1" : "shrink", dt, shape_k, t, shrink_bytes(m, r, es), 2 * m * kK * r);
+      note_lowest();
     }
     {
       Stats t = timer_.run([&] { dy_pass(l, s_); }, w, n);
       kernel_row("dy_pass", dt, shape_n, t, dy_pass_bytes(m, r, es), 4 * m * kN * r);
+      note_lowest();
     }
     for (bool with_dx : {false, true})
       for (float p : {0.0f, 0.1f}) {
         Stats t = timer_.run([&] { da_dx(l, p, with_dx, s_); }, w, n);
         std::string name = std::string(with_dx ? "da_dx+dx" : "da_dx") + (p > 0 ? " p=0.1" : "");
         kernel_row(name, dt, shape_k, t, da_dx_bytes(m, r, es, with_dx), (with_dx ? 4 : 2) * m * kK * r);
+        note_lowest();
       }
   }
 
@@ -773,7 +788,7 @@ int main(int argc, char** argv) {
     g_csv = std::fopen(opt.csv, "w");
     if (g_csv == nullptr) die("cannot write %s: %s", opt.csv, std::strerror(errno));
     std::fprintf(g_csv, "name,dtype,shape,status,median_ms,min_ms,max_ms,reps,bytes_floor,flops,gb_per_s,"
-                        "gflop_per_s,pct_ceiling,bound,note\n");
+                        "gflop_per_s,pct_ceiling,pct_copy,bound,note\n");
   }
 
   cudaStream_t stream = nullptr;
@@ -795,6 +810,7 @@ int main(int argc, char** argv) {
   // too small to fill the GPU left out).
   int skipped = 0;
   const Row* worst = nullptr;
+  const Row* lora = g_lora_lowest >= 0 ? &g_rows[g_lora_lowest] : nullptr;
   for (const Row& row : g_rows) {
     if (row.skipped) ++skipped;
     else if (row.bound != "gemm" && row.name.find("ceiling") == std::string::npos &&
@@ -812,12 +828,15 @@ int main(int argc, char** argv) {
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("\nsummary: %zu rows (%d skipped) in %.1f s on %s; copy %.0f GB/s; cuBLAS bf16 %s, f32 %s; "
-              "layer/base:%s (target <= 1.07: %s); lowest %%ceil: %s\n",
+              "layer/base:%s (target <= 1.07: %s); lowest %%ceil: %s; lowest %%copy of the LoRA kernels at r <= 16: %s\n",
               g_rows.size(), skipped, secs, prop.name, g_ceil.copy_gbs, tflops(PLORA_BF16).c_str(),
               tflops(PLORA_F32).c_str(), ratio_text.empty() ? " n/a" : ratio_text.c_str(),
               ratios.empty() ? "not measured" : (met ? "met" : "MISSED"),
               worst ? fmt("%s %s %s %.1f%%", worst->name.c_str(), worst->dtype.c_str(), worst->shape.c_str(),
                           worst->pct).c_str()
-                    : "n/a");
+                    : "n/a",
+              lora ? fmt("%s %s %s %.1f%%", lora->name.c_str(), lora->dtype.c_str(), lora->shape.c_str(),
+                         lora->copy_pct).c_str()
+                   : "n/a");
   return 0;
 }

@@ -1,6 +1,14 @@
 // Kernel family lora on the GPU: the shrink (forward, out = scaling * (x * mask / (1-p)) * A^T)
 // with its dropout mask, the dY pass (dS, dB) and the dA / dX update; dropout fused.
 // CPU reference: native/cpu/lora.cpp (same Philox keys, same element indexing).
+//
+// The three products are skinny GEMMs that stream one large operand (x or dY, [M, K or N]) past a
+// small one (A or B, r x K): each kernel reads the large operand once, with 8- or 16-byte loads
+// when its base and leading dimension allow (the scalar loads otherwise, chosen once per call),
+// keeps the small one in shared memory or registers, and accumulates in fp32. Sums over rows
+// that several blocks share (dS, dB, dA) go through per-block partials in stream-ordered scratch
+// and a second kernel that adds them in a fixed order: the same bits on every run. Design and
+// bandwidth: docs/kernels.md, "The LoRA kernels on the GPU".
 #include "../common/contracts.h"
 #include "launch.cuh"
 #include "plora/lora.h"
@@ -12,14 +20,158 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-constexpr int kRankTile = 16;  // output (rank) columns accumulated per pass
-constexpr int kRowChunk = 64;  // rows per blockIdx.y chunk of the column kernels
-static_assert(kRowChunk <= 64, "the dropout bits of a chunk live in one uint64_t");
+constexpr unsigned kFullMask = 0xffffffffu;
 
-// Blocks along y for a grid-stride loop over the row chunks of an m-row matrix.
-unsigned row_chunk_blocks(int64_t m) {
-  int64_t chunks = (m + kRowChunk - 1) / kRowChunk;
-  return capped_grid(chunks, 65535);
+// Shrink: a warp takes kShrinkRows rows at once (each staged value of A serves them all), the block
+// kShrinkTile rows; A is staged in shared memory kShrinkChunk columns at a time.
+constexpr int kShrinkRows = 4;
+constexpr int kShrinkTile = kWarps * kShrinkRows;
+constexpr int kShrinkChunk = 512;
+
+// dY pass and dA/dX: a lane owns kLaneCols adjacent columns (with their r values of B or A and
+// their r partial sums of dB or dA in registers), the block a tile of kTileCols columns, warps side
+// by side; the block walks its rows kBatch at a time.
+constexpr int kLaneCols = 4;
+constexpr int kTileCols = kThreads * kLaneCols;
+constexpr int kBatch = 8;
+// Blocks of the column-owner kernels: about this many in all, each of at least kMinGroupRows rows
+// where the rows allow (the per-block partials of dB and dA are what a row group costs).
+constexpr int64_t kTargetBlocks = 256;
+constexpr int64_t kMinGroupRows = 512;
+
+template <int kDtype>
+struct Elem {
+  static constexpr int kBytes = kDtype == PLORA_F32 ? 4 : 2;
+};
+
+__device__ __forceinline__ float half_bits_to_f32(int dtype, unsigned h) {
+  return dtype == PLORA_BF16 ? bf16_to_f32(static_cast<uint16_t>(h)) : f16_to_f32(static_cast<uint16_t>(h));
+}
+
+// The kV floats of kW 32-bit words of storage (F32: one per word; BF16, F16: the low half first).
+template <int kDtype, int kW, int kV>
+__device__ __forceinline__ void unpack(const unsigned (&w)[kW], float (&v)[kV]) {
+  static_assert(kV * Elem<kDtype>::kBytes == 4 * kW, "a vector is whole words");
+#pragma unroll
+  for (int i = 0; i < kW; ++i) {
+    if (kDtype == PLORA_F32) {
+      v[i] = __uint_as_float(w[i]);
+    } else {
+      v[(2 * i) % kV] = half_bits_to_f32(kDtype, w[i] & 0xffffu);
+      v[(2 * i + 1) % kV] = half_bits_to_f32(kDtype, w[i] >> 16);
+    }
+  }
+}
+
+template <int kDtype, int kW, int kV>
+__device__ __forceinline__ void pack(const float (&v)[kV], unsigned (&w)[kW]) {
+#pragma unroll
+  for (int i = 0; i < kW; ++i) {
+    if (kDtype == PLORA_F32) {
+      w[i] = __float_as_uint(v[i]);
+    } else {
+      const unsigned lo = kDtype == PLORA_BF16 ? f32_to_bf16(v[(2 * i) % kV]) : f32_to_f16(v[(2 * i) % kV]);
+      const unsigned hi = kDtype == PLORA_BF16 ? f32_to_bf16(v[(2 * i + 1) % kV]) : f32_to_f16(v[(2 * i + 1) % kV]);
+      w[i] = lo | hi << 16;
+    }
+  }
+}
+
+// Elements [e, e + kV) of `base` (element offsets) into v: one 8- or 16-byte load when kVector (the
+// caller guarantees the alignment) and the run ends before `end`; otherwise one element at a time,
+// zeros from `end` on.
+template <int kDtype, bool kVector, int kV>
+__device__ __forceinline__ void load_run(const void* base, int64_t e, int64_t end, float (&v)[kV]) {
+  constexpr int kBytes = kV * Elem<kDtype>::kBytes;
+  static_assert(kBytes == 8 || kBytes == 16, "a run is one 8- or 16-byte vector");
+  if (kVector && e + kV <= end) {
+    const char* p = static_cast<const char*>(base) + e * Elem<kDtype>::kBytes;
+    if constexpr (kBytes == 16) {
+      const uint4 q = *reinterpret_cast<const uint4*>(p);
+      const unsigned w[4] = {q.x, q.y, q.z, q.w};
+      unpack<kDtype>(w, v);
+    } else {
+      const uint2 q = *reinterpret_cast<const uint2*>(p);
+      const unsigned w[2] = {q.x, q.y};
+      unpack<kDtype>(w, v);
+    }
+    return;
+  }
+#pragma unroll
+  for (int i = 0; i < kV; ++i) v[i] = e + i < end ? load_f32(base, kDtype, e + i) : 0.0f;
+}
+
+// The store of load_run: elements [e, min(e + kV, end)) of `base`.
+template <int kDtype, bool kVector, int kV>
+__device__ __forceinline__ void store_run(void* base, int64_t e, int64_t end, const float (&v)[kV]) {
+  constexpr int kBytes = kV * Elem<kDtype>::kBytes;
+  if (kVector && e + kV <= end) {
+    char* p = static_cast<char*>(base) + e * Elem<kDtype>::kBytes;
+    if constexpr (kBytes == 16) {
+      unsigned w[4];
+      pack<kDtype>(v, w);
+      *reinterpret_cast<uint4*>(p) = uint4{w[0], w[1], w[2], w[3]};
+    } else {
+      unsigned w[2];
+      pack<kDtype>(v, w);
+      *reinterpret_cast<uint2*>(p) = uint2{w[0], w[1]};
+    }
+    return;
+  }
+#pragma unroll
+  for (int i = 0; i < kV; ++i)
+    if (e + i < end) store_f32(base, kDtype, e + i, v[i]);
+}
+
+// The dropout factors (keep_scale where kept, 0 where dropped) of elements [i, i + kV) of the mask,
+// one Philox block per four elements; all keep_scale when threshold is 0.
+template <int kV>
+__device__ __forceinline__ void dropout_factors(uint64_t seed, uint64_t stream_id, uint64_t i, uint32_t threshold,
+                                                float keep_scale, float (&f)[kV]) {
+  if (threshold == 0u) {
+#pragma unroll
+    for (int e = 0; e < kV; ++e) f[e] = keep_scale;
+    return;
+  }
+  uint64_t block = i >> 2;
+  Philox4 words = philox_block(seed, stream_id, block);
+#pragma unroll
+  for (int e = 0; e < kV; ++e) {
+    const uint64_t index = i + e;
+    if (index >> 2 != block) {
+      block = index >> 2;
+      words = philox_block(seed, stream_id, block);
+    }
+    const unsigned lane = static_cast<unsigned>(index & 3);  // selected, not indexed: words stay in registers
+    const uint32_t word = lane == 0 ? words.v[0] : lane == 1 ? words.v[1] : lane == 2 ? words.v[2] : words.v[3];
+    f[e] = word >= threshold ? keep_scale : 0.0f;
+  }
+}
+
+// The warp's sums of kR values per lane, scattered: each lane returns the warp-wide sum of one of
+// them, value `rank` (halving exchanges: kR - 1 shuffles where one per value and offset would take
+// 5 kR). Lanes l with l % (32 / kR) == 0 hold every rank once. Every lane of the warp must call it.
+template <int kR>
+__device__ __forceinline__ float warp_sum_scatter(float (&p)[kR], int lane, int& rank) {
+  static_assert(kR >= 2 && kR <= 16 && (kR & (kR - 1)) == 0, "kR: a power of two up to 16");
+  constexpr int kSteps = kR == 16 ? 4 : kR == 8 ? 3 : kR == 4 ? 2 : 1;  // log2(kR)
+  rank = 0;
+#pragma unroll
+  for (int step = 0; step < kSteps; ++step) {  // a fixed trip count, so p stays in registers
+    const int half = (kR >> step) / 2, offset = 16 >> step;
+    const bool upper = (lane & offset) != 0;
+#pragma unroll
+    for (int i = 0; i < half; ++i) {
+      const float send = upper ? p[i] : p[i + half];
+      const float keep = upper ? p[i + half] : p[i];
+      p[i] = keep + __shfl_xor_sync(kFullMask, send, offset);
+    }
+    if (upper) rank += half;
+  }
+  float s = p[0];
+#pragma unroll
+  for (int offset = 16 >> kSteps; offset > 0; offset /= 2) s += __shfl_xor_sync(kFullMask, s, offset);
+  return s;
 }
 
 __global__ void dropout_mask_kernel(void* out, int dtype, int64_t ld, int64_t rows, int64_t cols,
@@ -33,144 +185,361 @@ __global__ void dropout_mask_kernel(void* out, int dtype, int64_t ld, int64_t ro
   }
 }
 
-// One block per row of x: each thread accumulates a strided slice of the dot products for
-// kRankTile outputs, then the block reduces them.
+// out[i, j] = scaling * sum_t xt[i, t] * a[j, t] for kR ranks from j0 on, per tile of kShrinkTile
+// rows (grid-stride). A's rank tile is staged as fp32, kShrinkChunk columns at a time; a warp
+// runs over its kShrinkRows rows with kV-element vector loads, each lane kV columns apart from the
+// next, and sums its lanes at the end of the tile.
+template <int kDtype, bool kVector, int kR>
 __global__ void __launch_bounds__(kThreads)
-shrink_kernel(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void* out, int64_t ld_out,
-              int dtype, int64_t m, int64_t k, int64_t r, float scaling, float keep_scale,
-              uint32_t threshold, uint64_t seed, uint64_t stream_id) {
-  __shared__ float partial[kWarps][kRankTile];
-  for (int64_t row = blockIdx.x; row < m; row += gridDim.x) {
-    for (int64_t j0 = 0; j0 < r; j0 += kRankTile) {
-      const int tile = static_cast<int>(r - j0 < kRankTile ? r - j0 : kRankTile);
-      float acc[kRankTile];
-#pragma unroll
-      for (int c = 0; c < kRankTile; ++c) acc[c] = 0.0f;
-      for (int64_t t = threadIdx.x; t < k; t += kThreads) {
-        float v = load_f32(x, dtype, row * ld_x + t);
-        if (threshold != 0u)
-          v *= dropout_keep(seed, stream_id, static_cast<uint64_t>(row * k + t), threshold) ? keep_scale : 0.0f;
-#pragma unroll
-        for (int c = 0; c < kRankTile; ++c)
-          if (c < tile) acc[c] += v * load_f32(a, dtype, (j0 + c) * ld_a + t);
-      }
-      store_block_sums<kWarps, kRankTile>(acc, partial, tile, out, dtype, row * ld_out + j0, scaling);
-    }
-  }
-}
-
-// ds[i,j] = scaling * sum_t dy[i,t] * b[t,j]. One block per row of dy: each thread accumulates a
-// strided slice of the dot products for kRankTile outputs, then the block reduces them (as in
-// shrink_kernel). Writes zeros when n == 0.
-__global__ void __launch_bounds__(kThreads)
-ds_kernel(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, void* ds, int64_t ld_ds,
-          int dtype, int64_t m, int64_t n, int64_t r, float scaling) {
-  __shared__ float partial[kWarps][kRankTile];
-  for (int64_t row = blockIdx.x; row < m; row += gridDim.x) {
-    for (int64_t j0 = 0; j0 < r; j0 += kRankTile) {
-      const int tile = static_cast<int>(r - j0 < kRankTile ? r - j0 : kRankTile);
-      float acc[kRankTile];
-#pragma unroll
-      for (int c = 0; c < kRankTile; ++c) acc[c] = 0.0f;
-      for (int64_t t = threadIdx.x; t < n; t += kThreads) {
-        const float v = load_f32(dy, dtype, row * ld_dy + t);
-#pragma unroll
-        for (int c = 0; c < kRankTile; ++c)
-          if (c < tile) acc[c] += v * load_f32(b, dtype, t * ld_b + j0 + c);
-      }
-      store_block_sums<kWarps, kRankTile>(acc, partial, tile, ds, dtype, row * ld_ds + j0, scaling);
-    }
-  }
-}
-
-// db[t,j] += sum_i dy[i,t] * ss[i,j]. Thread t owns column t of dy (coalesced loads; ss[i,j] is
-// the same address for the whole warp); blockIdx.y walks chunks of kRowChunk rows, and each
-// chunk's partial sums go to db with one atomicAdd per output.
-__global__ void __launch_bounds__(kThreads)
-db_kernel(const void* dy, int64_t ld_dy, const void* ss, int64_t ld_ss, float* db, int64_t ld_db,
-          int dtype, int64_t m, int64_t n, int64_t r) {
-  const int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
-  if (t >= n) return;
-  const int64_t chunks = (m + kRowChunk - 1) / kRowChunk;
-  for (int64_t chunk = blockIdx.y; chunk < chunks; chunk += gridDim.y) {
-    const int64_t i0 = chunk * kRowChunk;
-    const int64_t i1 = m - i0 < kRowChunk ? m : i0 + kRowChunk;
-    for (int64_t j0 = 0; j0 < r; j0 += kRankTile) {
-      const int tile = static_cast<int>(r - j0 < kRankTile ? r - j0 : kRankTile);
-      float acc[kRankTile];
-#pragma unroll
-      for (int c = 0; c < kRankTile; ++c) acc[c] = 0.0f;
-      for (int64_t i = i0; i < i1; ++i) {
-        const float v = load_f32(dy, dtype, i * ld_dy + t);
-#pragma unroll
-        for (int c = 0; c < kRankTile; ++c)
-          if (c < tile) acc[c] += v * load_f32(ss, dtype, i * ld_ss + j0 + c);
-      }
-#pragma unroll
-      for (int c = 0; c < kRankTile; ++c)
-        if (c < tile) atomicAdd(db + t * ld_db + j0 + c, acc[c]);
-    }
-  }
-}
-
-// da[j,t] += sum_i ds[i,j] * xt[i,t] and, when dx != nullptr,
-// dx[i,t] += factor[i,t] * sum_j ds[i,j] * a[j,t], with factor = keep ? 1/(1-p) : 0 and
-// xt = x * factor. Thread t owns column t of x, blockIdx.y walks chunks of kRowChunk rows; the
-// chunk's dropout decisions are drawn once into a bit mask, and its dA partial sums go to da with
-// one atomicAdd per output. dx rows are owned by one thread each: a plain read-modify-write.
-__global__ void __launch_bounds__(kThreads)
-da_dx_kernel(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const void* a,
-             int64_t ld_a, float* da, int64_t ld_da, void* dx, int64_t ld_dx, int dtype, int64_t m,
-             int64_t k, int64_t r, float keep_scale, uint32_t threshold, uint64_t seed,
+shrink_tiles(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void* out, int64_t ld_out, int64_t m,
+             int64_t k, int64_t r, float scaling, float keep_scale, uint32_t threshold, uint64_t seed,
              uint64_t stream_id) {
-  const int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
-  if (t >= k) return;
-  const int64_t chunks = (m + kRowChunk - 1) / kRowChunk;
-  for (int64_t chunk = blockIdx.y; chunk < chunks; chunk += gridDim.y) {
-    const int64_t i0 = chunk * kRowChunk;
-    const int rows = static_cast<int>(m - i0 < kRowChunk ? m - i0 : kRowChunk);
-    uint64_t kept = ~0ull;
-    if (threshold != 0u) {
-      kept = 0ull;
-      for (int ii = 0; ii < rows; ++ii)
-        if (dropout_keep(seed, stream_id, static_cast<uint64_t>((i0 + ii) * k + t), threshold))
-          kept |= 1ull << ii;
-    }
-
-    for (int64_t j0 = 0; j0 < r; j0 += kRankTile) {
-      const int tile = static_cast<int>(r - j0 < kRankTile ? r - j0 : kRankTile);
-      float acc[kRankTile];
+  constexpr int kV = 16 / Elem<kDtype>::kBytes;
+  static_assert(kShrinkChunk % (32 * kV) == 0, "a chunk is whole warp steps");
+  __shared__ float staged[kR][kShrinkChunk];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int64_t tiles = (m + kShrinkTile - 1) / kShrinkTile;
+  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const int64_t row0 = tile * kShrinkTile + warp * kShrinkRows;
+    for (int64_t j0 = 0; j0 < r; j0 += kR) {
+      const int ranks = static_cast<int>(r - j0 < kR ? r - j0 : kR);
+      float acc[kShrinkRows][kR];
 #pragma unroll
-      for (int c = 0; c < kRankTile; ++c) acc[c] = 0.0f;
-      for (int ii = 0; ii < rows; ++ii) {
-        const int64_t i = i0 + ii;
-        const float factor = (kept >> ii) & 1ull ? keep_scale : 0.0f;
-        const float v = load_f32(x, dtype, i * ld_x + t) * factor;
+      for (int q = 0; q < kShrinkRows; ++q)
 #pragma unroll
-        for (int c = 0; c < kRankTile; ++c)
-          if (c < tile) acc[c] += load_f32(ds, dtype, i * ld_ds + j0 + c) * v;
+        for (int j = 0; j < kR; ++j) acc[q][j] = 0.0f;
+      for (int64_t c0 = 0; c0 < k; c0 += kShrinkChunk) {
+        const int cols = static_cast<int>(k - c0 < kShrinkChunk ? k - c0 : kShrinkChunk);
+        __syncthreads();  // the previous chunk's readers are done
+        for (int e = threadIdx.x; e < kR * kShrinkChunk; e += kThreads) {
+          const int j = e / kShrinkChunk, c = e % kShrinkChunk;
+          staged[j][c] = j < ranks && c < cols ? load_f32(a, kDtype, (j0 + j) * ld_a + c0 + c) : 0.0f;
+        }
+        __syncthreads();
+        for (int c = lane * kV; c < cols; c += 32 * kV) {
+          float v[kShrinkRows][kV];
+#pragma unroll
+          for (int q = 0; q < kShrinkRows; ++q) {
+            const int64_t row = row0 + q;
+            if (row < m) {
+              load_run<kDtype, kVector>(x, row * ld_x + c0 + c, row * ld_x + c0 + cols, v[q]);
+              float f[kV];
+              dropout_factors(seed, stream_id, static_cast<uint64_t>(row * k + c0 + c), threshold, keep_scale, f);
+#pragma unroll
+              for (int e = 0; e < kV; ++e) v[q][e] *= f[e];
+            } else {
+#pragma unroll
+              for (int e = 0; e < kV; ++e) v[q][e] = 0.0f;
+            }
+          }
+#pragma unroll
+          for (int j = 0; j < kR; ++j) {
+            float w[kV];
+#pragma unroll
+            for (int e = 0; e < kV; ++e) w[e] = staged[j][c + e];
+#pragma unroll
+            for (int q = 0; q < kShrinkRows; ++q)
+#pragma unroll
+              for (int e = 0; e < kV; ++e) acc[q][j] += v[q][e] * w[e];
+          }
+        }
       }
 #pragma unroll
-      for (int c = 0; c < kRankTile; ++c)
-        if (c < tile) atomicAdd(da + (j0 + c) * ld_da + t, acc[c]);
-    }
-
-    if (dx == nullptr) continue;
-    for (int ii = 0; ii < rows; ++ii) {
-      const int64_t i = i0 + ii;
-      float s = 0.0f;
-      for (int64_t j = 0; j < r; ++j) s += load_f32(ds, dtype, i * ld_ds + j) * load_f32(a, dtype, j * ld_a + t);
-      const float factor = (kept >> ii) & 1ull ? keep_scale : 0.0f;
-      const int64_t e = i * ld_dx + t;
-      store_f32(dx, dtype, e, load_f32(dx, dtype, e) + factor * s);
+      for (int q = 0; q < kShrinkRows; ++q) {
+        float p[kR];
+#pragma unroll
+        for (int j = 0; j < kR; ++j) p[j] = acc[q][j];
+        int rank;
+        const float s = warp_sum_scatter(p, lane, rank);
+        const int64_t row = row0 + q;
+        if (lane % (32 / kR) == 0 && row < m && rank < ranks) store_f32(out, kDtype, row * ld_out + j0 + rank, scaling * s);
+      }
     }
   }
 }
+
+// The dY pass over dy [m, n], one read: for kR ranks from j0 on, per block (g, h) of a (G, H) grid,
+//   ds_part[h][i][j] = sum over the block's columns t of dy[i, t] * b[t, j]   (rows of row group g)
+//   db_part[g][t][j] = sum over the rows i of row group g of dy[i, t] * ss[i, j]   (its columns)
+// Row group g is the batches of kBatch rows g, g + G, ...; the block's columns are its column
+// tiles h, h + H, .... A lane holds b and the dB sums of its kLaneCols columns in registers; each
+// row's dS sum goes over the lanes (warp_sum_scatter) and then over the warps in order.
+template <int kDtype, bool kVector, int kR>
+__global__ void __launch_bounds__(kThreads)
+dy_pass_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, const void* ss, int64_t ld_ss,
+              float* ds_part, float* db_part, int64_t m, int64_t n, int64_t r) {
+  __shared__ float ss_rows[kBatch][kR];
+  __shared__ float warp_sums[kWarps][kBatch][kR];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int64_t batches = (m + kBatch - 1) / kBatch, tiles = (n + kTileCols - 1) / kTileCols;
+  const int64_t g = blockIdx.x, h = blockIdx.y;
+  for (int64_t j0 = 0; j0 < r; j0 += kR) {
+    const int ranks = static_cast<int>(r - j0 < kR ? r - j0 : kR);
+    for (int64_t tile = h; tile < tiles; tile += gridDim.y) {
+      const int64_t col = tile * kTileCols + threadIdx.x * kLaneCols;
+      float bl[kLaneCols][kR], db_acc[kLaneCols][kR];
+#pragma unroll
+      for (int e = 0; e < kLaneCols; ++e)
+#pragma unroll
+        for (int j = 0; j < kR; ++j) {
+          bl[e][j] = col + e < n && j < ranks ? load_f32(b, kDtype, (col + e) * ld_b + j0 + j) : 0.0f;
+          db_acc[e][j] = 0.0f;
+        }
+      for (int64_t batch = g; batch < batches; batch += gridDim.x) {
+        const int64_t row0 = batch * kBatch;
+        __syncthreads();  // the previous batch's readers of ss_rows and warp_sums are done
+        if (threadIdx.x < kBatch * kR) {
+          const int q = threadIdx.x / kR, j = threadIdx.x % kR;
+          const int64_t row = row0 + q;
+          ss_rows[q][j] = row < m && j < ranks ? load_f32(ss, kDtype, row * ld_ss + j0 + j) : 0.0f;
+        }
+        __syncthreads();
+        float v[kBatch][kLaneCols];
+#pragma unroll
+        for (int q = 0; q < kBatch; ++q) {
+          const int64_t row = row0 + q;
+          if (row < m) {
+            load_run<kDtype, kVector>(dy, row * ld_dy + col, row * ld_dy + n, v[q]);
+          } else {
+#pragma unroll
+            for (int e = 0; e < kLaneCols; ++e) v[q][e] = 0.0f;
+          }
+        }
+#pragma unroll
+        for (int q = 0; q < kBatch; ++q) {
+          float p[kR];
+#pragma unroll
+          for (int j = 0; j < kR; ++j) {
+            const float s = ss_rows[q][j];
+            float d = 0.0f;
+#pragma unroll
+            for (int e = 0; e < kLaneCols; ++e) {
+              d += v[q][e] * bl[e][j];
+              db_acc[e][j] += v[q][e] * s;
+            }
+            p[j] = d;
+          }
+          int rank;
+          const float s = warp_sum_scatter(p, lane, rank);
+          if (lane % (32 / kR) == 0) warp_sums[warp][q][rank] = s;
+        }
+        __syncthreads();
+        if (threadIdx.x < kBatch * kR) {
+          const int q = threadIdx.x / kR, j = threadIdx.x % kR;
+          const int64_t row = row0 + q;
+          if (row < m && j < ranks) {
+            float s = 0.0f;
+            for (int w = 0; w < kWarps; ++w) s += warp_sums[w][q][j];
+            float* slot = ds_part + (h * m + row) * r + j0 + j;
+            *slot = tile == h ? s : *slot + s;  // the block's first tile starts the sum
+          }
+        }
+      }
+#pragma unroll
+      for (int e = 0; e < kLaneCols; ++e)
+        if (col + e < n)
+#pragma unroll
+          for (int j = 0; j < kR; ++j)
+            if (j < ranks) db_part[(g * n + col + e) * r + j0 + j] = db_acc[e][j];
+    }
+  }
+}
+
+// The dA / dX update over x [m, k], one read: for kR ranks from j0 on, per block (g, h),
+//   da_part[g][j][t] = sum over the rows i of row group g of ds[i, j] * xt[i, t]   (its columns)
+//   dx[i, t] += factor[i, t] * sum_j ds[i, j] * a[j, t]   (when dx != nullptr; one thread per element)
+// with factor the dropout factor and xt = x * factor; rows and columns as in dy_pass_tiles.
+template <int kDtype, bool kVector, int kR>
+__global__ void __launch_bounds__(kThreads)
+da_dx_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const void* a, int64_t ld_a,
+            float* da_part, void* dx, int64_t ld_dx, int64_t m, int64_t k, int64_t r, float keep_scale,
+            uint32_t threshold, uint64_t seed, uint64_t stream_id) {
+  __shared__ float ds_rows[kBatch][kR];
+  const int64_t batches = (m + kBatch - 1) / kBatch, tiles = (k + kTileCols - 1) / kTileCols;
+  const int64_t g = blockIdx.x, h = blockIdx.y;
+  const bool with_dx = dx != nullptr;
+  for (int64_t j0 = 0; j0 < r; j0 += kR) {
+    const int ranks = static_cast<int>(r - j0 < kR ? r - j0 : kR);
+    for (int64_t tile = h; tile < tiles; tile += gridDim.y) {
+      const int64_t col = tile * kTileCols + threadIdx.x * kLaneCols;
+      float al[kLaneCols][kR], da_acc[kLaneCols][kR];
+#pragma unroll
+      for (int e = 0; e < kLaneCols; ++e)
+#pragma unroll
+        for (int j = 0; j < kR; ++j) {
+          al[e][j] = with_dx && col + e < k && j < ranks ? load_f32(a, kDtype, (j0 + j) * ld_a + col + e) : 0.0f;
+          da_acc[e][j] = 0.0f;
+        }
+      for (int64_t batch = g; batch < batches; batch += gridDim.x) {
+        const int64_t row0 = batch * kBatch;
+        __syncthreads();  // the previous batch's readers of ds_rows are done
+        if (threadIdx.x < kBatch * kR) {
+          const int q = threadIdx.x / kR, j = threadIdx.x % kR;
+          const int64_t row = row0 + q;
+          ds_rows[q][j] = row < m && j < ranks ? load_f32(ds, kDtype, row * ld_ds + j0 + j) : 0.0f;
+        }
+        __syncthreads();
+        if (col >= k) continue;  // no barrier until the next batch: lanes past k may idle
+        float v[kBatch][kLaneCols], f[kBatch][kLaneCols];
+#pragma unroll
+        for (int q = 0; q < kBatch; ++q) {
+          const int64_t row = row0 + q;
+          if (row < m) {
+            load_run<kDtype, kVector>(x, row * ld_x + col, row * ld_x + k, v[q]);
+            dropout_factors(seed, stream_id, static_cast<uint64_t>(row * k + col), threshold, keep_scale, f[q]);
+          } else {
+#pragma unroll
+            for (int e = 0; e < kLaneCols; ++e) v[q][e] = f[q][e] = 0.0f;
+          }
+        }
+        // dx rows one ahead: the next row's load is issued before this row's store
+        float d_next[kLaneCols] = {};
+        if (with_dx && row0 < m) load_run<kDtype, kVector>(dx, row0 * ld_dx + col, row0 * ld_dx + k, d_next);
+#pragma unroll
+        for (int q = 0; q < kBatch; ++q) {
+          float d[kLaneCols];
+#pragma unroll
+          for (int e = 0; e < kLaneCols; ++e) d[e] = d_next[e];
+          const int64_t next = row0 + q + 1;
+          if (with_dx && q + 1 < kBatch && next < m)
+            load_run<kDtype, kVector>(dx, next * ld_dx + col, next * ld_dx + k, d_next);
+#pragma unroll
+          for (int e = 0; e < kLaneCols; ++e) {
+            const float xt = v[q][e] * f[q][e];
+#pragma unroll
+            for (int j = 0; j < kR; ++j) da_acc[e][j] += ds_rows[q][j] * xt;
+          }
+          const int64_t row = row0 + q;
+          if (!with_dx || row >= m) continue;
+#pragma unroll
+          for (int e = 0; e < kLaneCols; ++e) {
+            float s = 0.0f;
+#pragma unroll
+            for (int j = 0; j < kR; ++j) s += ds_rows[q][j] * al[e][j];
+            d[e] += f[q][e] * s;
+          }
+          store_run<kDtype, kVector>(dx, row * ld_dx + col, row * ld_dx + k, d);
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < kR; ++j)
+        if (j < ranks)
+#pragma unroll
+          for (int e = 0; e < kLaneCols; ++e)
+            if (col + e < k) da_part[(g * r + j0 + j) * k + col + e] = da_acc[e][j];
+    }
+  }
+}
+
+// out[i, j] = scaling * sum_p part[p][i][j] (+ out[i, j] when accumulate), the parts added in
+// order p = 0, 1, ...: the deterministic second step of the dY pass and the dA update.
+__global__ void sum_partials_kernel(const float* part, int64_t parts, int64_t rows, int64_t cols, void* out,
+                                    int dtype, int64_t ld_out, float scaling, bool accumulate) {
+  const int64_t n = rows * cols;
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
+    float s = 0.0f;
+    for (int64_t p = 0; p < parts; ++p) s += part[p * n + e];
+    const int64_t o = (e / cols) * ld_out + e % cols;
+    store_f32(out, dtype, o, (accumulate ? load_f32(out, dtype, o) : 0.0f) + scaling * s);
+  }
+}
+
+// ---- launches ----
+
+// Whether rows of `base` (leading dimension ld) can be read in kBytes vectors: base and row
+// stride both multiples of kBytes.
+bool vector_rows(const void* base, int64_t ld, int dtype, int bytes) {
+  return reinterpret_cast<uintptr_t>(base) % bytes == 0 && (ld * dtype_size(dtype)) % bytes == 0;
+}
+
+// The rank tile of a call: the smallest of 4, 8, 16 that holds r (16 and a loop over tiles beyond).
+int rank_tile(int64_t r) { return r <= 4 ? 4 : r <= 8 ? 8 : 16; }
+
+// The (row groups, column groups) grid of the column-owner kernels over m rows, `cols` columns.
+dim3 column_owner_grid(int64_t m, int64_t cols) {
+  const int64_t tiles = (cols + kTileCols - 1) / kTileCols, batches = (m + kBatch - 1) / kBatch;
+  const unsigned h = capped_grid(tiles, 65535);
+  const int64_t groups = std::max<int64_t>(1, std::min(kTargetBlocks / h, (m + kMinGroupRows - 1) / kMinGroupRows));
+  return dim3(capped_grid(batches, groups), h);
+}
+
+// Stream-ordered scratch for the partial sums, freed in stream order after its last reader.
+struct Partials {
+  float* ptr = nullptr;
+  cudaStream_t stream;
+  explicit Partials(cudaStream_t s) : stream(s) {}
+  int allocate(int64_t floats, const char* what) {
+    cudaError_t e = cudaMallocAsync(reinterpret_cast<void**>(&ptr), std::max<int64_t>(floats, 1) * sizeof(float), stream);
+    return e == cudaSuccess ? PLORA_OK : cuda_fail(what, e);
+  }
+  ~Partials() {
+    if (ptr != nullptr) cudaFreeAsync(ptr, stream);
+  }
+};
+
+int sum_partials(const float* part, int64_t parts, int64_t rows, int64_t cols, void* out, int dtype, int64_t ld_out,
+                 float scaling, bool accumulate, cudaStream_t stream, const char* what) {
+  if (rows == 0 || cols == 0) return ok();
+  sum_partials_kernel<<<grid_for(rows * cols, kThreads), kThreads, 0, stream>>>(part, parts, rows, cols, out, dtype,
+                                                                                 ld_out, scaling, accumulate);
+  return launch_status(what);
+}
+
+template <int kDtype, bool kVector, int kR>
+void launch_shrink(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void* out, int64_t ld_out, int64_t m,
+                   int64_t k, int64_t r, float scaling, float keep_scale, uint32_t threshold, uint64_t seed,
+                   uint64_t stream_id, cudaStream_t stream) {
+  const auto shrink_kernel = shrink_tiles<kDtype, kVector, kR>;
+  const unsigned blocks = capped_grid((m + kShrinkTile - 1) / kShrinkTile, 65535);
+  shrink_kernel<<<blocks, kThreads, 0, stream>>>(x, ld_x, a, ld_a, out, ld_out, m, k, r, scaling, keep_scale,
+                                                 threshold, seed, stream_id);
+}
+
+template <int kDtype, bool kVector, int kR>
+void launch_dy_pass(dim3 grid, const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, const void* ss,
+                    int64_t ld_ss, float* ds_part, float* db_part, int64_t m, int64_t n, int64_t r,
+                    cudaStream_t stream) {
+  const auto dy_pass_kernel = dy_pass_tiles<kDtype, kVector, kR>;
+  dy_pass_kernel<<<grid, kThreads, 0, stream>>>(dy, ld_dy, b, ld_b, ss, ld_ss, ds_part, db_part, m, n, r);
+}
+
+template <int kDtype, bool kVector, int kR>
+void launch_da_dx(dim3 grid, const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const void* a, int64_t ld_a,
+                  float* da_part, void* dx, int64_t ld_dx, int64_t m, int64_t k, int64_t r, float keep_scale,
+                  uint32_t threshold, uint64_t seed, uint64_t stream_id, cudaStream_t stream) {
+  const auto da_dx_kernel = da_dx_tiles<kDtype, kVector, kR>;
+  da_dx_kernel<<<grid, kThreads, 0, stream>>>(x, ld_x, ds, ld_ds, a, ld_a, da_part, dx, ld_dx, m, k, r, keep_scale,
+                                               threshold, seed, stream_id);
+}
+
+// Calls launch<kDtype, kVector, kR>(args...) for the runtime dtype, vector choice and rank tile.
+#define PLORA_LORA_DISPATCH(launch, dtype, vector, r, ...)                      \
+  do {                                                                         \
+    const int tile_ = rank_tile(r);                                            \
+    if (dtype == PLORA_F32) {                                                  \
+      PLORA_LORA_DISPATCH_RANK(launch, PLORA_F32, vector, tile_, __VA_ARGS__); \
+    } else if (dtype == PLORA_BF16) {                                          \
+      PLORA_LORA_DISPATCH_RANK(launch, PLORA_BF16, vector, tile_, __VA_ARGS__); \
+    } else {                                                                   \
+      PLORA_LORA_DISPATCH_RANK(launch, PLORA_F16, vector, tile_, __VA_ARGS__); \
+    }                                                                          \
+  } while (0)
+#define PLORA_LORA_DISPATCH_RANK(launch, dt, vector, tile, ...) \
+  do {                                                          \
+    if (vector) {                                               \
+      if (tile == 4) launch<dt, true, 4>(__VA_ARGS__);          \
+      else if (tile == 8) launch<dt, true, 8>(__VA_ARGS__);     \
+      else launch<dt, true, 16>(__VA_ARGS__);                   \
+    } else {                                                    \
+      if (tile == 4) launch<dt, false, 4>(__VA_ARGS__);         \
+      else if (tile == 8) launch<dt, false, 8>(__VA_ARGS__);    \
+      else launch<dt, false, 16>(__VA_ARGS__);                  \
+    }                                                           \
+  } while (0)
 
 }  // namespace
 
 extern "C" {
-
 
 int plora_cuda_dropout_mask(void* out, int dtype, int64_t ld, int64_t rows, int64_t cols, float p,
                             uint64_t seed, uint64_t stream_id, void* stream) {
@@ -187,27 +556,30 @@ int plora_cuda_shrink(const void* x, int64_t ld_x, const void* a, int64_t ld_a, 
                       float p, uint64_t seed, uint64_t stream_id, void* stream) {
   PLORA_TRY(check_shrink_args(x, ld_x, a, ld_a, out, ld_out, dtype, m, k, r, p));
   if (m == 0 || r == 0) return ok();
-  const unsigned blocks = capped_grid(m, 65535 * 16);
-  shrink_kernel<<<blocks, kThreads, 0, as_stream(stream)>>>(x, ld_x, a, ld_a, out, ld_out, dtype, m,
-                                                            k, r, scaling, 1.0f / (1.0f - p),
-                                                            dropout_threshold(p), seed, stream_id);
+  const bool vector = vector_rows(x, ld_x, dtype, 16);
+  PLORA_LORA_DISPATCH(launch_shrink, dtype, vector, r, x, ld_x, a, ld_a, out, ld_out, m, k, r, scaling,
+                      1.0f / (1.0f - p), dropout_threshold(p), seed, stream_id, as_stream(stream));
   return launch_status("shrink");
 }
-
 
 int plora_cuda_dy_pass(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, const void* ss,
                        int64_t ld_ss, void* ds, int64_t ld_ds, float* db, int64_t ld_db, int dtype,
                        int64_t m, int64_t n, int64_t r, float scaling, void* stream) {
   PLORA_TRY(check_dy_pass_args(dy, ld_dy, b, ld_b, ss, ld_ss, ds, ld_ds, db, ld_db, dtype, m, n, r));
   if (m == 0 || r == 0) return ok();
-  const unsigned row_blocks = capped_grid(m, 65535 * 16);
-  ds_kernel<<<row_blocks, kThreads, 0, as_stream(stream)>>>(dy, ld_dy, b, ld_b, ds, ld_ds, dtype, m,
-                                                            n, r, scaling);
-  PLORA_TRY(launch_status("dy_pass (ds)"));
-  if (n == 0) return ok();
-  const dim3 grid(static_cast<unsigned>((n + kThreads - 1) / kThreads), row_chunk_blocks(m));
-  db_kernel<<<grid, kThreads, 0, as_stream(stream)>>>(dy, ld_dy, ss, ld_ss, db, ld_db, dtype, m, n, r);
-  return launch_status("dy_pass (db)");
+  const cudaStream_t s = as_stream(stream);
+  const dim3 grid = column_owner_grid(m, n);
+  const int64_t ds_floats = n > 0 ? int64_t(grid.y) * m * r : 0, db_floats = int64_t(grid.x) * n * r;
+  Partials part(s);
+  PLORA_TRY(part.allocate(ds_floats + db_floats, "dy_pass (scratch)"));
+  if (n > 0) {
+    const bool vector = vector_rows(dy, ld_dy, dtype, kLaneCols * static_cast<int>(dtype_size(dtype)));
+    PLORA_LORA_DISPATCH(launch_dy_pass, dtype, vector, r, grid, dy, ld_dy, b, ld_b, ss, ld_ss, part.ptr,
+                        part.ptr + ds_floats, m, n, r, s);
+    PLORA_TRY(launch_status("dy_pass"));
+  }
+  PLORA_TRY(sum_partials(part.ptr, n > 0 ? grid.y : 0, m, r, ds, dtype, ld_ds, scaling, false, s, "dy_pass (ds)"));
+  return sum_partials(part.ptr + ds_floats, grid.x, n, r, db, PLORA_F32, ld_db, 1.0f, true, s, "dy_pass (db)");
 }
 
 int plora_cuda_da_dx(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const void* a,
@@ -216,11 +588,16 @@ int plora_cuda_da_dx(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds,
                      void* stream) {
   PLORA_TRY(check_da_dx_args(x, ld_x, ds, ld_ds, a, ld_a, da, ld_da, dx, ld_dx, dtype, m, k, r, p));
   if (m == 0 || k == 0 || r == 0) return ok();
-  const dim3 grid(static_cast<unsigned>((k + kThreads - 1) / kThreads), row_chunk_blocks(m));
-  da_dx_kernel<<<grid, kThreads, 0, as_stream(stream)>>>(
-      x, ld_x, ds, ld_ds, a, ld_a, da, ld_da, dx, ld_dx, dtype, m, k, r, 1.0f / (1.0f - p),
-      dropout_threshold(p), seed, stream_id);
-  return launch_status("da_dx");
+  const cudaStream_t s = as_stream(stream);
+  const dim3 grid = column_owner_grid(m, k);
+  const int bytes = kLaneCols * static_cast<int>(dtype_size(dtype));
+  const bool vector = vector_rows(x, ld_x, dtype, bytes) && (dx == nullptr || vector_rows(dx, ld_dx, dtype, bytes));
+  Partials part(s);
+  PLORA_TRY(part.allocate(int64_t(grid.x) * r * k, "da_dx (scratch)"));
+  PLORA_LORA_DISPATCH(launch_da_dx, dtype, vector, r, grid, x, ld_x, ds, ld_ds, a, ld_a, part.ptr, dx, ld_dx, m, k, r,
+                      1.0f / (1.0f - p), dropout_threshold(p), seed, stream_id, s);
+  PLORA_TRY(launch_status("da_dx"));
+  return sum_partials(part.ptr, grid.x, r, k, da, PLORA_F32, ld_da, 1.0f, true, s, "da_dx (da)");
 }
 
 }  // extern "C"

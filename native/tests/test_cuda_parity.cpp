@@ -52,8 +52,47 @@ void compare(const char* what, const std::vector<char>& host, const Device& dev,
   (void)es;
 }
 
-void test_shrink(int64_t m, int64_t k, int64_t r, float p, int dtype, std::mt19937_64& rng) {
-  const int64_t ldx = k + 3, lda = k + 1, ldo = r + 5;
+// How the large operand of a LoRA kernel (x, dY, and dX) is laid out, which picks its load path:
+// padded (ld = cols + 3, as the other tests lay matrices out: vector rows only where that happens to
+// be a multiple of the vector), aligned (ld a multiple of 8 elements on an aligned base: 8- and
+// 16-byte vector loads) or misaligned (aligned ld, base one element past an aligned address: the
+// scalar loads).
+enum class Layout { padded, aligned, misaligned };
+
+int64_t ld_for(Layout layout, int64_t cols) { return layout == Layout::padded ? cols + 3 : (cols + 8) / 8 * 8; }
+int64_t offset_for(Layout layout) { return layout == Layout::misaligned ? 1 : 0; }
+
+// Device memory for a host matrix placed `offset` elements past an aligned allocation.
+struct Placed {
+  Device mem;
+  char* ptr;
+  Placed(const std::vector<char>& host, int dtype, int64_t offset)
+      : mem(host.size() + 16), ptr(static_cast<char*>(mem.ptr) + offset * dtype_size(dtype)) {
+    if (!host.empty()) cudaMemcpy(ptr, host.data(), host.size(), cudaMemcpyHostToDevice);
+  }
+  std::vector<char> download(size_t bytes) const {
+    std::vector<char> v(bytes);
+    if (bytes > 0) cudaMemcpy(v.data(), ptr, bytes, cudaMemcpyDeviceToHost);
+    return v;
+  }
+};
+
+// A device result against the host one, both downloaded as rows x ld of dtype.
+void compare_bytes(const char* what, const std::vector<char>& host, const std::vector<char>& got, int dtype,
+                   int64_t ld, int64_t rows, int64_t cols, double tol) {
+  std::vector<double> ref(rows * cols);
+  std::vector<float> got32(rows * ld);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) ref[i * cols + j] = load_f32(host.data(), dtype, i * ld + j);
+  plora_cpu_copy(got.data(), dtype, ld, got32.data(), PLORA_F32, ld, rows, cols);
+  double err = relative_error(got32.data(), ld, ref, rows, cols);
+  CHECK(err <= tol, "%s dtype=%d [%lld,%lld]: CUDA vs CPU rel err %g", what, dtype, (long long)rows, (long long)cols,
+        err);
+}
+
+void test_shrink(int64_t m, int64_t k, int64_t r, float p, int dtype, std::mt19937_64& rng,
+                 Layout layout = Layout::padded) {
+  const int64_t ldx = ld_for(layout, k), lda = k + 1, ldo = r + 5;
   const size_t es = dtype_size(dtype);
   std::vector<float> x32 = random_floats(m * ldx, rng), a32 = random_floats(r * lda, rng);
   std::vector<char> x(m * ldx * es), a(r * lda * es), out(m * ldo * es), mask(m * k * es);
@@ -63,8 +102,8 @@ void test_shrink(int64_t m, int64_t k, int64_t r, float p, int dtype, std::mt199
   plora_cpu_shrink(x.data(), ldx, a.data(), lda, out.data(), ldo, dtype, m, k, r, 0.5f, p, 99, 3);
   plora_cpu_dropout_mask(mask.data(), dtype, k, m, k, p, 99, 3);
 
-  Device dx(x.size()), da(a.size()), dout(out.size()), dmask(mask.size());
-  cudaMemcpy(dx.ptr, x.data(), x.size(), cudaMemcpyHostToDevice);
+  Placed dx(x, dtype, offset_for(layout));
+  Device da(a.size()), dout(out.size()), dmask(mask.size());
   cudaMemcpy(da.ptr, a.data(), a.size(), cudaMemcpyHostToDevice);
   CHECK(plora_cuda_fill(dout.ptr, dtype, ldo, m, ldo, 0.0f, nullptr) == PLORA_OK, "fill: %s", plora_cuda_last_error());
   CHECK(plora_cuda_fill(dout.ptr, dtype, ldo, m, r, NAN, nullptr) == PLORA_OK, "poison: %s", plora_cuda_last_error());
@@ -73,7 +112,10 @@ void test_shrink(int64_t m, int64_t k, int64_t r, float p, int dtype, std::mt199
   CHECK(plora_cuda_dropout_mask(dmask.ptr, dtype, k, m, k, p, 99, 3, nullptr) == PLORA_OK, "mask: %s",
         plora_cuda_last_error());
   CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
-  compare("shrink", out, dout, dtype, ldo, m, ldo, dtype == PLORA_F32 ? 1e-5 : 1e-2);
+  char what[80];
+  std::snprintf(what, sizeof what, "shrink (m=%lld k=%lld r=%lld p=%g layout=%d)", (long long)m, (long long)k,
+                (long long)r, p, (int)layout);
+  compare(what, out, dout, dtype, ldo, m, ldo, dtype == PLORA_F32 ? 1e-5 : 1e-2);
   compare("dropout_mask", mask, dmask, dtype, k, m, k, 0.0);
 }
 
@@ -110,50 +152,87 @@ double tol_for(int dtype) { return dtype == PLORA_F32 ? 1e-5 : 1e-2; }
 // the rounding error of such a sum grows about as sqrt(m).
 double sum_tol(int64_t m) { return std::max(1e-5, 1e-7 * std::sqrt(static_cast<double>(m))); }
 
-void test_dy_pass(int64_t m, int64_t n, int64_t r, int dtype, std::mt19937_64& rng) {
-  const int64_t ld_dy = n + 3, ld_b = r + 2, ld_ss = r + 1, ld_ds = r + 5, ld_db = r + 3;
+// `repeat`: a second call from the same inputs must give the same bits (no atomics in the sums).
+void test_dy_pass(int64_t m, int64_t n, int64_t r, int dtype, std::mt19937_64& rng, Layout layout = Layout::padded,
+                  bool repeat = false) {
+  const int64_t ld_dy = ld_for(layout, n), ld_b = r + 2, ld_ss = r + 1, ld_ds = r + 5, ld_db = r + 3;
   const float scaling = 0.75f;
   std::vector<char> dy = random_matrix(dtype, m, ld_dy, rng), b = random_matrix(dtype, n, ld_b, rng),
                     ss = random_matrix(dtype, m, ld_ss, rng), ds = random_matrix(dtype, m, ld_ds, rng),
                     db = random_matrix(PLORA_F32, n, ld_db, rng);
   plora_cpu_fill(ds.data(), dtype, ld_ds, m, r, NAN);  // overwritten: poison; the padding keeps its values
-  Device d_dy(dy.size()), d_b(b.size()), d_ss(ss.size()), d_ds(ds.size()), d_db(db.size());
-  upload(d_dy, dy); upload(d_b, b); upload(d_ss, ss); upload(d_ds, ds); upload(d_db, db);
-
+  Placed d_dy(dy, dtype, offset_for(layout));
+  Device d_b(b.size()), d_ss(ss.size()), d_ds(ds.size()), d_db(db.size());
+  upload(d_b, b); upload(d_ss, ss);
+  std::vector<char> first_ds, first_db;
+  for (int run = 0; run < (repeat ? 2 : 1); ++run) {
+    upload(d_ds, ds); upload(d_db, db);
+    CHECK(plora_cuda_dy_pass(d_dy.ptr, ld_dy, d_b.ptr, ld_b, d_ss.ptr, ld_ss, d_ds.ptr, ld_ds,
+                             static_cast<float*>(d_db.ptr), ld_db, dtype, m, n, r, scaling, nullptr) == PLORA_OK,
+          "dy_pass: %s", plora_cuda_last_error());
+    CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
+    std::vector<char> got_ds(ds.size()), got_db(db.size());
+    cudaMemcpy(got_ds.data(), d_ds.ptr, ds.size(), cudaMemcpyDeviceToHost);
+    cudaMemcpy(got_db.data(), d_db.ptr, db.size(), cudaMemcpyDeviceToHost);
+    if (run == 0) {
+      first_ds = got_ds;
+      first_db = got_db;
+    } else {
+      CHECK(got_ds == first_ds && got_db == first_db, "dy_pass (m=%lld n=%lld r=%lld): a second run changed %s",
+            (long long)m, (long long)n, (long long)r, got_ds != first_ds ? "ds" : "db");
+    }
+  }
   CHECK(plora_cpu_dy_pass(dy.data(), ld_dy, b.data(), ld_b, ss.data(), ld_ss, ds.data(), ld_ds,
                           reinterpret_cast<float*>(db.data()), ld_db, dtype, m, n, r, scaling) == PLORA_OK,
         "cpu dy_pass: %s", plora_cpu_last_error());
-  CHECK(plora_cuda_dy_pass(d_dy.ptr, ld_dy, d_b.ptr, ld_b, d_ss.ptr, ld_ss, d_ds.ptr, ld_ds,
-                           static_cast<float*>(d_db.ptr), ld_db, dtype, m, n, r, scaling, nullptr) == PLORA_OK,
-        "dy_pass: %s", plora_cuda_last_error());
-  CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
-  char what[64];
-  std::snprintf(what, sizeof what, "dy_pass ds (n=%lld r=%lld)", (long long)n, (long long)r);
-  compare(what, ds, d_ds, dtype, ld_ds, m, ld_ds, tol_for(dtype));
-  std::snprintf(what, sizeof what, "dy_pass db (m=%lld r=%lld dtype=%d)", (long long)m, (long long)r, dtype);
-  compare(what, db, d_db, PLORA_F32, ld_db, n, ld_db, sum_tol(m));
+  char what[96];
+  std::snprintf(what, sizeof what, "dy_pass ds (m=%lld n=%lld r=%lld layout=%d)", (long long)m, (long long)n,
+                (long long)r, (int)layout);
+  compare_bytes(what, ds, first_ds, dtype, ld_ds, m, ld_ds, tol_for(dtype));
+  std::snprintf(what, sizeof what, "dy_pass db (m=%lld n=%lld r=%lld dtype=%d layout=%d)", (long long)m, (long long)n,
+                (long long)r, dtype, (int)layout);
+  compare_bytes(what, db, first_db, PLORA_F32, ld_db, n, ld_db, sum_tol(m));
 }
 
-void test_da_dx(int64_t m, int64_t k, int64_t r, float p, int dtype, bool with_dx, std::mt19937_64& rng) {
-  const int64_t ld_x = k + 3, ld_ds = r + 1, ld_a = k + 1, ld_da = k + 2, ld_dx = k + 5;
+// Layout and repeat as in test_dy_pass; the layout applies to x and dx.
+void test_da_dx(int64_t m, int64_t k, int64_t r, float p, int dtype, bool with_dx, std::mt19937_64& rng,
+                Layout layout = Layout::padded, bool repeat = false) {
+  const int64_t ld_x = ld_for(layout, k), ld_ds = r + 1, ld_a = k + 1, ld_da = k + 2, ld_dx = ld_for(layout, k) + 8;
   std::vector<char> x = random_matrix(dtype, m, ld_x, rng), ds = random_matrix(dtype, m, ld_ds, rng),
                     a = random_matrix(dtype, r, ld_a, rng), da = random_matrix(PLORA_F32, r, ld_da, rng),
                     dx = random_matrix(dtype, m, ld_dx, rng);
-  Device d_x(x.size()), d_ds(ds.size()), d_a(a.size()), d_da(da.size()), d_dx(dx.size());
-  upload(d_x, x); upload(d_ds, ds); upload(d_a, a); upload(d_da, da); upload(d_dx, dx);
-
+  Placed d_x(x, dtype, offset_for(layout)), d_dx(dx, dtype, offset_for(layout));
+  Device d_ds(ds.size()), d_a(a.size()), d_da(da.size());
+  upload(d_ds, ds); upload(d_a, a);
+  std::vector<char> first_da, first_dx;
+  for (int run = 0; run < (repeat ? 2 : 1); ++run) {
+    upload(d_da, da);
+    if (!dx.empty()) cudaMemcpy(d_dx.ptr, dx.data(), dx.size(), cudaMemcpyHostToDevice);
+    CHECK(plora_cuda_da_dx(d_x.ptr, ld_x, d_ds.ptr, ld_ds, d_a.ptr, ld_a, static_cast<float*>(d_da.ptr), ld_da,
+                           with_dx ? d_dx.ptr : nullptr, ld_dx, dtype, m, k, r, p, 99, 3, nullptr) == PLORA_OK,
+          "da_dx: %s", plora_cuda_last_error());
+    CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
+    std::vector<char> got_da(da.size());
+    cudaMemcpy(got_da.data(), d_da.ptr, da.size(), cudaMemcpyDeviceToHost);
+    std::vector<char> got_dx = d_dx.download(dx.size());
+    if (run == 0) {
+      first_da = got_da;
+      first_dx = got_dx;
+    } else {
+      CHECK(got_da == first_da && got_dx == first_dx, "da_dx (m=%lld k=%lld r=%lld): a second run changed %s",
+            (long long)m, (long long)k, (long long)r, got_da != first_da ? "da" : "dx");
+    }
+  }
   CHECK(plora_cpu_da_dx(x.data(), ld_x, ds.data(), ld_ds, a.data(), ld_a, reinterpret_cast<float*>(da.data()),
                         ld_da, with_dx ? dx.data() : nullptr, ld_dx, dtype, m, k, r, p, 99, 3) == PLORA_OK,
         "cpu da_dx: %s", plora_cpu_last_error());
-  CHECK(plora_cuda_da_dx(d_x.ptr, ld_x, d_ds.ptr, ld_ds, d_a.ptr, ld_a, static_cast<float*>(d_da.ptr), ld_da,
-                         with_dx ? d_dx.ptr : nullptr, ld_dx, dtype, m, k, r, p, 99, 3, nullptr) == PLORA_OK,
-        "da_dx: %s", plora_cuda_last_error());
-  CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
-  char what[80];
-  std::snprintf(what, sizeof what, "da_dx da (m=%lld p=%g dtype=%d dx=%d)", (long long)m, p, dtype, (int)with_dx);
-  compare(what, da, d_da, PLORA_F32, ld_da, r, ld_da, sum_tol(m));
-  std::snprintf(what, sizeof what, "da_dx dx (r=%lld p=%g dx=%d)", (long long)r, p, (int)with_dx);
-  compare(what, dx, d_dx, dtype, ld_dx, m, ld_dx, tol_for(dtype));  // unchanged when !with_dx
+  char what[96];
+  std::snprintf(what, sizeof what, "da_dx da (m=%lld k=%lld r=%lld p=%g dtype=%d dx=%d layout=%d)", (long long)m,
+                (long long)k, (long long)r, p, dtype, (int)with_dx, (int)layout);
+  compare_bytes(what, da, first_da, PLORA_F32, ld_da, r, ld_da, sum_tol(m));
+  std::snprintf(what, sizeof what, "da_dx dx (m=%lld k=%lld r=%lld p=%g dx=%d layout=%d)", (long long)m, (long long)k,
+                (long long)r, p, (int)with_dx, (int)layout);
+  compare_bytes(what, dx, first_dx, dtype, ld_dx, m, ld_dx, tol_for(dtype));  // unchanged when !with_dx
 }
 
 void test_axpby(int x_dtype, int y_dtype, float beta, std::mt19937_64& rng) {
@@ -851,7 +930,7 @@ void report_simulation() {
   const char* kernels[] = {"copy_kernel", "fill_kernel", "axpby_kernel", "add_bias_kernel", "random_fill_kernel",
                            "count_nonfinite_kernel", "sum_squares_kernel", "gelu_kernel", "gelu_backward_kernel",
                            "mse_kernel", "check_labels_kernel", "softmax_xent_kernel", "dropout_mask_kernel",
-                           "shrink_kernel", "ds_kernel", "db_kernel", "da_dx_kernel", "merge_kernel",
+                           "shrink_kernel", "dy_pass_kernel", "da_dx_kernel", "sum_partials_kernel", "merge_kernel",
                            "scale_kernel", "adamw_kernel", "rmsnorm_kernel", "rmsnorm_dw_kernel",
                            "rmsnorm_dx_kernel", "swiglu_kernel", "swiglu_backward_kernel", "rope_kernel",
                            "check_ids_kernel", "gather_kernel", "scatter_add_kernel", "check_targets_kernel",
@@ -907,11 +986,11 @@ int main() {
   // The simulator runs the kernels on the CPU, a thread at a time: smaller shapes, as awkward, with
   // its launch caps lowered (PLORA_SIM_LAUNCH_CAP) so that the grid-stride loops still turn.
   const int64_t M = kSimulated ? 13 : 301, K = kSimulated ? 133 : 1027;
-  const std::vector<int64_t> ranks = kSimulated ? std::vector<int64_t>{1, 2, 17, 40}
-                                                : std::vector<int64_t>{1, 2, 8, 16, 17, 64};
+  const std::vector<int64_t> ranks = kSimulated ? std::vector<int64_t>{1, 3, 16, 17, 64}
+                                                : std::vector<int64_t>{1, 2, 3, 8, 16, 17, 64};
   for (int dtype : {PLORA_F32, PLORA_BF16, PLORA_F16}) {
     for (int64_t r : ranks)
-      for (float p : {0.0f, 0.1f, 0.5f}) test_shrink(r == 2 ? 1 : M, K, r, p, dtype, rng);
+      for (float p : {0.0f, 0.1f, 0.5f}) test_shrink(r == 3 ? 1 : M, K, r, p, dtype, rng);
     for (int dst : {PLORA_F32, PLORA_BF16, PLORA_F16}) test_copy(dtype, dst, rng);
     for (int64_t r : ranks) {
       test_dy_pass(M, K, r, dtype, rng);
@@ -923,6 +1002,19 @@ int main() {
         test_da_dx(130, 5, r, p, dtype, true, rng);
       }
     }
+    // The LoRA kernels' vector loads (aligned) and their scalar fallback on a misaligned base; row
+    // tiles, row batches and column tiles past the lowered caps; K past one staged chunk of A.
+    for (Layout layout : {Layout::aligned, Layout::misaligned}) {
+      test_shrink(100, kSimulated ? 600 : 1100, 16, 0.1f, dtype, rng, layout);
+      test_shrink(70, 37, 3, 0.0f, dtype, rng, layout);
+      test_dy_pass(kSimulated ? 20 : 301, kSimulated ? 2100 : 4200, 16, dtype, rng, layout);
+      test_dy_pass(kSimulated ? 20 : 301, 37, 3, dtype, rng, layout);
+      test_da_dx(kSimulated ? 20 : 301, kSimulated ? 2100 : 4200, 3, 0.1f, dtype, true, rng, layout);
+      test_da_dx(kSimulated ? 20 : 301, 37, 16, 0.0f, dtype, true, rng, layout);
+    }
+    // Two row groups and two column tiles with the kernels' own caps, twice: the same bits.
+    test_dy_pass(530, 1030, 5, dtype, rng, Layout::aligned, true);
+    test_da_dx(530, 1030, 5, 0.1f, dtype, true, rng, Layout::aligned, true);
     test_da_dx(M, K, 8, 0.1f, dtype, false, rng);
     for (int other : {PLORA_F32, PLORA_BF16, PLORA_F16}) {
       for (float beta : {0.0f, 0.5f}) test_axpby(other, dtype, beta, rng);
@@ -990,9 +1082,9 @@ int main() {
   }
   test_merge_stochastic_unbiased();
 
-  // Shapes past the launch caps, so that the grid-stride loops turn more than once: 65535 chunks
-  // of 64 rows (the LoRA backward's column kernels), 65535 * 16 row blocks (shrink, dY pass, dA/dX,
-  // MSE, cross-entropy) and 65535 row tiles of 32 (merge); thin in the other dimensions. F32 where
+  // Shapes past the launch caps, so that the grid-stride loops turn more than once: 65535 tiles of
+  // 32 rows (shrink, merge), 65535 * 16 row blocks (MSE, cross-entropy) and more than 256 row
+  // groups of 8 rows (the dY pass and dA/dX take at most 256); thin in the other dimensions. F32 where
   // the outputs are per row, so that rows the extra turns miss cannot hide in a bf16 tolerance.
   // PLORA_PARITY_SKIP_BIG=1 leaves them out (the sanitizers would take minutes over them).
   // The simulator lowers the caps instead (PLORA_SIM_LAUNCH_CAP).
@@ -1001,7 +1093,7 @@ int main() {
     report_simulation();
   } else if (skip_big == nullptr || std::strcmp(skip_big, "1") != 0) {
     const int64_t past_chunks = 64 * 65535 + 101, past_row_blocks = 65535 * 16 + 37, past_row_tiles = 32 * 65535 + 7;
-    test_shrink(past_row_blocks, 5, 2, 0.1f, PLORA_F32, rng);
+    test_shrink(past_row_tiles, 5, 2, 0.1f, PLORA_F32, rng);
     test_dy_pass(past_chunks, 3, 2, PLORA_F32, rng);
     test_da_dx(past_chunks, 3, 2, 0.1f, PLORA_F32, true, rng);
     test_merge(past_row_tiles, 3, 2, PLORA_BF16, PLORA_F32, PLORA_ROUND_STOCHASTIC, 0.75f, -0.5f, rng);

@@ -32,6 +32,13 @@ struct dim3 {
   unsigned x, y, z;
   constexpr dim3(unsigned vx = 1, unsigned vy = 1, unsigned vz = 1) : x(vx), y(vy), z(vz) {}
 };
+// The vector types of wide loads and stores, aligned as CUDA's (one 8- or 16-byte access each).
+struct alignas(8) uint2 {
+  unsigned x, y;
+};
+struct alignas(16) uint4 {
+  unsigned x, y, z, w;
+};
 
 // CUDA's integer min and max (device builtins, overloaded for each integer type); the floating
 // ones, fminf and fmaxf, come from <cmath>.
@@ -97,6 +104,8 @@ cudaError_t cudaGetDevice(int* device);
 cudaError_t cudaDeviceSynchronize(void);
 cudaError_t cudaMalloc(void** ptr, size_t bytes);
 cudaError_t cudaFree(void* ptr);
+cudaError_t cudaMallocAsync(void** ptr, size_t bytes, cudaStream_t stream);
+cudaError_t cudaFreeAsync(void* ptr, cudaStream_t stream);
 cudaError_t cudaMallocHost(void** ptr, size_t bytes);
 cudaError_t cudaFreeHost(void* ptr);
 cudaError_t cudaMemGetInfo(size_t* free, size_t* total);

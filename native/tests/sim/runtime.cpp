@@ -223,6 +223,22 @@ cudaError_t cudaFree(void* ptr) {
   return sim::device_free(ptr) ? cudaSuccess : fail(cudaErrorInvalidValue);
 }
 
+// Stream-ordered allocation: the memory is usable by work queued after the call; the free runs
+// in its stream's order, after the work queued before it.
+cudaError_t cudaMallocAsync(void** ptr, size_t bytes, cudaStream_t stream) {
+  if (!known_stream(stream)) return fail(cudaErrorInvalidResourceHandle);
+  return cudaMalloc(ptr, bytes);
+}
+
+cudaError_t cudaFreeAsync(void* ptr, cudaStream_t stream) {
+  if (!known_stream(stream)) return fail(cudaErrorInvalidResourceHandle);
+  if (ptr == nullptr) return cudaSuccess;
+  enqueue(stream, [ptr] {
+    if (!sim::device_free(ptr)) fail(cudaErrorInvalidValue);
+  });
+  return cudaSuccess;
+}
+
 cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
   *ptr = std::malloc(bytes > 0 ? bytes : 1);
   return *ptr != nullptr ? cudaSuccess : fail(cudaErrorMemoryAllocation);

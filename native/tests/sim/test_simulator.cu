@@ -5,6 +5,7 @@
 // as CUDA's. Compiled through translate.cmake like the project's kernels.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -113,6 +114,15 @@ __global__ void coordinates_kernel(unsigned* out) {
 }
 
 // The warp collectives of one warp: out[lane * 6 + q].
+// One 16-byte and one 8-byte access per thread: the wide loads and stores of the LoRA kernels.
+__global__ void wide_copy_kernel(const uint4* x, uint4* y, const uint2* x2, uint2* y2, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) {
+    y[i] = x[i];
+    y2[i] = x2[i];
+  }
+}
+
 __global__ void collectives_kernel(const int* x, int* out) {
   const int lane = threadIdx.x;
   int sum = x[lane];
@@ -393,6 +403,44 @@ void streams_and_copies() {
   expect_no_finding("streams and copies");
 }
 
+// uint2 / uint4 accesses are one access of their width each, checked like any other; memory of
+// cudaMallocAsync serves the work queued after it, and cudaFreeAsync frees it in stream order.
+void wide_accesses_and_stream_ordered_memory() {
+  static_assert(sizeof(uint4) == 16 && alignof(uint4) == 16 && sizeof(uint2) == 8 && alignof(uint2) == 8,
+                "CUDA's vector types");
+  const int n = 40;
+  cudaStream_t s;
+  CHECK(cudaStreamCreate(&s) == cudaSuccess, "stream");
+  std::vector<unsigned> host(4 * n), back(4 * n, 0), back2(2 * n, 0);
+  for (int i = 0; i < 4 * n; ++i) host[i] = 0x9e3779b9u * (i + 1);
+  void *x = nullptr, *y = nullptr, *x2 = nullptr, *y2 = nullptr;
+  CHECK(cudaMallocAsync(&x, n * 16, s) == cudaSuccess && cudaMallocAsync(&y, n * 16, s) == cudaSuccess &&
+            cudaMallocAsync(&x2, n * 8, s) == cudaSuccess && cudaMallocAsync(&y2, n * 8, s) == cudaSuccess,
+        "cudaMallocAsync");
+  cudaMemcpyAsync(x, host.data(), n * 16, cudaMemcpyHostToDevice, s);
+  cudaMemcpyAsync(x2, host.data(), n * 8, cudaMemcpyHostToDevice, s);
+  wide_copy_kernel<<<2, 32, 0, s>>>(static_cast<uint4*>(x), static_cast<uint4*>(y), static_cast<uint2*>(x2),
+                                    static_cast<uint2*>(y2), n);
+  cudaMemcpyAsync(back.data(), y, n * 16, cudaMemcpyDeviceToHost, s);
+  cudaMemcpyAsync(back2.data(), y2, n * 8, cudaMemcpyDeviceToHost, s);
+  for (void* p : {x, y, x2, y2}) CHECK(cudaFreeAsync(p, s) == cudaSuccess, "cudaFreeAsync");
+  CHECK(cudaStreamSynchronize(s) == cudaSuccess, "the stream with its frees");
+  CHECK(back == host, "uint4 copy: wrong words");
+  CHECK(std::equal(back2.begin(), back2.end(), host.begin()), "uint2 copy: wrong words");
+  expect_no_finding("wide accesses in bounds");
+
+  // the planted bug: one uint4 past the end of the source
+  Buffer a(n * 16), b(n * 16 + 16), a2(n * 8 + 8), b2(n * 8 + 8);
+  cudaMemset(a.ptr, 0, n * 16);
+  cudaMemset(a2.ptr, 0, n * 8 + 8);
+  wide_copy_kernel<<<2, 32>>>(a.as<uint4>(), b.as<uint4>(), a2.as<uint2>(), b2.as<uint2>(), n + 1);
+  cudaDeviceSynchronize();
+  const uint3 block{1, 0, 0}, thread{8, 0, 0};
+  expect_finding("a uint4 past the end", sim::Check::out_of_bounds, "wide_copy_kernel",
+                 "0 bytes past the end of allocation", &block, &thread);
+  cudaStreamDestroy(s);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -421,6 +469,7 @@ int main(int argc, char** argv) {
   launch_limits();
   builtins_and_collectives();
   streams_and_copies();
+  wide_accesses_and_stream_ordered_memory();
   std::printf("%s (%d failures)\n", g_failures ? "FAILED" : "OK", g_failures);
   return g_failures ? 1 : 0;
 }
