@@ -159,8 +159,8 @@ struct Shape {
   int64_t tiles() const { return (tokens + kTile - 1) / kTile; }
   int64_t padded_rows() const { return tiles() * kTile; }
   int rows_at(int64_t row0) const { return static_cast<int>(std::min<int64_t>(kTile, tokens - row0)); }
-  // Multiply-adds of one kv head's forward tasks: its query heads' (query, key) pairs of the
-  // causal triangle, kTile columns per diagonal tile, times the two products of padded depth.
+  // Multiply-adds of one kv head's forward tasks: for each of its query heads, every (query tile,
+  // key tile) pair of the causal triangle, two kTile x kTile x padded products.
   int64_t task_work() const { return int64_t{group()} * tiles() * (tiles() + 1) / 2 * kTile * kTile * 2 * padded; }
 };
 

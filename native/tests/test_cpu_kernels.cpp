@@ -568,7 +568,7 @@ static void test_lapack_without_openblas() {
 static void test_thread_count_independence(std::mt19937_64& rng) {
   const int64_t cols = 257, k = 128, r = 16;  // shrink's work: m·k·16 multiply-adds
   for (int64_t rows : {kParallelWork / cols, kParallelWork / cols + 2}) {
-    const int64_t m = rows * cols / (k * r);
+    const int64_t m = kParallelWork / (k * r) + (rows * cols > kParallelWork ? 1 : 0);  // the same side
     Mat x(rows, cols, cols + 3, PLORA_BF16, rng), dy(rows, cols, cols, PLORA_BF16, rng), w(1, cols, cols, PLORA_BF16, rng);
     Mat a(r, k, k, PLORA_BF16, rng);
     std::vector<int32_t> targets(static_cast<size_t>(rows)), ids(static_cast<size_t>(rows));
