@@ -2,6 +2,7 @@
 #include <omp.h>
 
 #include "../common/contracts.h"
+#include "parallel.h"
 #include "plora/adamw.h"
 #include "plora/adamw_kernels.h"
 
@@ -17,7 +18,9 @@ int plora_cpu_adamw(int count, const int64_t* params, const int64_t* grads, cons
   PLORA_TRY(check_adamw_args(count, params, grads, m, v, copies, copy_ld, rows, cols, lr_scale, copy_dtype));
   if (count == 0) return ok();
   const AdamwHyper h{lr, beta1, beta2, eps, weight_decay, grad_scale, bias_correction1, bias_correction2};
-#pragma omp parallel
+  int64_t elements = 0;
+  for (int i = 0; i < count; ++i) elements += rows[i] * cols[i];
+#pragma omp parallel if (parallel_worth(elements))
   for (int i = 0; i < count; ++i) {
     const float lr_i = lr * lr_scale[i];
     const int64_t c = cols[i];

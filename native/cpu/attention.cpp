@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../common/attention_contract.h"
+#include "parallel.h"
 #include "plora/attention.h"
 #include "rows.h"
 #include "vmath.h"
@@ -158,6 +159,9 @@ struct Shape {
   int64_t tiles() const { return (tokens + kTile - 1) / kTile; }
   int64_t padded_rows() const { return tiles() * kTile; }
   int rows_at(int64_t row0) const { return static_cast<int>(std::min<int64_t>(kTile, tokens - row0)); }
+  // Multiply-adds of one kv head's forward tasks: for each of its query heads, every (query tile,
+  // key tile) pair of the causal triangle, two kTile x kTile x padded products.
+  int64_t task_work() const { return int64_t{group()} * tiles() * (tiles() + 1) / 2 * kTile * kTile * 2 * padded; }
 };
 
 // Buffers of one task: tiles of kTile x padded (or kTile x kTile) fp32.
@@ -173,7 +177,7 @@ struct Tiles {
 // One head's columns of x for every token as fp32 [padded_rows][padded], times factor, zeros past
 // the tokens and head_dim: packed once per call, so that the tiles are pointers into it.
 void pack_rows(const void* x, int dtype, int64_t ld, int64_t col0, const Shape& sh, float factor, float* dst) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(sh.padded_rows() * sh.padded))
   for (int64_t tile = 0; tile < sh.tiles(); ++tile)
     load_tile(x, dtype, ld, tile * kTile, sh.rows_at(tile * kTile), col0, sh.dim, sh.padded, factor,
               dst + tile * kTile * sh.padded);
@@ -181,7 +185,7 @@ void pack_rows(const void* x, int dtype, int64_t ld, int64_t col0, const Shape& 
 
 // Packed rows transposed tile by tile: dst[tile][d][j] = rows[tile·kTile + j][d].
 void pack_transposed(const float* rows, const Shape& sh, float* dst) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(sh.padded_rows() * sh.padded))
   for (int64_t tile = 0; tile < sh.tiles(); ++tile)
     transpose(rows + tile * kTile * sh.padded, sh.padded, dst + tile * kTile * sh.padded);
 }
@@ -202,7 +206,7 @@ void forward(const void* q, int64_t ld_q, const void* k, int64_t ld_k, const voi
     pack_rows(k, dtype, ld_k, int64_t{g} * sh.dim, sh, 1.0f, keys.data());
     pack_transposed(keys.data(), sh, kt.data());
     pack_rows(v, dtype, ld_v, int64_t{g} * sh.dim, sh, 1.0f, values.data());
-#pragma omp parallel
+#pragma omp parallel if (parallel_worth(sh.task_work()))
     {
       Tiles buf(P, 4);
       float *qs = buf[0], *s = buf[1], *o = buf[2], *row_out = buf[3];
@@ -275,7 +279,7 @@ void backward(const void* q, int64_t ld_q, const void* k, int64_t ld_k, const vo
   const int64_t tiles = sh.tiles();
   // delta[h][t] = Σ_d dout·out, and lse gathered per head: [heads][tokens] each
   std::vector<float> delta(static_cast<size_t>(sh.heads * sh.tokens)), lse_h(delta.size());
-#pragma omp parallel
+#pragma omp parallel if (parallel_worth(sh.tokens * sh.heads * sh.dim))
   {
     std::vector<float> ob(static_cast<size_t>(sh.dim)), db(static_cast<size_t>(sh.dim));
 #pragma omp for schedule(static)
@@ -303,7 +307,7 @@ void backward(const void* q, int64_t ld_q, const void* k, int64_t ld_k, const vo
       pack_rows(q, dtype, ld_q, col, sh, sh.scale, qs.data() + i * packed);
       pack_rows(dout, dtype, ld_dout, col, sh, 1.0f, dos.data() + i * packed);
     }
-#pragma omp parallel
+#pragma omp parallel if (parallel_worth(2 * sh.task_work()))  // dq, then dk and dv
     {
       Tiles buf(P, 6);
       float *s = buf[0], *dp = buf[1], *ds = buf[2], *acc = buf[3], *acc2 = buf[4], *row_out = buf[5];

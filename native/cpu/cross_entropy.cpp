@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../common/contracts.h"
+#include "parallel.h"
 #include "plora/cross_entropy.h"
 #include "rows.h"
 #include "sums.h"
@@ -64,7 +65,7 @@ int plora_cpu_cross_entropy(const void* logits, int64_t ld_logits, int dtype, in
                 (long long)bad, (long long)vocab, ignore_index, (long long)first, targets[first * ld_targets]);
   std::vector<double> loss(static_cast<size_t>(rows), 0.0);
   const int size = dtype_size(dtype);
-#pragma omp parallel
+#pragma omp parallel if (parallel_worth(rows * vocab))
   {
     std::vector<float> row(static_cast<size_t>(dtype == PLORA_F32 ? 0 : vocab)), g(static_cast<size_t>(vocab));
 #pragma omp for schedule(static)

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../common/decode_attention_contract.h"
+#include "parallel.h"
 #include "plora/decode_attention.h"
 #include "rows.h"
 #include "vmath.h"
@@ -48,7 +49,9 @@ float dot(const float* a, const float* b, int n) {
 void decode(const void* q, int64_t ld_q, const void* k, int64_t ld_k, const void* v, int64_t ld_v, int dtype,
             const Shape& sh, void* out, int64_t ld_out) {
   const int group = sh.group(), P = sh.padded;
-#pragma omp parallel
+  // multiply-adds: every new token's heads against its visible keys and values
+  const int64_t work = sh.queries * sh.heads * (sh.past + sh.queries) * 2 * P;
+#pragma omp parallel if (parallel_worth(work))
   {
     // per task: the group's scaled queries and accumulators [group][P], running max and sum per
     // head, a chunk of scores [group][kChunk] and of keys or values [kChunk][P]

@@ -6,16 +6,11 @@
 #include <vector>
 
 #include "../common/contracts.h"
+#include "parallel.h"
 #include "plora/elementwise.h"
 #include "rows.h"
 
 using namespace plora;
-
-namespace {
-
-constexpr int64_t kParallelElements = 1 << 15;
-
-}  // namespace
 
 extern "C" {
 
@@ -26,11 +21,11 @@ int plora_cpu_copy(const void* src, int src_dtype, int64_t ld_src, void* dst, in
   char* d = static_cast<char*>(dst);
   const int64_t ss = dtype_size(src_dtype), ds = dtype_size(dst_dtype);
   if (src_dtype == dst_dtype) {
-#pragma omp parallel for schedule(static) if (rows * cols > (1 << 16))
+#pragma omp parallel for schedule(static) if (parallel_worth(rows * cols))
     for (int64_t i = 0; i < rows; ++i)
       std::memcpy(d + i * ld_dst * ds, s + i * ld_src * ss, static_cast<size_t>(cols * ss));
   } else {
-#pragma omp parallel for schedule(static) if (rows * cols > (1 << 16))
+#pragma omp parallel for schedule(static) if (parallel_worth(rows * cols))
     for (int64_t i = 0; i < rows; ++i) {
       const void* srow = s + i * ld_src * ss;
       void* drow = d + i * ld_dst * ds;
@@ -50,7 +45,7 @@ int plora_cpu_fill(void* dst, int dtype, int64_t ld, int64_t rows, int64_t cols,
   // the value rounded to the dtype once; then every element gets the same bits
   const uint16_t half = dtype == PLORA_BF16 ? f32_to_bf16(value) : f32_to_f16(value);
   const int32_t integer = dtype == PLORA_I32 ? static_cast<int32_t>(value) : 0;  // in range: checked
-#pragma omp parallel for schedule(static) if (rows * cols > (1 << 16))
+#pragma omp parallel for schedule(static) if (parallel_worth(rows * cols))
   for (int64_t i = 0; i < rows; ++i) {
     char* row = d + i * ld * size;
     if (dtype == PLORA_F32) std::fill_n(reinterpret_cast<float*>(row), cols, value);
@@ -63,7 +58,7 @@ int plora_cpu_fill(void* dst, int dtype, int64_t ld, int64_t rows, int64_t cols,
 int plora_cpu_axpby(float alpha, const void* x, int x_dtype, int64_t ld_x, float beta, void* y,
                     int y_dtype, int64_t ld_y, int64_t rows, int64_t cols) {
   PLORA_TRY(check_axpby_args(x, x_dtype, ld_x, y, y_dtype, ld_y, rows, cols));
-#pragma omp parallel for schedule(static) if (rows * cols > kParallelElements)
+#pragma omp parallel for schedule(static) if (parallel_worth(rows * cols))
   for (int64_t i = 0; i < rows; ++i) {
     const char* xr = row_at(x, x_dtype, ld_x, i);
     char* yr = row_at(y, y_dtype, ld_y, i);
@@ -91,7 +86,7 @@ int plora_cpu_add_bias(void* y, int dtype, int64_t ld, int64_t rows, int64_t col
   PLORA_TRY(check_add_bias_args(y, dtype, ld, rows, cols, bias, bias_dtype));
   std::vector<float> b(static_cast<size_t>(cols));  // the bias as fp32, converted once
   row_to_f32(bias, bias_dtype, cols, b.data());
-#pragma omp parallel if (rows * cols > kParallelElements)
+#pragma omp parallel if (parallel_worth(rows * cols))
   {
     std::vector<float> buffer(static_cast<size_t>(dtype == PLORA_F32 ? 0 : cols));
 #pragma omp for schedule(static)

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "../common/contracts.h"
+#include "parallel.h"
 #include "plora/embedding.h"
 #include "rows.h"
 
@@ -41,7 +42,7 @@ int plora_cpu_embedding(const int32_t* ids, int64_t ld_ids, const void* table, i
   PLORA_TRY(check_embedding_args(ids, ld_ids, table, ld_table, table_dtype, out, ld_out, out_dtype, tokens, vocab, dim));
   PLORA_TRY(check_ids("embedding", ids, ld_ids, tokens, vocab, bad_ids));
   const int in_size = dtype_size(table_dtype), out_size = dtype_size(out_dtype);
-#pragma omp parallel
+#pragma omp parallel if (parallel_worth(tokens * dim))
   {
     std::vector<float> row(static_cast<size_t>(dim));
 #pragma omp for schedule(static)
@@ -61,7 +62,7 @@ int plora_cpu_embedding_backward(const int32_t* ids, int64_t ld_ids, const void*
   PLORA_TRY(check_ids("embedding backward", ids, ld_ids, tokens, vocab, bad_ids));
   const int64_t blocks = (dim + kColumnBlock - 1) / kColumnBlock;
   const int size = dtype_size(dtype);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(tokens * dim))
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t c0 = b * kColumnBlock, n = dim - c0 < kColumnBlock ? dim - c0 : kColumnBlock;
     float g[kColumnBlock];

@@ -2,6 +2,7 @@
 #include <omp.h>
 
 #include "../common/contracts.h"
+#include "parallel.h"
 #include "plora/gelu.h"
 #include "tiles.h"
 #include "vmath.h"
@@ -31,7 +32,7 @@ void map_row(const void* x, const void* dy, void* out, int64_t cols, F f) {
 template <class F>
 void map_rows(const void* x, int64_t ld_x, const void* dy, int64_t ld_dy, void* out, int64_t ld_out, int dtype,
               int64_t rows, int64_t cols, F f) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(rows * cols))
   for (int64_t i = 0; i < rows; ++i) {
     const char* xr = row_at(x, dtype, ld_x, i);
     const char* dyr = dy ? row_at(dy, dtype, ld_dy, i) : nullptr;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../common/contracts.h"
+#include "parallel.h"
 #include "plora/lora.h"
 #include "tiles.h"
 
@@ -21,10 +22,12 @@ constexpr int kRows = 4;  // rows of x / dY per register tile
 // Adds the per-thread partial sums into out (fp32, rows x cols, leading dimension ld).
 void reduce_into(float* out, int64_t ld, int64_t rows, int64_t cols, const std::vector<std::vector<float>>& parts,
                  int64_t part_ld) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(rows * cols * static_cast<int64_t>(parts.size())))
   for (int64_t i = 0; i < rows; ++i)
-    for (const auto& part : parts)
+    for (const auto& part : parts) {
+      if (part.empty()) continue;  // a thread that the region did not start (a small call)
       for (int64_t j = 0; j < cols; ++j) out[i * ld + j] += part[i * part_ld + j];
+    }
 }
 
 }  // namespace
@@ -38,7 +41,7 @@ int plora_cpu_dropout_mask(void* out, int dtype, int64_t ld, int64_t rows, int64
   PLORA_TRY(check_dropout(p));
   const DropoutKeys dropout(p, seed, stream);
   char* base = static_cast<char*>(out);
-#pragma omp parallel
+#pragma omp parallel if (parallel_worth(rows * cols))
   {
     std::vector<float> factors(static_cast<size_t>(cols));
 #pragma omp for schedule(static)
@@ -62,8 +65,9 @@ int plora_cpu_shrink(const void* x, int64_t ld_x, const void* a, int64_t ld_a, v
   const DropoutKeys dropout(p, seed, stream);
   char* out_base = static_cast<char*>(out);
   const int64_t blocks = (m + kRows - 1) / kRows;
+  const bool parallel = blocks > 1 && parallel_worth(m * k * rp);  // multiply-adds; one block: one thread
 
-#pragma omp parallel
+#pragma omp parallel if (parallel)
   {
     std::vector<float> buffers(static_cast<size_t>(kRows * k));
 #pragma omp for schedule(static)
@@ -110,7 +114,9 @@ int plora_cpu_dy_pass(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b
   const int64_t blocks = (m + kRows - 1) / kRows;
   char* ds_base = static_cast<char*>(ds);
 
-#pragma omp parallel num_threads(threads)
+  const bool parallel = blocks > 1 && parallel_worth(2 * m * n * rp);  // multiply-adds of dS and dB
+
+#pragma omp parallel num_threads(threads) if (parallel)
   {
     std::vector<float>& dbl = db_parts[static_cast<size_t>(omp_get_thread_num())];
     dbl.assign(static_cast<size_t>(n * rp), 0.0f);
@@ -179,7 +185,9 @@ int plora_cpu_da_dx(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, 
   std::vector<std::vector<float>> da_parts(static_cast<size_t>(threads));
   const int64_t blocks = (m + kRows - 1) / kRows;
 
-#pragma omp parallel num_threads(threads)
+  const bool parallel = blocks > 1 && parallel_worth((dx != nullptr ? 2 : 1) * m * k * r);  // of dA (and dX)
+
+#pragma omp parallel num_threads(threads) if (parallel)
   {
     std::vector<float>& dal = da_parts[static_cast<size_t>(omp_get_thread_num())];
     dal.assign(static_cast<size_t>(r * kp), 0.0f);

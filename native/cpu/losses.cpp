@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "../common/contracts.h"
+#include "parallel.h"
 #include "plora/losses.h"
 #include "rows.h"
 #include "sums.h"
@@ -51,7 +52,7 @@ int plora_cpu_mse(const void* pred, int64_t ld_pred, const void* target, int64_t
   PLORA_TRY(check_mse_args(pred, ld_pred, target, ld_target, dtype, rows, cols, loss, dpred, ld_dpred));
   const float grad_scale = static_cast<float>(2.0 / (static_cast<double>(rows) * cols));
   std::vector<double> partial(static_cast<size_t>(rows));
-#pragma omp parallel
+#pragma omp parallel if (parallel_worth(rows * cols))
   {
     std::vector<float> pb(static_cast<size_t>(cols)), tb(static_cast<size_t>(cols)), d(static_cast<size_t>(cols));
 #pragma omp for schedule(static)
@@ -81,7 +82,7 @@ int plora_cpu_softmax_xent(const void* logits, int64_t ld_logits, int dtype, int
   *bad_labels = bad;
   if (bad > 0) return fail(PLORA_ERR_INVALID, "%lld labels are not class indices in [0, %lld)", (long long)bad, (long long)cols);
   std::vector<double> partial(static_cast<size_t>(rows));
-#pragma omp parallel
+#pragma omp parallel if (parallel_worth(rows * cols))
   {
     std::vector<float> buffer(static_cast<size_t>(cols)), grad(dlogits != nullptr ? static_cast<size_t>(cols) : 0u);
     std::vector<double> e(static_cast<size_t>((cols + 3) / 4 * 4));

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "../common/contracts.h"
+#include "parallel.h"
 #include "plora/merge.h"
 #include "tiles.h"
 
@@ -14,7 +15,7 @@ namespace {
 
 void scale_matrix(void* x, int dtype, int64_t ld, int64_t rows, int64_t cols, float factor) {
   if (factor == 1.0f) return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(rows * cols))
   for (int64_t i = 0; i < rows; ++i) {
     char* row = static_cast<char*>(x) + i * ld * dtype_size(dtype);
     for (int64_t j = 0; j < cols; ++j) store_f32(row, dtype, j, factor * load_f32(row, dtype, j));
@@ -34,7 +35,7 @@ int plora_cpu_merge(void* w, int w_dtype, int64_t ld_w, void* b, int64_t ld_b, v
     const Panels ap(a, ab_dtype, ld_a, r, k);
     const std::vector<float> bp = pack_f32(b, ab_dtype, ld_b, n, r, r, false);  // [n, r]
     const int64_t row_bytes = ld_w * dtype_size(w_dtype), blocks = (n + kTileRows - 1) / kTileRows;
-#pragma omp parallel
+#pragma omp parallel if (parallel_worth(n * k * r))  // multiply-adds
     {
       std::vector<float> cb(static_cast<size_t>(kTileRows * r));
       // stochastic rounding: each row's random words

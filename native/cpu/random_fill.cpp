@@ -2,17 +2,12 @@
 #include <omp.h>
 
 #include "../common/contracts.h"
+#include "parallel.h"
 #include "plora/philox.h"
 #include "plora/random_fill.h"
 #include "rows.h"
 
 using namespace plora;
-
-namespace {
-
-constexpr int64_t kParallelElements = 1 << 15;
-
-}  // namespace
 
 extern "C" {
 
@@ -20,7 +15,7 @@ int plora_cpu_random_fill(void* out, int dtype, int64_t ld, int64_t rows, int64_
                           int distribution, float a, float b, uint64_t seed, uint64_t stream) {
   PLORA_TRY(check_matrix_args("out", out, dtype, ld, rows, cols));
   PLORA_TRY(check_distribution(distribution));
-#pragma omp parallel for schedule(static) if (rows * cols > kParallelElements)
+#pragma omp parallel for schedule(static) if (parallel_worth(rows * cols))
   for (int64_t i = 0; i < rows; ++i) {
     char* row = row_at(out, dtype, ld, i);
     for (int64_t j = 0; j < cols; ++j) {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "../common/contracts.h"
+#include "parallel.h"
 #include "plora/reductions.h"
 #include "rows.h"
 #include "sums.h"
@@ -12,12 +13,10 @@ using namespace plora;
 
 namespace {
 
-constexpr int64_t kParallelElements = 1 << 15;
-
 // Sum of squares of a matrix: rows in parallel, their sums added in row order.
 double sum_squares_of(const void* x, int dtype, int64_t ld, int64_t rows, int64_t cols) {
   std::vector<double> partial(static_cast<size_t>(rows));
-#pragma omp parallel
+#pragma omp parallel if (parallel_worth(rows * cols))
   {
     std::vector<float> buffer(static_cast<size_t>(dtype == PLORA_F32 ? 0 : cols));
 #pragma omp for schedule(static)
@@ -52,7 +51,7 @@ int plora_cpu_count_nonfinite(const void* x, int dtype, int64_t ld, int64_t rows
   PLORA_TRY(check_matrix_args("x", x, dtype, ld, rows, cols));
   PLORA_TRY(check_out_pointer("count", count));
   int64_t total = 0;
-#pragma omp parallel reduction(+ : total) if (rows * cols > kParallelElements)
+#pragma omp parallel reduction(+ : total) if (parallel_worth(rows * cols))
   {
     std::vector<float> buffer(static_cast<size_t>(dtype == PLORA_F32 ? 0 : cols));
 #pragma omp for schedule(static)

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "../common/contracts.h"
+#include "parallel.h"
 #include "plora/rmsnorm.h"
 #include "rows.h"
 #include "sums.h"
@@ -35,7 +36,7 @@ int plora_cpu_rmsnorm(const void* x, int64_t ld_x, const void* w, void* y, int64
   PLORA_TRY(check_rmsnorm_args(x, ld_x, w, y, ld_y, dtype, rows, cols, eps));
   if (rows == 0) return ok();
   const std::vector<float> weight = pack_f32(w, dtype, cols, 1, cols, cols, false);
-#pragma omp parallel
+#pragma omp parallel if (parallel_worth(rows * cols))
   {
     std::vector<float> xs(static_cast<size_t>(cols)), out(static_cast<size_t>(cols));
 #pragma omp for schedule(static)
@@ -59,7 +60,7 @@ int plora_cpu_rmsnorm_backward(const void* x, int64_t ld_x, const void* w, const
   // dw first: dx may be dy and would overwrite it
   if (dw != nullptr) {
     const int64_t blocks = (cols + kColumnBlock - 1) / kColumnBlock;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel_worth(rows * cols))
     for (int64_t b = 0; b < blocks; ++b) {
       const int64_t c0 = b * kColumnBlock, n = cols - c0 < kColumnBlock ? cols - c0 : kColumnBlock;
       double acc[kColumnBlock] = {};
@@ -74,7 +75,7 @@ int plora_cpu_rmsnorm_backward(const void* x, int64_t ld_x, const void* w, const
     }
   }
   const std::vector<float> weight = pack_f32(w, dtype, cols, 1, cols, cols, false);
-#pragma omp parallel
+#pragma omp parallel if (parallel_worth(rows * cols))
   {
     std::vector<float> xh(static_cast<size_t>(cols)), g(static_cast<size_t>(cols));
 #pragma omp for schedule(static)

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "../common/contracts.h"
+#include "parallel.h"
 #include "plora/rope.h"
 #include "rows.h"
 
@@ -27,7 +28,7 @@ int rotate(void* x, int64_t ld_x, int dtype, int64_t rows, int64_t heads, int64_
            int64_t ld_pos, const float* inv_freq) {
   PLORA_TRY(check_rope_args(x, ld_x, dtype, rows, heads, head_dim, positions, ld_pos, inv_freq));
   const int64_t half = head_dim / 2, cols = heads * head_dim;
-#pragma omp parallel
+#pragma omp parallel if (parallel_worth(rows * cols))
   {
     std::vector<float> row(static_cast<size_t>(cols)), c(static_cast<size_t>(half)), s(static_cast<size_t>(half));
 #pragma omp for schedule(static)

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "../common/contracts.h"
+#include "parallel.h"
 #include "plora/swiglu.h"
 #include "rows.h"
 
@@ -21,7 +22,7 @@ extern "C" {
 int plora_cpu_swiglu(const void* gate, int64_t ld_gate, const void* up, int64_t ld_up, void* h, int64_t ld_h,
                      int dtype, int64_t rows, int64_t cols) {
   PLORA_TRY(check_swiglu_args(gate, ld_gate, up, ld_up, "h", h, ld_h, dtype, rows, cols));
-#pragma omp parallel
+#pragma omp parallel if (parallel_worth(rows * cols))
   {
     std::vector<float> g(static_cast<size_t>(cols)), u(static_cast<size_t>(cols));
 #pragma omp for schedule(static)
@@ -41,7 +42,7 @@ int plora_cpu_swiglu_backward(const void* gate, int64_t ld_gate, const void* up,
   PLORA_TRY(check_swiglu_args(gate, ld_gate, up, ld_up, "dh", dh, ld_dh, dtype, rows, cols));
   PLORA_TRY(check_matrix("dgate", dgate, ld_dgate, rows, cols));
   PLORA_TRY(check_matrix("dup", dup, ld_dup, rows, cols));
-#pragma omp parallel
+#pragma omp parallel if (parallel_worth(rows * cols))
   {
     std::vector<float> g(static_cast<size_t>(cols)), u(static_cast<size_t>(cols)), d(static_cast<size_t>(cols));
 #pragma omp for schedule(static)

@@ -3,6 +3,9 @@
 #include <cmath>
 #include <cstring>
 
+#include <omp.h>
+
+#include "../cpu/parallel.h"
 #include "check.h"
 #include "plora/cpu.h"
 #include "plora/numerics.h"
@@ -560,6 +563,60 @@ static void test_lapack_without_openblas() {
             std::strstr(plora_cpu_last_error(), "bad shape") != nullptr, "rows < cols refused: %s", plora_cpu_last_error());
 }
 
+// Results do not depend on the thread count, on either side of the size at which a kernel opens its
+// parallel region (native/cpu/parallel.h): every output of one and of two threads, bit for bit.
+static void test_thread_count_independence(std::mt19937_64& rng) {
+  const int64_t cols = 257, k = 128, r = 16;  // shrink's work: m·k·16 multiply-adds
+  for (int64_t rows : {kParallelWork / cols, kParallelWork / cols + 2}) {
+    const int64_t m = kParallelWork / (k * r) + (rows * cols > kParallelWork ? 1 : 0);  // the same side
+    Mat x(rows, cols, cols + 3, PLORA_BF16, rng), dy(rows, cols, cols, PLORA_BF16, rng), w(1, cols, cols, PLORA_BF16, rng);
+    Mat a(r, k, k, PLORA_BF16, rng);
+    std::vector<int32_t> targets(static_cast<size_t>(rows)), ids(static_cast<size_t>(rows));
+    for (int64_t i = 0; i < rows; ++i) {
+      targets[i] = static_cast<int32_t>((i * 37) % cols);
+      ids[i] = static_cast<int32_t>((i * 5) % 11);  // repeated ids: dtable rows summed over tokens
+    }
+    // every output of the kernels, as bytes
+    auto outputs = [&](int threads) {
+      omp_set_num_threads(threads);
+      std::vector<uint16_t> y(rows * cols), dx(rows * cols), dlogits(rows * cols), s(m * r);
+      std::vector<float> rstd(rows), dw(cols, 0.5f), dtable(11 * cols, 0.25f);
+      double sum = 0, loss = 0;
+      int64_t counted = 0;
+      CHECK(plora_cpu_rmsnorm(x.ptr(), x.ld, w.ptr(), y.data(), cols, rstd.data(), PLORA_BF16, rows, cols, 1e-6f) ==
+                PLORA_OK, "rmsnorm: %s", plora_cpu_last_error());
+      CHECK(plora_cpu_rmsnorm_backward(x.ptr(), x.ld, w.ptr(), rstd.data(), dy.ptr(), dy.ld, dx.data(), cols, dw.data(),
+                                       PLORA_BF16, rows, cols) == PLORA_OK, "rmsnorm_backward: %s", plora_cpu_last_error());
+      CHECK(plora_cpu_sum_squares(x.ptr(), PLORA_BF16, x.ld, rows, cols, &sum) == PLORA_OK, "sum_squares");
+      CHECK(plora_cpu_cross_entropy(x.ptr(), x.ld, PLORA_BF16, rows, cols, targets.data(), 1, -100, 0.5f, &loss, &counted,
+                                    dlogits.data(), cols, nullptr) == PLORA_OK, "cross_entropy: %s", plora_cpu_last_error());
+      CHECK(plora_cpu_embedding_backward(ids.data(), 1, dy.ptr(), dy.ld, PLORA_BF16, dtable.data(), cols, rows, 11, cols,
+                                         nullptr) == PLORA_OK, "embedding_backward: %s", plora_cpu_last_error());
+      CHECK(plora_cpu_shrink(x.ptr(), x.ld, a.ptr(), a.ld, s.data(), r, PLORA_BF16, m, k, r, 2.0f, 0.1f, 3, 4) == PLORA_OK,
+            "shrink: %s", plora_cpu_last_error());
+      std::vector<char> all;
+      auto add = [&all](const void* p, size_t bytes) {
+        all.insert(all.end(), static_cast<const char*>(p), static_cast<const char*>(p) + bytes);
+      };
+      add(y.data(), y.size() * 2);
+      add(rstd.data(), rstd.size() * 4);
+      add(dx.data(), dx.size() * 2);
+      add(dw.data(), dw.size() * 4);
+      add(&sum, sizeof sum);
+      add(&loss, sizeof loss);
+      add(dlogits.data(), dlogits.size() * 2);
+      add(dtable.data(), dtable.size() * 4);
+      add(s.data(), s.size() * 2);
+      return all;
+    };
+    const int before = omp_get_max_threads();
+    const std::vector<char> one = outputs(1), two = outputs(2);
+    omp_set_num_threads(before);
+    CHECK(one == two, "%lld x %lld (work %s the threshold %lld): 1 and 2 threads differ", (long long)rows,
+          (long long)cols, rows * cols > kParallelWork ? "above" : "below", (long long)kParallelWork);
+  }
+}
+
 int main() {
   std::mt19937_64 rng(42);
   test_philox_known_answers();
@@ -591,6 +648,7 @@ int main() {
   test_softmax_xent_accuracy(rng);
   test_rejects_bad_arguments();
   test_lapack_without_openblas();
+  test_thread_count_independence(rng);
   std::printf("%s (%d failures)\n", g_failures ? "FAILED" : "OK", g_failures);
   return g_failures ? 1 : 0;
 }
