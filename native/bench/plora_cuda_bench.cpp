@@ -463,6 +463,7 @@ class Bench {
       merge_rows(*ar, rs);
       adamw_rows(*ar, rs);
       decode_attention_rows(ar->dtype);
+      model_op_rows(ar->dtype);
     }
 
     std::printf("\n== LoRA layer step vs the base GEMMs (M=8192 K=N=4096 r=16)\n");
@@ -574,6 +575,107 @@ class Bench {
   // One decoding step of a Llama-3-8B-shaped layer (32 query heads over 8 kv heads of 128) against
   // caches of `len` positions, and a prefill-sized block of 16 new tokens: memory-bound, each cache
   // row read once at the floor.
+  // The kernels of a Llama-family model at an 8B-class shape on one H200: hidden 4096, 32/8 heads
+  // of 128, intermediate 14336, vocabulary 128256, 16384 tokens a step (4 documents of 4096); the
+  // head's loss on one chunk of 4096 rows. Bytes are what each must move; attention is compared
+  // with cuBLAS's GEMM rate for the dtype (its target: 300 TFLOP/s forward at head_dim 128).
+  void model_op_rows(int dtype) {
+    constexpr int64_t kT = 16384, kDoc = 4096, kH = 4096, kI = 14336, kV = 128256, kChunk = 4096;
+    constexpr int kHeads = 32, kKv = 8, kD = 128;
+    const int es = elem_size(dtype);
+    const int64_t q_cols = int64_t{kHeads} * kD, kv_cols = int64_t{kKv} * kD;
+    std::vector<int32_t> ids(kT), pos(kT), start(kT), targets(kChunk);
+    for (int64_t t = 0; t < kT; t++) {
+      ids[t] = static_cast<int32_t>((t * 7919) % kV);
+      pos[t] = static_cast<int32_t>(t % kDoc);
+      start[t] = static_cast<int32_t>(t - t % kDoc);
+    }
+    for (int64_t t = 0; t < kChunk; t++) targets[t] = t % 9 == 0 ? -100 : static_cast<int32_t>((t * 104729) % kV);
+    Buffer d_ids(kT * 4), d_pos(kT * 4), d_start(kT * 4), d_targets(kChunk * 4), scratch(PLORA_CUDA_SCRATCH_BYTES);
+    CK(cudaMemcpy(d_ids.ptr, ids.data(), kT * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(d_pos.ptr, pos.data(), kT * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(d_start.ptr, start.data(), kT * 4, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(d_targets.ptr, targets.data(), kChunk * 4, cudaMemcpyHostToDevice));
+    const auto* id32 = static_cast<const int32_t*>(d_ids.ptr);
+    const auto* pos32 = static_cast<const int32_t*>(d_pos.ptr);
+    const auto* start32 = static_cast<const int32_t*>(d_start.ptr);
+    int64_t bad = 0, counted = 0;
+    double loss = 0;
+    {  // embedding: gather forward, fp32 scatter-add backward (full fine-tuning)
+      Buffer table(kV * kH * es), out(kT * kH * es), dtable(kV * kH * 4);
+      fill_random(table, dtype, -1.0f, 1.0f, s_);
+      fill_random(out, dtype, -1.0f, 1.0f, s_);
+      Stats t = timer_.run([&] { PK(plora_cuda_embedding(id32, 1, table.ptr, kH, dtype, out.ptr, kH, dtype, kT, kV,
+                                                          kH, &bad, scratch.ptr, s_)); }, warm(3), reps(20));
+      kernel_row("embedding", dtype, fmt("T=%lld dim=%lld", (long long)kT, (long long)kH), t, 2.0 * kT * kH * es, 0);
+      t = timer_.run([&] { PK(plora_cuda_embedding_backward(id32, 1, out.ptr, kH, dtype,
+                                                             static_cast<float*>(dtable.ptr), kH, kT, kV, kH, &bad,
+                                                             scratch.ptr, s_)); }, warm(3), reps(20));
+      kernel_row("embedding_backward", dtype, fmt("T=%lld dim=%lld", (long long)kT, (long long)kH), t,
+                 kT * kH * (es + 8.0), 0);
+    }
+    {  // RMSNorm over the hidden size, and its backward (dx, dweight)
+      Buffer x(kT * kH * es), w(kH * es), y(kT * kH * es), rstd(kT * 4), dw(kH * 4);
+      for (const Buffer* b : {&x, &w, &y}) fill_random(*b, dtype, -1.0f, 1.0f, s_);
+      Stats t = timer_.run([&] { PK(plora_cuda_rmsnorm(x.ptr, kH, w.ptr, y.ptr, kH, static_cast<float*>(rstd.ptr),
+                                                        dtype, kT, kH, 1e-5f, s_)); }, warm(3), reps(20));
+      kernel_row("rmsnorm", dtype, fmt("T=%lld cols=%lld", (long long)kT, (long long)kH), t, 2.0 * kT * kH * es, 0);
+      t = timer_.run([&] { PK(plora_cuda_rmsnorm_backward(x.ptr, kH, w.ptr, static_cast<const float*>(rstd.ptr),
+                                                           y.ptr, kH, y.ptr, kH, static_cast<float*>(dw.ptr), dtype,
+                                                           kT, kH, s_)); }, warm(3), reps(20));
+      kernel_row("rmsnorm_backward", dtype, fmt("T=%lld cols=%lld", (long long)kT, (long long)kH), t,
+                 3.0 * kT * kH * es, 0);
+    }
+    {  // RoPE in place on q, a position per token
+      Buffer q(kT * q_cols * es), inv(kD / 2 * 4);
+      fill_random(q, dtype, -1.0f, 1.0f, s_);
+      fill_random(inv, PLORA_F32, 0.0f, 1.0f, s_);
+      Stats t = timer_.run([&] { PK(plora_cuda_rope(q.ptr, q_cols, dtype, kT, kHeads, kD, pos32, 1,
+                                                     static_cast<const float*>(inv.ptr), s_)); }, warm(3), reps(20));
+      kernel_row("rope", dtype, fmt("T=%lld H=32 D=128", (long long)kT), t, 2.0 * kT * q_cols * es, 0);
+    }
+    {  // SwiGLU over the intermediate size, and its backward
+      Buffer gate(kT * kI * es), up(kT * kI * es), h(kT * kI * es);
+      for (const Buffer* b : {&gate, &up}) fill_random(*b, dtype, -1.0f, 1.0f, s_);
+      Stats t = timer_.run([&] { PK(plora_cuda_swiglu(gate.ptr, kI, up.ptr, kI, h.ptr, kI, dtype, kT, kI, s_)); },
+                           warm(3), reps(20));
+      kernel_row("swiglu", dtype, fmt("T=%lld cols=%lld", (long long)kT, (long long)kI), t, 3.0 * kT * kI * es, 0);
+      Buffer dgate(kT * kI * es), dup(kT * kI * es);
+      t = timer_.run([&] { PK(plora_cuda_swiglu_backward(gate.ptr, kI, up.ptr, kI, h.ptr, kI, dgate.ptr, kI, dup.ptr,
+                                                          kI, dtype, kT, kI, s_)); }, warm(3), reps(20));
+      kernel_row("swiglu_backward", dtype, fmt("T=%lld cols=%lld", (long long)kT, (long long)kI), t,
+                 5.0 * kT * kI * es, 0);
+    }
+    {  // the head's cross-entropy on one chunk of rows, the gradient replacing the logits
+      Buffer logits(kChunk * kV * es);
+      fill_random(logits, dtype, -4.0f, 4.0f, s_);
+      Stats t = timer_.run([&] { PK(plora_cuda_cross_entropy(logits.ptr, kV, dtype, kChunk, kV,
+                                                              static_cast<const int32_t*>(d_targets.ptr), 1, -100,
+                                                              1.0f, &loss, &counted, logits.ptr, kV, &bad,
+                                                              scratch.ptr, s_)); }, warm(2), reps(10));
+      kernel_row("cross_entropy", dtype, fmt("rows=%lld vocab=%lld", (long long)kChunk, (long long)kV), t,
+                 2.0 * kChunk * kV * es, 0);
+    }
+    {  // causal attention over 4 documents of 4096, forward and backward (FlashAttention-2 style)
+      Buffer q(kT * q_cols * es), k(kT * kv_cols * es), v(kT * kv_cols * es), out(kT * q_cols * es), lse(kT * kHeads * 4);
+      Buffer dq(kT * q_cols * es), dk(kT * kv_cols * es), dv(kT * kv_cols * es);
+      for (const Buffer* b : {&q, &k, &v}) fill_random(*b, dtype, -1.0f, 1.0f, s_);
+      const double flops = (kT / kDoc) * 2.0 * kDoc * kDoc * kD * kHeads;  // 4·T²·D·H, halved by the mask
+      const float scale = 0.08838835f;
+      Stats t = timer_.run([&] { PK(plora_cuda_attention_forward(q.ptr, q_cols, k.ptr, kv_cols, v.ptr, kv_cols,
+                                                                  start32, dtype, kT, kHeads, kKv, kD, scale, out.ptr,
+                                                                  q_cols, static_cast<float*>(lse.ptr), kHeads, &bad,
+                                                                  scratch.ptr, s_)); }, warm(2), reps(10));
+      gemm_row("attention_forward", dtype, "T=16384 (4x4096) H=32/8 D=128", t, 0, flops);
+      t = timer_.run([&] { PK(plora_cuda_attention_backward(q.ptr, q_cols, k.ptr, kv_cols, v.ptr, kv_cols, out.ptr,
+                                                             q_cols, out.ptr, q_cols, static_cast<const float*>(lse.ptr),
+                                                             kHeads, start32, dtype, kT, kHeads, kKv, kD, scale, dq.ptr,
+                                                             q_cols, dk.ptr, kv_cols, dv.ptr, kv_cols, &bad, scratch.ptr,
+                                                             s_)); }, warm(2), reps(10));
+      gemm_row("attention_backward", dtype, "T=16384 (4x4096) H=32/8 D=128", t, 0, 2.5 * flops);
+    }
+  }
+
   void decode_attention_rows(int dtype) {
     constexpr int kHeads = 32, kKvHeads = 8, kDim = 128;
     const int es = elem_size(dtype);
