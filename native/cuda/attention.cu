@@ -17,6 +17,7 @@
 // it back, so a bad seq_start is refused without writing and without an out-of-range read.
 #include "../common/attention_contract.h"
 #include "launch.cuh"
+#include "warp.cuh"
 #include "plora/attention.h"
 #include "plora/cuda.h"
 
@@ -28,15 +29,6 @@ constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
 constexpr int kSpan = 32;  // rows of the other side per step: one per lane
 
-__device__ __forceinline__ float warp_max(float v) {
-  for (int offset = 16; offset > 0; offset /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
-  return v;
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
 
 // seq_start[t] within [0, t]: already checked, clamped all the same so that no value reads outside
 __device__ __forceinline__ int64_t doc_start(const int32_t* seq_start, int64_t t) {
@@ -148,11 +140,11 @@ forward_kernel(const void* q, int64_t ld_q, const void* k, int64_t ld_k, const v
     __syncthreads();
     #pragma unroll
     for (int r = 0; r < kRows; ++r) {
-      const float top = fmaxf(m[r], warp_max(s[r]));
+      const float top = fmaxf(m[r], warp_all_max(s[r]));
       if (top == -INFINITY) continue;  // no visible key yet (the same for the whole warp)
       const float p = s[r] == -INFINITY ? 0.0f : expf(s[r] - top);
       const float alpha = expf(m[r] - top);  // 0 while m = -inf
-      l[r] = l[r] * alpha + warp_sum(p);
+      l[r] = l[r] * alpha + warp_all_sum(p);
       m[r] = top;
       #pragma unroll
       for (int c = 0; c < kC; ++c) o[r][c] *= alpha;
@@ -182,7 +174,7 @@ __device__ float row_delta(const void* out, int64_t ld_out, const void* dout, in
   float acc = 0.0f;
   for (int d = lane; d < dim; d += 32)
     acc = fmaf(load_f32(out, dtype, t * ld_out + col0 + d), load_f32(dout, dtype, t * ld_dout + col0 + d), acc);
-  return warp_sum(acc);
+  return warp_all_sum(acc);
 }
 
 // dq: block (query tile of kWarps·kRows rows, head h); per key tile the probabilities p from lse,

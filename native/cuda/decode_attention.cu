@@ -9,6 +9,7 @@
 // Only the visible rows (0 .. past + i) are read.
 #include "../common/decode_attention_contract.h"
 #include "launch.cuh"
+#include "warp.cuh"
 #include "plora/cuda.h"
 #include "plora/decode_attention.h"
 
@@ -19,15 +20,6 @@ namespace {
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
 
-__device__ __forceinline__ float warp_max(float v) {
-  for (int offset = 16; offset > 0; offset /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
-  return v;
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
 
 struct Dims {
   int64_t queries, past;
@@ -65,10 +57,10 @@ decode_kernel(const void* q, int64_t ld_q, const void* k, int64_t ld_k, const vo
         s = 0.0f;
         for (int d = 0; d < dims.dim; ++d) s = fmaf(qs[d], load_f32(k, dtype, row * ld_k + kcol + d), s);
       }
-      const float top = fmaxf(m, warp_max(s));  // finite: row k0 is visible
+      const float top = fmaxf(m, warp_all_max(s));  // finite: row k0 is visible
       const float p = row < visible ? expf(s - top) : 0.0f;
       const float alpha = expf(m - top);  // 0 while m = -inf
-      l = l * alpha + warp_sum(p);
+      l = l * alpha + warp_all_sum(p);
       m = top;
 #pragma unroll
       for (int c = 0; c < kC; ++c) o[c] *= alpha;
