@@ -11,7 +11,6 @@ import dev.plora.text.Tokenizer;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -71,24 +70,18 @@ final class EvalCommand implements Callable<Integer> {
             em.answered());
       }
       if (json != null) {
-        Map<String, Object> doc = new LinkedHashMap<>(r.toJson(false));
+        Map<String, Object> doc = new LinkedHashMap<>(r.toJson(true));
         doc.put("examples_count", set.size());
         if (em != null) {
           doc.put("exact_match", Double.isFinite(em.accuracy()) ? em.accuracy() : null);
           doc.put("exact_match_examples", em.answered());
-        }
-        List<Object> each = new ArrayList<>();
-        for (int i = 0; i < r.examples().size(); i++) {
-          Evaluation.ExampleLoss e = r.examples().get(i);
-          Map<String, Object> one = new LinkedHashMap<>();
-          one.put("loss", Double.isFinite(e.loss()) ? e.loss() : null);
-          one.put("tokens", e.tokens());
-          if (em != null) {
+          List<?> each = (List<?>) doc.get("examples");
+          for (int i = 0; i < each.size(); i++) {
+            @SuppressWarnings("unchecked")
+            Map<String, Object> one = (Map<String, Object>) each.get(i);
             one.put("exact_match", em.matches().get(i));
           }
-          each.add(one);
         }
-        doc.put("examples", each);
         doc.put("model", model.model.toString());
         doc.put("adapter", adapter == null ? null : adapter.toString());
         doc.put("data", data.data.toString());

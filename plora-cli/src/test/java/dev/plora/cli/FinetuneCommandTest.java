@@ -106,6 +106,8 @@ class FinetuneCommandTest {
     assertEquals(Math.exp(((Number) doc.get("loss")).doubleValue()), ((Number) doc.get("perplexity")).doubleValue(),
         1e-9);
     assertTrue(doc.containsKey("exact_match"), doc.toString());
+    assertTrue(((List<?>) doc.get("examples")).stream().allMatch(x -> ((Map<?, ?>) x).containsKey("exact_match")),
+        "each prompt/completion example has one answer: " + doc.get("examples"));
     assertTrue(e.out().contains("exact match"), e.out());
 
     Run base = run("eval", "--model", model.toString(), "--data", evalFile.toString(), "--seq-len", "32");
@@ -125,9 +127,9 @@ class FinetuneCommandTest {
   @Test
   void ploraWritesAMergedModelThatEvaluatesAlike(@TempDir Path dir) throws Exception {
     Path out = dir.resolve("merged");
-    Run r = run("finetune", "--model", model.toString(), "--data", train.toString(), "--eval-fraction", "0.2",
+    Run r = run("finetune", "--model", model.toString(), "--data", train.toString(), "--eval", evalFile.toString(),
         "--out", out.toString(), "--steps", "12", "--batch", "2", "--seq-len", "32", "--method", "plora",
-        "--unload-every", "5", "--export-rank", "2");
+        "--unload-every", "5", "--export-rank", "2", "--lr", "1e-2");
     assertEquals(0, r.code(), r.err());
     assertTrue(Files.isRegularFile(out.resolve("config.json")) && Files.isRegularFile(out.resolve("tokenizer.json")),
         "a complete model folder");
@@ -136,9 +138,13 @@ class FinetuneCommandTest {
     Map<?, ?> results = (Map<?, ?>) ((Map<?, ?>) Json.parse(Files.readString(out.resolve("run.json"))))
         .get("results");
     assertEquals(2L, ((Number) results.get("unloads")).longValue());
-    // the merged folder alone, on its held-out part, via eval of the same file would mix splits: check it loads
+    double trained = ((Number) results.get("eval_loss")).doubleValue();
     Run e = run("eval", "--model", out.toString(), "--data", evalFile.toString(), "--seq-len", "32");
     assertEquals(0, e.code(), e.err());
+    assertEquals(trained, Double.parseDouble(e.out().split(" ")[1]), 1e-5 * trained,
+        "the merged folder alone gives the run's final eval loss");
+    Run base = run("eval", "--model", model.toString(), "--data", evalFile.toString(), "--seq-len", "32");
+    assertTrue(Math.abs(Double.parseDouble(base.out().split(" ")[1]) - trained) > 1e-3, "training changed the model");
   }
 
   /** --chat answers each line of stdin with the chat template applied to the whole conversation so far. */

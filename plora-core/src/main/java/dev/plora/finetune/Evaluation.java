@@ -29,14 +29,17 @@ public final class Evaluation {
       if (withExamples) {
         List<Object> list = new ArrayList<>();
         for (ExampleLoss e : examples) {
-          list.add(Map.of("loss", finite(e.loss()), "tokens", e.tokens()));
+          Map<String, Object> one = new java.util.LinkedHashMap<>();
+          one.put("loss", finite(e.loss()));
+          one.put("tokens", e.tokens());
+          list.add(one); // mutable: a caller may add its own per-example fields
         }
         m.put("examples", list);
       }
       return m;
     }
 
-    private static Object finite(double v) {
+    static Object finite(double v) {
       return Double.isFinite(v) ? v : null;
     }
   }

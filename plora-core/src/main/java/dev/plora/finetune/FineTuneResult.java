@@ -40,11 +40,11 @@ public record FineTuneResult(FineTuneSettings settings, long steps, long resumed
     if (resumedFrom > 0) {
       results.put("resumed_from_step", resumedFrom);
     }
-    results.put("final_train_loss", finite(finalLoss));
+    results.put("final_train_loss", Evaluation.Result.finite(finalLoss));
     Evaluation.Result last = finalEval();
     if (last != null) {
-      results.put("eval_loss", finite(last.loss()));
-      results.put("eval_perplexity", finite(last.perplexity()));
+      results.put("eval_loss", Evaluation.Result.finite(last.loss()));
+      results.put("eval_perplexity", Evaluation.Result.finite(last.perplexity()));
       results.put("eval_tokens", last.tokens());
     }
     results.put("seconds", seconds);
@@ -60,19 +60,15 @@ public record FineTuneResult(FineTuneSettings settings, long steps, long resumed
     }
     List<Object> steps = new ArrayList<>(), evalList = new ArrayList<>();
     for (StepLoss s : losses) {
-      steps.add(List.of(s.step(), finite(s.loss()), s.lr()));
+      steps.add(List.of(s.step(), Evaluation.Result.finite(s.loss()), s.lr()));
     }
     for (Eval e : evals) {
-      evalList.add(FineTune.map("step", e.step(), "loss", finite(e.result().loss()), "perplexity",
-          finite(e.result().perplexity()), "tokens", e.result().tokens()));
+      evalList.add(FineTune.map("step", e.step(), "loss", Evaluation.Result.finite(e.result().loss()), "perplexity",
+          Evaluation.Result.finite(e.result().perplexity()), "tokens", e.result().tokens()));
     }
     return FineTune.map("plora_version", Version.get(), "status", "completed", "settings", settings.toJson(),
         "results", results, "train_loss", FineTune.map("columns", List.of("step", "loss", "lr"), "rows", steps),
         "evals", evalList);
-  }
-
-  private static Object finite(double v) {
-    return Double.isFinite(v) ? v : null;
   }
 
   /** Collects a result while the run goes on. */

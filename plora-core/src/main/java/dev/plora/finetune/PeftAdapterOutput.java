@@ -2,7 +2,7 @@ package dev.plora.finetune;
 
 import dev.plora.io.HfCheckpoint;
 import dev.plora.io.PeftAdapter;
-import dev.plora.linalg.LowRank;
+import dev.plora.io.PloraExport;
 import dev.plora.lora.LoraAdapter;
 import dev.plora.lora.LoraLinear;
 import dev.plora.model.Linear;
@@ -72,9 +72,7 @@ final class PeftAdapterOutput {
             delta[i] = (double) now[i] - before[i];
           }
         }
-        LowRank.Factors f = LowRank.truncatedSvd(delta, rows, cols, rank, s.seed());
-        modules.add(new PeftAdapter.Module(path, rank, cols, rows, toFloat(f.a()), toFloat(f.b())));
-        errors.put(path, f.relativeError());
+        modules.add(PloraExport.fit(path, delta, rows, cols, rank, s.seed(), errors));
       }
     }
     if (modules.isEmpty()) {
@@ -104,13 +102,5 @@ final class PeftAdapterOutput {
       }
     }
     return List.copyOf(names);
-  }
-
-  private static float[] toFloat(double[] v) {
-    float[] f = new float[v.length];
-    for (int i = 0; i < v.length; i++) {
-      f[i] = (float) v[i];
-    }
-    return f;
   }
 }

@@ -64,12 +64,21 @@ public final class PloraExport {
       for (int i = 0; i < w.length; i++) {
         delta[i] = (double) w[i] - w0[i];
       }
-      LowRank.Factors f = LowRank.truncatedSvd(delta, rows, cols, rank, seed);
-      out.add(new PeftAdapter.Module(e.getKey(), rank, cols, rows, toFloat(f.a()), toFloat(f.b())));
-      errors.put(e.getKey(), f.relativeError());
+      out.add(fit(e.getKey(), delta, rows, cols, rank, seed, errors));
     }
     PeftAdapter.write(dir, new PeftAdapter.Config(rank, rank, 0, false, List.copyOf(modules.keySet())), out, overwrite);
     return errors;
+  }
+
+  /**
+   * A rank-{@code rank} PEFT module (scaling 1) fitted to one module's update {@code delta} [rows,
+   * cols] by truncated SVD; its relative error goes into {@code errors} under its name.
+   */
+  public static PeftAdapter.Module fit(String module, double[] delta, int rows, int cols, int rank, long seed,
+      Map<String, Double> errors) {
+    LowRank.Factors f = LowRank.truncatedSvd(delta, rows, cols, rank, seed);
+    errors.put(module, f.relativeError());
+    return new PeftAdapter.Module(module, rank, cols, rows, toFloat(f.a()), toFloat(f.b()));
   }
 
   /** W + s·B·A as fp32, row-major. */
