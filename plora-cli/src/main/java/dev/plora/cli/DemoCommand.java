@@ -20,7 +20,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code plora demo}: PLoRA against LoRA, ReLoRA and full fine-tuning on a generated task. */
-@Command(name = "demo", description = "Show PLoRA breaking LoRA's low-rank bottleneck on a generated "
+@Command(name = "demo", subcommands = LmDemoCommand.class, description = "Show PLoRA breaking LoRA's low-rank bottleneck on a generated "
     + "teacher-student task: a table on stdout, report.json and two plots in --out.")
 final class DemoCommand implements Callable<Integer> {
   private static final String REPORT = "report.json", LOSS_PLOT = "loss.png", SPECTRUM_PLOT = "spectrum.png";

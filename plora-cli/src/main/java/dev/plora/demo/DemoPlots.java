@@ -32,6 +32,9 @@ public final class DemoPlots {
 
   private DemoPlots() {}
 
+  /** One method's line in a plot. */
+  public record Series(Method method, double[] x, double[] y) {}
+
   /** Validation loss against step for every run (log scale). */
   public static void writeLoss(Path file, List<RunResult> runs) throws IOException {
     write(file, lossChart(runs));
@@ -43,49 +46,71 @@ public final class DemoPlots {
   }
 
   static JFreeChart lossChart(List<RunResult> runs) {
+    List<Series> series = runs.stream().map(r -> new Series(r.method(),
+        java.util.Arrays.stream(r.curveSteps()).asDoubleStream().toArray(), r.curve())).toList();
+    return lossChart("Validation loss (same steps and batch size)", "validation MSE", series);
+  }
+
+  static JFreeChart spectrumChart(List<RunResult> runs, double[] target) {
+    List<Series> series = runs.stream().map(r -> new Series(r.method(), null, r.spectrum())).toList();
+    return spectrumChart("Singular values of the learned update ΔW (layer 0)", series, "target update", target);
+  }
+
+  /** {@code y} against step for every series, on a log axis labelled {@code yLabel}. */
+  public static JFreeChart lossChart(String title, String yLabel, List<Series> series) {
     XYSeriesCollection data = new XYSeriesCollection();
-    for (RunResult r : runs) {
+    for (Series r : series) {
       XYSeries s = new XYSeries(r.method().reportName());
-      for (int i = 0; i < r.curve().length; i++) {
-        if (r.curve()[i] > 0 && Double.isFinite(r.curve()[i])) {
-          s.add(r.curveSteps()[i], r.curve()[i]);
+      for (int i = 0; i < r.y().length; i++) {
+        if (r.y()[i] > 0 && Double.isFinite(r.y()[i])) {
+          s.add(r.x()[i], r.y()[i]);
         }
       }
       data.addSeries(s);
     }
-    JFreeChart chart = ChartFactory.createXYLineChart("Validation loss (same steps and batch size)", "step",
-        "validation MSE", data, PlotOrientation.VERTICAL, true, false, false);
-    XYLineAndShapeRenderer renderer = logRange(chart, "validation MSE (log)");
-    for (int i = 0; i < runs.size(); i++) {
-      style(renderer, i, runs.get(i).method());
+    JFreeChart chart = ChartFactory.createXYLineChart(title, "step", yLabel, data, PlotOrientation.VERTICAL, true,
+        false, false);
+    XYLineAndShapeRenderer renderer = logRange(chart, yLabel + " (log)");
+    for (int i = 0; i < series.size(); i++) {
+      style(renderer, i, series.get(i).method());
     }
     return chart;
   }
 
-  static JFreeChart spectrumChart(List<RunResult> runs, double[] target) {
+  /**
+   * Each series' singular values (its {@code y}, largest first) against their index on a log axis,
+   * after a grey reference line {@code target} named {@code targetName} when it is not null.
+   */
+  public static JFreeChart spectrumChart(String title, List<Series> series, String targetName, double[] target) {
     XYSeriesCollection data = new XYSeriesCollection();
-    XYSeries t = new XYSeries("target update");
-    for (int i = 0; i < target.length; i++) {
-      t.add(i + 1, target[i]);
+    int offset = 0;
+    if (target != null) {
+      XYSeries t = new XYSeries(targetName);
+      for (int i = 0; i < target.length; i++) {
+        t.add(i + 1, target[i]);
+      }
+      data.addSeries(t);
+      offset = 1;
     }
-    data.addSeries(t);
-    for (RunResult r : runs) {
+    for (Series r : series) {
       XYSeries s = new XYSeries(r.method().reportName());
-      double max = r.spectrum()[0];
-      for (int i = 0; i < r.spectrum().length; i++) {
-        if (r.spectrum()[i] > 1e-6 * max) { // below that is rounding noise
-          s.add(i + 1, r.spectrum()[i]);
+      double max = r.y()[0];
+      for (int i = 0; i < r.y().length; i++) {
+        if (r.y()[i] > 1e-6 * max) { // below that is rounding noise
+          s.add(i + 1, r.y()[i]);
         }
       }
       data.addSeries(s);
     }
-    JFreeChart chart = ChartFactory.createXYLineChart("Singular values of the learned update ΔW (layer 0)", "index",
-        "singular value", data, PlotOrientation.VERTICAL, true, false, false);
+    JFreeChart chart = ChartFactory.createXYLineChart(title, "index", "singular value", data, PlotOrientation.VERTICAL,
+        true, false, false);
     XYLineAndShapeRenderer renderer = logRange(chart, "singular value (log)");
-    renderer.setSeriesPaint(0, TARGET);
-    renderer.setSeriesStroke(0, new BasicStroke(3f));
-    for (int i = 0; i < runs.size(); i++) {
-      style(renderer, i + 1, runs.get(i).method());
+    if (target != null) {
+      renderer.setSeriesPaint(0, TARGET);
+      renderer.setSeriesStroke(0, new BasicStroke(3f));
+    }
+    for (int i = 0; i < series.size(); i++) {
+      style(renderer, i + offset, series.get(i).method());
     }
     return chart;
   }
