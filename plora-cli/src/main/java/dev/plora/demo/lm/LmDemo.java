@@ -12,6 +12,7 @@ import dev.plora.finetune.FineTuneSettings;
 import dev.plora.io.PeftAdapter;
 import dev.plora.io.Safetensors;
 import dev.plora.linalg.Svd;
+import dev.plora.lora.LoraConfig;
 import dev.plora.lora.LoraLinear;
 import dev.plora.model.Linear;
 import dev.plora.model.Module;
@@ -239,7 +240,7 @@ public final class LmDemo {
     try (Safetensors.Reader b = Safetensors.open(base.resolve("model.safetensors"))) {
       for (Map.Entry<String, Module> e : model.modules().entrySet()) {
         String path = e.getKey();
-        if (!targeted(path)) {
+        if (!targeted(path, model.outputHead())) {
           continue;
         }
         float[] w0 = b.floats(path + ".weight"), w1;
@@ -271,8 +272,10 @@ public final class LmDemo {
     return first;
   }
 
-  private boolean targeted(String path) {
-    return config.targetModules().stream().anyMatch(t -> path.equals(t) || path.endsWith("." + t));
+  /** Whether the adapters wrap {@code path}, by the library's own matching of target_modules. */
+  private boolean targeted(String path, String head) {
+    return LoraConfig.builder().r(config.rank()).targetModules(config.targetModules()).build()
+        .targets(path, path.equals(head));
   }
 
   private static Set<String> outputs() {
