@@ -189,7 +189,9 @@ __device__ __forceinline__ void walk_rows(const Op& op, int64_t rows, int64_t co
     const auto row = op.row(i);
     const int64_t head = row.head(cols);
     const int64_t packs = (cols - head) / kPack, tail = head + packs * kPack;
-    if (t < head) row.element(t, acc);  // head and tail: fewer than kPack elements each
+    // the head (fewer than kPack elements, or the whole row when the operands are misaligned
+    // against each other) and the tail (fewer than kPack) go element by element
+    for (int64_t j = t; j < head; j += threads) row.element(j, acc);
     if (t < cols - tail) row.element(tail + t, acc);
     for (int64_t q = t; q < packs; q += kUnroll * threads) {
       typename Op::Regs r[kUnroll];
