@@ -128,9 +128,10 @@ adamw_chunks(const int64_t* table, int count, uint32_t total_chunks, AdamwHyper 
         head = k;
     const bool packs = head >= 0;
     if (!packs) head = 0;
-    t.copy_packs = t.copy_flat && packs && pack_aligned<kVec>(t.copy, head);
+    t.copy_packs = t.copy != nullptr && t.copy_flat && packs && pack_aligned<kVec>(t.copy, head);
     const uint32_t own = chunk - first_chunk[i];
-    if (own == 0 && threadIdx.x < head && threadIdx.x < size) t.element(threadIdx.x, h);
+    const int lane = static_cast<int>(threadIdx.x);
+    if (own == 0 && lane < head && lane < size) t.element(lane, h);
     // [begin, end): this chunk's elements after the head (the host counted chunks of the whole
     // tensor, so the last may be empty).
     const int64_t begin = head + static_cast<int64_t>(own) * kChunk;

@@ -1,7 +1,7 @@
 // The building blocks of the bandwidth-bound kernels (elementwise, reductions, SwiGLU, AdamW):
 // storage dtypes as template parameters (dispatched once on the host), 16-byte vector loads and
 // stores of packs of elements, and the walk of a matrix's rows with a scalar head and tail around
-// the aligned packs. Design and expected bandwidth: docs/kernels.md ("Bandwidth-bound kernels").
+// the aligned packs. Design and expected bandwidth: docs/kernels.md, "Bandwidth-bound kernels on the GPU".
 #ifndef PLORA_CUDA_VECTOR_CUH
 #define PLORA_CUDA_VECTOR_CUH
 
