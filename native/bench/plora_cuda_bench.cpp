@@ -466,6 +466,13 @@ class Bench {
       model_op_rows(ar->dtype);
     }
 
+    for (int dtype : {PLORA_BF16, PLORA_F32}) {
+      std::printf("\n== bandwidth kernels, %s: row walks with 16-byte packs (docs/kernels.md, target >= 90%% copy)\n",
+                  dtype_name(dtype));
+      print_header();
+      bandwidth_rows(dtype);
+    }
+
     std::printf("\n== LoRA layer step vs the base GEMMs (M=8192 K=N=4096 r=16)\n");
     print_header();
     for (Arena* ar : {&bf16, &f32}) layer_step(Layer{*ar, 8192, 16});
@@ -697,6 +704,47 @@ class Bench {
                    bytes, 4.0 * n * len * q_cols);
       }
     }
+  }
+
+  // The elementwise kernels and reductions over T x H = 16384 x 4096 (64 Mi elements): floors
+  // of each input read once and each output written once; "+1" rows start every operand one
+  // element past an aligned address (a scalar head, then the same packs), "ld+8" rows walk the
+  // matrix row by row (a head per row where 8 elements are not a whole number of 16 bytes).
+  void bandwidth_rows(int dtype) {
+    constexpr int64_t kT = 16384, kH = 4096;
+    const int es = elem_size(dtype), other = dtype == PLORA_F32 ? PLORA_BF16 : PLORA_F32;
+    const int eo = elem_size(other);
+    const double n = double(kT) * kH;
+    const int64_t ld8 = kH + 8;
+    Buffer a((kT * ld8 + 8) * 4), b((kT * ld8 + 8) * 4), bias(kH * 4), scratch(PLORA_CUDA_SCRATCH_BYTES), counter(8);
+    fill_random(a, dtype, -1.0f, 1.0f, s_);
+    fill_random(b, other, -1.0f, 1.0f, s_);
+    fill_random(bias, dtype, -1.0f, 1.0f, s_);
+    const std::string shape = fmt("%lldx%lld", (long long)kT, (long long)kH);
+    const int w = warm(3), r = reps(20);
+    for (int64_t offset : {0, 1}) {
+      const std::string tag = offset ? " +1" : "";
+      Stats t = timer_.run([&] { PK(plora_cuda_copy(a.at(offset * es), dtype, kH, b.at(offset * eo), other, kH, kT, kH,
+                                                    s_)); }, w, r);
+      kernel_row("copy to " + std::string(dtype_name(other)) + tag, dtype, shape, t, n * (es + eo), 0);
+      t = timer_.run([&] { PK(plora_cuda_axpby(0.5f, b.at(offset * eo), other, kH, 0.25f, a.at(offset * es), dtype, kH,
+                                               kT, kH, s_)); }, w, r);
+      kernel_row("axpby" + tag, dtype, shape, t, n * (eo + 2 * es), 2 * n, "x " + std::string(dtype_name(other)));
+    }
+    Stats t = timer_.run([&] { PK(plora_cuda_copy(a.ptr, dtype, ld8, b.ptr, other, ld8, kT, kH, s_)); }, w, r);
+    kernel_row("copy to " + std::string(dtype_name(other)) + " ld+8", dtype, shape, t, n * (es + eo), 0);
+    t = timer_.run([&] { PK(plora_cuda_fill(a.ptr, dtype, kH, kT, kH, 0.5f, s_)); }, w, r);
+    kernel_row("fill", dtype, shape, t, n * es, 0);
+    t = timer_.run([&] { PK(plora_cuda_axpby(0.5f, b.ptr, other, kH, 0.0f, a.ptr, dtype, kH, kT, kH, s_)); }, w, r);
+    kernel_row("axpby beta=0", dtype, shape, t, n * (eo + es), n, "y not read");
+    t = timer_.run([&] { PK(plora_cuda_add_bias(a.ptr, dtype, kH, kT, kH, bias.ptr, dtype, s_)); }, w, r);
+    kernel_row("add_bias", dtype, shape, t, 2 * n * es + kH * es, n);
+    double sum = 0;
+    int64_t count = 0;
+    t = timer_.run([&] { PK(plora_cuda_sum_squares(a.ptr, dtype, kH, kT, kH, &sum, scratch.ptr, s_)); }, w, r);
+    kernel_row("sum_squares", dtype, shape, t, n * es, 2 * n, "fp64 sums; includes the result's copy back");
+    t = timer_.run([&] { PK(plora_cuda_count_nonfinite(a.ptr, dtype, kH, kT, kH, counter.ptr, &count, s_)); }, w, r);
+    kernel_row("count_nonfinite", dtype, shape, t, n * es, 0, "includes the result's copy back");
   }
 
   // One fused AdamW call over fp32 masters, with compute-dtype copies refreshed in the same pass:

@@ -8,25 +8,85 @@
 //       the tensor's first chunk of kChunk elements in the flattened launch (prefix sum of
 //       ceil(rows * cols / kChunk) over the tensors before it).
 // The grid walks the chunks of all tensors together, so a launch is balanced however unequal the
-// tensors are; a block finds the tensor of its chunk by binary search over first_chunk.
+// tensors are; a block finds the tensor of its chunk by binary search over first_chunk. Within a
+// chunk each thread updates two packs of 4 elements in 16-byte accesses (both loaded before
+// either is stored), the copy's dtype is a template parameter, and a strided copy finds its
+// (row, column) without a 64-bit division (vector.cuh's split_index).
 #include <cstring>
 #include <vector>
 
 #include "../common/contracts.h"
-#include "launch.cuh"
 #include "plora/adamw.h"
 #include "plora/adamw_kernels.h"
+#include "vector.cuh"
 
 using namespace plora;
 
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kChunk = kThreads * 8;      // elements per chunk: 8 per thread
-constexpr int64_t kMaxBlocks = 65535 * 16;  // grid-stride over the chunks beyond this
+constexpr int kVec = 4;                       // fp32 elements per 16-byte access
+constexpr int kChunk = kThreads * kVec * 2;   // elements per chunk: two packs of 4 per thread
+constexpr int64_t kMaxBlocks = 65535 * 16;    // grid-stride over the chunks beyond this
 
+// One tensor of the launch, as a chunk's block sees it.
+template <class C>
+struct Tensor {
+  float* p;
+  const float* g;
+  float* m;
+  float* v;
+  typename C::Bits* copy;  // null: no copy
+  int64_t ld, cols;
+  bool copy_flat;   // the copy's rows follow each other: element e is copy[e]
+  bool copy_packs;  // ... and its packs are aligned where the masters' are
+  double inv_cols;  // for the (row, column) of a strided copy's elements
+  float lr;
+
+  __device__ void store_copy(int64_t e, float pe) const {
+    if (copy_flat) {
+      copy[e] = C::store(pe);
+    } else {
+      const RowCol rc = split_index(e, cols, inv_cols);
+      copy[rc.row * ld + rc.col] = C::store(pe);
+    }
+  }
+
+  __device__ void element(int64_t e, const AdamwHyper& h) const {
+    float pe = p[e], me = m[e], ve = v[e];
+    adamw_update(&pe, &me, &ve, g[e], lr, h);
+    p[e] = pe;
+    m[e] = me;
+    v[e] = ve;
+    if (copy != nullptr) store_copy(e, pe);
+  }
+
+  // The 4 elements from e (aligned): p, m, v in 16-byte stores, the copy in one 16- or 8-byte
+  // store where it is flat and aligned, else element by element (its (row, column) split once).
+  __device__ void store_pack(int64_t e, float (&pe)[kVec], float (&me)[kVec], float (&ve)[kVec]) const {
+    plora::store_pack<F32>(p + e, pe);
+    plora::store_pack<F32>(m + e, me);
+    plora::store_pack<F32>(v + e, ve);
+    if (copy == nullptr) return;
+    if (copy_packs) {
+      plora::store_pack<C>(copy + e, pe);
+    } else if (copy_flat) {
+#pragma unroll
+      for (int k = 0; k < kVec; ++k) copy[e + k] = C::store(pe[k]);
+    } else {
+      RowCol rc = split_index(e, cols, inv_cols);
+#pragma unroll
+      for (int k = 0; k < kVec; ++k) {
+        copy[rc.row * ld + rc.col] = C::store(pe[k]);
+        if (++rc.col == cols) rc.col = 0, ++rc.row;
+      }
+    }
+  }
+};
+
+template <class C>
 __global__ void __launch_bounds__(kThreads)
-adamw_kernel(const int64_t* table, int count, uint32_t total_chunks, int copy_dtype, AdamwHyper h) {
+adamw_chunks(const int64_t* table, int count, uint32_t total_chunks, AdamwHyper h) {
   const int64_t* params = table;
   const int64_t* grads = table + count;
   const int64_t* ms = table + 2 * (int64_t)count;
@@ -47,26 +107,59 @@ adamw_kernel(const int64_t* table, int count, uint32_t total_chunks, int copy_dt
       if (first_chunk[mid] <= chunk) lo = mid; else hi = mid - 1;
     }
     const int i = lo;
-    const int64_t c = cols[i];
-    const int64_t size = rows[i] * c;
-    float* p = reinterpret_cast<float*>(params[i]);
-    const float* g = reinterpret_cast<const float*>(grads[i]);
-    float* m = reinterpret_cast<float*>(ms[i]);
-    float* v = reinterpret_cast<float*>(vs[i]);
-    void* copy = reinterpret_cast<void*>(copies[i]);
-    const int64_t ld = copy_ld[i];
-    const float lr_i = h.lr * lr_scale[i];
-    const int64_t base = static_cast<int64_t>(chunk - first_chunk[i]) * kChunk;
+    Tensor<C> t;
+    t.p = reinterpret_cast<float*>(params[i]);
+    t.g = reinterpret_cast<const float*>(grads[i]);
+    t.m = reinterpret_cast<float*>(ms[i]);
+    t.v = reinterpret_cast<float*>(vs[i]);
+    t.copy = reinterpret_cast<typename C::Bits*>(copies[i]);
+    t.ld = copy_ld[i];
+    t.cols = cols[i];
+    t.lr = h.lr * lr_scale[i];
+    const int64_t size = rows[i] * t.cols;
+    t.copy_flat = t.ld == t.cols || rows[i] == 1;
+    t.inv_cols = t.copy_flat ? 0.0 : 1.0 / static_cast<double>(t.cols);
+    // The first element (< 4) where p, g, m and v are all 16-byte aligned; the elements before it
+    // go alone with the tensor's first chunk. Masters misaligned against each other: all alone.
+    int head = -1;
+    for (int k = 0; k < kVec && head < 0; ++k)
+      if (pack_aligned<kVec>(t.p, k) && pack_aligned<kVec>(t.g, k) && pack_aligned<kVec>(t.m, k) &&
+          pack_aligned<kVec>(t.v, k))
+        head = k;
+    const bool packs = head >= 0;
+    if (!packs) head = 0;
+    t.copy_packs = t.copy != nullptr && t.copy_flat && packs && pack_aligned<kVec>(t.copy, head);
+    const uint32_t own = chunk - first_chunk[i];
+    const int lane = static_cast<int>(threadIdx.x);
+    if (own == 0 && lane < head && lane < size) t.element(lane, h);
+    // [begin, end): this chunk's elements after the head (the host counted chunks of the whole
+    // tensor, so the last may be empty).
+    const int64_t begin = head + static_cast<int64_t>(own) * kChunk;
+    const int64_t end = begin + kChunk < size ? begin + kChunk : size;
+    float pe[2][kVec], ge[2][kVec], me[2][kVec], ve[2][kVec];
+    bool whole[2];
 #pragma unroll
-    for (int q = 0; q < kChunk / kThreads; ++q) {
-      const int64_t e = base + q * kThreads + threadIdx.x;
-      if (e >= size) break;
-      float pe = p[e], me = m[e], ve = v[e];
-      adamw_update(&pe, &me, &ve, g[e], lr_i, h);
-      p[e] = pe;
-      m[e] = me;
-      v[e] = ve;
-      if (copy != nullptr) store_f32(copy, copy_dtype, (e / c) * ld + e % c, pe);
+    for (int u = 0; u < 2; ++u) {
+      const int64_t e = begin + (u * kThreads + threadIdx.x) * kVec;
+      whole[u] = packs && e + kVec <= end;
+      if (whole[u]) {
+        load_pack<F32>(t.p + e, pe[u]);
+        load_pack<F32>(t.g + e, ge[u]);
+        load_pack<F32>(t.m + e, me[u]);
+        load_pack<F32>(t.v + e, ve[u]);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < 2; ++u) {
+      const int64_t e = begin + (u * kThreads + threadIdx.x) * kVec;
+      if (whole[u]) {
+#pragma unroll
+        for (int k = 0; k < kVec; ++k) adamw_update(&pe[u][k], &me[u][k], &ve[u][k], ge[u][k], t.lr, h);
+        t.store_pack(e, pe[u], me[u], ve[u]);
+      } else {
+        for (int k = 0; k < kVec; ++k)
+          if (e + k < end) t.element(e + k, h);
+      }
     }
   }
 }
@@ -114,9 +207,12 @@ int plora_cuda_adamw(int count, const int64_t* params, const int64_t* grads, con
 
   const AdamwHyper h{lr, beta1, beta2, eps, weight_decay, grad_scale, bias_correction1, bias_correction2};
   const unsigned blocks = capped_grid(static_cast<int64_t>(total_chunks), kMaxBlocks);
-  adamw_kernel<<<blocks, kThreads, 0, s>>>(static_cast<const int64_t*>(table), count,
-                                           static_cast<uint32_t>(total_chunks), copy_dtype, h);
-  return launch_status("adamw");
+  return with_float_dtype(copy_dtype, [&](auto c) {
+    const auto adamw_kernel = adamw_chunks<decltype(c)>;
+    adamw_kernel<<<blocks, kThreads, 0, s>>>(static_cast<const int64_t*>(table), count,
+                                             static_cast<uint32_t>(total_chunks), h);
+    return launch_status("adamw");
+  });
 }
 
 }  // extern "C"

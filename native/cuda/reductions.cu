@@ -1,47 +1,91 @@
 // Kernel family reductions on the GPU: sum of squares (in double) and non-finite count.
-// CPU reference: native/cpu/reductions.cpp. Scratch and block reductions: reduce.cuh.
+// CPU reference: native/cpu/reductions.cpp. Scratch and block reductions: reduce.cuh; the row
+// walk with its 16-byte packs: vector.cuh.
 #include "../common/contracts.h"
 #include "plora/reductions.h"
 #include "reduce.cuh"
+#include "vector.cuh"
 
 using namespace plora;
 
 namespace {
 
-constexpr int kCountBlocks = 1024;  // cap for count_nonfinite: one atomicAdd per block
-
-__global__ void __launch_bounds__(kThreads)
-sum_squares_kernel(const void* x, int dtype, int64_t ld, int64_t rows, int64_t cols, double* out) {
-  const int64_t n = rows * cols;
-  double s = 0.0;
-  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
-    const double v = load_f32(x, dtype, (e / cols) * ld + e % cols);
-    s += v * v;
-  }
-  add_block_sum(s, out);
+// Each thread sums its elements in a fixed order (its head or tail element, then its packs),
+// the block reduces (warp shuffles, then the warps' partials in order) and thread 0 adds the
+// block's total to *out with one atomic.
+template <class Op>
+__global__ void __launch_bounds__(kThreads) reduce_kernel(Op op, int64_t rows, int64_t cols, typename Op::Acc* out) {
+  __shared__ typename Op::Acc partial[kWarps + 1];
+  typename Op::Acc acc{};
+  walk_rows(op, rows, cols, acc);
+  const typename Op::Acc total = block_sum(acc, partial);
+  if (threadIdx.x == 0 && total != 0) atomicAdd(out, total);
 }
 
-// Each thread counts its elements, the block reduces (warp shuffles, then one value per warp in
-// shared memory) and thread 0 adds the block's total to the counter.
-__global__ void __launch_bounds__(kThreads)
-count_nonfinite_kernel(const void* x, int dtype, int64_t ld, int64_t rows, int64_t cols,
-                       unsigned long long* counter) {
-  __shared__ unsigned long long partial[kThreads / 32];
-  const int64_t n = rows * cols;
-  unsigned long long count = 0;
-  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n;
-       e += (int64_t)gridDim.x * blockDim.x) {
-    const float v = load_f32(x, dtype, (e / cols) * ld + e % cols);
-    if ((float_bits(v) & 0x7f800000u) == 0x7f800000u) ++count;  // exponent all ones: inf or nan
-  }
-  for (int offset = 16; offset > 0; offset /= 2) count += __shfl_down_sync(0xffffffffu, count, offset);
-  if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = count;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    unsigned long long total = 0;
-    for (int w = 0; w < kThreads / 32; ++w) total += partial[w];
-    if (total != 0) atomicAdd(counter, total);
-  }
+// The sum of squares in double.
+template <class T>
+struct SumSquaresOp {
+  using Acc = double;
+  struct Regs {
+    float v[kPack];
+  };
+  struct Row {
+    const typename T::Bits* x;
+    __device__ int64_t head(int64_t cols) const { return pack_head<kPack>(cols, x); }
+    __device__ void element(int64_t j, Acc& acc) const {
+      const double v = T::load(x[j]);
+      acc += v * v;
+    }
+    __device__ void load(int64_t j, Regs& r) const { load_pack<T>(x + j, r.v); }
+    __device__ void store(int64_t, const Regs& r, Acc& acc) const {
+#pragma unroll
+      for (int k = 0; k < kPack; ++k) acc += static_cast<double>(r.v[k]) * r.v[k];
+    }
+  };
+  const typename T::Bits* x;
+  int64_t ld;
+  __device__ Row row(int64_t i) const { return {x + i * ld}; }
+};
+
+// The count of infinities and NaNs: an fp32 exponent of all ones.
+template <class T>
+struct NonfiniteOp {
+  using Acc = unsigned long long;
+  struct Regs {
+    float v[kPack];
+  };
+  static __device__ __forceinline__ bool nonfinite(float v) { return (float_bits(v) & 0x7f800000u) == 0x7f800000u; }
+  struct Row {
+    const typename T::Bits* x;
+    __device__ int64_t head(int64_t cols) const { return pack_head<kPack>(cols, x); }
+    __device__ void element(int64_t j, Acc& acc) const { acc += nonfinite(T::load(x[j])); }
+    __device__ void load(int64_t j, Regs& r) const { load_pack<T>(x + j, r.v); }
+    __device__ void store(int64_t, const Regs& r, Acc& acc) const {
+#pragma unroll
+      for (int k = 0; k < kPack; ++k) acc += nonfinite(r.v[k]);
+    }
+  };
+  const typename T::Bits* x;
+  int64_t ld;
+  __device__ Row row(int64_t i) const { return {x + i * ld}; }
+};
+
+// A matrix whose rows follow each other is walked as one row.
+struct Shape {
+  int64_t rows, cols;
+};
+Shape flat(int64_t ld, int64_t rows, int64_t cols) { return ld == cols || rows == 1 ? Shape{1, rows * cols} : Shape{rows, cols}; }
+
+int sum_squares_into(const void* x, int dtype, int64_t ld, int64_t rows, int64_t cols, double* out, cudaStream_t s) {
+  const Shape shape = flat(ld, rows, cols);
+  return with_float_dtype(dtype, [&](auto t) {
+    using T = decltype(t);
+    const SumSquaresOp<T> op{static_cast<const typename T::Bits*>(x), ld};
+    const auto sum_squares_kernel = reduce_kernel<SumSquaresOp<T>>;
+    sum_squares_kernel<<<walk_grid(shape.rows, shape.cols, kThreads, kReduceBlocks), kThreads, 0, s>>>(
+        op, shape.rows, shape.cols, out);
+    return launch_status("sum_squares");
+  });
 }
 
 }  // namespace
@@ -66,10 +110,7 @@ int plora_cuda_sum_squares_many(int count, const int64_t* x, const int* dtypes, 
   PLORA_TRY(reset_scratch(dev, s, "sum_squares"));
   for (int t = 0; t < count; ++t) {
     if (rows[t] == 0 || cols[t] == 0) continue;
-    sum_squares_kernel<<<reduce_blocks(rows[t] * cols[t]), kThreads, 0, s>>>(reinterpret_cast<const void*>(x[t]),
-                                                                             dtypes[t], ld[t], rows[t], cols[t],
-                                                                             &dev->sum);
-    PLORA_TRY(launch_status("sum_squares"));
+    PLORA_TRY(sum_squares_into(reinterpret_cast<const void*>(x[t]), dtypes[t], ld[t], rows[t], cols[t], &dev->sum, s));
   }
   Scratch host{};
   PLORA_TRY(read_scratch(dev, &host, s, "sum_squares"));
@@ -93,9 +134,15 @@ int plora_cuda_count_nonfinite(const void* x, int dtype, int64_t ld, int64_t row
   unsigned long long* counter = static_cast<unsigned long long*>(device_counter);
   cudaError_t e = cudaMemsetAsync(counter, 0, sizeof *counter, s);
   if (e != cudaSuccess) return cuda_fail("count_nonfinite", e);
-  const unsigned blocks = capped_grid(blocks_for(rows * cols, kThreads), kCountBlocks);
-  count_nonfinite_kernel<<<blocks, kThreads, 0, s>>>(x, dtype, ld, rows, cols, counter);
-  PLORA_TRY(launch_status("count_nonfinite"));
+  const Shape shape = flat(ld, rows, cols);
+  PLORA_TRY(with_float_dtype(dtype, [&](auto t) {
+    using T = decltype(t);
+    const NonfiniteOp<T> op{static_cast<const typename T::Bits*>(x), ld};
+    const auto count_nonfinite_kernel = reduce_kernel<NonfiniteOp<T>>;
+    count_nonfinite_kernel<<<walk_grid(shape.rows, shape.cols, kThreads, kReduceBlocks), kThreads, 0, s>>>(
+        op, shape.rows, shape.cols, counter);
+    return launch_status("count_nonfinite");
+  }));
   unsigned long long host = 0;
   e = cudaMemcpyAsync(&host, counter, sizeof host, cudaMemcpyDeviceToHost, s);
   if (e == cudaSuccess) e = cudaStreamSynchronize(s);

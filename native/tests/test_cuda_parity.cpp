@@ -920,6 +920,247 @@ std::vector<int32_t> document_starts(const std::vector<int64_t>& lengths) {
   return starts;
 }
 
+// ---- the bandwidth kernels' paths (vector.cuh): 16-byte packs, scalar heads and tails ----
+
+// A shape of a walk and where its two operands start: `lead` columns of padding per row (0: the
+// rows follow each other and the kernels walk the matrix as one row), each operand's base
+// `offset_a` / `offset_b` elements past an aligned address (equal: packs after a scalar head;
+// unequal: the operands are misaligned against each other and every element goes alone).
+struct WalkShape {
+  int64_t rows, cols, lead, offset_a, offset_b;
+  int64_t ld() const { return cols + lead; }
+};
+
+// Odd lengths (a tail), heads, a misaligned pair, rows with a head each, one long row whose packs
+// take more than two blocks (the grid-stride loop over a row turns at the lowered cap), short rows.
+const WalkShape kWalkShapes[] = {{3, 1001, 0, 0, 0}, {3, 1001, 0, 1, 1}, {5, 203, 5, 1, 0},
+                                 {7, 61, 11, 3, 3},  {1, 20011, 0, 1, 1}, {40, 5, 0, 0, 0}};
+
+// A random host matrix whose [rows, cols] block is NaN: the poisoned output of a call that must
+// write every element of the block and leave the padding as it was.
+std::vector<char> poisoned(int dtype, const WalkShape& w, std::mt19937_64& rng) {
+  std::vector<char> v = random_matrix(dtype, w.rows, w.ld(), rng);
+  plora_cpu_fill(v.data(), dtype, w.ld(), w.rows, w.cols, NAN);
+  return v;
+}
+
+std::string walk_name(const char* kernel, const WalkShape& w, int dtype_a, int dtype_b) {
+  char what[128];
+  std::snprintf(what, sizeof what, "%s [%lld,%lld] ld %lld offsets %lld,%lld dtypes %d,%d", kernel, (long long)w.rows,
+                (long long)w.cols, (long long)w.ld(), (long long)w.offset_a, (long long)w.offset_b, dtype_a, dtype_b);
+  return what;
+}
+
+void test_copy_fill_paths(const WalkShape& w, std::mt19937_64& rng) {
+  const size_t n = w.rows * w.ld();
+  for (int from : {PLORA_F32, PLORA_BF16, PLORA_F16})
+    for (int to : {PLORA_F32, PLORA_BF16, PLORA_F16}) {
+      if (from == to) continue;  // a cudaMemcpy
+      std::vector<char> src = random_matrix(from, w.rows, w.ld(), rng), dst = poisoned(to, w, rng);
+      Placed d_src(src, from, w.offset_a), d_dst(dst, to, w.offset_b);
+      plora_cpu_copy(src.data(), from, w.ld(), dst.data(), to, w.ld(), w.rows, w.cols);
+      CHECK(plora_cuda_copy(d_src.ptr, from, w.ld(), d_dst.ptr, to, w.ld(), w.rows, w.cols, nullptr) == PLORA_OK,
+            "copy: %s", plora_cuda_last_error());
+      compare_bytes(walk_name("copy", w, from, to).c_str(), dst, d_dst.download(n * dtype_size(to)), to, w.ld(),
+                    w.rows, w.ld(), 0.0);
+    }
+  for (int dtype : {PLORA_F32, PLORA_BF16, PLORA_F16, PLORA_I32}) {
+    // I32: a pattern of known integers, -7 where the fill must write
+    std::vector<char> dst(n * dtype_size(dtype));
+    if (dtype == PLORA_I32) {
+      for (size_t e = 0; e < n; ++e) reinterpret_cast<int32_t*>(dst.data())[e] = static_cast<int32_t>(e % 1000);
+      plora_cpu_fill(dst.data(), dtype, w.ld(), w.rows, w.cols, -7.0f);
+    } else {
+      dst = poisoned(dtype, w, rng);
+    }
+    Placed d_dst(dst, dtype, w.offset_a);
+    const float value = dtype == PLORA_I32 ? 123456.0f : 0.3f;  // 0.3 rounds in BF16 and F16
+    plora_cpu_fill(dst.data(), dtype, w.ld(), w.rows, w.cols, value);
+    CHECK(plora_cuda_fill(d_dst.ptr, dtype, w.ld(), w.rows, w.cols, value, nullptr) == PLORA_OK, "fill: %s",
+          plora_cuda_last_error());
+    const std::vector<char> got = d_dst.download(dst.size());
+    CHECK(got == dst, "%s: the bytes differ", walk_name("fill", w, dtype, dtype).c_str());
+  }
+}
+
+void test_axpby_bias_paths(const WalkShape& w, std::mt19937_64& rng) {
+  const size_t n = w.rows * w.ld();
+  for (int x_dtype : {PLORA_F32, PLORA_BF16, PLORA_F16})
+    for (int y_dtype : {PLORA_F32, PLORA_BF16, PLORA_F16}) {
+      const float beta = x_dtype == y_dtype ? 0.0f : -0.75f;  // beta 0: y poisoned, never read
+      std::vector<char> x = random_matrix(x_dtype, w.rows, w.ld(), rng);
+      std::vector<char> y = beta == 0.0f ? poisoned(y_dtype, w, rng) : random_matrix(y_dtype, w.rows, w.ld(), rng);
+      Placed d_x(x, x_dtype, w.offset_a), d_y(y, y_dtype, w.offset_b);
+      CHECK(plora_cpu_axpby(1.25f, x.data(), x_dtype, w.ld(), beta, y.data(), y_dtype, w.ld(), w.rows, w.cols) ==
+                PLORA_OK,
+            "cpu axpby: %s", plora_cpu_last_error());
+      CHECK(plora_cuda_axpby(1.25f, d_x.ptr, x_dtype, w.ld(), beta, d_y.ptr, y_dtype, w.ld(), w.rows, w.cols,
+                             nullptr) == PLORA_OK,
+            "axpby: %s", plora_cuda_last_error());
+      compare_bytes(walk_name("axpby", w, x_dtype, y_dtype).c_str(), y, d_y.download(n * dtype_size(y_dtype)),
+                    y_dtype, w.ld(), w.rows, w.ld(), tol_for(y_dtype));
+      // the bias: one row of cols, its base offset_a elements in, y's offset_b
+      std::vector<char> bias = random_matrix(x_dtype, 1, w.cols, rng), z = random_matrix(y_dtype, w.rows, w.ld(), rng);
+      Placed d_bias(bias, x_dtype, w.offset_a), d_z(z, y_dtype, w.offset_b);
+      CHECK(plora_cpu_add_bias(z.data(), y_dtype, w.ld(), w.rows, w.cols, bias.data(), x_dtype) == PLORA_OK,
+            "cpu add_bias: %s", plora_cpu_last_error());
+      CHECK(plora_cuda_add_bias(d_z.ptr, y_dtype, w.ld(), w.rows, w.cols, d_bias.ptr, x_dtype, nullptr) == PLORA_OK,
+            "add_bias: %s", plora_cuda_last_error());
+      compare_bytes(walk_name("add_bias", w, y_dtype, x_dtype).c_str(), z, d_z.download(n * dtype_size(y_dtype)),
+                    y_dtype, w.ld(), w.rows, w.ld(), tol_for(y_dtype));
+    }
+}
+
+void test_reduction_paths(const WalkShape& w, std::mt19937_64& rng) {
+  Device scratch(PLORA_CUDA_SCRATCH_BYTES), counter(8);
+  for (int dtype : {PLORA_F32, PLORA_BF16, PLORA_F16}) {
+    std::vector<char> x = random_matrix(dtype, w.rows, w.ld(), rng);
+    // non-finite values at the first and last element, one in the middle and one in the padding
+    store_f32(x.data(), dtype, 0, INFINITY);
+    store_f32(x.data(), dtype, (w.rows - 1) * w.ld() + w.cols - 1, NAN);
+    store_f32(x.data(), dtype, (w.rows / 2) * w.ld() + w.cols / 2, -INFINITY);
+    if (w.lead > 0) store_f32(x.data(), dtype, w.cols, NAN);
+    Placed d_x(x, dtype, w.offset_a);
+    cudaMemset(counter.ptr, 0xff, 8);  // the call must reset it
+    int64_t cpu = -1, gpu = -1;
+    CHECK(plora_cpu_count_nonfinite(x.data(), dtype, w.ld(), w.rows, w.cols, &cpu) == PLORA_OK,
+          "cpu count_nonfinite: %s", plora_cpu_last_error());
+    CHECK(plora_cuda_count_nonfinite(d_x.ptr, dtype, w.ld(), w.rows, w.cols, counter.ptr, &gpu, nullptr) == PLORA_OK,
+          "count_nonfinite: %s", plora_cuda_last_error());
+    CHECK(cpu == gpu && cpu >= 2, "%s: cpu %lld, cuda %lld", walk_name("count_nonfinite", w, dtype, dtype).c_str(),
+          (long long)cpu, (long long)gpu);
+    // the sum of squares of finite values
+    std::vector<char> y = random_matrix(dtype, w.rows, w.ld(), rng);
+    Placed d_y(y, dtype, w.offset_a);
+    cudaMemset(scratch.ptr, 0xff, PLORA_CUDA_SCRATCH_BYTES);
+    double cpu_sum = -1.0, gpu_sum = -1.0;
+    CHECK(plora_cpu_sum_squares(y.data(), dtype, w.ld(), w.rows, w.cols, &cpu_sum) == PLORA_OK, "cpu sum_squares: %s",
+          plora_cpu_last_error());
+    CHECK(plora_cuda_sum_squares(d_y.ptr, dtype, w.ld(), w.rows, w.cols, &gpu_sum, scratch.ptr, nullptr) == PLORA_OK,
+          "sum_squares: %s", plora_cuda_last_error());
+    CHECK(close_to(gpu_sum, cpu_sum, 1e-9) && cpu_sum > 0, "%s: cpu %.17g, cuda %.17g",
+          walk_name("sum_squares", w, dtype, dtype).c_str(), cpu_sum, gpu_sum);
+  }
+}
+
+void test_swiglu_paths(const WalkShape& w, std::mt19937_64& rng) {
+  const size_t n = w.rows * w.ld();
+  for (int dtype : {PLORA_F32, PLORA_BF16, PLORA_F16}) {
+    const int64_t ld = w.ld();
+    std::vector<char> gate = spread_matrix(dtype, w.rows, ld, 6.0f, rng), up = random_matrix(dtype, w.rows, ld, rng);
+    std::vector<char> dh = random_matrix(dtype, w.rows, ld, rng), h = poisoned(dtype, w, rng);
+    // gate, up and dh at offset_a, h at offset_b; backward in place over gate and up
+    Placed d_g(gate, dtype, w.offset_a), d_u(up, dtype, w.offset_a), d_dh(dh, dtype, w.offset_a),
+        d_h(h, dtype, w.offset_b);
+    CHECK(plora_cpu_swiglu(gate.data(), ld, up.data(), ld, h.data(), ld, dtype, w.rows, w.cols) == PLORA_OK,
+          "cpu swiglu: %s", plora_cpu_last_error());
+    CHECK(plora_cuda_swiglu(d_g.ptr, ld, d_u.ptr, ld, d_h.ptr, ld, dtype, w.rows, w.cols, nullptr) == PLORA_OK,
+          "swiglu: %s", plora_cuda_last_error());
+    compare_bytes(walk_name("swiglu h", w, dtype, dtype).c_str(), h, d_h.download(n * dtype_size(dtype)), dtype, ld,
+                  w.rows, ld, tol_for(dtype));
+    CHECK(plora_cpu_swiglu_backward(gate.data(), ld, up.data(), ld, dh.data(), ld, gate.data(), ld, up.data(), ld,
+                                    dtype, w.rows, w.cols) == PLORA_OK,
+          "cpu swiglu_backward: %s", plora_cpu_last_error());
+    CHECK(plora_cuda_swiglu_backward(d_g.ptr, ld, d_u.ptr, ld, d_dh.ptr, ld, d_g.ptr, ld, d_u.ptr, ld, dtype, w.rows,
+                                     w.cols, nullptr) == PLORA_OK,
+          "swiglu_backward: %s", plora_cuda_last_error());
+    compare_bytes(walk_name("swiglu dgate", w, dtype, dtype).c_str(), gate, d_g.download(n * dtype_size(dtype)),
+                  dtype, ld, w.rows, ld, tol_for(dtype));
+    compare_bytes(walk_name("swiglu dup", w, dtype, dtype).c_str(), up, d_u.download(n * dtype_size(dtype)), dtype,
+                  ld, w.rows, ld, tol_for(dtype));
+  }
+}
+
+// AdamW's packs of 4: masters offset together (a head of up to 3 elements), masters misaligned
+// against each other (all alone), sizes not a multiple of 4 and past one chunk of 2048, copies
+// flat and aligned (packed), flat and misaligned, strided with rows shorter than a pack.
+struct AdamwPlacement {
+  int64_t rows, cols, copy_ld;  // copy_ld 0: no copy
+  int64_t offset_p, offset_gmv, offset_copy;
+};
+
+void test_adamw_paths(int copy_dtype, std::mt19937_64& rng) {
+  const std::vector<AdamwPlacement> tensors = {{1, 5003, 5003, 1, 1, 1}, {3, 2051, 2054, 1, 0, 0},
+                                               {37, 13, 18, 0, 0, 2},    {2, 4099, 4099, 0, 0, 1},
+                                               {1, 3, 3, 2, 2, 2},       {0, 5, 5, 0, 0, 0},
+                                               {1, 9000, 0, 3, 3, 0}};
+  const int count = static_cast<int>(tensors.size());
+  std::vector<std::vector<char>> p(count), g(count), m(count), v(count), copy(count);
+  std::vector<std::unique_ptr<Placed>> dp, dg, dm, dv, dcopy;
+  std::vector<int64_t> hp, hg, hm, hv, hc, cp, cg, cm, cv, cc, ld, rows, cols;
+  std::vector<float> lr_scale;
+  for (int i = 0; i < count; ++i) {
+    const AdamwPlacement& t = tensors[i];
+    const int64_t size = std::max<int64_t>(t.rows * t.cols, 1);  // never a null pointer
+    p[i] = random_matrix(PLORA_F32, 1, size, rng);
+    g[i] = random_matrix(PLORA_F32, 1, size, rng);
+    m[i] = random_matrix(PLORA_F32, 1, size, rng);
+    v[i] = random_matrix(PLORA_F32, 1, size, rng);
+    for (int64_t e = 0; e < size; ++e) {  // second moments are not negative
+      float* f = reinterpret_cast<float*>(v[i].data()) + e;
+      *f = *f * *f;
+    }
+    const WalkShape copy_shape{std::max<int64_t>(t.rows, 1), t.cols, std::max<int64_t>(t.copy_ld - t.cols, 0), 0, 0};
+    copy[i] = t.copy_ld && t.rows > 0 ? poisoned(copy_dtype, copy_shape, rng)
+                                      : random_matrix(copy_dtype, copy_shape.rows, copy_shape.ld(), rng);
+    dp.emplace_back(new Placed(p[i], PLORA_F32, t.offset_p));
+    dg.emplace_back(new Placed(g[i], PLORA_F32, t.offset_gmv));
+    dm.emplace_back(new Placed(m[i], PLORA_F32, t.offset_gmv));
+    dv.emplace_back(new Placed(v[i], PLORA_F32, t.offset_gmv));
+    dcopy.emplace_back(new Placed(copy[i], copy_dtype, t.offset_copy));
+    hp.push_back(reinterpret_cast<int64_t>(p[i].data()));
+    hg.push_back(reinterpret_cast<int64_t>(g[i].data()));
+    hm.push_back(reinterpret_cast<int64_t>(m[i].data()));
+    hv.push_back(reinterpret_cast<int64_t>(v[i].data()));
+    hc.push_back(t.copy_ld ? reinterpret_cast<int64_t>(copy[i].data()) : 0);
+    cp.push_back(reinterpret_cast<int64_t>(dp[i]->ptr));
+    cg.push_back(reinterpret_cast<int64_t>(dg[i]->ptr));
+    cm.push_back(reinterpret_cast<int64_t>(dm[i]->ptr));
+    cv.push_back(reinterpret_cast<int64_t>(dv[i]->ptr));
+    cc.push_back(t.copy_ld ? reinterpret_cast<int64_t>(dcopy[i]->ptr) : 0);
+    ld.push_back(t.copy_ld);
+    rows.push_back(t.rows);
+    cols.push_back(t.cols);
+    lr_scale.push_back(i % 2 ? 0.5f : 1.0f);
+  }
+  const int64_t table_bytes = 9 * 8 * count;
+  Device table(table_bytes);
+  const float bc1 = 1.0f - 0.9f, bc2 = 1.0f - 0.999f;
+  CHECK(plora_cpu_adamw(count, hp.data(), hg.data(), hm.data(), hv.data(), hc.data(), ld.data(), rows.data(),
+                        cols.data(), lr_scale.data(), copy_dtype, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.05f, 0.5f, bc1,
+                        bc2) == PLORA_OK,
+        "cpu adamw: %s", plora_cpu_last_error());
+  CHECK(plora_cuda_adamw(count, cp.data(), cg.data(), cm.data(), cv.data(), cc.data(), ld.data(), rows.data(),
+                         cols.data(), lr_scale.data(), copy_dtype, 1e-2f, 0.9f, 0.999f, 1e-8f, 0.05f, 0.5f, bc1, bc2,
+                         table.ptr, table_bytes, nullptr) == PLORA_OK,
+        "adamw: %s", plora_cuda_last_error());
+  for (int i = 0; i < count; ++i) {
+    const AdamwPlacement& t = tensors[i];
+    const int64_t size = static_cast<int64_t>(p[i].size() / 4);
+    char what[160];
+    std::snprintf(what, sizeof what, "adamw [%lld,%lld] offsets p %lld, g/m/v %lld, copy %lld (ld %lld, dtype %d)",
+                  (long long)t.rows, (long long)t.cols, (long long)t.offset_p, (long long)t.offset_gmv,
+                  (long long)t.offset_copy, (long long)t.copy_ld, copy_dtype);
+    compare_bytes(what, p[i], dp[i]->download(p[i].size()), PLORA_F32, size, 1, size, 1e-6);
+    compare_bytes(what, m[i], dm[i]->download(m[i].size()), PLORA_F32, size, 1, size, 1e-6);
+    compare_bytes(what, v[i], dv[i]->download(v[i].size()), PLORA_F32, size, 1, size, 1e-6);
+    const int64_t copy_ld = std::max<int64_t>(t.copy_ld, 1);
+    compare_bytes(what, copy[i], dcopy[i]->download(copy[i].size()), copy_dtype, copy_ld,
+                  static_cast<int64_t>(copy[i].size() / dtype_size(copy_dtype) / copy_ld), copy_ld,
+                  tol_for(copy_dtype));
+  }
+}
+
+void test_bandwidth_paths(std::mt19937_64& rng) {
+  for (const WalkShape& w : kWalkShapes) {
+    test_copy_fill_paths(w, rng);
+    test_axpby_bias_paths(w, rng);
+    test_reduction_paths(w, rng);
+    test_swiglu_paths(w, rng);
+  }
+  for (int copy_dtype : {PLORA_F32, PLORA_BF16, PLORA_F16}) test_adamw_paths(copy_dtype, rng);
+}
+
 #ifdef PLORA_CUDA_SIMULATED
 // The simulator's verdict: no finding, every kernel launched, and with lowered caps every kernel's
 // grid-stride loop turned more than once in some launch.
@@ -1081,6 +1322,7 @@ int main() {
     test_decode_attention(dtype, 3, kSimulated ? 200 : 1000, 4, 4, kSimulated ? 200 : 256, rng);
   }
   test_merge_stochastic_unbiased();
+  test_bandwidth_paths(rng);
 
   // Shapes past the launch caps, so that the grid-stride loops turn more than once: 65535 tiles of
   // 32 rows (shrink, merge), 65535 * 16 row blocks (MSE, cross-entropy) and more than 256 row

@@ -3,6 +3,8 @@
 // must each be reported with kernel, block and thread, and each one's fixed twin must not be;
 // the launch limits must be refused; the builtins, collectives, streams and copies must behave
 // as CUDA's. Compiled through translate.cmake like the project's kernels.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "../check.h"
+#include "plora/numerics.h"
 #include "sim.h"
 
 namespace {
@@ -441,6 +444,69 @@ void wide_accesses_and_stream_ordered_memory() {
   cudaStreamDestroy(s);
 }
 
+
+// The half and bfloat16 conversions (cuda_fp16.h) as the device's cvt.rn: known bits at the
+// edges (ties to even, the largest finite values and overflow, subnormals, NaN), then every
+// exponent against plora/numerics.h's conversions, which must agree on every non-NaN float.
+float from_bits(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+void half_and_bfloat16_conversions() {
+  const struct {
+    uint32_t f;
+    unsigned short bf16, f16;
+  } known[] = {
+      {0x3f800000u, 0x3f80, 0x3c00},  // 1
+      {0x3f808000u, 0x3f80, 0x3c04},  // 1 + 2^-8: a bf16 tie, to even (down)
+      {0x3f818000u, 0x3f82, 0x3c0c},  // 1 + 3 * 2^-8: a bf16 tie, to even (up)
+      {0x3f801000u, 0x3f80, 0x3c00},  // 1 + 2^-11: an f16 tie, to even (down)
+      {0x3f803000u, 0x3f80, 0x3c02},  // 1 + 3 * 2^-11: an f16 tie, to even (up)
+      {0xbfc00000u, 0xbfc0, 0xbe00},  // -1.5
+      {0x7f7fffffu, 0x7f80, 0x7c00},  // the largest float: infinity in both
+      {0x7f7f7fffu, 0x7f7f, 0x7c00},  // just below bf16's overflow
+      {0x477fe000u, 0x4780, 0x7bff},  // 65504, the largest f16
+      {0x477ff000u, 0x4780, 0x7c00},  // 65520: rounds past the largest f16
+      {0x33800000u, 0x3380, 0x0001},  // 2^-24, the smallest f16 subnormal
+      {0x33000000u, 0x3300, 0x0000},  // 2^-25: an f16 tie between 0 and 2^-24, to even
+      {0x33c00000u, 0x33c0, 0x0002},  // 1.5 * 2^-24: an f16 tie, to even (up)
+      {0x00018000u, 0x0002, 0x0000},  // a float subnormal, a bf16 tie, to even (up)
+      {0x00008000u, 0x0000, 0x0000},  // ... to even (down)
+      {0xff800000u, 0xff80, 0xfc00},  // -infinity
+      {0x7fc00001u, 0x7fff, 0x7fff},  // NaN: the canonical NaN
+      {0xffa00000u, 0x7fff, 0x7fff},  // a signalling NaN with its sign: the canonical NaN too
+  };
+  for (const auto& k : known) {
+    const unsigned short bf = __bfloat16_as_ushort(__float2bfloat16_rn(from_bits(k.f)));
+    const unsigned short h = __half_as_ushort(__float2half_rn(from_bits(k.f)));
+    CHECK(bf == k.bf16 && h == k.f16, "float %08x: bf16 %04x (expected %04x), f16 %04x (expected %04x)", k.f, bf,
+          k.bf16, h, k.f16);
+  }
+  CHECK(__half2float(__ushort_as_half(0x0001)) == from_bits(0x33800000u) &&
+            __half2float(__ushort_as_half(0x7bff)) == 65504.0f && __half2float(__ushort_as_half(0xfc00)) == -INFINITY &&
+            std::isnan(__half2float(__ushort_as_half(0x7e01))) &&
+            __bfloat162float(__ushort_as_bfloat16(0x3f81)) == 1.0078125f,
+        "half / bfloat16 to float");
+  // every exponent, with mantissas near the rounding boundaries and random ones
+  std::mt19937 rng(11);
+  int64_t differ = 0;
+  for (uint32_t sign_exp = 0; sign_exp < 512; ++sign_exp) {
+    if ((sign_exp & 0xffu) == 0xffu) continue;  // infinities and NaNs: above
+    for (uint32_t q = 0; q < 64; ++q) {
+      const uint32_t low = q < 16 ? (0x7fffu + q - 8) & 0x7fffffu : q < 32 ? (0xfffu + q - 24) : rng() & 0x7fffffu;
+      const uint32_t u = sign_exp << 23 | low;
+      const float f = from_bits(u);
+      differ += __bfloat16_as_ushort(__float2bfloat16_rn(f)) != plora::f32_to_bf16(f);
+      differ += __half_as_ushort(__float2half_rn(f)) != plora::f32_to_f16(f);
+      differ += __half2float(__ushort_as_half(static_cast<unsigned short>(u))) !=
+                    plora::f16_to_f32(static_cast<uint16_t>(u)) &&
+                !std::isnan(plora::f16_to_f32(static_cast<uint16_t>(u)));
+    }
+  }
+  CHECK(differ == 0, "the simulator's conversions and plora/numerics.h differ on %lld values", (long long)differ);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -470,6 +536,7 @@ int main(int argc, char** argv) {
   builtins_and_collectives();
   streams_and_copies();
   wide_accesses_and_stream_ordered_memory();
+  half_and_bfloat16_conversions();
   std::printf("%s (%d failures)\n", g_failures ? "FAILED" : "OK", g_failures);
   return g_failures ? 1 : 0;
 }
