@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "plora/numerics.h"
+#include "plora/philox.h"
 
 namespace plora {
 
@@ -93,6 +94,33 @@ struct RunGrid {
   int64_t per_row, count;
   RunGrid(int64_t rows, int64_t cols) : per_row((cols + kRun - 1) / kRun), count(rows * per_row) {}
 };
+
+// The words philox_word(seed, stream, e0 + q) for q < kN (a multiple of 4): kN / 4 Philox blocks
+// when e0 is a multiple of 4, each word taken by its constant index; one block more otherwise, the
+// words selected (never indexed at run time: the blocks stay in registers).
+template <int kN>
+__device__ __forceinline__ void philox_run_words(uint64_t seed, uint64_t stream, uint64_t e0, uint32_t (&w)[kN]) {
+  static_assert(kN % 4 == 0, "whole blocks");
+  constexpr int kBlocks = kN / 4;
+  Philox4 p[kBlocks + 1];
+#pragma unroll
+  for (int m = 0; m < kBlocks; ++m) p[m] = philox_block(seed, stream, (e0 >> 2) + m);
+  const unsigned o = static_cast<unsigned>(e0 & 3);
+  if (o == 0) {
+#pragma unroll
+    for (int q = 0; q < kN; ++q) w[q] = p[q / 4].v[q % 4];
+    return;
+  }
+  p[kBlocks] = philox_block(seed, stream, (e0 >> 2) + kBlocks);
+#pragma unroll
+  for (int q = 0; q < kN; ++q) {
+    const unsigned s = o + q;  // word s of the blocks' concatenation
+    uint32_t x = p[0].v[0];
+#pragma unroll
+    for (int c = 1; c < 4 * (kBlocks + 1); ++c) x = s == static_cast<unsigned>(c) ? p[c / 4].v[c % 4] : x;
+    w[q] = x;
+  }
+}
 
 }  // namespace plora
 

@@ -267,13 +267,32 @@ void test_add_bias(int dtype, int bias_dtype, std::mt19937_64& rng) {
   compare(what, y, d_y, dtype, ld, rows, ld, tol_for(dtype));
 }
 
-void test_random_fill(int dtype, int distribution, std::mt19937_64& rng) {
-  const int64_t rows = 37, cols = 29, ld = 31;
+// The dropout mask of a rows x cols activation laid out as `layout`, poisoned first, bit for bit
+// against the host's: runs starting on a multiple of four elements (cols % 4 == 0) and the others,
+// 16-byte stores and element stores.
+void test_dropout_mask(int dtype, int64_t rows, int64_t cols, float p, Layout layout, std::mt19937_64& rng) {
+  const int64_t ld = ld_for(layout, cols);
+  std::vector<char> mask = random_matrix(dtype, rows, ld, rng);
+  plora_cpu_fill(mask.data(), dtype, ld, rows, cols, NAN);
+  Placed d_mask(mask, dtype, offset_for(layout));
+  CHECK(plora_cpu_dropout_mask(mask.data(), dtype, ld, rows, cols, p, 0xabcdef12345ull, 11) == PLORA_OK,
+        "cpu dropout_mask: %s", plora_cpu_last_error());
+  CHECK(plora_cuda_dropout_mask(d_mask.ptr, dtype, ld, rows, cols, p, 0xabcdef12345ull, 11, nullptr) == PLORA_OK,
+        "dropout_mask: %s", plora_cuda_last_error());
+  CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
+  CHECK(d_mask.download(mask.size()) == mask, "dropout_mask dtype=%d [%lld,%lld] p=%g layout=%d: not the host's bits",
+        dtype, (long long)rows, (long long)cols, p, (int)layout);
+}
+
+// The fill of a rows x cols matrix laid out as `layout` (padded: ld = cols + 3): runs of eight
+// whose first element is a multiple of four (cols % 4 == 0) take the Philox words by constant
+// index, the others select them; aligned runs are stored in 16-byte accesses.
+void test_random_fill(int dtype, int distribution, int64_t rows, int64_t cols, Layout layout, std::mt19937_64& rng) {
+  const int64_t ld = ld_for(layout, cols);
   const float a = distribution == PLORA_UNIFORM ? -0.5f : 0.25f, b = distribution == PLORA_UNIFORM ? 2.0f : 1.5f;
   std::vector<char> out = random_matrix(dtype, rows, ld, rng);
   plora_cpu_fill(out.data(), dtype, ld, rows, cols, NAN);
-  Device d_out(out.size());
-  upload(d_out, out);
+  Placed d_out(out, dtype, offset_for(layout));
   CHECK(plora_cpu_random_fill(out.data(), dtype, ld, rows, cols, distribution, a, b, 1234, 5) == PLORA_OK,
         "cpu random_fill: %s", plora_cpu_last_error());
   CHECK(plora_cuda_random_fill(d_out.ptr, dtype, ld, rows, cols, distribution, a, b, 1234, 5, nullptr) ==
@@ -284,8 +303,10 @@ void test_random_fill(int dtype, int distribution, std::mt19937_64& rng) {
   CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
   // normal: host and device libm (logf, cosf) may differ in the last bit
   const double tol = dtype != PLORA_F32 ? 1e-2 : distribution == PLORA_UNIFORM ? 1e-6 : 1e-5;
-  compare(distribution == PLORA_UNIFORM ? "random_fill uniform" : "random_fill normal", out, d_out, dtype, ld,
-          rows, ld, tol);
+  char what[96];
+  std::snprintf(what, sizeof what, "random_fill %s [%lld,%lld] layout=%d",
+                distribution == PLORA_UNIFORM ? "uniform" : "normal", (long long)rows, (long long)cols, (int)layout);
+  compare_bytes(what, out, d_out.download(out.size()), dtype, ld, rows, ld, tol);
 }
 
 void test_count_nonfinite(int dtype, std::mt19937_64& rng) {
@@ -976,6 +997,11 @@ int main() {
   for (int dtype : {PLORA_F32, PLORA_BF16, PLORA_F16}) {
     for (int64_t r : ranks)
       for (float p : {0.0f, 0.1f, 0.5f}) test_shrink(r == 3 ? 1 : M, K, r, p, dtype, rng);
+    for (Layout layout : {Layout::padded, Layout::aligned, Layout::misaligned})
+      for (float p : {0.0f, 0.3f}) {
+        test_dropout_mask(dtype, 37, 64, p, layout, rng);
+        test_dropout_mask(dtype, 300, 13, p, layout, rng);  // past two capped blocks of runs
+      }
     for (int dst : {PLORA_F32, PLORA_BF16, PLORA_F16}) test_copy(dtype, dst, rng);
     for (int64_t r : ranks) {
       test_dy_pass(M, K, r, dtype, rng);
@@ -1005,7 +1031,14 @@ int main() {
       for (float beta : {0.0f, 0.5f}) test_axpby(other, dtype, beta, rng);
       test_add_bias(dtype, other, rng);
     }
-    for (int distribution : {PLORA_UNIFORM, PLORA_NORMAL}) test_random_fill(dtype, distribution, rng);
+    for (int distribution : {PLORA_UNIFORM, PLORA_NORMAL}) {
+      test_random_fill(dtype, distribution, 37, 29, Layout::padded, rng);
+      test_random_fill(dtype, distribution, 300, 29, Layout::padded, rng);  // past two capped blocks of runs
+      for (Layout layout : {Layout::aligned, Layout::misaligned}) {
+        test_random_fill(dtype, distribution, 37, 64, layout, rng);
+        test_random_fill(dtype, distribution, 5, 13, layout, rng);
+      }
+    }
     test_count_nonfinite(dtype, rng);
 
     for (int ab_dtype : {PLORA_F32, PLORA_BF16, PLORA_F16})
