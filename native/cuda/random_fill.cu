@@ -15,19 +15,29 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// The standard normals of elements [e0, e0 + kRun) (philox_normal): for even e0, block e0 / 2 + m
-// holds elements e0 + 2m and e0 + 2m + 1, words by constant index; odd e0 draws per element.
+// normal_from_words with the cosine as cospif, whose argument 2 u2 in [0, 2) needs no reduction.
+__device__ __forceinline__ float normal_of(uint32_t w1, uint32_t w2) {
+  return box_muller_radius(w1) * cospif(2.0f * uniform_from_word(w2));
+}
+
+// The standard normals of elements [e0, e0 + kRun) (philox_normal: element e takes words
+// 2 (e % 2), 2 (e % 2) + 1 of block e / 2): for even e0, block e0 / 2 + m holds elements e0 + 2m
+// and e0 + 2m + 1, words by constant index; odd e0 draws a block per element.
 __device__ __forceinline__ void normal_run(uint64_t seed, uint64_t stream_id, uint64_t e0, float (&z)[kRun]) {
   if ((e0 & 1) != 0) {
 #pragma unroll
-    for (int q = 0; q < kRun; ++q) z[q] = philox_normal(seed, stream_id, e0 + q);
+    for (int q = 0; q < kRun; ++q) {
+      const uint64_t e = e0 + q;
+      const Philox4 p = philox_block(seed, stream_id, e >> 1);
+      z[q] = (e & 1) == 0 ? normal_of(p.v[0], p.v[1]) : normal_of(p.v[2], p.v[3]);
+    }
     return;
   }
 #pragma unroll
   for (int m = 0; m < kRun / 2; ++m) {
     const Philox4 p = philox_block(seed, stream_id, (e0 >> 1) + m);
-    z[2 * m] = normal_from_words(p.v[0], p.v[1]);
-    z[2 * m + 1] = normal_from_words(p.v[2], p.v[3]);
+    z[2 * m] = normal_of(p.v[0], p.v[1]);
+    z[2 * m + 1] = normal_of(p.v[2], p.v[3]);
   }
 }
 

@@ -85,12 +85,17 @@ PLORA_HD float philox_uniform(uint64_t seed, uint64_t stream, uint64_t i) {
   return uniform_from_word(philox_word(seed, stream, i));
 }
 
-/* Standard normal by Box-Muller from two random words. Host and device libm may differ in the
- * last bit. */
+/* Box-Muller's radius sqrt(-2 ln u1), u1 in (0,1] from the top 24 bits of a random word. */
+PLORA_HD float box_muller_radius(uint32_t w1) {
+  float u1 = static_cast<float>((w1 >> 8) + 1u) * 5.9604644775390625e-8f;
+  return sqrtf(-2.0f * logf(u1));
+}
+
+/* Standard normal by Box-Muller from two random words: radius(w1) cos(2 pi u2), u2 in [0,1) from
+ * w2. The CUDA fill takes the cosine as cospif(2 u2) (cosf's reduction of huge arguments would
+ * give the kernel a stack frame); host and device libm may differ in the last bit. */
 PLORA_HD float normal_from_words(uint32_t w1, uint32_t w2) {
-  float u1 = static_cast<float>((w1 >> 8) + 1u) * 5.9604644775390625e-8f;  // (0,1]
-  float u2 = uniform_from_word(w2);                                          // [0,1)
-  return sqrtf(-2.0f * logf(u1)) * cosf(6.28318530717958647692f * u2);
+  return box_muller_radius(w1) * cosf(6.28318530717958647692f * uniform_from_word(w2));
 }
 
 /* Standard normal: element i of stream (seed, stream), from the two words (2*(i%2), 2*(i%2)+1)
