@@ -872,35 +872,74 @@ void test_embedding(int table_dtype, int out_dtype, int64_t tokens, int64_t dim,
   compare("embedding after bad ids (unchanged)", before, d_o, out_dtype, ld_o, tokens, ld_o, 0.0);
 }
 
-void test_cross_entropy(int dtype, int64_t rows, int64_t vocab, bool with_grad, std::mt19937_64& rng) {
-  const int64_t ld = vocab + 3;
-  std::vector<char> logits = spread_matrix(dtype, rows, ld, 8.0f, rng);
+// The loss of rows of logits in float64 (logsumexp - target logit over the counted rows).
+double cross_entropy_reference(const std::vector<char>& logits, int dtype, int64_t ld, int64_t rows, int64_t vocab,
+                               const std::vector<int32_t>& targets) {
+  double total = 0;
+  for (int64_t i = 0; i < rows; ++i) {
+    if (targets[i] == -100) continue;
+    double m = -INFINITY, s = 0;
+    for (int64_t j = 0; j < vocab; ++j) m = std::max<double>(m, load_f32(logits.data(), dtype, i * ld + j));
+    for (int64_t j = 0; j < vocab; ++j) s += std::exp(load_f32(logits.data(), dtype, i * ld + j) - m);
+    total += m + std::log(s) - load_f32(logits.data(), dtype, i * ld + targets[i]);
+  }
+  return total;
+}
+
+// Cross-entropy of rows x vocab logits laid out as `layout` (a warp per row up to 4096 columns, a
+// block per row beyond): the loss against float64 and the host's, the same bits on a second call;
+// the gradient in place, out of place into a poisoned buffer, or not at all (logits unchanged).
+enum class Grad { none, in_place, separate };
+
+void test_cross_entropy(int dtype, int64_t rows, int64_t vocab, Grad grad, std::mt19937_64& rng,
+                        Layout layout = Layout::padded) {
+  const int64_t ld = ld_for(layout, vocab), offset = offset_for(layout);
+  std::vector<char> logits = spread_matrix(dtype, rows, ld, 8.0f, rng), dlogits = random_matrix(dtype, rows, ld, rng);
+  plora_cpu_fill(dlogits.data(), dtype, ld, rows, vocab, NAN);
   std::uniform_int_distribution<int32_t> u(0, vocab - 1);
   std::vector<int32_t> targets(rows);
   for (int64_t i = 0; i < rows; ++i) targets[i] = i % 5 == 4 ? -100 : u(rng);
-  Device d_l(logits.size()), scratch(PLORA_CUDA_SCRATCH_BYTES);
-  upload(d_l, logits);
+  const double want = cross_entropy_reference(logits, dtype, ld, rows, vocab, targets);
+  Placed d_l(logits, dtype, offset), d_d(dlogits, dtype, offset);
+  Device scratch(PLORA_CUDA_SCRATCH_BYTES);
   auto d_t = upload_ints(targets);
-  double cpu = -1, gpu = -1;
+  double cpu = -1, gpu = -1, again = -2;
   int64_t n_cpu = -1, n_gpu = -1, bad = -1;
   const float scale = 1.0f / 13;
+  void* host_out = grad == Grad::none ? nullptr : grad == Grad::in_place ? logits.data() : dlogits.data();
+  void* dev_out = grad == Grad::none ? nullptr : grad == Grad::in_place ? d_l.ptr : d_d.ptr;
+  if (grad == Grad::separate) {  // the second call reads unchanged logits: the same loss, bit for bit
+    CHECK(plora_cuda_cross_entropy(d_l.ptr, ld, dtype, rows, vocab, static_cast<const int32_t*>(d_t->ptr), 1, -100,
+                                   scale, &again, &n_gpu, dev_out, ld, &bad, scratch.ptr, nullptr) == PLORA_OK,
+          "cross_entropy: %s", plora_cuda_last_error());
+  }
   CHECK(plora_cpu_cross_entropy(logits.data(), ld, dtype, rows, vocab, targets.data(), 1, -100, scale, &cpu, &n_cpu,
-                                with_grad ? logits.data() : nullptr, ld, &bad) == PLORA_OK,
+                                host_out, ld, &bad) == PLORA_OK,
         "cpu cross_entropy: %s", plora_cpu_last_error());
   CHECK(plora_cuda_cross_entropy(d_l.ptr, ld, dtype, rows, vocab, static_cast<const int32_t*>(d_t->ptr), 1, -100, scale,
-                                 &gpu, &n_gpu, with_grad ? d_l.ptr : nullptr, ld, &bad, scratch.ptr, nullptr) == PLORA_OK,
+                                 &gpu, &n_gpu, dev_out, ld, &bad, scratch.ptr, nullptr) == PLORA_OK,
         "cross_entropy: %s", plora_cuda_last_error());
-  CHECK(n_cpu == n_gpu && close_to(gpu, cpu, 1e-6), "cross_entropy dtype=%d [%lld,%lld]: cpu %.17g (%lld), cuda %.17g (%lld)",
-        dtype, (long long)rows, (long long)vocab, cpu, (long long)n_cpu, gpu, (long long)n_gpu);
-  compare(with_grad ? "cross_entropy dlogits (in place)" : "cross_entropy logits (unchanged)", logits, d_l, dtype, ld,
-          rows, ld, tol_for(dtype));
+  CHECK(n_cpu == n_gpu && close_to(gpu, cpu, 1e-6) && close_to(gpu, want, 1e-6),
+        "cross_entropy dtype=%d [%lld,%lld] layout=%d: float64 %.17g, cpu %.17g (%lld), cuda %.17g (%lld)", dtype,
+        (long long)rows, (long long)vocab, (int)layout, want, cpu, (long long)n_cpu, gpu, (long long)n_gpu);
+  CHECK(grad != Grad::separate || again == gpu, "cross_entropy: two calls gave %.17g and %.17g", again, gpu);
+  char what[96];
+  std::snprintf(what, sizeof what, "cross_entropy [%lld,%lld] grad=%d layout=%d: logits", (long long)rows,
+                (long long)vocab, (int)grad, (int)layout);
+  compare_bytes(what, logits, d_l.download(logits.size()), dtype, ld, rows, ld, tol_for(dtype));
+  if (grad == Grad::separate) {
+    std::snprintf(what, sizeof what, "cross_entropy [%lld,%lld] layout=%d: dlogits", (long long)rows, (long long)vocab,
+                  (int)layout);
+    compare_bytes(what, dlogits, d_d.download(dlogits.size()), dtype, ld, rows, ld, tol_for(dtype));
+  }
   if (rows < 2) return;
   targets[1] = static_cast<int32_t>(vocab);
   auto d_bad = upload_ints(targets);
   CHECK(plora_cuda_cross_entropy(d_l.ptr, ld, dtype, rows, vocab, static_cast<const int32_t*>(d_bad->ptr), 1, -100, scale,
                                  &gpu, &n_gpu, d_l.ptr, ld, &bad, scratch.ptr, nullptr) == PLORA_ERR_INVALID && bad == 1,
         "cross_entropy with a bad target: %s (bad %lld)", plora_cuda_last_error(), (long long)bad);
-  compare("cross_entropy after a bad target (unchanged)", logits, d_l, dtype, ld, rows, ld, tol_for(dtype));
+  compare_bytes("cross_entropy after a bad target (unchanged)", logits, d_l.download(logits.size()), dtype, ld, rows, ld,
+                tol_for(dtype));
 }
 
 // Attention over packed documents (starts as given), forward and backward; q, k, v column views
@@ -999,10 +1038,11 @@ void report_simulation() {
                            "scale_kernel", "adamw_kernel", "rmsnorm_kernel", "rmsnorm_dw_kernel",
                            "rmsnorm_dx_kernel", "swiglu_kernel", "swiglu_backward_kernel", "rope_kernel",
                            "check_ids_kernel", "gather_kernel", "scatter_add_kernel", "check_targets_kernel",
-                           "cross_entropy_kernel", "check_seq_start_kernel", "attention_forward", "attention_dq",
+                           "cross_entropy_warp_rows", "cross_entropy_block_rows", "cross_entropy_total",
+                           "check_seq_start_kernel", "attention_forward", "attention_dq",
                            "attention_dkdv", "decode_attention"};
-  // one block per tile, no grid-stride loop for a cap to turn
-  const char* untiled[] = {"attention_forward", "attention_dq", "attention_dkdv"};
+  // one block per tile, no grid-stride loop for a cap to turn; one block over per-unit partials
+  const char* untiled[] = {"attention_forward", "attention_dq", "attention_dkdv", "cross_entropy_total"};
   const std::vector<sim::KernelStats> stats = sim::kernel_stats();
   int64_t launches = 0, capped = 0;
   for (const sim::KernelStats& s : stats) {
@@ -1152,10 +1192,16 @@ int main() {
     test_rope(dtype, kSimulated ? 7 : 300, 2, kSimulated ? 600 : 128, rng);
     for (int out : {PLORA_F32, PLORA_BF16, PLORA_F16}) test_embedding(dtype, out, 41, 37, rng);
     test_embedding(dtype, PLORA_F32, 600, 600, rng);
-    for (bool with_grad : {false, true}) {
-      test_cross_entropy(dtype, 13, 1000, with_grad, rng);
-      test_cross_entropy(dtype, 1, 3, with_grad, rng);
-      test_cross_entropy(dtype, kSimulated ? 600 : 300, 7, with_grad, rng);
+    for (Grad grad : {Grad::none, Grad::in_place, Grad::separate}) {
+      test_cross_entropy(dtype, 13, 1000, grad, rng);
+      test_cross_entropy(dtype, 1, 3, grad, rng);
+      test_cross_entropy(dtype, kSimulated ? 600 : 300, 7, grad, rng);
+      test_cross_entropy(dtype, 5, kSimulated ? 5003 : 50021, grad, rng);  // a block per row
+    }
+    // 16-byte runs and their element fallback, warp rows and block rows
+    for (Layout layout : {Layout::aligned, Layout::misaligned}) {
+      test_cross_entropy(dtype, 37, 1000, Grad::separate, rng, layout);
+      test_cross_entropy(dtype, 3, 4100, Grad::in_place, rng, layout);
     }
     test_attention(dtype, 37, 6, 2, 20, document_starts({10, 1, 26}), rng);
     test_attention(dtype, 1, 2, 2, 64, document_starts({1}), rng);
