@@ -65,11 +65,15 @@ merge_kernel(void* w, int w_dtype, int64_t ld_w, const void* b, int64_t ld_b, co
   const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * 32 + tx;
   const int64_t t0 = blockIdx.x * (int64_t)kTileK, t = t0 + tx * kRun;
   for (int64_t i0 = blockIdx.y * (int64_t)kTileN; i0 < n; i0 += (int64_t)gridDim.y * kTileN) {
-    float acc[kRowsPerThread][kRun];
+    // w's runs are loaded first, so that their latency overlaps the multiply-adds below
+    float wv[kRowsPerThread][kRun], acc[kRowsPerThread][kRun];
 #pragma unroll
-    for (int q = 0; q < kRowsPerThread; ++q)
+    for (int q = 0; q < kRowsPerThread; ++q) {
+      const int64_t i = i0 + ty + q * kBlockRows;
+      if (i < n && t < k) load_run8(w, w_dtype, i * ld_w + t, i * ld_w + k, vector, wv[q]);
 #pragma unroll
       for (int l = 0; l < kRun; ++l) acc[q][l] = 0.0f;
+    }
     for (int64_t j0 = 0; j0 < r; j0 += kRankChunk) {
       for (int s = tid; s < kRankChunk * kTileK; s += 32 * kBlockRows) {  // a warp: one row of a, contiguous
         const int jj = s / kTileK, tt = s % kTileK;
@@ -103,9 +107,8 @@ merge_kernel(void* w, int w_dtype, int64_t ld_w, const void* b, int64_t ld_b, co
       if (i >= n) break;
       const int64_t e = i * ld_w + t, end = i * ld_w + k;
       float sum[kRun];
-      load_run8(w, w_dtype, e, end, vector, sum);
 #pragma unroll
-      for (int l = 0; l < kRun; ++l) sum[l] = __fadd_rn(sum[l], acc[q][l]);
+      for (int l = 0; l < kRun; ++l) sum[l] = __fadd_rn(wv[q][l], acc[q][l]);
       if (stochastic) {
         uint16_t h[kRun];
         round_stochastic(sum, seed, stream_id, static_cast<uint64_t>(i * k + t), h);
