@@ -562,11 +562,14 @@ void test_sum_squares_many(std::mt19937_64& rng) {
         "sum_squares_many of no tensors: %s", plora_cuda_last_error());
 }
 
-void test_gelu(int dtype, bool in_place, std::mt19937_64& rng) {
-  const int64_t rows = 37, cols = 301, ld_x = 303, ld_y = in_place ? ld_x : 305;
+// GELU against the host's, x laid out as `layout` (padded: ld = cols + 2 and + 4, element
+// accesses; aligned: 16-byte runs; misaligned: element accesses), y in place or poisoned.
+void test_gelu(int dtype, bool in_place, std::mt19937_64& rng, Layout layout = Layout::padded) {
+  const int64_t rows = 37, cols = 301, ld_x = layout == Layout::padded ? cols + 2 : ld_for(layout, cols);
+  const int64_t ld_y = in_place ? ld_x : layout == Layout::padded ? cols + 4 : ld_x;
   std::vector<char> x = spread_matrix(dtype, rows, ld_x, 4.0f, rng), y = random_matrix(dtype, rows, ld_y, rng);
-  Device d_x(x.size()), d_y(y.size());
-  upload(d_x, x); upload(d_y, y);
+  plora_cpu_fill(y.data(), dtype, ld_y, rows, cols, NAN);
+  Placed d_x(x, dtype, offset_for(layout)), d_y(y, dtype, offset_for(layout));
   void* hy = in_place ? static_cast<void*>(x.data()) : static_cast<void*>(y.data());
   void* dy = in_place ? d_x.ptr : d_y.ptr;
   CHECK(plora_cpu_gelu(x.data(), ld_x, hy, ld_y, dtype, rows, cols) == PLORA_OK, "cpu gelu: %s",
@@ -575,16 +578,21 @@ void test_gelu(int dtype, bool in_place, std::mt19937_64& rng) {
         plora_cuda_last_error());
   CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
   char what[64];
-  std::snprintf(what, sizeof what, "gelu (in place %d)", (int)in_place);
-  compare(what, in_place ? x : y, in_place ? d_x : d_y, dtype, ld_y, rows, ld_y, tol_for(dtype));
+  std::snprintf(what, sizeof what, "gelu (in place %d, layout %d)", (int)in_place, (int)layout);
+  const std::vector<char>& want = in_place ? x : y;
+  compare_bytes(what, want, (in_place ? d_x : d_y).download(want.size()), dtype, ld_y, rows, ld_y, tol_for(dtype));
 }
 
-void test_gelu_backward(int dtype, bool in_place, std::mt19937_64& rng) {
-  const int64_t rows = 29, cols = 515, ld_x = 517, ld_dy = 520, ld_dx = in_place ? ld_dy : 519;
+// GELU's backward against the host's, laid out as in test_gelu; dx in place over dy or poisoned.
+void test_gelu_backward(int dtype, bool in_place, std::mt19937_64& rng, Layout layout = Layout::padded) {
+  const int64_t rows = 29, cols = 515;
+  const int64_t ld_x = layout == Layout::padded ? 517 : ld_for(layout, cols), ld_dy = layout == Layout::padded ? 520 : ld_x;
+  const int64_t ld_dx = in_place ? ld_dy : layout == Layout::padded ? 519 : ld_x;
   std::vector<char> x = spread_matrix(dtype, rows, ld_x, 4.0f, rng), dy = random_matrix(dtype, rows, ld_dy, rng),
                     dx = random_matrix(dtype, rows, ld_dx, rng);
-  Device d_x(x.size()), d_dy(dy.size()), d_dx(dx.size());
-  upload(d_x, x); upload(d_dy, dy); upload(d_dx, dx);
+  plora_cpu_fill(dx.data(), dtype, ld_dx, rows, cols, NAN);
+  const int64_t offset = offset_for(layout);
+  Placed d_x(x, dtype, offset), d_dy(dy, dtype, offset), d_dx(dx, dtype, offset);
   void* hdx = in_place ? static_cast<void*>(dy.data()) : static_cast<void*>(dx.data());
   void* ddx = in_place ? d_dy.ptr : d_dx.ptr;
   CHECK(plora_cpu_gelu_backward(x.data(), ld_x, dy.data(), ld_dy, hdx, ld_dx, dtype, rows, cols) == PLORA_OK,
@@ -593,8 +601,9 @@ void test_gelu_backward(int dtype, bool in_place, std::mt19937_64& rng) {
         "gelu_backward: %s", plora_cuda_last_error());
   CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
   char what[64];
-  std::snprintf(what, sizeof what, "gelu_backward (in place %d)", (int)in_place);
-  compare(what, in_place ? dy : dx, in_place ? d_dy : d_dx, dtype, ld_dx, rows, ld_dx, tol_for(dtype));
+  std::snprintf(what, sizeof what, "gelu_backward (in place %d, layout %d)", (int)in_place, (int)layout);
+  const std::vector<char>& want = in_place ? dy : dx;
+  compare_bytes(what, want, (in_place ? d_dy : d_dx).download(want.size()), dtype, ld_dx, rows, ld_dx, tol_for(dtype));
 }
 
 // GELU and its derivative in F32 against float64 over [-13, 13] (the negative tail, where 1 + erf
@@ -1161,10 +1170,11 @@ int main() {
     test_adamw(dtype, rng);
     for (int64_t rows : {0, 1, 300}) test_sum_squares(dtype, rows, rows == 1 ? 100001 : 257, rng);
     if (dtype == PLORA_F32) test_sum_squares_many(rng);
-    for (bool in_place : {false, true}) {
-      test_gelu(dtype, in_place, rng);
-      test_gelu_backward(dtype, in_place, rng);
-    }
+    for (bool in_place : {false, true})
+      for (Layout layout : {Layout::padded, Layout::aligned, Layout::misaligned}) {
+        test_gelu(dtype, in_place, rng, layout);
+        test_gelu_backward(dtype, in_place, rng, layout);
+      }
     if (dtype == PLORA_F32)
       for (Layout layout : {Layout::padded, Layout::aligned, Layout::misaligned}) test_gelu_accuracy(layout);
     for (bool with_dpred : {false, true}) {
