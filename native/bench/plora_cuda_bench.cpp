@@ -472,6 +472,9 @@ class Bench {
       print_header();
       bandwidth_rows(dtype);
     }
+    std::printf("\n== bandwidth kernels: merge, GELU, random fills, dropout mask, cross-entropy (runs of eight)\n");
+    print_header();
+    for (int dtype : {PLORA_BF16, PLORA_F32}) run_kernel_rows(dtype);
 
     std::printf("\n== LoRA layer step vs the base GEMMs (M=8192 K=N=4096 r=16)\n");
     print_header();
@@ -577,6 +580,73 @@ class Bench {
     // The momentum variant shrank A and B (0.9 per call): refresh them for later rows.
     fill_random(ar.a32, PLORA_F32, -1.0f, 1.0f, s_);
     fill_random(ar.b32, PLORA_F32, -1.0f, 1.0f, s_);
+  }
+
+  // The kernels rewritten as runs of eight elements per thread (docs/kernels.md, "Bandwidth kernels"):
+  // each floor is every input read once and every output written once; %copy is the fraction of
+  // the copy bandwidth those bytes reach (targets: >= 85% for the merge at r <= 16, >= 90% for the
+  // elementwise ones). Activations at the model's shape: 16384 tokens of 14336 (GELU) or 4096
+  // (fills, mask); the loss on narrow rows (a warp per row) and on the vocabulary (a block per row),
+  // the gradient into its own buffer.
+  void run_kernel_rows(int dtype) {
+    constexpr int64_t kT = 16384, kI = 14336, kH = 4096, kV = 128256, kChunk = 4096, kNarrowRows = 65536,
+                      kNarrow = 1000;
+    const int es = elem_size(dtype);
+    const std::string act = fmt("T=%lld cols=%lld", (long long)kT, (long long)kH);
+    for (int64_t r : {4, 16}) {  // W [N,K] += c B A with fp32 A, B; stochastic rounding where W is bf16
+      Buffer w(kN * kK * es), a(r * kK * 4), b(kN * r * 4);
+      fill_random(w, dtype, -1.0f, 1.0f, s_);
+      fill_random(a, PLORA_F32, -1.0f, 1.0f, s_);
+      fill_random(b, PLORA_F32, -1.0f, 1.0f, s_);
+      const int rounding = dtype == PLORA_BF16 ? PLORA_ROUND_STOCHASTIC : PLORA_ROUND_NEAREST;
+      uint64_t unload = 0;
+      Stats t = timer_.run([&] { PK(plora_cuda_merge(w.ptr, dtype, kK, b.ptr, r, a.ptr, kK, PLORA_F32, kN, kK, r, 1e-3f,
+                                                     rounding, kSeed, unload++, 1.0f, 1.0f, s_)); },
+                           warm(3), reps(30));
+      kernel_row(rounding == PLORA_ROUND_STOCHASTIC ? "merge stochastic (runs)" : "merge nearest (runs)", dtype,
+                 fmt("N=%lld K=%lld r=%lld", (long long)kN, (long long)kK, (long long)r), t,
+                 2.0 * kN * kK * es + double(kN * r + r * kK) * 4, 2.0 * kN * kK * r, "A,B fp32");
+    }
+    {
+      Buffer x(kT * kI * es), y(kT * kI * es), dy(kT * kI * es);
+      for (const Buffer* bf : {&x, &y, &dy}) fill_random(*bf, dtype, -4.0f, 4.0f, s_);
+      const std::string shape = fmt("T=%lld cols=%lld", (long long)kT, (long long)kI);
+      Stats t = timer_.run([&] { PK(plora_cuda_gelu(x.ptr, kI, y.ptr, kI, dtype, kT, kI, s_)); }, warm(3), reps(20));
+      kernel_row("gelu", dtype, shape, t, 2.0 * kT * kI * es, 0);
+      t = timer_.run([&] { PK(plora_cuda_gelu_backward(x.ptr, kI, dy.ptr, kI, y.ptr, kI, dtype, kT, kI, s_)); },
+                     warm(3), reps(20));
+      kernel_row("gelu_backward", dtype, shape, t, 3.0 * kT * kI * es, 0);
+    }
+    {
+      Buffer out(kT * kH * es);
+      uint64_t stream_id = 0;
+      for (int distribution : {PLORA_UNIFORM, PLORA_NORMAL}) {
+        Stats t = timer_.run([&] { PK(plora_cuda_random_fill(out.ptr, dtype, kH, kT, kH, distribution, -1.0f, 1.0f,
+                                                             kSeed, stream_id++, s_)); }, warm(3), reps(20));
+        kernel_row(distribution == PLORA_UNIFORM ? "random_fill uniform" : "random_fill normal", dtype, act, t,
+                   double(kT) * kH * es, 0);
+      }
+      Stats t = timer_.run([&] { PK(plora_cuda_dropout_mask(out.ptr, dtype, kH, kT, kH, 0.1f, kSeed, stream_id++,
+                                                            s_)); }, warm(3), reps(20));
+      kernel_row("dropout_mask p=0.1", dtype, act, t, double(kT) * kH * es, 0);
+    }
+    const std::pair<int64_t, int64_t> losses[] = {{kNarrowRows, kNarrow}, {kChunk, kV}};
+    for (const auto& [rows, vocab] : losses) {
+      std::vector<int32_t> targets(rows);
+      for (int64_t i = 0; i < rows; i++) targets[i] = i % 9 == 0 ? -100 : static_cast<int32_t>((i * 104729) % vocab);
+      Buffer logits(rows * vocab * es), dlogits(rows * vocab * es), d_targets(rows * 4), scratch(PLORA_CUDA_SCRATCH_BYTES);
+      CK(cudaMemcpy(d_targets.ptr, targets.data(), rows * 4, cudaMemcpyHostToDevice));
+      fill_random(logits, dtype, -4.0f, 4.0f, s_);
+      double loss = 0;
+      int64_t counted = 0, bad = 0;
+      Stats t = timer_.run([&] { PK(plora_cuda_cross_entropy(logits.ptr, vocab, dtype, rows, vocab,
+                                                              static_cast<const int32_t*>(d_targets.ptr), 1, -100,
+                                                              1.0f, &loss, &counted, dlogits.ptr, vocab, &bad,
+                                                              scratch.ptr, s_)); }, warm(2), reps(10));
+      kernel_row(vocab <= 4096 ? "cross_entropy (warp rows)" : "cross_entropy (block rows)", dtype,
+                 fmt("rows=%lld vocab=%lld", (long long)rows, (long long)vocab), t, 2.0 * rows * vocab * es, 0,
+                 "dlogits out of place");
+    }
   }
 
   // One decoding step of a Llama-3-8B-shaped layer (32 query heads over 8 kv heads of 128) against

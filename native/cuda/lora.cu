@@ -13,6 +13,7 @@
 #include "launch.cuh"
 #include "plora/lora.h"
 #include "plora/philox.h"
+#include "runs.cuh"
 
 using namespace plora;
 
@@ -124,7 +125,7 @@ __device__ __forceinline__ void store_run(void* base, int64_t e, int64_t end, co
 }
 
 // The dropout factors (keep_scale where kept, 0 where dropped) of elements [i, i + kV) of the mask,
-// one Philox block per four elements; all keep_scale when threshold is 0.
+// one Philox block per four elements (philox_run_words); all keep_scale when threshold is 0.
 template <int kV>
 __device__ __forceinline__ void dropout_factors(uint64_t seed, uint64_t stream_id, uint64_t i, uint32_t threshold,
                                                 float keep_scale, float (&f)[kV]) {
@@ -133,19 +134,10 @@ __device__ __forceinline__ void dropout_factors(uint64_t seed, uint64_t stream_i
     for (int e = 0; e < kV; ++e) f[e] = keep_scale;
     return;
   }
-  uint64_t block = i >> 2;
-  Philox4 words = philox_block(seed, stream_id, block);
+  uint32_t words[kV];
+  philox_run_words(seed, stream_id, i, words);
 #pragma unroll
-  for (int e = 0; e < kV; ++e) {
-    const uint64_t index = i + e;
-    if (index >> 2 != block) {
-      block = index >> 2;
-      words = philox_block(seed, stream_id, block);
-    }
-    const unsigned lane = static_cast<unsigned>(index & 3);  // selected, not indexed: words stay in registers
-    const uint32_t word = lane == 0 ? words.v[0] : lane == 1 ? words.v[1] : lane == 2 ? words.v[2] : words.v[3];
-    f[e] = word >= threshold ? keep_scale : 0.0f;
-  }
+  for (int e = 0; e < kV; ++e) f[e] = words[e] >= threshold ? keep_scale : 0.0f;
 }
 
 // The warp's sums of kR values per lane, scattered: each lane returns the warp-wide sum of one of
@@ -174,14 +166,17 @@ __device__ __forceinline__ float warp_sum_scatter(float (&p)[kR], int lane, int&
   return s;
 }
 
-__global__ void dropout_mask_kernel(void* out, int dtype, int64_t ld, int64_t rows, int64_t cols,
-                                    float keep_scale, uint32_t threshold, uint64_t seed,
+// The mask of a rows x cols activation, a run of eight elements per thread (runs.cuh).
+__global__ void dropout_mask_kernel(void* out, int dtype, int64_t ld, int64_t rows, int64_t cols, int64_t per_row,
+                                    bool vector, float keep_scale, uint32_t threshold, uint64_t seed,
                                     uint64_t stream_id) {
-  const int64_t n = rows * cols;
-  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n;
-       e += (int64_t)gridDim.x * blockDim.x) {
-    bool keep = dropout_keep(seed, stream_id, static_cast<uint64_t>(e), threshold);
-    store_f32(out, dtype, (e / cols) * ld + e % cols, keep ? keep_scale : 0.0f);
+  const int64_t runs = rows * per_row;
+  for (int64_t run = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; run < runs;
+       run += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t row = run / per_row, col = (run % per_row) * kRun;
+    float f[kRun];
+    dropout_factors(seed, stream_id, static_cast<uint64_t>(row * cols + col), threshold, keep_scale, f);
+    store_run8(out, dtype, row * ld + col, row * ld + cols, vector, f);
   }
 }
 
@@ -546,8 +541,10 @@ int plora_cuda_dropout_mask(void* out, int dtype, int64_t ld, int64_t rows, int6
   PLORA_TRY(check_matrix_args("out", out, dtype, ld, rows, cols));
   PLORA_TRY(check_dropout(p));
   if (rows == 0 || cols == 0) return ok();
-  dropout_mask_kernel<<<grid_for(rows * cols, kThreads), kThreads, 0, as_stream(stream)>>>(
-      out, dtype, ld, rows, cols, 1.0f / (1.0f - p), dropout_threshold(p), seed, stream_id);
+  const RunGrid runs(rows, cols);
+  dropout_mask_kernel<<<grid_for(runs.count, kThreads), kThreads, 0, as_stream(stream)>>>(
+      out, dtype, ld, rows, cols, runs.per_row, aligned_rows(out, ld, dtype), 1.0f / (1.0f - p),
+      dropout_threshold(p), seed, stream_id);
   return launch_status("dropout_mask");
 }
 

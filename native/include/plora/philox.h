@@ -75,19 +75,34 @@ PLORA_HD uint32_t rounding_bits(uint64_t seed, uint64_t stream, uint64_t i) {
   return (philox_word(seed, stream, i >> 1) >> (16 * static_cast<unsigned>(i & 1))) & 0xffffu;
 }
 
-/* Uniform in [0,1) with 24 random bits: element i of stream (seed, stream). */
-PLORA_HD float philox_uniform(uint64_t seed, uint64_t stream, uint64_t i) {
-  return static_cast<float>(philox_word(seed, stream, i) >> 8) * 5.9604644775390625e-8f;
+/* Uniform in [0,1) from the top 24 bits of a random word. */
+PLORA_HD float uniform_from_word(uint32_t word) {
+  return static_cast<float>(word >> 8) * 5.9604644775390625e-8f;
 }
 
-/* Standard normal by Box-Muller from the two words (2*(i%2), 2*(i%2)+1) of the block at counter
- * (i / 2, stream). Host and device libm may differ in the last bit. */
+/* Uniform in [0,1) with 24 random bits: element i of stream (seed, stream). */
+PLORA_HD float philox_uniform(uint64_t seed, uint64_t stream, uint64_t i) {
+  return uniform_from_word(philox_word(seed, stream, i));
+}
+
+/* Box-Muller's radius sqrt(-2 ln u1), u1 in (0,1] from the top 24 bits of a random word. */
+PLORA_HD float box_muller_radius(uint32_t w1) {
+  float u1 = static_cast<float>((w1 >> 8) + 1u) * 5.9604644775390625e-8f;
+  return sqrtf(-2.0f * logf(u1));
+}
+
+/* Standard normal by Box-Muller from two random words: radius(w1) cos(2 pi u2), u2 in [0,1) from
+ * w2. The CUDA fill takes the cosine as cospif(2 u2) (cosf's reduction of huge arguments would
+ * give the kernel a stack frame); host and device libm may differ in the last bit. */
+PLORA_HD float normal_from_words(uint32_t w1, uint32_t w2) {
+  return box_muller_radius(w1) * cosf(6.28318530717958647692f * uniform_from_word(w2));
+}
+
+/* Standard normal: element i of stream (seed, stream), from the two words (2*(i%2), 2*(i%2)+1)
+ * of the block at counter (i / 2, stream). */
 PLORA_HD float philox_normal(uint64_t seed, uint64_t stream, uint64_t i) {
   Philox4 r = philox_block(seed, stream, i >> 1);
-  int lane = static_cast<int>(i & 1) * 2;
-  float u1 = static_cast<float>((r.v[lane] >> 8) + 1u) * 5.9604644775390625e-8f;  // (0,1]
-  float u2 = static_cast<float>(r.v[lane + 1] >> 8) * 5.9604644775390625e-8f;     // [0,1)
-  return sqrtf(-2.0f * logf(u1)) * cosf(6.28318530717958647692f * u2);
+  return (i & 1) == 0 ? normal_from_words(r.v[0], r.v[1]) : normal_from_words(r.v[2], r.v[3]);
 }
 
 }  // namespace plora

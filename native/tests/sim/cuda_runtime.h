@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -197,6 +198,16 @@ inline float __fsub_rn(float a, float b) { return a - b; }
 inline float __fmul_rn(float a, float b) { return a * b; }
 inline float __fdiv_rn(float a, float b) { return a / b; }
 inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
+// cos(pi x), as CUDA's cospif: exact at the integers and half-integers (1, -1, +0), NaN for
+// infinities and NaN. The argument is reduced exactly (x mod 2, then |x| folded into [0, 1]) and
+// the cosine taken in double, within one rounding of the true value.
+inline float cospif(float x) {
+  if (!std::isfinite(x)) return std::numeric_limits<float>::quiet_NaN();
+  double r = std::fmod(std::fabs(static_cast<double>(x)), 2.0);  // exact
+  if (r > 1.0) r = 2.0 - r;                                        // exact: cos(pi (2 - r)) = cos(pi r)
+  if (r == 0.5) return 0.0f;
+  return static_cast<float>(std::cos(3.14159265358979323846 * r));
+}
 inline double __dadd_rn(double a, double b) { return a + b; }
 inline double __dmul_rn(double a, double b) { return a * b; }
 inline double __fma_rn(double a, double b, double c) { return std::fma(a, b, c); }
