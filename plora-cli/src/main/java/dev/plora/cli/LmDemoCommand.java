@@ -40,10 +40,11 @@ final class LmDemoCommand implements Callable<Integer> {
   @Option(names = "--steps", description = "Optimizer steps of every run (default 2400; --quick 800).")
   Integer steps;
 
-  @Option(names = "--unload-every", description = "Stage length of plora_full and relora (default 20).")
+  @Option(names = "--unload-every", description = "Stage length of plora_full and relora (default 10).")
   Integer unloadEvery;
 
-  @Option(names = "--quick", description = "800 steps a run (under 2 minutes on 2 cores); shows a smaller effect.")
+  @Option(names = "--quick", description = "800 steps a run and two learning rates per method (under 2 minutes on 2 cores); "
+      + "shows a smaller effect.")
   boolean quick;
 
   @Option(names = "--out", paramLabel = "DIR", description = "Folder for the report, plots, the base model and each "
@@ -69,9 +70,9 @@ final class LmDemoCommand implements Callable<Integer> {
     System.setProperty("java.awt.headless", "true");
     stdout.printf(Locale.ROOT, "plora demo lm: a %d-layer Llama (hidden %d, vocabulary %d) pretrained on %d related "
         + "languages learns a new one (seed %d); %d steps of %d sequences of %d tokens per run, r = %d on %s, "
-        + "%d learning rates per method%n", LmDemoBase.LAYERS, LmDemoBase.HIDDEN, LmDemoBase.VOCAB, LmDemoBase.FAMILY,
-        config.seed(), config.steps(), config.batch(), LmDemoBase.SEQ_LEN, config.rank(),
-        String.join(",", config.targetModules()), config.learningRates(dev.plora.demo.Method.LORA).length);
+        + "%d runs in all (each method's learning-rate sweep)%n", LmDemoBase.LAYERS, LmDemoBase.HIDDEN,
+        LmDemoBase.VOCAB, LmDemoBase.FAMILY, config.seed(), config.steps(), config.batch(), LmDemoBase.SEQ_LEN,
+        config.rank(), String.join(",", config.targetModules()), config.runs());
     stdout.flush();
     LmDemo.Result result = LmDemo.run(config, out, progress(spec.commandLine().getErr()));
     LmDemoReport report = new LmDemoReport(result);

@@ -81,11 +81,7 @@ public final class LmDemo {
     this.language = LmDemoBase.fineTuneLanguage(config.seed());
     this.validation = language.examples(config.validationExamples(), 2_000_000 + config.seed());
     this.test = language.examples(config.testExamples(), 3_000_000 + config.seed());
-    long total = 0;
-    for (Method m : Method.values()) {
-      total += (long) config.learningRates(m).length * config.steps();
-    }
-    this.totalSteps = total;
+    this.totalSteps = (long) config.runs() * config.steps();
   }
 
   /** Runs the demo into {@code out} (the base, each method's output), reporting progress. */
@@ -240,23 +236,23 @@ public final class LmDemo {
     try (Safetensors.Reader b = Safetensors.open(base.resolve("model.safetensors"))) {
       for (Map.Entry<String, Module> e : model.modules().entrySet()) {
         String path = e.getKey();
-        if (!targeted(path, model.outputHead())) {
+        Module module = e.getValue();
+        if (!(module instanceof LoraLinear || module instanceof Linear) || !targeted(path, model.outputHead())) {
           continue;
         }
         float[] w0 = b.floats(path + ".weight"), w1;
         int rows, cols;
-        if (e.getValue() instanceof LoraLinear lora) {
+        if (module instanceof LoraLinear lora) {
           try (Tensor w = lora.effectiveWeight()) {
             w1 = w.toFloatArray();
             rows = (int) w.rows();
             cols = (int) w.cols();
           }
-        } else if (e.getValue() instanceof Linear linear) {
-          w1 = linear.weight().toFloatArray();
-          rows = (int) linear.weight().rows();
-          cols = (int) linear.weight().cols();
         } else {
-          continue;
+          Tensor w = ((Linear) module).weight();
+          w1 = w.toFloatArray();
+          rows = (int) w.rows();
+          cols = (int) w.cols();
         }
         double[] d = new double[w1.length];
         for (int k = 0; k < d.length; k++) {

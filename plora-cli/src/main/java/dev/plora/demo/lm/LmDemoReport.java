@@ -59,8 +59,8 @@ public final class LmDemoReport {
     out.printf(Locale.ROOT, "full fine-tuning (the ceiling, %.0fx the trainable bytes): %.2fx LoRA's gain%n",
         full.trainableBytes() / (double) lora.trainableBytes(), full.gainVsLora());
     if (c.quickRun()) {
-      out.printf(Locale.ROOT, "quick run: %d steps per method. PLoRA's lead over LoRA grows with the steps (the "
-          + "default run has %d)%s%n", c.steps(), LmDemoConfig.defaults().steps(),
+      out.printf(Locale.ROOT, "quick run: %d steps and %d runs (the default run: %d and %d). PLoRA's lead over LoRA "
+          + "grows with the steps%s%n", c.steps(), c.runs(), LmDemoConfig.defaults().steps(), LmDemoConfig.defaults().runs(),
           plora.gainVsLora() < QUICK_CLAIM ? String.format(Locale.ROOT, "; at %.2fx this budget is too short to show "
               + "the effect, so read nothing into these ratios and run without --quick", plora.gainVsLora())
               : "; expect a smaller ratio here than there");

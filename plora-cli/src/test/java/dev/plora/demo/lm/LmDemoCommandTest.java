@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.plora.cli.Main;
+import dev.plora.demo.Method;
 import dev.plora.io.Json;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -50,7 +51,8 @@ class LmDemoCommandTest {
       String name = e.getKey();
       Map<String, Object> r = e.getValue();
       List<Object> sweep = (List<Object>) r.get("lr_sweep");
-      assertEquals(3, sweep.size(), name + ": three learning rates");
+      assertEquals(LmDemoConfig.defaults().learningRates(Method.valueOf(name.toUpperCase(java.util.Locale.ROOT))).length,
+          sweep.size(), name + ": every learning rate of its grid");
       double best = Double.POSITIVE_INFINITY, bestLr = Double.NaN;
       for (Object p : sweep) {
         Map<String, Object> point = (Map<String, Object>) p;
