@@ -586,8 +586,8 @@ class Bench {
   // each floor is every input read once and every output written once; %copy is the fraction of
   // the copy bandwidth those bytes reach (targets: >= 85% for the merge at r <= 16, >= 90% for the
   // elementwise ones). Activations at the model's shape: 16384 tokens of 14336 (GELU) or 4096
-  // (fills, mask); the loss on narrow rows (a warp per row) and on the vocabulary (a block per row),
-  // the gradient into its own buffer.
+  // (fills, mask); the losses (the head's and the classifier's) on narrow rows (a warp per row) and
+  // on the vocabulary (a block per row), the gradient into its own buffer.
   void run_kernel_rows(int dtype) {
     constexpr int64_t kT = 16384, kI = 14336, kH = 4096, kV = 128256, kChunk = 4096, kNarrowRows = 65536,
                       kNarrow = 1000;
@@ -646,6 +646,17 @@ class Bench {
       kernel_row(vocab <= 4096 ? "cross_entropy (warp rows)" : "cross_entropy (block rows)", dtype,
                  fmt("rows=%lld vocab=%lld", (long long)rows, (long long)vocab), t, 2.0 * rows * vocab * es, 0,
                  "dlogits out of place");
+      // the classifier loss over the same rows (labels as floats, every row counted): the same row kernel
+      std::vector<float> labels(rows);
+      for (int64_t i = 0; i < rows; i++) labels[i] = static_cast<float>((i * 104729) % vocab);
+      Buffer d_labels(rows * 4);
+      CK(cudaMemcpy(d_labels.ptr, labels.data(), rows * 4, cudaMemcpyHostToDevice));
+      t = timer_.run([&] { PK(plora_cuda_softmax_xent(logits.ptr, vocab, dtype, rows, vocab,
+                                                       static_cast<const float*>(d_labels.ptr), &loss, dlogits.ptr,
+                                                       vocab, &bad, scratch.ptr, s_)); }, warm(2), reps(10));
+      kernel_row(vocab <= 4096 ? "softmax_xent (warp rows)" : "softmax_xent (block rows)", dtype,
+                 fmt("rows=%lld cols=%lld", (long long)rows, (long long)vocab), t, 2.0 * rows * vocab * es, 0,
+                 "dlogits out of place; includes the result's copy back");
     }
   }
 
@@ -813,6 +824,10 @@ class Bench {
     int64_t count = 0;
     t = timer_.run([&] { PK(plora_cuda_sum_squares(a.ptr, dtype, kH, kT, kH, &sum, scratch.ptr, s_)); }, w, r);
     kernel_row("sum_squares", dtype, shape, t, n * es, 2 * n, "fp64 sums; includes the result's copy back");
+    t = timer_.run([&] { PK(plora_cuda_sum_squares(a.at(es), dtype, kH, kT, kH, &sum, scratch.ptr, s_)); }, w, r);
+    kernel_row("sum_squares +1", dtype, shape, t, n * es, 2 * n, "fp64 sums; includes the result's copy back");
+    t = timer_.run([&] { PK(plora_cuda_sum_squares(a.ptr, dtype, ld8, kT, kH, &sum, scratch.ptr, s_)); }, w, r);
+    kernel_row("sum_squares ld+8", dtype, shape, t, n * es, 2 * n, "fp64 sums; includes the result's copy back");
     t = timer_.run([&] { PK(plora_cuda_count_nonfinite(a.ptr, dtype, kH, kT, kH, counter.ptr, &count, s_)); }, w, r);
     kernel_row("count_nonfinite", dtype, shape, t, n * es, 0, "includes the result's copy back");
   }

@@ -46,6 +46,24 @@ inline unsigned capped_grid(int64_t wanted, int64_t cap) {
   return static_cast<unsigned>(std::min<int64_t>(wanted, cap));
 }
 
+// Device memory for `count` values of T (at least one), allocated and freed in stream order: the
+// free is queued behind the kernels that use it, so the host never waits for them.
+template <class T>
+struct StreamScratch {
+  T* ptr = nullptr;
+  cudaStream_t stream;
+  explicit StreamScratch(cudaStream_t s) : stream(s) {}
+  StreamScratch(const StreamScratch&) = delete;
+  StreamScratch& operator=(const StreamScratch&) = delete;
+  int allocate(int64_t count, const char* what) {
+    cudaError_t e = cudaMallocAsync(reinterpret_cast<void**>(&ptr), std::max<int64_t>(count, 1) * sizeof(T), stream);
+    return e == cudaSuccess ? PLORA_OK : cuda_fail(what, e);
+  }
+  ~StreamScratch() {
+    if (ptr != nullptr) cudaFreeAsync(ptr, stream);
+  }
+};
+
 // Blocks for one element per thread: at least one.
 inline int64_t blocks_for(int64_t n, int threads) { return std::max<int64_t>((n + threads - 1) / threads, 1); }
 

@@ -458,20 +458,6 @@ dim3 column_owner_grid(int64_t m, int64_t cols) {
   return dim3(capped_grid(batches, groups), h);
 }
 
-// Stream-ordered scratch for the partial sums, freed in stream order after its last reader.
-struct Partials {
-  float* ptr = nullptr;
-  cudaStream_t stream;
-  explicit Partials(cudaStream_t s) : stream(s) {}
-  int allocate(int64_t floats, const char* what) {
-    cudaError_t e = cudaMallocAsync(reinterpret_cast<void**>(&ptr), std::max<int64_t>(floats, 1) * sizeof(float), stream);
-    return e == cudaSuccess ? PLORA_OK : cuda_fail(what, e);
-  }
-  ~Partials() {
-    if (ptr != nullptr) cudaFreeAsync(ptr, stream);
-  }
-};
-
 int sum_partials(const float* part, int64_t parts, int64_t rows, int64_t cols, void* out, int dtype, int64_t ld_out,
                  float scaling, bool accumulate, cudaStream_t stream, const char* what) {
   if (rows == 0 || cols == 0) return ok();
@@ -567,7 +553,7 @@ int plora_cuda_dy_pass(const void* dy, int64_t ld_dy, const void* b, int64_t ld_
   const cudaStream_t s = as_stream(stream);
   const dim3 grid = column_owner_grid(m, n);
   const int64_t ds_floats = n > 0 ? int64_t(grid.y) * m * r : 0, db_floats = int64_t(grid.x) * n * r;
-  Partials part(s);
+  StreamScratch<float> part(s);
   PLORA_TRY(part.allocate(ds_floats + db_floats, "dy_pass (scratch)"));
   if (n > 0) {
     const bool vector = vector_rows(dy, ld_dy, dtype, kLaneCols * static_cast<int>(dtype_size(dtype)));
@@ -589,7 +575,7 @@ int plora_cuda_da_dx(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds,
   const dim3 grid = column_owner_grid(m, k);
   const int bytes = kLaneCols * static_cast<int>(dtype_size(dtype));
   const bool vector = vector_rows(x, ld_x, dtype, bytes) && (dx == nullptr || vector_rows(dx, ld_dx, dtype, bytes));
-  Partials part(s);
+  StreamScratch<float> part(s);
   PLORA_TRY(part.allocate(int64_t(grid.x) * r * k, "da_dx (scratch)"));
   PLORA_LORA_DISPATCH(launch_da_dx, dtype, vector, r, grid, x, ld_x, ds, ld_ds, a, ld_a, part.ptr, dx, ld_dx, m, k, r,
                       1.0f / (1.0f - p), dropout_threshold(p), seed, stream_id, s);

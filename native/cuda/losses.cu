@@ -1,34 +1,21 @@
-// Kernel family losses on the GPU: MSE and softmax cross-entropy (sums in double).
-// CPU reference: native/cpu/losses.cpp. Scratch and block reductions: reduce.cuh.
+// Kernel family losses on the GPU: MSE and softmax cross-entropy (sums in double, the same bits on
+// every run). CPU reference: native/cpu/losses.cpp. Scratch, block reductions and the fixed-order
+// sum of per-block partials: reduce.cuh; the cross-entropy's rows (one read and one write pass
+// each): softmax_rows.cuh.
 #include "../common/contracts.h"
 #include "plora/losses.h"
 #include "reduce.cuh"
+#include "softmax_rows.cuh"
 
 using namespace plora;
 
 namespace {
 
-constexpr int64_t kMaxRowBlocks = 65535 * 16;
-
-__device__ float block_max(float v, float* shared) {
-  for (int offset = 16; offset > 0; offset /= 2) v = fmaxf(v, __shfl_down_sync(0xffffffffu, v, offset));
-  if (threadIdx.x % 32 == 0) shared[threadIdx.x / 32] = v;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    float m = shared[0];
-    for (int w = 1; w < kWarps; ++w) m = fmaxf(m, shared[w]);
-    shared[kWarps] = m;
-  }
-  __syncthreads();
-  const float result = shared[kWarps];
-  __syncthreads();
-  return result;
-}
-
-// sum (pred - target)^2 in double into *out; dpred = grad_scale * (pred - target) when not null.
+// parts[block] = the block's sum of (pred - target)^2 in double; dpred = grad_scale * (pred - target)
+// when not null.
 __global__ void __launch_bounds__(kThreads)
 mse_kernel(const void* pred, int64_t ld_pred, const void* target, int64_t ld_target, int dtype, int64_t rows,
-           int64_t cols, float grad_scale, void* dpred, int64_t ld_dpred, double* out) {
+           int64_t cols, float grad_scale, void* dpred, int64_t ld_dpred, double* parts) {
   const int64_t n = rows * cols;
   double s = 0.0;
   for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
@@ -37,7 +24,7 @@ mse_kernel(const void* pred, int64_t ld_pred, const void* target, int64_t ld_tar
     s += static_cast<double>(d) * d;
     if (dpred != nullptr) store_f32(dpred, dtype, i * ld_dpred + j, __fmul_rn(grad_scale, d));
   }
-  add_block_sum(s, out);
+  store_block_sum(s, parts);
 }
 
 // Counts the labels that are not integers in [0, cols) (NaN included) into *bad.
@@ -53,37 +40,11 @@ check_labels_kernel(const float* labels, int64_t rows, float cols, unsigned long
   if (threadIdx.x == 0 && total != 0) atomicAdd(bad, total);
 }
 
-// One block per row (grid-stride over rows): the row max, sum of exp(x - max) in double,
-// lse = max + log(sum); adds lse - x[label] to *total and, when dlogits is not null, writes
-// (exp(x - lse) - onehot) / rows. Does nothing when check_labels_kernel found a bad label. All
-// reads of a row precede the barrier inside the last block_sum, so dlogits may be logits.
-__global__ void __launch_bounds__(kThreads)
-softmax_xent_kernel(const void* logits, int64_t ld_logits, int dtype, int64_t rows, int64_t cols,
-                    const float* labels, void* dlogits, int64_t ld_dlogits, const unsigned long long* bad,
-                    double* total) {
-  __shared__ float fshared[kWarps + 1];
-  __shared__ double dshared[kWarps + 1];
-  if (*bad != 0) return;  // uniform over the grid
-  for (int64_t i = blockIdx.x; i < rows; i += gridDim.x) {
-    const int64_t row = i * ld_logits;
-    float mx = -INFINITY;
-    for (int64_t j = threadIdx.x; j < cols; j += kThreads) mx = fmaxf(mx, load_f32(logits, dtype, row + j));
-    mx = block_max(mx, fshared);
-    double s = 0.0;
-    for (int64_t j = threadIdx.x; j < cols; j += kThreads)
-      s += exp(static_cast<double>(load_f32(logits, dtype, row + j)) - mx);
-    const int64_t label = static_cast<int64_t>(labels[i]);
-    const float label_logit = threadIdx.x == 0 ? load_f32(logits, dtype, row + label) : 0.0f;
-    const double lse = mx + log(block_sum(s, dshared));
-    if (threadIdx.x == 0) atomicAdd(total, lse - label_logit);
-    if (dlogits == nullptr) continue;
-    for (int64_t j = threadIdx.x; j < cols; j += kThreads) {
-      const double p = exp(static_cast<double>(load_f32(logits, dtype, row + j)) - lse);
-      store_f32(dlogits, dtype, i * ld_dlogits + j,
-                static_cast<float>((p - (j == label ? 1.0 : 0.0)) / static_cast<double>(rows)));
-    }
-  }
-}
+// Row i's class (check_labels_kernel vouched for every label).
+struct ClassLabels {
+  const float* labels;
+  __device__ int64_t operator()(int64_t i) const { return static_cast<int64_t>(labels[i]); }
+};
 
 }  // namespace
 
@@ -98,10 +59,15 @@ int plora_cuda_mse(const void* pred, int64_t ld_pred, const void* target, int64_
   const float grad_scale = static_cast<float>(2.0 / count);
   cudaStream_t s = as_stream(stream);
   Scratch* dev = static_cast<Scratch*>(scratch);
-  PLORA_TRY(reset_scratch(dev, s, "mse"));
-  mse_kernel<<<reduce_blocks(rows * cols), kThreads, 0, s>>>(pred, ld_pred, target, ld_target, dtype, rows, cols,
-                                                             grad_scale, dpred, ld_dpred, &dev->sum);
+  const unsigned blocks = reduce_blocks(rows * cols);
+  StreamScratch<double> parts(s);
+  PLORA_TRY(parts.allocate(blocks, "mse (scratch)"));
+  mse_kernel<<<blocks, kThreads, 0, s>>>(pred, ld_pred, target, ld_target, dtype, rows, cols, grad_scale, dpred,
+                                         ld_dpred, parts.ptr);
   PLORA_TRY(launch_status("mse"));
+  const auto mse_total = sum_in_order<double>;
+  mse_total<<<1, kThreads, 0, s>>>(parts.ptr, blocks, nullptr, &dev->sum);
+  PLORA_TRY(launch_status("mse (total)"));
   Scratch host{};
   PLORA_TRY(read_scratch(dev, &host, s, "mse"));
   *loss = host.sum / count;
@@ -116,15 +82,30 @@ int plora_cuda_softmax_xent(const void* logits, int64_t ld_logits, int dtype, in
   cudaStream_t s = as_stream(stream);
   Scratch* dev = static_cast<Scratch*>(scratch);
   PLORA_TRY(reset_scratch(dev, s, "softmax_xent"));
-  // Phase 1 counts the bad labels; phase 2 reads that count on the device and writes nothing
-  // when it is not zero, so one copy back and one wait serve both.
+  // The rows' kernel reads the count of bad labels on the device and writes nothing when it is
+  // not zero, so one copy back and one wait serve both.
   check_labels_kernel<<<reduce_blocks(rows), kThreads, 0, s>>>(labels, rows, static_cast<float>(cols),
                                                                &dev->count);
   PLORA_TRY(launch_status("softmax_xent (labels)"));
-  const unsigned row_blocks = capped_grid(rows, kMaxRowBlocks);
-  softmax_xent_kernel<<<row_blocks, kThreads, 0, s>>>(logits, ld_logits, dtype, rows, cols, labels, dlogits,
-                                                      ld_dlogits, &dev->count, &dev->sum);
+  const bool vector = aligned_rows(logits, ld_logits, dtype) && (dlogits == nullptr || aligned_rows(dlogits, ld_dlogits, dtype));
+  const SoftmaxRowsGrid grid(rows, cols);
+  StreamScratch<double> unit_loss(s);
+  PLORA_TRY(unit_loss.allocate(grid.units, "softmax_xent (scratch)"));
+  const float grad_scale = static_cast<float>(1.0 / static_cast<double>(rows));
+  const auto softmax_xent_warp_rows = softmax_rows<32, ClassLabels>;
+  const auto softmax_xent_block_rows = softmax_rows<kThreads, ClassLabels>;
+  if (grid.warp_rows)
+    softmax_xent_warp_rows<<<grid.blocks, kThreads, 0, s>>>(logits, ld_logits, dtype, rows, cols, ClassLabels{labels},
+                                                            grad_scale, dlogits, ld_dlogits, vector, &dev->count,
+                                                            unit_loss.ptr);
+  else
+    softmax_xent_block_rows<<<grid.blocks, kThreads, 0, s>>>(logits, ld_logits, dtype, rows, cols, ClassLabels{labels},
+                                                             grad_scale, dlogits, ld_dlogits, vector, &dev->count,
+                                                             unit_loss.ptr);
   PLORA_TRY(launch_status("softmax_xent"));
+  const auto softmax_xent_total = sum_in_order<double>;
+  softmax_xent_total<<<1, kThreads, 0, s>>>(unit_loss.ptr, grid.units, &dev->count, &dev->sum);
+  PLORA_TRY(launch_status("softmax_xent (total)"));
   Scratch host{};
   PLORA_TRY(read_scratch(dev, &host, s, "softmax_xent"));
   *bad_labels = static_cast<int64_t>(host.count);

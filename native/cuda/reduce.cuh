@@ -2,7 +2,9 @@
 //
 // The functions that return a number use the caller's `scratch` (PLORA_CUDA_SCRATCH_BYTES of
 // device memory, 8-byte aligned): [0, 8) a double sum, [8, 16) an unsigned 64-bit count. They
-// reset it, launch, copy the result back on the stream and wait for the stream.
+// reset it, launch, copy the result back on the stream and wait for the stream. Sums in double
+// go through per-block partials in stream-ordered scratch (StreamScratch) added in a fixed order
+// (sum_in_order), never through atomics: the same inputs give the same bits.
 #ifndef PLORA_CUDA_REDUCE_CUH
 #define PLORA_CUDA_REDUCE_CUH
 
@@ -13,7 +15,7 @@ namespace plora {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-constexpr int kReduceBlocks = 1024;      // cap for the reductions: one atomicAdd per block
+constexpr int kReduceBlocks = 1024;  // cap for the reductions' grids: one partial per block
 
 struct Scratch {
   double sum;
@@ -45,11 +47,27 @@ __device__ inline T block_sum(T v, T* shared) {
   return result;
 }
 
-// Adds the block's total of v to *out with one atomicAdd (thread 0).
-__device__ inline void add_block_sum(double v, double* out) {
+// Thread 0 writes the block's total of v to parts[block], blocks numbered x first, then y:
+// per-block partials that sum_in_order adds up, so that a sum never depends on which block
+// finished first.
+__device__ inline void store_block_sum(double v, double* parts) {
   __shared__ double partial[kWarps + 1];
   const double total = block_sum(v, partial);
-  if (threadIdx.x == 0 && total != 0.0) atomicAdd(out, total);
+  if (threadIdx.x == 0) parts[blockIdx.y * static_cast<int64_t>(gridDim.x) + blockIdx.x] = total;
+}
+
+// *out = parts[0] + ... + parts[count - 1] in a fixed order (thread t adds parts t, t + kThreads,
+// ..., then block_sum's tree): one block of kThreads, the same bits on every run. Writes nothing
+// when skip is not null and *skip is not zero (the parts were never written).
+template <class Sum>
+__global__ void __launch_bounds__(kThreads)
+sum_in_order(const Sum* parts, int64_t count, const unsigned long long* skip, Sum* out) {
+  __shared__ Sum partial[kWarps + 1];
+  if (skip != nullptr && *skip != 0) return;
+  Sum s = 0;
+  for (int64_t p = threadIdx.x; p < count; p += kThreads) s += parts[p];
+  s = block_sum(s, partial);
+  if (threadIdx.x == 0) *out = s;
 }
 
 inline int reset_scratch(Scratch* scratch, cudaStream_t s, const char* what) {

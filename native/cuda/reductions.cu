@@ -1,4 +1,5 @@
-// Kernel family reductions on the GPU: sum of squares (in double) and non-finite count.
+// Kernel family reductions on the GPU: sum of squares (in double, the same bits on every run) and
+// non-finite count.
 // CPU reference: native/cpu/reductions.cpp. Scratch and block reductions: reduce.cuh; the row
 // walk with its 16-byte packs: vector.cuh.
 #include "../common/contracts.h"
@@ -10,15 +11,23 @@ using namespace plora;
 
 namespace {
 
-// Each thread sums its elements in a fixed order (its head or tail element, then its packs),
-// the block reduces (warp shuffles, then the warps' partials in order) and thread 0 adds the
-// block's total to *out with one atomic.
+// Each thread sums its elements in a fixed order (its head or tail element, then its packs), the
+// block reduces (warp shuffles, then the warps' partials in order). A sum in double goes to the
+// block's own slot of parts (sum_in_order adds the slots in order); a count, exact in any order,
+// is added to *out with one atomic.
 template <class Op>
-__global__ void __launch_bounds__(kThreads) reduce_kernel(Op op, int64_t rows, int64_t cols, typename Op::Acc* out) {
-  __shared__ typename Op::Acc partial[kWarps + 1];
-  typename Op::Acc acc{};
+__global__ void __launch_bounds__(kThreads) block_sum_kernel(Op op, int64_t rows, int64_t cols, double* parts) {
+  double acc = 0.0;
   walk_rows(op, rows, cols, acc);
-  const typename Op::Acc total = block_sum(acc, partial);
+  store_block_sum(acc, parts);
+}
+
+template <class Op>
+__global__ void __launch_bounds__(kThreads) count_kernel(Op op, int64_t rows, int64_t cols, unsigned long long* out) {
+  __shared__ unsigned long long partial[kWarps + 1];
+  unsigned long long acc = 0;
+  walk_rows(op, rows, cols, acc);
+  const unsigned long long total = block_sum(acc, partial);
   if (threadIdx.x == 0 && total != 0) atomicAdd(out, total);
 }
 
@@ -76,14 +85,16 @@ struct Shape {
 };
 Shape flat(int64_t ld, int64_t rows, int64_t cols) { return ld == cols || rows == 1 ? Shape{1, rows * cols} : Shape{rows, cols}; }
 
-int sum_squares_into(const void* x, int dtype, int64_t ld, int64_t rows, int64_t cols, double* out, cudaStream_t s) {
-  const Shape shape = flat(ld, rows, cols);
+dim3 reduce_grid(Shape shape) { return walk_grid(shape.rows, shape.cols, kThreads, kReduceBlocks); }
+int64_t block_count(dim3 grid) { return static_cast<int64_t>(grid.x) * grid.y; }
+
+// Writes one partial per block of the tensor's grid (reduce_grid, block_count of them) to parts.
+int sum_squares_parts(const void* x, int dtype, int64_t ld, Shape shape, double* parts, cudaStream_t s) {
   return with_float_dtype(dtype, [&](auto t) {
     using T = decltype(t);
     const SumSquaresOp<T> op{static_cast<const typename T::Bits*>(x), ld};
-    const auto sum_squares_kernel = reduce_kernel<SumSquaresOp<T>>;
-    sum_squares_kernel<<<walk_grid(shape.rows, shape.cols, kThreads, kReduceBlocks), kThreads, 0, s>>>(
-        op, shape.rows, shape.cols, out);
+    const auto sum_squares_kernel = block_sum_kernel<SumSquaresOp<T>>;
+    sum_squares_kernel<<<reduce_grid(shape), kThreads, 0, s>>>(op, shape.rows, shape.cols, parts);
     return launch_status("sum_squares");
   });
 }
@@ -100,18 +111,29 @@ int plora_cuda_sum_squares(const void* x, int dtype, int64_t ld, int64_t rows, i
   return plora_cuda_sum_squares_many(1, &address, &dtype, &ld, &rows, &cols, out, scratch, stream);
 }
 
-// Every tensor's kernel adds into one scratch sum on the stream; the host waits once, at the end.
+// Every tensor's kernel writes its blocks' partials to its own slots of one stream-ordered buffer,
+// one block adds them all in order into the scratch sum; the host waits once, at the end.
 int plora_cuda_sum_squares_many(int count, const int64_t* x, const int* dtypes, const int64_t* ld, const int64_t* rows,
                                 const int64_t* cols, double* out, void* scratch, void* stream) {
   PLORA_TRY(check_sum_squares_many_args(count, x, dtypes, ld, rows, cols, out));
   PLORA_TRY(check_scratch(scratch));
   cudaStream_t s = as_stream(stream);
-  Scratch* dev = static_cast<Scratch*>(scratch);
-  PLORA_TRY(reset_scratch(dev, s, "sum_squares"));
+  int64_t total_parts = 0;
+  for (int t = 0; t < count; ++t)
+    if (rows[t] != 0 && cols[t] != 0) total_parts += block_count(reduce_grid(flat(ld[t], rows[t], cols[t])));
+  StreamScratch<double> parts(s);
+  PLORA_TRY(parts.allocate(total_parts, "sum_squares (scratch)"));
+  int64_t first = 0;
   for (int t = 0; t < count; ++t) {
     if (rows[t] == 0 || cols[t] == 0) continue;
-    PLORA_TRY(sum_squares_into(reinterpret_cast<const void*>(x[t]), dtypes[t], ld[t], rows[t], cols[t], &dev->sum, s));
+    const Shape shape = flat(ld[t], rows[t], cols[t]);
+    PLORA_TRY(sum_squares_parts(reinterpret_cast<const void*>(x[t]), dtypes[t], ld[t], shape, parts.ptr + first, s));
+    first += block_count(reduce_grid(shape));
   }
+  Scratch* dev = static_cast<Scratch*>(scratch);
+  const auto sum_squares_total = sum_in_order<double>;
+  sum_squares_total<<<1, kThreads, 0, s>>>(parts.ptr, total_parts, nullptr, &dev->sum);
+  PLORA_TRY(launch_status("sum_squares (total)"));
   Scratch host{};
   PLORA_TRY(read_scratch(dev, &host, s, "sum_squares"));
   *out = host.sum;
@@ -138,8 +160,8 @@ int plora_cuda_count_nonfinite(const void* x, int dtype, int64_t ld, int64_t row
   PLORA_TRY(with_float_dtype(dtype, [&](auto t) {
     using T = decltype(t);
     const NonfiniteOp<T> op{static_cast<const typename T::Bits*>(x), ld};
-    const auto count_nonfinite_kernel = reduce_kernel<NonfiniteOp<T>>;
-    count_nonfinite_kernel<<<walk_grid(shape.rows, shape.cols, kThreads, kReduceBlocks), kThreads, 0, s>>>(
+    const auto count_nonfinite_kernel = count_kernel<NonfiniteOp<T>>;
+    count_nonfinite_kernel<<<reduce_grid(shape), kThreads, 0, s>>>(
         op, shape.rows, shape.cols, counter);
     return launch_status("count_nonfinite");
   }));

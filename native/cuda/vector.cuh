@@ -216,7 +216,7 @@ __global__ void __launch_bounds__(256) walk_kernel(Op op, int64_t rows, int64_t 
 }
 
 // The grid of a row walk: x over a row's packs (kUnroll per thread), y over the rows, each capped;
-// at most max_blocks blocks in all when given (the reductions' one atomic per block).
+// at most max_blocks blocks in all when given (the reductions' one partial per block).
 inline dim3 walk_grid(int64_t rows, int64_t cols, int threads, int64_t max_blocks = 0) {
   const int64_t x = blocks_for((cols + kPack * kUnroll - 1) / (kPack * kUnroll), threads);
   if (max_blocks > 0) {

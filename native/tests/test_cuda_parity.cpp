@@ -530,6 +530,10 @@ void test_sum_squares(int dtype, int64_t rows, int64_t cols, std::mt19937_64& rn
         "sum_squares: %s", plora_cuda_last_error());
   CHECK(close_to(gpu, cpu, 1e-6) && (rows * cols == 0) == (cpu == 0.0),
         "sum_squares dtype=%d [%lld,%lld]: cpu %.17g, cuda %.17g", dtype, (long long)rows, (long long)cols, cpu, gpu);
+  double again = -2.0;
+  CHECK(plora_cuda_sum_squares(d_x.ptr, dtype, ld, rows, cols, &again, scratch.ptr, nullptr) == PLORA_OK && again == gpu,
+        "sum_squares dtype=%d [%lld,%lld]: two calls gave %.17g and %.17g", dtype, (long long)rows, (long long)cols, gpu,
+        again);
   CHECK(plora_cuda_sum_squares(d_x.ptr, dtype, ld, rows, cols, &gpu, nullptr, nullptr) == PLORA_ERR_INVALID,
         "sum_squares accepted a null scratch");
 }
@@ -556,6 +560,10 @@ void test_sum_squares_many(std::mt19937_64& rng) {
   CHECK(plora_cuda_sum_squares_many(3, dev_x, dtypes, ld, rows, cols, &gpu, scratch.ptr, nullptr) == PLORA_OK,
         "sum_squares_many: %s", plora_cuda_last_error());
   CHECK(close_to(gpu, cpu, 1e-6) && cpu > 0, "sum_squares_many: cpu %.17g, cuda %.17g", cpu, gpu);
+  double again = -2.0;
+  CHECK(plora_cuda_sum_squares_many(3, dev_x, dtypes, ld, rows, cols, &again, scratch.ptr, nullptr) == PLORA_OK &&
+            again == gpu,
+        "sum_squares_many: two calls gave %.17g and %.17g", gpu, again);
   CHECK(plora_cuda_sum_squares_many(0, nullptr, nullptr, nullptr, nullptr, nullptr, &gpu, scratch.ptr, nullptr) ==
                 PLORA_OK &&
             gpu == 0.0,
@@ -681,6 +689,11 @@ void test_mse(int dtype, int64_t rows, int64_t cols, bool with_dpred, std::mt199
         "mse: %s", plora_cuda_last_error());
   CHECK(close_to(gpu, cpu, 1e-6), "mse dtype=%d [%lld,%lld]: cpu %.17g, cuda %.17g", dtype, (long long)rows,
         (long long)cols, cpu, gpu);
+  double again = -2.0;  // the same bits from the same inputs (dpred is not an input)
+  CHECK(plora_cuda_mse(d_p.ptr, ld_p, d_t.ptr, ld_t, dtype, rows, cols, &again, nullptr, ld_d, scratch.ptr, nullptr) ==
+                PLORA_OK &&
+            again == gpu,
+        "mse dtype=%d [%lld,%lld]: two calls gave %.17g and %.17g", dtype, (long long)rows, (long long)cols, gpu, again);
   char what[64];
   std::snprintf(what, sizeof what, "mse dpred [%lld,%lld] (dpred %d)", (long long)rows, (long long)cols,
                 (int)with_dpred);
@@ -688,6 +701,20 @@ void test_mse(int dtype, int64_t rows, int64_t cols, bool with_dpred, std::mt199
   CHECK(plora_cuda_mse(d_p.ptr, ld_p, d_t.ptr, ld_t, dtype, 0, cols, &gpu, nullptr, ld_d, scratch.ptr, nullptr) ==
             PLORA_ERR_INVALID,
         "mse accepted an empty matrix");
+}
+
+// The loss of rows of logits in float64 (logsumexp - target logit over the counted rows).
+double cross_entropy_reference(const std::vector<char>& logits, int dtype, int64_t ld, int64_t rows, int64_t vocab,
+                               const std::vector<int32_t>& targets) {
+  double total = 0;
+  for (int64_t i = 0; i < rows; ++i) {
+    if (targets[i] == -100) continue;
+    double m = -INFINITY, s = 0;
+    for (int64_t j = 0; j < vocab; ++j) m = std::max<double>(m, load_f32(logits.data(), dtype, i * ld + j));
+    for (int64_t j = 0; j < vocab; ++j) s += std::exp(load_f32(logits.data(), dtype, i * ld + j) - m);
+    total += m + std::log(s) - load_f32(logits.data(), dtype, i * ld + targets[i]);
+  }
+  return total;
 }
 
 // Labels as floats: random classes, or (bad) four that are not class indices.
@@ -702,33 +729,48 @@ std::vector<float> random_labels(int64_t rows, int64_t cols, bool bad, std::mt19
   return labels;
 }
 
-void test_softmax_xent(int dtype, int64_t rows, int64_t cols, bool with_dlogits, bool in_place,
-                       std::mt19937_64& rng) {
-  const int64_t ld_l = cols + 3, ld_d = in_place ? ld_l : cols + 1;
+// Softmax cross-entropy of rows x cols logits laid out as `layout` (a warp per row up to 4096
+// columns, a block per row beyond): the loss against float64 and the host's, the same bits on a
+// second call; the gradient in place, out of place into a poisoned buffer, or not at all (logits
+// unchanged).
+void test_softmax_xent(int dtype, int64_t rows, int64_t cols, bool with_dlogits, bool in_place, std::mt19937_64& rng,
+                       Layout layout = Layout::padded) {
+  const int64_t ld_l = ld_for(layout, cols), ld_d = in_place || layout != Layout::padded ? ld_l : cols + 1;
   std::vector<char> logits = spread_matrix(dtype, rows, ld_l, 8.0f, rng), dlogits = random_matrix(dtype, rows, ld_d, rng);
+  plora_cpu_fill(dlogits.data(), dtype, ld_d, rows, cols, NAN);  // overwritten: poison; the padding keeps its values
   const std::vector<float> labels = random_labels(rows, cols, false, rng);
-  Device d_l(logits.size()), d_d(dlogits.size()), d_labels(labels.size() * 4), scratch(PLORA_CUDA_SCRATCH_BYTES);
-  upload(d_l, logits); upload(d_d, dlogits);
+  const std::vector<int32_t> classes(labels.begin(), labels.end());
+  const double want = cross_entropy_reference(logits, dtype, ld_l, rows, cols, classes) / static_cast<double>(rows);
+  Placed d_l(logits, dtype, offset_for(layout)), d_d(dlogits, dtype, offset_for(layout));
+  Device d_labels(labels.size() * 4), scratch(PLORA_CUDA_SCRATCH_BYTES);
   cudaMemcpy(d_labels.ptr, labels.data(), labels.size() * 4, cudaMemcpyHostToDevice);
   cudaMemset(scratch.ptr, 0xff, PLORA_CUDA_SCRATCH_BYTES);
   void* hd = !with_dlogits ? nullptr : in_place ? static_cast<void*>(logits.data()) : static_cast<void*>(dlogits.data());
   void* dd = !with_dlogits ? nullptr : in_place ? d_l.ptr : d_d.ptr;
-  double cpu = -1.0, gpu = -1.0;
+  double cpu = -1.0, gpu = -1.0, again = -2.0;
   int64_t cpu_bad = -1, gpu_bad = -1;
+  if (!in_place) {  // the second call reads unchanged logits: the same loss, bit for bit
+    CHECK(plora_cuda_softmax_xent(d_l.ptr, ld_l, dtype, rows, cols, static_cast<const float*>(d_labels.ptr), &again, dd,
+                                  ld_d, &gpu_bad, scratch.ptr, nullptr) == PLORA_OK,
+          "softmax_xent: %s", plora_cuda_last_error());
+    cudaMemset(scratch.ptr, 0xff, PLORA_CUDA_SCRATCH_BYTES);
+  }
   CHECK(plora_cpu_softmax_xent(logits.data(), ld_l, dtype, rows, cols, labels.data(), &cpu, hd, ld_d, &cpu_bad) ==
             PLORA_OK,
         "cpu softmax_xent: %s", plora_cpu_last_error());
   CHECK(plora_cuda_softmax_xent(d_l.ptr, ld_l, dtype, rows, cols, static_cast<const float*>(d_labels.ptr), &gpu, dd,
                                 ld_d, &gpu_bad, scratch.ptr, nullptr) == PLORA_OK,
         "softmax_xent: %s", plora_cuda_last_error());
-  CHECK(close_to(gpu, cpu, 1e-6) && cpu_bad == 0 && gpu_bad == 0,
-        "softmax_xent dtype=%d [%lld,%lld]: cpu %.17g, cuda %.17g (bad %lld, %lld)", dtype, (long long)rows,
-        (long long)cols, cpu, gpu, (long long)cpu_bad, (long long)gpu_bad);
-  char what[96];
-  std::snprintf(what, sizeof what, "softmax_xent dlogits [%lld,%lld] (dlogits %d, in place %d)", (long long)rows,
-                (long long)cols, (int)with_dlogits, (int)in_place);
-  if (in_place) compare(what, logits, d_l, dtype, ld_l, rows, ld_l, tol_for(dtype));
-  else compare(what, dlogits, d_d, dtype, ld_d, rows, ld_d, tol_for(dtype));  // unchanged without dlogits
+  CHECK(close_to(gpu, cpu, 1e-6) && close_to(gpu, want, 1e-6) && cpu_bad == 0 && gpu_bad == 0,
+        "softmax_xent dtype=%d [%lld,%lld] layout=%d: float64 %.17g, cpu %.17g, cuda %.17g (bad %lld, %lld)", dtype,
+        (long long)rows, (long long)cols, (int)layout, want, cpu, gpu, (long long)cpu_bad, (long long)gpu_bad);
+  CHECK(in_place || again == gpu, "softmax_xent: two calls gave %.17g and %.17g", again, gpu);
+  char what[112];
+  std::snprintf(what, sizeof what, "softmax_xent [%lld,%lld] (dlogits %d, in place %d, layout %d)", (long long)rows,
+                (long long)cols, (int)with_dlogits, (int)in_place, (int)layout);
+  compare_bytes(what, logits, d_l.download(logits.size()), dtype, ld_l, rows, ld_l, tol_for(dtype));
+  if (with_dlogits && !in_place) compare_bytes(what, dlogits, d_d.download(dlogits.size()), dtype, ld_d, rows, ld_d, tol_for(dtype));
+  else CHECK(d_d.download(dlogits.size()) == dlogits, "%s: the unused dlogits buffer was written", what);
 }
 
 void test_softmax_xent_bad_labels(int dtype, std::mt19937_64& rng) {
@@ -879,20 +921,6 @@ void test_embedding(int table_dtype, int out_dtype, int64_t tokens, int64_t dim,
             bad_gpu == 2,
         "embedding with bad ids: status %s, bad %lld", plora_cuda_last_error(), (long long)bad_gpu);
   compare("embedding after bad ids (unchanged)", before, d_o, out_dtype, ld_o, tokens, ld_o, 0.0);
-}
-
-// The loss of rows of logits in float64 (logsumexp - target logit over the counted rows).
-double cross_entropy_reference(const std::vector<char>& logits, int dtype, int64_t ld, int64_t rows, int64_t vocab,
-                               const std::vector<int32_t>& targets) {
-  double total = 0;
-  for (int64_t i = 0; i < rows; ++i) {
-    if (targets[i] == -100) continue;
-    double m = -INFINITY, s = 0;
-    for (int64_t j = 0; j < vocab; ++j) m = std::max<double>(m, load_f32(logits.data(), dtype, i * ld + j));
-    for (int64_t j = 0; j < vocab; ++j) s += std::exp(load_f32(logits.data(), dtype, i * ld + j) - m);
-    total += m + std::log(s) - load_f32(logits.data(), dtype, i * ld + targets[i]);
-  }
-  return total;
 }
 
 // Cross-entropy of rows x vocab logits laid out as `layout` (a warp per row up to 4096 columns, a
@@ -1153,6 +1181,10 @@ void test_reduction_paths(const WalkShape& w, std::mt19937_64& rng) {
           "sum_squares: %s", plora_cuda_last_error());
     CHECK(close_to(gpu_sum, cpu_sum, 1e-9) && cpu_sum > 0, "%s: cpu %.17g, cuda %.17g",
           walk_name("sum_squares", w, dtype, dtype).c_str(), cpu_sum, gpu_sum);
+    double again = -2.0;
+    CHECK(plora_cuda_sum_squares(d_y.ptr, dtype, w.ld(), w.rows, w.cols, &again, scratch.ptr, nullptr) == PLORA_OK &&
+              again == gpu_sum,
+          "%s: two calls gave %.17g and %.17g", walk_name("sum_squares", w, dtype, dtype).c_str(), gpu_sum, again);
   }
 }
 
@@ -1283,7 +1315,8 @@ void report_simulation() {
         findings.empty() ? "" : findings[0].message.c_str());
   const char* kernels[] = {"copy_kernel", "fill_kernel", "axpby_kernel", "add_bias_kernel", "random_fill_kernel",
                            "count_nonfinite_kernel", "sum_squares_kernel", "gelu_kernel", "gelu_backward_kernel",
-                           "mse_kernel", "check_labels_kernel", "softmax_xent_kernel", "dropout_mask_kernel",
+                           "mse_kernel", "mse_total", "check_labels_kernel", "softmax_xent_warp_rows",
+                           "softmax_xent_block_rows", "softmax_xent_total", "sum_squares_total", "dropout_mask_kernel",
                            "shrink_kernel", "dy_pass_kernel", "da_dx_kernel", "sum_partials_kernel", "merge_kernel",
                            "scale_kernel", "adamw_kernel", "rmsnorm_kernel", "rmsnorm_dw_kernel",
                            "rmsnorm_dx_kernel", "swiglu_kernel", "swiglu_backward_kernel", "rope_kernel",
@@ -1292,7 +1325,8 @@ void report_simulation() {
                            "check_seq_start_kernel", "attention_forward", "attention_dq",
                            "attention_dkdv", "decode_attention"};
   // one block per tile, no grid-stride loop for a cap to turn; one block over per-unit partials
-  const char* untiled[] = {"attention_forward", "attention_dq", "attention_dkdv", "cross_entropy_total"};
+  const char* untiled[] = {"attention_forward", "attention_dq",       "attention_dkdv",   "cross_entropy_total",
+                           "mse_total",         "softmax_xent_total", "sum_squares_total"};
   const std::vector<sim::KernelStats> stats = sim::kernel_stats();
   int64_t launches = 0, capped = 0;
   for (const sim::KernelStats& s : stats) {
@@ -1428,6 +1462,13 @@ int main() {
       test_softmax_xent(dtype, 1, 3, with_dlogits, false, rng);
       test_softmax_xent(dtype, kSimulated ? 77 : 300, 7, with_dlogits, false, rng);
       test_softmax_xent(dtype, 5, 3000, with_dlogits, false, rng);
+      test_softmax_xent(dtype, 3, kSimulated ? 5003 : 50021, with_dlogits, false, rng);  // a block per row
+    }
+    // 16-byte runs and their element fallback, warp rows and block rows
+    for (Layout layout : {Layout::aligned, Layout::misaligned}) {
+      test_softmax_xent(dtype, 37, 1000, true, false, rng, layout);
+      test_softmax_xent(dtype, 3, 4100, true, true, rng, layout);
+      test_softmax_xent(dtype, 2, 4100, false, false, rng, layout);
     }
     if (kSimulated) test_softmax_xent(dtype, 777, 3, true, false, rng);  // labels over three blocks
     test_softmax_xent(dtype, kSimulated ? 13 : 37, 1000, true, true, rng);
