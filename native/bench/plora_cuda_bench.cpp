@@ -15,7 +15,9 @@
 //  * Floors: each row's fewest bytes (each input read once, each output written once) and FLOPs.
 //    %ceil = floor time / median, where the floor time is max(bytes / copy bandwidth,
 //    FLOPs / fp32 rate) for our kernels, the fp32 rate being cuBLAS's F32 GEMM rate (fp32 compute
-//    without TF32 runs on the CUDA cores, as our kernels do); "bound" says which term is larger.
+//    without TF32 runs on the CUDA cores, as our kernels do; the BF16 shrink at r >= 16 runs on
+//    tensor cores and is held to cuBLAS's BF16 rate, and its row is followed by the same shrink on
+//    the CUDA-core path, "odd-ld"); "bound" says which term is larger.
 //    %copy = (floor bytes / median) / copy bandwidth: the fraction of a device-to-device memcpy of
 //    the same run that the kernel's bytes reach, whatever bounds it (docs/kernels.md gives the
 //    expected fractions of the LoRA kernels).
@@ -326,17 +328,18 @@ void emit(Row row) {
   g_rows.push_back(std::move(row));
 }
 
-// One of our kernels: its floor is the larger of the memory term and the fp32 arithmetic term.
+// One of our kernels: its floor is the larger of the memory term and the arithmetic term, at
+// cuBLAS's fp32 rate (CUDA cores) or, for a kernel on tensor cores, its BF16 rate.
 void kernel_row(const std::string& name, int dtype, const std::string& shape, const Stats& t, double bytes,
-                double flops, const std::string& note = "") {
+                double flops, const std::string& note = "", bool tensor_cores = false) {
   Row row{name, dtype_name(dtype), shape, "", note};
   row.t = t;
   row.bytes = bytes;
   row.flops = flops;
   const double mem_ms = bytes / (g_ceil.copy_gbs * 1e9) * 1e3;
-  const double f32 = g_ceil.gemm_gflops[PLORA_F32];
-  const double flop_ms = f32 > 0 ? flops / (f32 * 1e9) * 1e3 : 0.0;
-  row.bound = flop_ms > mem_ms ? "fp32" : "mem";
+  const double rate = g_ceil.gemm_gflops[tensor_cores ? PLORA_BF16 : PLORA_F32];
+  const double flop_ms = rate > 0 ? flops / (rate * 1e9) * 1e3 : 0.0;
+  row.bound = flop_ms > mem_ms ? (tensor_cores ? "bf16-tc" : "fp32") : "mem";
   row.pct = 100.0 * std::max(mem_ms, flop_ms) / t.median;
   row.copy_pct = 100.0 * mem_ms / t.median;
   emit(std::move(row));
@@ -403,6 +406,17 @@ constexpr uint64_t kSeed = 42;
 void shrink(const Layer& l, float p, cudaStream_t s) {
   PK(plora_cuda_shrink(l.x(), l.ldx(), l.a(), l.ldw(), l.ss(), l.ldx(), l.ar.dtype, l.m, kK, l.r, kScaling, p, kSeed,
                        7, s));
+}
+// The same shrink with x's rows one element shorter than the augmented ones (K + r - 1, so not
+// 16-byte vectors): the CUDA-core path, whatever the dtype and r. Out goes to dx's buffer.
+void shrink_odd_ld(const Layer& l, float p, cudaStream_t s) {
+  PK(plora_cuda_shrink(l.x(), l.ldx() - 1, l.a(), l.ldw(), l.ar.dx.ptr, l.r, l.ar.dtype, l.m, kK, l.r, kScaling, p,
+                       kSeed, 7, s));
+}
+// Whether plora_cuda_shrink takes the tensor-core path for this layer (lora.cu: BF16, r >= 16,
+// x's rows 16-byte vectors, as the augmented layout's are when K + r is a multiple of 8).
+bool shrink_on_tensor_cores(const Layer& l) {
+  return l.ar.dtype == PLORA_BF16 && l.r >= 16 && (l.ldx() * l.ar.es) % 16 == 0;
 }
 void dy_pass(const Layer& l, cudaStream_t s) {
   PK(plora_cuda_dy_pass(l.dy(), l.ldd(), l.b(), l.ldw(), l.ss(), l.ldx(), l.ds(), l.ldd(), l.db(), l.r, l.ar.dtype,
@@ -529,11 +543,18 @@ class Bench {
       if (l.r <= 16 && (g_lora_lowest < 0 || g_rows[last].copy_pct < g_rows[g_lora_lowest].copy_pct))
         g_lora_lowest = last;
     };
+    const bool tc = shrink_on_tensor_cores(l);
     for (float p : {0.0f, 0.1f}) {
       if (p > 0 && !with_dropout_variants) continue;
       Stats t = timer_.run([&] { shrink(l, p, s_); }, w, n);
-      kernel_row(p > 0 ? "shrink p=0.1" : "shrink", dt, shape_k, t, shrink_bytes(m, r, es), 2 * m * kK * r);
+      kernel_row(p > 0 ? "shrink p=0.1" : "shrink", dt, shape_k, t, shrink_bytes(m, r, es), 2 * m * kK * r,
+                 tc ? "tensor cores" : "", tc);
       note_lowest();
+      if (tc) {  // the CUDA-core path on the same shape, for the ratio
+        t = timer_.run([&] { shrink_odd_ld(l, p, s_); }, w, n);
+        kernel_row(p > 0 ? "shrink odd-ld p=0.1" : "shrink odd-ld", dt, shape_k, t, shrink_bytes(m, r, es),
+                   2 * m * kK * r, "CUDA cores (x rows not 16-byte)");
+      }
     }
     {
       Stats t = timer_.run([&] { dy_pass(l, s_); }, w, n);

@@ -7,10 +7,12 @@
 // when its base and leading dimension allow (the scalar loads otherwise, chosen once per call),
 // keeps the small one in shared memory or registers, and accumulates in fp32. Sums over rows
 // that several blocks share (dS, dB, dA) go through per-block partials in stream-ordered scratch
-// and a second kernel that adds them in a fixed order: the same bits on every run. Design and
+// and a second kernel that adds them in a fixed order: the same bits on every run. The BF16
+// shrink at r >= 16 on 16-byte rows runs on tensor cores instead (shrink_mma_tiles). Design and
 // bandwidth: docs/kernels.md, "The LoRA kernels on the GPU".
 #include "../common/contracts.h"
 #include "launch.cuh"
+#include "mma.cuh"
 #include "plora/lora.h"
 #include "plora/philox.h"
 #include "runs.cuh"
@@ -28,6 +30,17 @@ constexpr unsigned kFullMask = 0xffffffffu;
 constexpr int kShrinkRows = 4;
 constexpr int kShrinkTile = kWarps * kShrinkRows;
 constexpr int kShrinkChunk = 512;
+
+// Shrink on tensor cores (bf16, r >= kMmaMinRank, 16-byte rows of x): a warp takes one 16-row
+// tile of x, the block kMmaTile rows; A is staged in shared memory as bf16, kMmaChunk columns at a
+// time, each staged rank row kMmaPad vectors longer so that a warp's reads of two rows fall on
+// different banks.
+constexpr int kMmaMinRank = 16;
+constexpr int kMmaWarps = 4;
+constexpr int kMmaThreads = 32 * kMmaWarps;
+constexpr int kMmaTile = 16 * kMmaWarps;
+constexpr int kMmaChunk = 256;
+constexpr int kMmaPad = 4;
 
 // dY pass and dA/dX: a lane owns kLaneCols adjacent columns (with their r values of B or A and
 // their r partial sums of dB or dA in registers), the block a tile of kTileCols columns, warps side
@@ -249,6 +262,103 @@ shrink_tiles(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void* out
         const int64_t row = row0 + q;
         if (lane % (32 / kR) == 0 && row < m && rank < ranks) store_f32(out, kDtype, row * ld_out + j0 + rank, scaling * s);
       }
+    }
+  }
+}
+
+// Eight bf16 of row `row` of x from column `col` (< k; zeros from k on and for rows past m) as four
+// words, the dropped elements zeroed: the kept values stay exact bf16 and keep_scale is applied to
+// the sum. One 16-byte load when the run is whole (the caller guarantees the alignment).
+__device__ __forceinline__ uint4 x_run_bf16(const void* x, int64_t ld_x, int64_t row, int64_t col, int64_t m,
+                                            int64_t k, uint32_t threshold, uint64_t seed, uint64_t stream_id) {
+  if (row >= m) return uint4{0u, 0u, 0u, 0u};
+  const uint16_t* p = static_cast<const uint16_t*>(x) + row * ld_x + col;
+  unsigned w[4];
+  if (col + 8 <= k) {
+    const uint4 q = *reinterpret_cast<const uint4*>(p);
+    w[0] = q.x, w[1] = q.y, w[2] = q.z, w[3] = q.w;
+  } else {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const unsigned lo = col + 2 * i < k ? p[2 * i] : 0u, hi = col + 2 * i + 1 < k ? p[2 * i + 1] : 0u;
+      w[i] = lo | hi << 16;
+    }
+  }
+  if (threshold != 0u) {
+    uint32_t words[8];
+    philox_run_words(seed, stream_id, static_cast<uint64_t>(row * k + col), words);
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+      w[i] &= (words[2 * i] >= threshold ? 0x0000ffffu : 0u) | (words[2 * i + 1] >= threshold ? 0xffff0000u : 0u);
+  }
+  return uint4{w[0], w[1], w[2], w[3]};
+}
+
+// The shrink of shrink_tiles on tensor cores, bf16 only: out[i, j] = scaling * keep_scale *
+// sum_t kept(x)[i, t] * a[j, t] for kR ranks from j0 on (kR / 8 tiles of 8), per tile of kMmaTile
+// rows (grid-stride), accumulated in fp32 by mma.sync m16n8k16 (cuda/mma.cuh). The sum over t is
+// taken in any order, so each 32-column step feeds two mmas a permutation of its columns that lets
+// every lane load 16 contiguous bytes: lane (g, c) of the ISA's layout (g = lane / 4, c = lane % 4)
+// reads columns [8c, 8c + 8) of the step from rows g and g + 8 of x (A fragments: words 0, 1 to
+// the first mma, 2, 3 to the second) and from rank g of each staged tile of A (B fragments, the
+// same words), so that both operands see column 8c + e at the same k slot.
+template <int kR>
+__global__ void __launch_bounds__(kMmaThreads)
+shrink_mma_tiles(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void* out, int64_t ld_out, int64_t m,
+                 int64_t k, int64_t r, float scaling, float keep_scale, uint32_t threshold, uint64_t seed,
+                 uint64_t stream_id) {
+  constexpr int kN = kR / 8, kVectors = kMmaChunk / 8;
+  static_assert(kR % 8 == 0 && kMmaChunk % 32 == 0, "whole n8 tiles and k32 steps");
+  __shared__ uint4 staged[kR][kVectors + kMmaPad];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, c = lane % 4;
+  const uint16_t* ab = static_cast<const uint16_t*>(a);
+  const int64_t tiles = (m + kMmaTile - 1) / kMmaTile;
+  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const int64_t row_lo = tile * kMmaTile + warp * 16 + g, row_hi = row_lo + 8;
+    for (int64_t j0 = 0; j0 < r; j0 += kR) {
+      float acc[kN][4];
+#pragma unroll
+      for (int n = 0; n < kN; ++n)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) acc[n][i] = 0.0f;
+      for (int64_t c0 = 0; c0 < k; c0 += kMmaChunk) {
+        const int cols = static_cast<int>(k - c0 < kMmaChunk ? k - c0 : kMmaChunk);
+        __syncthreads();  // the previous chunk's readers are done
+        for (int e = threadIdx.x; e < kR * kVectors; e += kMmaThreads) {
+          const int j = e / kVectors, v = e % kVectors;
+          unsigned w[4];
+#pragma unroll
+          for (int i = 0; i < 4; ++i) {
+            const int col = 8 * v + 2 * i;
+            const bool rank = j0 + j < r;
+            const unsigned lo = rank && col < cols ? ab[(j0 + j) * ld_a + c0 + col] : 0u;
+            const unsigned hi = rank && col + 1 < cols ? ab[(j0 + j) * ld_a + c0 + col + 1] : 0u;
+            w[i] = lo | hi << 16;
+          }
+          staged[j][v] = uint4{w[0], w[1], w[2], w[3]};
+        }
+        __syncthreads();
+        for (int step = 0; step < cols; step += 32) {
+          const int64_t col = c0 + step + 8 * c;
+          const uint4 lo = x_run_bf16(x, ld_x, row_lo, col, m, k, threshold, seed, stream_id);
+          const uint4 hi = x_run_bf16(x, ld_x, row_hi, col, m, k, threshold, seed, stream_id);
+          const uint32_t first[4] = {lo.x, hi.x, lo.y, hi.y}, second[4] = {lo.z, hi.z, lo.w, hi.w};
+#pragma unroll
+          for (int n = 0; n < kN; ++n) {
+            const uint4 b = staged[8 * n + g][step / 8 + c];
+            const uint32_t b_first[2] = {b.x, b.y}, b_second[2] = {b.z, b.w};
+            mma_m16n8k16_bf16(acc[n], first, b_first, acc[n]);
+            mma_m16n8k16_bf16(acc[n], second, b_second, acc[n]);
+          }
+        }
+      }
+#pragma unroll
+      for (int n = 0; n < kN; ++n)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int64_t row = i < 2 ? row_lo : row_hi, j = j0 + 8 * n + 2 * c + (i & 1);
+          if (row < m && j < r) store_f32(out, PLORA_BF16, row * ld_out + j, scaling * keep_scale * acc[n][i]);
+        }
     }
   }
 }
@@ -476,6 +586,17 @@ void launch_shrink(const void* x, int64_t ld_x, const void* a, int64_t ld_a, voi
                                                  threshold, seed, stream_id);
 }
 
+// The tensor-core shrink with the rank tile that holds r (16, 32, or 64 and a loop over tiles).
+void launch_shrink_mma(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void* out, int64_t ld_out, int64_t m,
+                       int64_t k, int64_t r, float scaling, float keep_scale, uint32_t threshold, uint64_t seed,
+                       uint64_t stream_id, cudaStream_t stream) {
+  const unsigned blocks = capped_grid((m + kMmaTile - 1) / kMmaTile, 65535);
+  const auto shrink_mma_kernel =
+      r <= 16 ? shrink_mma_tiles<16> : r <= 32 ? shrink_mma_tiles<32> : shrink_mma_tiles<64>;
+  shrink_mma_kernel<<<blocks, kMmaThreads, 0, stream>>>(x, ld_x, a, ld_a, out, ld_out, m, k, r, scaling, keep_scale,
+                                                        threshold, seed, stream_id);
+}
+
 template <int kDtype, bool kVector, int kR>
 void launch_dy_pass(dim3 grid, const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, const void* ss,
                     int64_t ld_ss, float* ds_part, float* db_part, int64_t m, int64_t n, int64_t r,
@@ -540,6 +661,11 @@ int plora_cuda_shrink(const void* x, int64_t ld_x, const void* a, int64_t ld_a, 
   PLORA_TRY(check_shrink_args(x, ld_x, a, ld_a, out, ld_out, dtype, m, k, r, p));
   if (m == 0 || r == 0) return ok();
   const bool vector = vector_rows(x, ld_x, dtype, 16);
+  if (dtype == PLORA_BF16 && r >= kMmaMinRank && vector) {  // tensor cores
+    launch_shrink_mma(x, ld_x, a, ld_a, out, ld_out, m, k, r, scaling, 1.0f / (1.0f - p), dropout_threshold(p), seed,
+                      stream_id, as_stream(stream));
+    return launch_status("shrink");
+  }
   PLORA_LORA_DISPATCH(launch_shrink, dtype, vector, r, x, ld_x, a, ld_a, out, ld_out, m, k, r, scaling,
                       1.0f / (1.0f - p), dropout_threshold(p), seed, stream_id, as_stream(stream));
   return launch_status("shrink");

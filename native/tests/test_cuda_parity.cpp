@@ -119,6 +119,70 @@ void test_shrink(int64_t m, int64_t k, int64_t r, float p, int dtype, std::mt199
   compare("dropout_mask", mask, dmask, dtype, k, m, k, 0.0);
 }
 
+#ifdef PLORA_CUDA_SIMULATED
+int64_t launches_of(const char* kernel) {
+  for (const sim::KernelStats& s : sim::kernel_stats())
+    if (s.name == kernel) return s.launches;
+  return 0;
+}
+#endif
+
+// The bf16 shrink against float64, element by element: on tensor cores where x's rows are 16-byte
+// vectors and r >= 16, on CUDA cores otherwise (the simulator checks which kernel ran). Every
+// product of two bf16 is exact in fp32, so the only errors are the fp32 accumulation of k of them
+// in some order (at most k units of 2^-23 of the sum of their magnitudes S, even where a tensor
+// core truncates instead of rounding) and the rounding of the result to bf16 (2^-9 of it, 2^-8
+// with slack for the scaling).
+void test_shrink_float64(int64_t m, int64_t k, int64_t r, float p, Layout layout, std::mt19937_64& rng) {
+  const int dtype = PLORA_BF16;
+  const int64_t ldx = ld_for(layout, k), lda = k + 1, ldo = r + 5;
+  std::vector<float> x32 = random_floats(m * ldx, rng), a32 = random_floats(r * lda, rng);
+  std::vector<char> x(m * ldx * 2), a(r * lda * 2), mask(m * k * 2);
+  plora_cpu_copy(x32.data(), PLORA_F32, ldx, x.data(), dtype, ldx, m, ldx);
+  plora_cpu_copy(a32.data(), PLORA_F32, lda, a.data(), dtype, lda, r, lda);
+  plora_cpu_dropout_mask(mask.data(), dtype, k, m, k, p, 99, 3);
+  Placed dx(x, dtype, offset_for(layout));
+  Device da(a.size()), dout(m * ldo * 2);
+  cudaMemcpy(da.ptr, a.data(), a.size(), cudaMemcpyHostToDevice);
+  CHECK(plora_cuda_fill(dout.ptr, dtype, ldo, m, ldo, NAN, nullptr) == PLORA_OK, "poison: %s", plora_cuda_last_error());
+  const bool tensor_cores = r >= 16 && offset_for(layout) == 0 && ldx % 8 == 0;
+#ifdef PLORA_CUDA_SIMULATED
+  const int64_t before = launches_of("shrink_mma_kernel");
+#endif
+  CHECK(plora_cuda_shrink(dx.ptr, ldx, da.ptr, lda, dout.ptr, ldo, dtype, m, k, r, 0.5f, p, 99, 3, nullptr) == PLORA_OK,
+        "shrink: %s", plora_cuda_last_error());
+  CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
+#ifdef PLORA_CUDA_SIMULATED
+  CHECK((launches_of("shrink_mma_kernel") > before) == tensor_cores, "shrink (m=%lld k=%lld r=%lld layout=%d): %s",
+        (long long)m, (long long)k, (long long)r, (int)layout,
+        tensor_cores ? "the tensor-core kernel did not run" : "the tensor-core kernel ran on rows it cannot load");
+#endif
+  std::vector<char> back(m * ldo * 2);
+  cudaMemcpy(back.data(), dout.ptr, back.size(), cudaMemcpyDeviceToHost);
+  const double keep = 1.0 / (1.0 - p);
+  int64_t wrong = 0;
+  double worst = 0.0;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < r; ++j) {
+      double ref = 0.0, magnitude = 0.0;
+      for (int64_t t = 0; t < k; ++t) {
+        if (load_f32(mask.data(), dtype, i * k + t) == 0.0f) continue;
+        const double product = static_cast<double>(load_f32(x.data(), dtype, i * ldx + t)) * load_f32(a.data(), dtype, j * lda + t);
+        ref += product;
+        magnitude += std::fabs(product);
+      }
+      ref *= 0.5 * keep;
+      magnitude *= 0.5 * keep;
+      const double got = load_f32(back.data(), dtype, i * ldo + j);
+      const double error = std::fabs(got - ref), bound = std::ldexp(std::fabs(ref), -8) + std::ldexp(k * magnitude, -23);
+      if (!(error <= bound)) ++wrong;
+      if (magnitude > 0) worst = std::max(worst, error / magnitude);
+    }
+  CHECK(wrong == 0, "shrink vs float64 (m=%lld k=%lld r=%lld p=%g layout=%d, %s): %lld of %lld elements out of bounds, "
+        "worst error %.3g of the products' magnitude", (long long)m, (long long)k, (long long)r, p, (int)layout,
+        tensor_cores ? "tensor cores" : "CUDA cores", (long long)wrong, (long long)(m * r), worst);
+}
+
 void test_copy(int src_dtype, int dst_dtype, std::mt19937_64& rng) {
   const int64_t rows = 33, cols = 17, lds = 20, ldd = 19;
   std::vector<float> s32 = random_floats(rows * lds, rng);
@@ -1317,7 +1381,8 @@ void report_simulation() {
                            "count_nonfinite_kernel", "sum_squares_kernel", "gelu_kernel", "gelu_backward_kernel",
                            "mse_kernel", "mse_total", "check_labels_kernel", "softmax_xent_warp_rows",
                            "softmax_xent_block_rows", "softmax_xent_total", "sum_squares_total", "dropout_mask_kernel",
-                           "shrink_kernel", "dy_pass_kernel", "da_dx_kernel", "sum_partials_kernel", "merge_kernel",
+                           "shrink_kernel", "shrink_mma_kernel", "dy_pass_kernel", "da_dx_kernel", "sum_partials_kernel",
+                           "merge_kernel",
                            "scale_kernel", "adamw_kernel", "rmsnorm_kernel", "rmsnorm_dw_kernel",
                            "rmsnorm_dx_kernel", "swiglu_kernel", "swiglu_backward_kernel", "rope_kernel",
                            "check_ids_kernel", "gather_kernel", "scatter_add_kernel", "check_targets_kernel",
@@ -1406,6 +1471,16 @@ int main() {
       test_da_dx(kSimulated ? 20 : 301, kSimulated ? 2100 : 4200, 3, 0.1f, dtype, true, rng, layout);
       test_da_dx(kSimulated ? 20 : 301, 37, 16, 0.0f, dtype, true, rng, layout);
     }
+    // The bf16 shrink on tensor cores (r >= 16, 16-byte rows) and its fallbacks, against float64:
+    // row tiles and warp tiles with tails, K past a staged chunk and not a multiple of a k step,
+    // rank tiles of 16, 32 and 64 with the loop beyond.
+    if (dtype == PLORA_BF16)
+      for (Layout layout : {Layout::aligned, Layout::misaligned, Layout::padded})
+        for (int64_t r : {16, 17, 32, 64, 80})
+          for (float p : {0.0f, 0.2f}) {
+            test_shrink_float64(kSimulated ? 150 : 301, kSimulated ? 300 : 1027, r, p, layout, rng);
+            test_shrink_float64(13, 133, r, p, layout, rng);
+          }
     // Two row groups and two column tiles with the kernels' own caps, twice: the same bits.
     test_dy_pass(530, 1030, 5, dtype, rng, Layout::aligned, true);
     test_da_dx(530, 1030, 5, 0.1f, dtype, true, rng, Layout::aligned, true);

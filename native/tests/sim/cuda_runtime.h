@@ -137,9 +137,14 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
 namespace sim {
 void syncthreads(const char* file, int line);
 // A warp collective of the calling lane: every lane named in `mask` must reach the same call.
-enum class WarpOp { shfl, shfl_up, shfl_down, shfl_xor, ballot, all, any, sync };
+enum class WarpOp { shfl, shfl_up, shfl_down, shfl_xor, ballot, all, any, sync, mma };
 uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int arg, int width, const char* file,
                          int line);
+// mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 of the calling lane (cuda/mma.cuh): a warp
+// collective of the whole warp, each lane bringing its fragments of A, B and C and taking its
+// fragment of D, laid out as the PTX ISA says (scheduler.cpp).
+void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4], const char* file,
+                       int line);
 // Per-block storage of the __shared__ declaration identified by `key` (translate.cmake).
 void* shared_memory(const void* key, size_t bytes, size_t align, const char* name);
 

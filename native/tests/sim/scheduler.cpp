@@ -9,6 +9,7 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <random>
 #include <vector>
@@ -137,6 +138,7 @@ const char* op_name(WarpOp op) {
     case WarpOp::all: return "__all_sync";
     case WarpOp::any: return "__any_sync";
     case WarpOp::sync: return "__syncwarp";
+    case WarpOp::mma: return "mma.sync.aligned.m16n8k16";
   }
   return "?";
 }
@@ -277,6 +279,59 @@ void run_block(uint32_t linear, uint32_t threads) {
   if (b.aborted) b.failed = true;
 }
 
+// The fragments a lane brings to an mma (registers on its fiber's stack, alive while it waits).
+struct MmaFragments {
+  float* d;
+  const uint32_t* a;
+  const uint32_t* b;
+  const float* c;
+};
+
+float bf16_bits_to_float(uint32_t bits) {
+  const uint32_t word = (bits & 0xffffu) << 16;
+  float f;
+  std::memcpy(&f, &word, sizeof f);
+  return f;
+}
+
+// D = A B + C of one warp's mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32, every lane's
+// fragments gathered before any lane's D is written (D may be C). The layout is the PTX ISA's,
+// "Matrix Fragments for mma.m16n8k16 with floating point type" (section 9.7.14.5.8 in ISA 8.x:
+// https://docs.nvidia.com/cuda/parallel-thread-execution/#warp-level-matrix-fragment-mma-16816-float),
+// with groupID = lane >> 2, threadID_in_group = lane % 4 and each .b32 register holding its lower-
+// numbered element in its low half:
+//   A a0..a7: row groupID for i in {0,1,4,5}, groupID + 8 otherwise; col 2 threadID_in_group + (i & 1), + 8 for i >= 4
+//   B b0..b3: row 2 threadID_in_group + (i & 1), + 8 for i >= 2; col groupID
+//   C, D c0..c3: row groupID for i < 2, groupID + 8 otherwise; col 2 threadID_in_group + (i & 1)
+// Each element of D is its 16 products and C summed in double (a bf16 product is exact there),
+// rounded once to fp32: the tensor core's own order and rounding are not modelled. Without every
+// lane (reported by warp_collective) D is NaN.
+void mma_warp(uint32_t warp, unsigned mask) {
+  Block& b = g_block;
+  float a[16][16] = {}, bm[16][8] = {}, c[16][8] = {};
+  for (uint32_t l = 0; l < 32; ++l) {
+    if (!((mask >> l) & 1u)) continue;
+    const MmaFragments& f = *reinterpret_cast<const MmaFragments*>(b.pool[warp * 32 + l]->value);
+    const uint32_t group = l >> 2, in_group = l % 4;
+    for (uint32_t i = 0; i < 8; ++i)
+      a[group + ((i & 2) ? 8 : 0)][in_group * 2 + (i & 1) + (i >= 4 ? 8 : 0)] = bf16_bits_to_float(f.a[i / 2] >> (16 * (i & 1)));
+    for (uint32_t i = 0; i < 4; ++i)
+      bm[in_group * 2 + (i & 1) + (i >= 2 ? 8 : 0)][group] = bf16_bits_to_float(f.b[i / 2] >> (16 * (i & 1)));
+    for (uint32_t i = 0; i < 4; ++i) c[group + (i >= 2 ? 8 : 0)][in_group * 2 + (i & 1)] = f.c[i];
+  }
+  for (uint32_t l = 0; l < 32; ++l) {
+    if (!((mask >> l) & 1u)) continue;
+    const MmaFragments& f = *reinterpret_cast<const MmaFragments*>(b.pool[warp * 32 + l]->value);
+    const uint32_t group = l >> 2, in_group = l % 4;
+    for (uint32_t i = 0; i < 4; ++i) {
+      const uint32_t row = group + (i >= 2 ? 8 : 0), col = in_group * 2 + (i & 1);
+      double sum = c[row][col];
+      for (uint32_t k = 0; k < 16; ++k) sum += static_cast<double>(a[row][k]) * bm[k][col];
+      f.d[i] = mask == 0xffffffffu ? static_cast<float>(sum) : std::numeric_limits<float>::quiet_NaN();
+    }
+  }
+}
+
 }  // namespace
 
 void syncthreads(const char* file, int line) {
@@ -306,7 +361,7 @@ uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int arg, int 
                                " in this warp)");
     mask &= existing;
   }
-  if (op != WarpOp::ballot && op != WarpOp::all && op != WarpOp::any && op != WarpOp::sync &&
+  if (op != WarpOp::ballot && op != WarpOp::all && op != WarpOp::any && op != WarpOp::sync && op != WarpOp::mma &&
       (width <= 0 || width > 32 || (width & (width - 1)) != 0)) {
     report(Check::shuffle, std::string(op_name(op)) + " at " + site(file, line) + " with width " +
                                std::to_string(width) + ", not a power of two up to 32");
@@ -334,6 +389,7 @@ uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int arg, int 
         break;
       }
     }
+    if (op == WarpOp::mma) mma_warp(warp, mask);
     uint64_t ballot = 0;
     bool all = true;
     for (uint32_t l = 0; l < 32; ++l)
@@ -361,7 +417,7 @@ uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int arg, int 
       if (op == WarpOp::ballot) o.result = ballot;
       else if (op == WarpOp::all) o.result = all;
       else if (op == WarpOp::any) o.result = ballot != 0;
-      else if (op == WarpOp::sync) o.result = 0;
+      else if (op == WarpOp::sync || op == WarpOp::mma) o.result = 0;
       else if (src < 0 || src > 31 || !((mask >> src) & 1u)) {
         report_as(warp * 32 + l, Check::shuffle,
                   std::string(op_name(op)) + " at " + site(file, line) + " (lane " + std::to_string(l) +
@@ -376,6 +432,12 @@ uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int arg, int 
   }
   t->fiber.yield();
   return t->result;
+}
+
+void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4], const char* file,
+                       int line) {
+  MmaFragments f{d, a, b, c};
+  warp_collective(WarpOp::mma, 0xffffffffu, reinterpret_cast<uintptr_t>(&f), 0, 32, file, line);
 }
 
 void* shared_memory(const void* key, size_t bytes, size_t align, const char* name) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../check.h"
+#include "mma.cuh"
 #include "plora/numerics.h"
 #include "sim.h"
 
@@ -138,6 +139,26 @@ __global__ void collectives_kernel(const int* x, int* out) {
   out[lane * 6 + 3] = __shfl_sync(0xffffffffu, x[lane], 5);
   out[lane * 6 + 4] = static_cast<int>(__ballot_sync(0xffffffffu, x[lane] % 3 == 0));
   out[lane * 6 + 5] = __any_sync(0xffffffffu, x[lane] == 7) + 2 * __all_sync(0xffffffffu, x[lane] >= 0);
+}
+
+// One tensor-core mma per warp: thread t brings its fragments a[4t..], b[2t..], c[4t..] and stores
+// its D at d[4t..], accumulating in place (D in C's registers) or not. Lane `missing` of every warp
+// returns first: a planted bug.
+__global__ void mma_kernel(const uint32_t* a, const uint32_t* b, const float* c, float* d, int missing, bool in_place) {
+  const unsigned t = blockIdx.x * blockDim.x + threadIdx.x;
+  if (static_cast<int>(threadIdx.x % 32) == missing) return;
+  uint32_t fa[4], fb[2];
+  float fc[4], fd[4];
+  for (int i = 0; i < 4; ++i) fa[i] = a[t * 4 + i];
+  for (int i = 0; i < 2; ++i) fb[i] = b[t * 2 + i];
+  for (int i = 0; i < 4; ++i) fc[i] = c[t * 4 + i];
+  if (in_place) {
+    plora::mma_m16n8k16_bf16(fc, fa, fb, fc);
+    for (int i = 0; i < 4; ++i) fd[i] = fc[i];
+  } else {
+    plora::mma_m16n8k16_bf16(fd, fa, fb, fc);
+  }
+  for (int i = 0; i < 4; ++i) d[t * 4 + i] = fd[i];
 }
 
 // Host code that dereferences a device pointer.
@@ -304,6 +325,81 @@ void planted_host_access() {
   const std::vector<sim::Finding> findings = sim::take_findings();
   CHECK(findings.size() == 1 && findings[0].check == sim::Check::host_access,
         "host dereference of device memory: %zu findings", findings.size());
+}
+
+// mma.sync m16n8k16 (bf16 in, fp32 accumulate): random matrices of every warp, packed into lanes'
+// fragments by the inverse of the PTX ISA's layout (element -> lane and register), against the
+// float64 product; a lane missing and a warp of 16 lanes must be reported.
+void mma_against_float64() {
+  std::mt19937_64 rng(16816);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::uniform_int_distribution<int> scale(-6, 6);
+  const int warps = 6, threads = warps * 32;  // 3 blocks of 2 warps
+  auto bf16 = [&] { return plora::f32_to_bf16(std::ldexp(u(rng), scale(rng))); };
+  std::vector<uint16_t> a(warps * 16 * 16), b(warps * 16 * 8);
+  std::vector<float> c(warps * 16 * 8);
+  for (auto& v : a) v = bf16();
+  for (auto& v : b) v = bf16();
+  for (auto& v : c) v = std::ldexp(u(rng), scale(rng));
+  std::vector<uint32_t> fa(threads * 4, 0), fb(threads * 2, 0);
+  std::vector<float> fc(threads * 4);
+  for (int w = 0; w < warps; ++w) {
+    for (int r = 0; r < 16; ++r)  // A, row-major: a0..a7 of lane 4 (r % 8) + (k % 8) / 2
+      for (int k = 0; k < 16; ++k)
+        fa[(w * 32 + 4 * (r % 8) + (k % 8) / 2) * 4 + (r >= 8) + 2 * (k >= 8)] |=
+            static_cast<uint32_t>(a[(w * 16 + r) * 16 + k]) << (16 * (k % 2));
+    for (int k = 0; k < 16; ++k)  // B, col-major: b0..b3 of lane 4 n + (k % 8) / 2
+      for (int n = 0; n < 8; ++n)
+        fb[(w * 32 + 4 * n + (k % 8) / 2) * 2 + (k >= 8)] |= static_cast<uint32_t>(b[(w * 16 + k) * 8 + n])
+                                                              << (16 * (k % 2));
+    for (int r = 0; r < 16; ++r)  // C: c0..c3 of lane 4 (r % 8) + n / 2
+      for (int n = 0; n < 8; ++n) fc[(w * 32 + 4 * (r % 8) + n / 2) * 4 + 2 * (r >= 8) + n % 2] = c[(w * 16 + r) * 8 + n];
+  }
+  Buffer da(fa.size() * 4), db(fb.size() * 4), dc(fc.size() * 4), dd(threads * 4 * 4);
+  upload(da, fa);
+  upload(db, fb);
+  upload(dc, fc);
+  for (const bool in_place : {false, true}) {
+    cudaMemset(dd.ptr, 0xff, threads * 4 * 4);  // NaN
+    mma_kernel<<<3, 64>>>(da.as<uint32_t>(), db.as<uint32_t>(), dc.as<float>(), dd.as<float>(), -1, in_place);
+    CHECK(cudaDeviceSynchronize() == cudaSuccess, "mma_kernel failed");
+    expect_no_finding("a whole warp in mma.sync");
+    const std::vector<float> d = download<float>(dd, threads * 4);
+    int wrong = 0;
+    double worst = 0.0;
+    for (int w = 0; w < warps; ++w)
+      for (int r = 0; r < 16; ++r)
+        for (int n = 0; n < 8; ++n) {
+          double ref = c[(w * 16 + r) * 8 + n], magnitude = std::fabs(ref);
+          for (int k = 0; k < 16; ++k) {
+            const double p = static_cast<double>(plora::bf16_to_f32(a[(w * 16 + r) * 16 + k])) *
+                             plora::bf16_to_f32(b[(w * 16 + k) * 8 + n]);
+            ref += p;
+            magnitude += std::fabs(p);
+          }
+          const float got = d[(w * 32 + 4 * (r % 8) + n / 2) * 4 + 2 * (r >= 8) + n % 2];
+          // one fp32 rounding of the sum: within 2^-24 of it, and of the terms when they cancel
+          const double error = std::fabs(got - ref), bound = std::ldexp(std::fabs(ref), -24) + std::ldexp(magnitude, -40);
+          if (!(error <= bound)) ++wrong;
+          worst = std::max(worst, error / magnitude);
+        }
+    CHECK(wrong == 0, "mma.sync (in place %d): %d of %d elements of D off the float64 product (worst %.3g of |terms|)",
+          in_place, wrong, warps * 128, worst);
+  }
+  mma_kernel<<<1, 32>>>(da.as<uint32_t>(), db.as<uint32_t>(), dc.as<float>(), dd.as<float>(), 5, false);
+  CHECK(cudaDeviceSynchronize() == cudaErrorLaunchFailure, "an mma.sync without lane 5 is not a launch failure");
+  const std::vector<sim::Finding> missing = sim::take_findings();
+  CHECK(missing.size() == 1 && missing[0].check == sim::Check::shuffle && missing[0].kernel == "mma_kernel" &&
+            contains(missing[0].message, "waits in mma.sync.aligned.m16n8k16 at test_simulator.cu:") &&
+            contains(missing[0].message, "names lanes that never reach it: lane 5 (exited)"),
+        "mma.sync without lane 5: %zu findings, the first: %s", missing.size(),
+        missing.empty() ? "" : missing[0].message.c_str());
+  cudaMemset(dd.ptr, 0, threads * 4 * 4);
+  mma_kernel<<<1, 48>>>(da.as<uint32_t>(), db.as<uint32_t>(), dc.as<float>(), dd.as<float>(), -1, false);
+  cudaDeviceSynchronize();
+  expect_finding("mma.sync in a warp of 16 lanes", sim::Check::shuffle, "mma_kernel",
+                 "which names lanes the block does not have (16 in this warp)");
+  CHECK(std::isnan(download<float>(dd, 48 * 4)[32 * 4]), "mma.sync in a warp of 16 lanes gave a number");
 }
 
 void launch_limits() {
@@ -533,6 +629,7 @@ int main(int argc, char** argv) {
   planted_atomic_against_plain();
   planted_host_access();
   launch_limits();
+  mma_against_float64();
   builtins_and_collectives();
   streams_and_copies();
   wide_accesses_and_stream_ordered_memory();

@@ -1,0 +1,42 @@
+// Tensor-core matrix multiply-accumulate: one warp's mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32,
+// D (16x8, fp32) = A (16x16, bf16, row-major) B (16x8, bf16, col-major) + C (16x8, fp32). Every
+// lane of the warp must call it together (the full mask, no lane exited), each with its fragments
+// in the PTX ISA's layout ("Matrix Fragments for mma.m16n8k16 with floating point type"; the
+// simulator's twin in native/tests/sim/scheduler.cpp spells the formulas out):
+//   a[4]: bf16 pairs of A, b[2]: bf16 pairs of B (lower-numbered element in the low half),
+//   c[4], d[4]: fp32 elements of C and D; d may be c.
+// On the device it is the instruction itself (sm_80 and later); in the CUDA simulator a warp
+// collective that checks that the whole warp is there and computes every lane's D. See
+// docs/simulator.md and docs/kernels.md.
+#ifndef PLORA_CUDA_MMA_CUH
+#define PLORA_CUDA_MMA_CUH
+
+#include <cstdint>
+
+namespace plora {
+
+#if defined(PLORA_SIM_CUDA_RUNTIME_H)
+// The call site, for the simulator's reports (a collective is matched by where it is called).
+inline void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4],
+                              const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  ::sim::mma_m16n8k16_bf16(d, a, b, c, file, line);
+}
+#else
+__device__ __forceinline__ void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2],
+                                                  const float c[4]) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+      "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%10, %11, %12, %13};\n"
+      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]),
+        "f"(c[3]));
+#elif defined(__CUDA_ARCH__)
+  __trap();  // no tensor cores before sm_80: the host never selects a path that needs them there
+#endif
+}
+#endif
+
+}  // namespace plora
+
+#endif
