@@ -23,8 +23,8 @@ import java.util.stream.Stream;
 
 /**
  * The demo's base model and its languages. The base is a two-layer Llama (hidden 64, 4 heads,
- * SwiGLU 128, vocabulary 64, F32) that plora pretrained on a family of eight bigram languages:
- * one random language and seven relabellings of its inputs. It knows every token's successor set
+ * SwiGLU 128, vocabulary 64, F32) that plora pretrained on a family of sixteen bigram languages:
+ * one random language and fifteen relabellings of its inputs. It knows every token's successor set
  * but not which relabelling a sequence uses. The demo fine-tunes it on a relabelling it never saw.
  *
  * <p>The jar ships the base ({@link #RESOURCE}); {@link #remake} is the recipe that made it, and
@@ -35,7 +35,7 @@ public final class LmDemoBase {
   /** Successors per token in every language. */
   public static final int BRANCH = 4;
   /** Languages in the pretraining family. */
-  public static final int FAMILY = 8;
+  public static final int FAMILY = 16;
   public static final int PRETRAIN_STEPS = 400, PRETRAIN_BATCH = 8;
   public static final double PRETRAIN_LR = 3e-3;
   public static final long SEED = 1;
@@ -50,7 +50,7 @@ public final class LmDemoBase {
     return BigramLanguage.of(VOCAB, BRANCH, SEQ_LEN, SEED);
   }
 
-  /** The pretraining family: {@link #language()} and its relabellings by seeds 101…107. */
+  /** The pretraining family: {@link #language()} and its relabellings by seeds 101…115. */
   public static List<BigramLanguage> family() {
     List<BigramLanguage> family = new ArrayList<>(List.of(language()));
     for (int k = 1; k < FAMILY; k++) {
