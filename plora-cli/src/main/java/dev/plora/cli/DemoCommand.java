@@ -14,7 +14,6 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import java.util.function.Consumer;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -74,7 +73,7 @@ final class DemoCommand implements Callable<Integer> {
           + "(σᵢ ∝ 1/√(i+1)); %d steps of batch %d per method, r = %d, seed %d%n", b.name(), config.dtype(),
           config.layers(), config.width(), config.steps(), config.batch(), config.rank(), config.seed());
       stdout.flush();
-      List<RunResult> runs = new DemoRunner(b, config, task, progress(stderr)).runAll();
+      List<RunResult> runs = new DemoRunner(b, config, task, DemoProgress.printer(stderr, "demo")).runAll();
       DemoReport report = new DemoReport(b.name(), config.seed(), runs);
       report.printTable(stdout);
       summarize(stdout, runs, config);
@@ -107,25 +106,5 @@ final class DemoCommand implements Callable<Integer> {
 
   private static RunResult find(List<RunResult> runs, Method m) {
     return runs.stream().filter(r -> r.method() == m).findFirst().orElseThrow();
-  }
-
-  /** A redrawn bar on a terminal; otherwise one line each time the phase changes. */
-  private static Consumer<DemoRunner.Progress> progress(PrintWriter err) {
-    boolean terminal = System.console() != null;
-    String[] lastLabel = {""};
-    return p -> {
-      if (terminal) {
-        int filled = (int) Math.round(p.fraction() * 30);
-        err.printf(Locale.ROOT, "\rdemo [%s%s] %3.0f%% %-40s", "=".repeat(filled), " ".repeat(30 - filled),
-            100 * p.fraction(), p.label());
-        if (p.fraction() >= 1) {
-          err.println();
-        }
-      } else if (!p.label().equals(lastLabel[0])) {
-        err.printf(Locale.ROOT, "demo %3.0f%% %s%n", 100 * p.fraction(), p.label());
-      }
-      lastLabel[0] = p.label();
-      err.flush();
-    };
   }
 }

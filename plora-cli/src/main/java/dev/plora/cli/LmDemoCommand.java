@@ -11,7 +11,6 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import java.util.function.Consumer;
 import java.util.stream.Stream;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -74,7 +73,7 @@ final class LmDemoCommand implements Callable<Integer> {
         LmDemoBase.VOCAB, LmDemoBase.FAMILY, config.seed(), config.steps(), config.batch(), LmDemoBase.SEQ_LEN,
         config.rank(), String.join(",", config.targetModules()), config.runs());
     stdout.flush();
-    LmDemo.Result result = LmDemo.run(config, out, progress(spec.commandLine().getErr()));
+    LmDemo.Result result = LmDemo.run(config, out, DemoProgress.printer(spec.commandLine().getErr(), "demo lm"));
     LmDemoReport report = new LmDemoReport(result);
     report.printTable(stdout);
     report.printSummary(stdout);
@@ -102,29 +101,5 @@ final class LmDemoCommand implements Callable<Integer> {
         }
       }
     }
-  }
-
-  /** A redrawn bar on a terminal; otherwise a line each time a run starts. */
-  private static Consumer<LmDemo.Progress> progress(PrintWriter err) {
-    boolean terminal = System.console() != null;
-    String[] lastLabel = {""};
-    long start = System.nanoTime();
-    return p -> {
-      double elapsed = (System.nanoTime() - start) / 1e9;
-      String eta = p.fraction() > 0.02 && p.fraction() < 1
-          ? String.format(Locale.ROOT, ", ETA %.0f s", elapsed * (1 - p.fraction()) / p.fraction()) : "";
-      if (terminal) {
-        int filled = (int) Math.round(p.fraction() * 30);
-        err.printf(Locale.ROOT, "\rdemo lm [%s%s] %3.0f%% %-24s%-14s", "=".repeat(filled), " ".repeat(30 - filled),
-            100 * p.fraction(), p.label(), eta);
-        if (p.fraction() >= 1) {
-          err.println();
-        }
-      } else if (!p.label().equals(lastLabel[0])) {
-        err.printf(Locale.ROOT, "demo lm %3.0f%% %s%s%n", 100 * p.fraction(), p.label(), eta);
-      }
-      lastLabel[0] = p.label();
-      err.flush();
-    };
   }
 }

@@ -24,9 +24,6 @@ import java.util.function.Consumer;
  * size); each method's learning rate is the best of a short sweep on the validation loss.
  */
 public final class DemoRunner {
-  /** Where the demo is, for a progress display: a phase label and the fraction done. */
-  public record Progress(String label, double fraction) {}
-
   private final Backend backend;
   private final DemoConfig config;
   private final TeacherTask task;

@@ -1,17 +1,17 @@
 package dev.plora.demo;
 
+import static dev.plora.demo.PublishedDemo.number;
+import static dev.plora.demo.PublishedDemo.runs;
+import static dev.plora.demo.PublishedDemo.section;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.plora.cli.Main;
-import dev.plora.io.Json;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.math.BigDecimal;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -34,7 +34,7 @@ class DemoDocsTest {
   void readmeTableIsTheReport() throws IOException {
     Map<String, Map<String, Object>> report = runs(Files.readString(REPORT));
     int rows = 0;
-    for (String line : ReadmeSection.of(Files.readAllLines(ROOT.resolve("README.md")), "## What the demo shows")) {
+    for (String line : section(Files.readAllLines(ROOT.resolve("README.md")), "## What the demo shows")) {
       String[] cells = line.split("\\|");
       if (cells.length < 12 || !README_NAMES.containsKey(cells[1].trim())) {
         continue;
@@ -72,19 +72,6 @@ class DemoDocsTest {
     }
   }
 
-  @SuppressWarnings("unchecked")
-  private static Map<String, Map<String, Object>> runs(String json) {
-    Map<String, Map<String, Object>> runs = new LinkedHashMap<>();
-    for (Object o : (List<Object>) ((Map<String, Object>) Json.parse(json)).get("runs")) {
-      Map<String, Object> run = (Map<String, Object>) o;
-      runs.put((String) run.get("method"), run);
-    }
-    return runs;
-  }
-
-  private static double number(Map<String, Object> run, String key) {
-    return ((BigDecimal) run.get(key)).doubleValue();
-  }
 
   private static String format(String pattern, Map<String, Object> run, String key) {
     return format(pattern, run, key, 1);

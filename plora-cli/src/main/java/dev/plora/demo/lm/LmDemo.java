@@ -4,6 +4,7 @@ import dev.plora.backend.Backend;
 import dev.plora.backend.Backends;
 import dev.plora.data.Example;
 import dev.plora.demo.Method;
+import dev.plora.demo.Progress;
 import dev.plora.demo.Spectrum;
 import dev.plora.finetune.Evaluation;
 import dev.plora.finetune.FineTune;
@@ -47,9 +48,6 @@ import java.util.function.Consumer;
  * }</pre>
  */
 public final class LmDemo {
-  /** Where the demo is, for a progress display: a phase label and the fraction of training steps done. */
-  public record Progress(String label, double fraction) {}
-
   /**
    * The whole run: the base's metrics on the new language, the language's floor (its entropy) and
    * the uniform guess's loss, then one {@link LmRun} per method. The floors are the language's own loss
@@ -66,6 +64,8 @@ public final class LmDemo {
   public static final Set<String> OUTPUTS = outputs();
 
   private final LmDemoConfig config;
+  /** The adapters' target matching, built once: {@link #targeted} asks it for every module. */
+  private final LoraConfig targets;
   private final Path out;
   private final Consumer<Progress> progress;
   private final BigramLanguage language;
@@ -76,6 +76,7 @@ public final class LmDemo {
 
   private LmDemo(LmDemoConfig config, Path out, Consumer<Progress> progress) {
     this.config = config.validate();
+    this.targets = LoraConfig.builder().r(config.rank()).targetModules(config.targetModules()).build();
     this.out = out;
     this.progress = progress;
     this.language = LmDemoBase.fineTuneLanguage(config.seed());
@@ -270,8 +271,7 @@ public final class LmDemo {
 
   /** Whether the adapters wrap {@code path}, by the library's own matching of target_modules. */
   private boolean targeted(String path, String head) {
-    return LoraConfig.builder().r(config.rank()).targetModules(config.targetModules()).build()
-        .targets(path, path.equals(head));
+    return targets.targets(path, path.equals(head));
   }
 
   private static Set<String> outputs() {

@@ -1,18 +1,18 @@
 package dev.plora.demo.lm;
 
+import static dev.plora.demo.PublishedDemo.number;
+import static dev.plora.demo.PublishedDemo.runs;
+import static dev.plora.demo.PublishedDemo.section;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.plora.demo.Method;
-import dev.plora.demo.ReadmeSection;
 import dev.plora.io.Json;
 import java.io.IOException;
 import java.math.BigDecimal;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.EnumMap;
-import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -33,7 +33,7 @@ class LmDemoDocsTest {
   void readmeTableIsTheReport() throws IOException {
     Map<String, Map<String, Object>> report = runs(Files.readString(REPORT));
     int rows = 0;
-    for (String line : ReadmeSection.of(Files.readAllLines(ROOT.resolve("README.md")), SECTION)) {
+    for (String line : section(Files.readAllLines(ROOT.resolve("README.md")), SECTION)) {
       String[] cells = line.split("\\|");
       if (cells.length < 13 || !README_NAMES.containsKey(cells[1].trim())) {
         continue;
@@ -84,19 +84,6 @@ class LmDemoDocsTest {
         + ", the demo computes " + got + " (regenerate with ./plora demo lm --out docs/demo-lm)");
   }
 
-  @SuppressWarnings("unchecked")
-  private static Map<String, Map<String, Object>> runs(String json) {
-    Map<String, Map<String, Object>> runs = new LinkedHashMap<>();
-    for (Object o : (List<Object>) ((Map<String, Object>) Json.parse(json)).get("runs")) {
-      Map<String, Object> run = (Map<String, Object>) o;
-      runs.put((String) run.get("method"), run);
-    }
-    return runs;
-  }
-
-  private static double number(Map<String, Object> run, String key) {
-    return ((BigDecimal) run.get(key)).doubleValue();
-  }
 
   private static String format(String pattern, Map<String, Object> run, String key, double factor) {
     return String.format(Locale.ROOT, pattern, number(run, key) * factor);
