@@ -137,7 +137,7 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
 namespace sim {
 void syncthreads(const char* file, int line);
 // A warp collective of the calling lane: every lane named in `mask` must reach the same call.
-enum class WarpOp { shfl, shfl_up, shfl_down, shfl_xor, ballot, all, any, sync, mma };
+enum class WarpOp { shfl, shfl_up, shfl_down, shfl_xor, ballot, all, any, sync, mma, movmatrix };
 uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int arg, int width, const char* file,
                          int line);
 // mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 of the calling lane (cuda/mma.cuh): a warp
@@ -145,6 +145,10 @@ uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int arg, int 
 // fragment of D, laid out as the PTX ISA says (scheduler.cpp).
 void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4], const char* file,
                        int line);
+// movmatrix.sync.aligned.m8n8.trans.b16 of the calling lane (cuda/mma.cuh): a warp collective of the
+// whole warp; lane l brings row l / 4, columns 2 (l % 4) and 2 (l % 4) + 1 of an 8x8 matrix of 16-bit
+// elements (the lower-numbered in the low half) and takes the same elements of its transpose.
+uint32_t movmatrix_m8n8_trans_b16(uint32_t a, const char* file, int line);
 // Per-block storage of the __shared__ declaration identified by `key` (translate.cmake).
 void* shared_memory(const void* key, size_t bytes, size_t align, const char* name);
 

@@ -139,6 +139,7 @@ const char* op_name(WarpOp op) {
     case WarpOp::any: return "__any_sync";
     case WarpOp::sync: return "__syncwarp";
     case WarpOp::mma: return "mma.sync.aligned.m16n8k16";
+    case WarpOp::movmatrix: return "movmatrix.sync.aligned.m8n8.trans";
   }
   return "?";
 }
@@ -332,6 +333,23 @@ void mma_warp(uint32_t warp, unsigned mask) {
   }
 }
 
+// Lane l's word of the transpose of the 8x8 matrix of 16-bit elements whose row i / 4, columns
+// 2 (i % 4) and 2 (i % 4) + 1 lane i brings (movmatrix .trans, the layout of the PTX ISA's "Matrix
+// Fragment for movmatrix"): element (row, col) of the result is element (col, row) of the input, so
+// lane l (row l / 4) takes column l / 4 of rows 2 (l % 4) and 2 (l % 4) + 1. Without every lane
+// (reported by warp_collective) the word is all ones: two bf16 NaNs.
+uint64_t transposed_word(uint32_t warp, uint32_t l, unsigned mask) {
+  if (mask != 0xffffffffu) return 0xffffffffu;
+  const uint32_t col = l / 4, half = col % 2;
+  uint64_t word = 0;
+  for (uint32_t e = 0; e < 2; ++e) {
+    const uint32_t row = 2 * (l % 4) + e;  // the input's row: its lanes are 4 row .. 4 row + 3
+    const uint64_t source = g_block.pool[warp * 32 + 4 * row + col / 2]->value;
+    word |= ((source >> (16 * half)) & 0xffffu) << (16 * e);
+  }
+  return word;
+}
+
 }  // namespace
 
 void syncthreads(const char* file, int line) {
@@ -362,6 +380,7 @@ uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int arg, int 
     mask &= existing;
   }
   if (op != WarpOp::ballot && op != WarpOp::all && op != WarpOp::any && op != WarpOp::sync && op != WarpOp::mma &&
+      op != WarpOp::movmatrix &&
       (width <= 0 || width > 32 || (width & (width - 1)) != 0)) {
     report(Check::shuffle, std::string(op_name(op)) + " at " + site(file, line) + " with width " +
                                std::to_string(width) + ", not a power of two up to 32");
@@ -418,6 +437,7 @@ uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int arg, int 
       else if (op == WarpOp::all) o.result = all;
       else if (op == WarpOp::any) o.result = ballot != 0;
       else if (op == WarpOp::sync || op == WarpOp::mma) o.result = 0;
+      else if (op == WarpOp::movmatrix) o.result = transposed_word(warp, l, mask);
       else if (src < 0 || src > 31 || !((mask >> src) & 1u)) {
         report_as(warp * 32 + l, Check::shuffle,
                   std::string(op_name(op)) + " at " + site(file, line) + " (lane " + std::to_string(l) +
@@ -438,6 +458,10 @@ void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], con
                        int line) {
   MmaFragments f{d, a, b, c};
   warp_collective(WarpOp::mma, 0xffffffffu, reinterpret_cast<uintptr_t>(&f), 0, 32, file, line);
+}
+
+uint32_t movmatrix_m8n8_trans_b16(uint32_t a, const char* file, int line) {
+  return static_cast<uint32_t>(warp_collective(WarpOp::movmatrix, 0xffffffffu, a, 0, 32, file, line));
 }
 
 void* shared_memory(const void* key, size_t bytes, size_t align, const char* name) {

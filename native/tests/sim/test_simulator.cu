@@ -161,6 +161,14 @@ __global__ void mma_kernel(const uint32_t* a, const uint32_t* b, const float* c,
   for (int i = 0; i < 4; ++i) d[t * 4 + i] = fd[i];
 }
 
+// One movmatrix per warp: thread t transposes its word in[t] into out[t]. Lane `missing` of every
+// warp returns first: a planted bug.
+__global__ void movmatrix_kernel(const uint32_t* in, uint32_t* out, int missing) {
+  const unsigned t = blockIdx.x * blockDim.x + threadIdx.x;
+  if (static_cast<int>(threadIdx.x % 32) == missing) return;
+  out[t] = plora::movmatrix_m8n8_trans_b16(in[t]);
+}
+
 // Host code that dereferences a device pointer.
 int read_on_host(const int* device) { return *device; }
 
@@ -402,6 +410,40 @@ void mma_against_float64() {
   CHECK(std::isnan(download<float>(dd, 48 * 4)[32 * 4]), "mma.sync in a warp of 16 lanes gave a number");
 }
 
+// movmatrix.sync m8n8 .trans: a distinct 16-bit value per element of every warp's matrix, packed by
+// the ISA's layout (element (row, col) in lane 4 row + col / 2, half col % 2), must come back as the
+// transpose in the same layout; a lane missing must be reported.
+void movmatrix_transposes() {
+  const int warps = 4, threads = warps * 32;  // 2 blocks of 2 warps
+  auto element = [](int w, int row, int col) { return static_cast<uint32_t>(0x1000 * w + 0x100 * row + col + 1); };
+  std::vector<uint32_t> in(threads, 0);
+  for (int w = 0; w < warps; ++w)
+    for (int row = 0; row < 8; ++row)
+      for (int col = 0; col < 8; ++col) in[w * 32 + 4 * row + col / 2] |= element(w, row, col) << (16 * (col % 2));
+  Buffer din(threads * 4), dout(threads * 4);
+  upload(din, in);
+  movmatrix_kernel<<<2, 64>>>(din.as<uint32_t>(), dout.as<uint32_t>(), -1);
+  CHECK(cudaDeviceSynchronize() == cudaSuccess, "movmatrix_kernel failed");
+  expect_no_finding("a whole warp in movmatrix");
+  const std::vector<uint32_t> out = download<uint32_t>(dout, threads);
+  int wrong = 0;
+  for (int w = 0; w < warps; ++w)
+    for (int row = 0; row < 8; ++row)
+      for (int col = 0; col < 8; ++col) {
+        const uint32_t got = (out[w * 32 + 4 * row + col / 2] >> (16 * (col % 2))) & 0xffffu;
+        if (got != element(w, col, row)) ++wrong;
+      }
+  CHECK(wrong == 0, "movmatrix: %d of %d elements are not the transpose's", wrong, warps * 64);
+  movmatrix_kernel<<<1, 32>>>(din.as<uint32_t>(), dout.as<uint32_t>(), 9);
+  CHECK(cudaDeviceSynchronize() == cudaErrorLaunchFailure, "a movmatrix without lane 9 is not a launch failure");
+  const std::vector<sim::Finding> missing = sim::take_findings();
+  CHECK(missing.size() == 1 && missing[0].check == sim::Check::shuffle && missing[0].kernel == "movmatrix_kernel" &&
+            contains(missing[0].message, "waits in movmatrix.sync.aligned.m8n8.trans at test_simulator.cu:") &&
+            contains(missing[0].message, "names lanes that never reach it: lane 9 (exited)"),
+        "movmatrix without lane 9: %zu findings, the first: %s", missing.size(),
+        missing.empty() ? "" : missing[0].message.c_str());
+}
+
 void launch_limits() {
   Buffer out(1024 * 4);
   cudaGetLastError();
@@ -630,6 +672,7 @@ int main(int argc, char** argv) {
   planted_host_access();
   launch_limits();
   mma_against_float64();
+  movmatrix_transposes();
   builtins_and_collectives();
   streams_and_copies();
   wide_accesses_and_stream_ordered_memory();
