@@ -42,6 +42,14 @@ constexpr int kMmaTile = 16 * kMmaWarps;
 constexpr int kMmaChunk = 256;
 constexpr int kMmaPad = 4;
 
+// dY pass on tensor cores (bf16, r >= kMmaMinRank, 16-byte rows of dy): a warp owns 64 / kR strips
+// of 32 columns (so its sums of dB are 64 floats per lane at every rank tile), the block kWarps
+// warps side by side; the block walks its rows kMmaRows at a time.
+constexpr int kMmaRows = 16;
+constexpr int kDyMmaMaxRank = 32;
+__host__ __device__ constexpr int dy_mma_strips(int rank_tile) { return 64 / rank_tile; }
+__host__ __device__ constexpr int dy_mma_cols(int rank_tile) { return kWarps * 32 * dy_mma_strips(rank_tile); }
+
 // dY pass and dA/dX: a lane owns kLaneCols adjacent columns (with their r values of B or A and
 // their r partial sums of dB or dA in registers), the block a tile of kTileCols columns, warps side
 // by side; the block walks its rows kBatch at a time.
@@ -450,6 +458,152 @@ dy_pass_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, const 
   }
 }
 
+// The dY pass of dy_pass_tiles on tensor cores, bf16 with 16-byte rows of dy: the same partials for
+// kR ranks from j0 on (kR = 16 or 32), the block (g, h) owning column tiles of dy_mma_cols(kR)
+// columns, each warp dy_mma_strips(kR) strips of 32 of them, and walking the rows of row group g
+// kMmaRows at a time (batches g, g + G, ...). Per batch a lane loads one uint4 of rows g and g + 8
+// of each strip (the shrink's permuted columns: lane (g, c) holds columns [8c, 8c + 8)), and
+//   dS: those words are the A fragments of dy against B's rank tile, staged in shared memory as bf16
+//       (B fragments); summed over the warp's strips in registers, then over the warps in a fixed
+//       order (the upper half's sums into shared memory, the lower half's added, the halves summed);
+//   dB: movmatrix turns each word into a pair of rows of one column, a B fragment of dy (k = rows,
+//       n = columns), against the batch's 16 rows of s·S staged as bf16 pairs along the rows
+//       (A fragments, ranks x rows); the sums stay in registers until the tile is done.
+template <int kR>
+__global__ void __launch_bounds__(kThreads)
+dy_pass_mma_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, const void* ss, int64_t ld_ss,
+                  float* ds_part, float* db_part, int64_t m, int64_t n, int64_t r) {
+  constexpr int kStrips = dy_mma_strips(kR), kCols = dy_mma_cols(kR), kVectors = kCols / 8;
+  constexpr int kN = kR / 8, kU = kR / 16, kHalf = kWarps / 2;
+  static_assert(kR % 16 == 0 && kStrips >= 1, "whole m16 tiles of ranks");
+  __shared__ uint4 staged_b[kR][kVectors + kMmaPad];  // rank j: columns 8v .. 8v + 7 of the tile
+  __shared__ uint32_t staged_ss[kR][kMmaRows / 2];   // rank j: rows 2w and 2w + 1 of the batch
+  __shared__ float half_ds[kHalf][kMmaRows][kR];
+  const uint16_t* bb = static_cast<const uint16_t*>(b);
+  const uint16_t* sb = static_cast<const uint16_t*>(ss);
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, c = lane % 4;
+  const int64_t batches = (m + kMmaRows - 1) / kMmaRows, tiles = (n + kCols - 1) / kCols;
+  const int64_t group = blockIdx.x, h = blockIdx.y;
+  for (int64_t j0 = 0; j0 < r; j0 += kR) {
+    const int ranks = static_cast<int>(r - j0 < kR ? r - j0 : kR);
+    for (int64_t tile = h; tile < tiles; tile += gridDim.y) {
+      const int64_t col0 = tile * kCols;
+      __syncthreads();  // the previous tile's readers of staged_b are done
+      for (int e = threadIdx.x; e < kR * kVectors; e += kThreads) {
+        const int j = e / kVectors, v = e % kVectors;
+        unsigned w[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int64_t col = col0 + 8 * v + 2 * i;
+          const bool rank = j < ranks;
+          const unsigned lo = rank && col < n ? bb[col * ld_b + j0 + j] : 0u;
+          const unsigned hi = rank && col + 1 < n ? bb[(col + 1) * ld_b + j0 + j] : 0u;
+          w[i] = lo | hi << 16;
+        }
+        staged_b[j][v] = uint4{w[0], w[1], w[2], w[3]};
+      }
+      float db_acc[kStrips][kU][4][4];
+#pragma unroll
+      for (int s = 0; s < kStrips; ++s)
+#pragma unroll
+        for (int u = 0; u < kU; ++u)
+#pragma unroll
+          for (int i = 0; i < 4; ++i)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) db_acc[s][u][i][e] = 0.0f;
+      for (int64_t batch = group; batch < batches; batch += gridDim.x) {
+        const int64_t row0 = batch * kMmaRows;
+        uint4 lo[kStrips], hi[kStrips];  // issued before the barriers, in flight while they wait
+#pragma unroll
+        for (int s = 0; s < kStrips; ++s) {
+          const int64_t col = col0 + (warp * kStrips + s) * 32 + 8 * c;
+          lo[s] = x_run_bf16(dy, ld_dy, row0 + g, col, m, n, 0u, 0, 0);
+          hi[s] = x_run_bf16(dy, ld_dy, row0 + g + 8, col, m, n, 0u, 0, 0);
+        }
+        __syncthreads();  // staged_b is written; the previous batch's readers of staged_ss, half_ds are done
+        for (int e = threadIdx.x; e < kR * (kMmaRows / 2); e += kThreads) {
+          const int j = e / (kMmaRows / 2), w = e % (kMmaRows / 2);
+          const int64_t row = row0 + 2 * w;
+          const bool rank = j < ranks;
+          const unsigned lo_s = rank && row < m ? sb[row * ld_ss + j0 + j] : 0u;
+          const unsigned hi_s = rank && row + 1 < m ? sb[(row + 1) * ld_ss + j0 + j] : 0u;
+          staged_ss[j][w] = lo_s | hi_s << 16;
+        }
+        __syncthreads();
+        float ds_acc[kN][4];
+#pragma unroll
+        for (int t = 0; t < kN; ++t)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) ds_acc[t][e] = 0.0f;
+        uint32_t sa[kU][4];
+#pragma unroll
+        for (int u = 0; u < kU; ++u) {
+          sa[u][0] = staged_ss[16 * u + g][c];
+          sa[u][1] = staged_ss[16 * u + g + 8][c];
+          sa[u][2] = staged_ss[16 * u + g][c + 4];
+          sa[u][3] = staged_ss[16 * u + g + 8][c + 4];
+        }
+#pragma unroll
+        for (int s = 0; s < kStrips; ++s) {
+          const uint32_t first[4] = {lo[s].x, hi[s].x, lo[s].y, hi[s].y};
+          const uint32_t second[4] = {lo[s].z, hi[s].z, lo[s].w, hi[s].w};
+#pragma unroll
+          for (int t = 0; t < kN; ++t) {
+            const uint4 bv = staged_b[8 * t + g][(warp * kStrips + s) * 4 + c];
+            const uint32_t b_first[2] = {bv.x, bv.y}, b_second[2] = {bv.z, bv.w};
+            mma_m16n8k16_bf16(ds_acc[t], first, b_first, ds_acc[t]);
+            mma_m16n8k16_bf16(ds_acc[t], second, b_second, ds_acc[t]);
+          }
+          // word i of the lane's rows holds columns 8c + 2i, + 1; transposed, rows 2c, 2c + 1 (and
+          // 8 more) of column 8 (g / 2) + 2i + g % 2: n8 tile i of dB, whose D has columns 8c + 2i, + 1
+          const uint32_t lo_w[4] = {lo[s].x, lo[s].y, lo[s].z, lo[s].w}, hi_w[4] = {hi[s].x, hi[s].y, hi[s].z, hi[s].w};
+#pragma unroll
+          for (int i = 0; i < 4; ++i) {
+            const uint32_t bt[2] = {movmatrix_m8n8_trans_b16(lo_w[i]), movmatrix_m8n8_trans_b16(hi_w[i])};
+#pragma unroll
+            for (int u = 0; u < kU; ++u) mma_m16n8k16_bf16(db_acc[s][u][i], sa[u], bt, db_acc[s][u][i]);
+          }
+        }
+        // the warps' dS sums, in a fixed order: the upper half's stored, the lower half's added
+        if (warp >= kHalf)
+#pragma unroll
+          for (int t = 0; t < kN; ++t)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) half_ds[warp - kHalf][g + (e >= 2 ? 8 : 0)][8 * t + 2 * c + (e & 1)] = ds_acc[t][e];
+        __syncthreads();
+        if (warp < kHalf)
+#pragma unroll
+          for (int t = 0; t < kN; ++t)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) half_ds[warp][g + (e >= 2 ? 8 : 0)][8 * t + 2 * c + (e & 1)] += ds_acc[t][e];
+        __syncthreads();
+        for (int e = threadIdx.x; e < kMmaRows * kR; e += kThreads) {
+          const int q = e / kR, j = e % kR;
+          const int64_t row = row0 + q;
+          if (row < m && j < ranks) {
+            float sum = 0.0f;
+            for (int w = 0; w < kHalf; ++w) sum += half_ds[w][q][j];
+            float* slot = ds_part + (h * m + row) * r + j0 + j;
+            *slot = tile == h ? sum : *slot + sum;  // the block's first tile starts the sum
+          }
+        }
+      }
+#pragma unroll
+      for (int s = 0; s < kStrips; ++s)
+#pragma unroll
+        for (int u = 0; u < kU; ++u)
+#pragma unroll
+          for (int i = 0; i < 4; ++i)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const int j = 16 * u + g + (e >= 2 ? 8 : 0);
+              const int64_t col = col0 + (warp * kStrips + s) * 32 + 8 * c + 2 * i + (e & 1);
+              if (col < n && j < ranks) db_part[(group * n + col) * r + j0 + j] = db_acc[s][u][i][e];
+            }
+    }
+  }
+}
+
 // The dA / dX update over x [m, k], one read: for kR ranks from j0 on, per block (g, h),
 //   da_part[g][j][t] = sum over the rows i of row group g of ds[i, j] * xt[i, t]   (its columns)
 //   dx[i, t] += factor[i, t] * sum_j ds[i, j] * a[j, t]   (when dx != nullptr; one thread per element)
@@ -560,9 +714,10 @@ bool vector_rows(const void* base, int64_t ld, int dtype, int bytes) {
 // The rank tile of a call: the smallest of 4, 8, 16 that holds r (16 and a loop over tiles beyond).
 int rank_tile(int64_t r) { return r <= 4 ? 4 : r <= 8 ? 8 : 16; }
 
-// The (row groups, column groups) grid of the column-owner kernels over m rows, `cols` columns.
-dim3 column_owner_grid(int64_t m, int64_t cols) {
-  const int64_t tiles = (cols + kTileCols - 1) / kTileCols, batches = (m + kBatch - 1) / kBatch;
+// The (row groups, column groups) grid of the column-owner kernels over m rows, `cols` columns, in
+// column tiles of tile_cols and row batches of batch_rows.
+dim3 column_owner_grid(int64_t m, int64_t cols, int64_t tile_cols = kTileCols, int64_t batch_rows = kBatch) {
+  const int64_t tiles = (cols + tile_cols - 1) / tile_cols, batches = (m + batch_rows - 1) / batch_rows;
   const unsigned h = capped_grid(tiles, 65535);
   const int64_t groups = std::max<int64_t>(1, std::min(kTargetBlocks / h, (m + kMinGroupRows - 1) / kMinGroupRows));
   return dim3(capped_grid(batches, groups), h);
@@ -603,6 +758,14 @@ void launch_dy_pass(dim3 grid, const void* dy, int64_t ld_dy, const void* b, int
                     cudaStream_t stream) {
   const auto dy_pass_kernel = dy_pass_tiles<kDtype, kVector, kR>;
   dy_pass_kernel<<<grid, kThreads, 0, stream>>>(dy, ld_dy, b, ld_b, ss, ld_ss, ds_part, db_part, m, n, r);
+}
+
+// The tensor-core dY pass with the rank tile that holds r (16, or 32 and a loop over tiles).
+void launch_dy_pass_mma(dim3 grid, const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, const void* ss,
+                        int64_t ld_ss, float* ds_part, float* db_part, int64_t m, int64_t n, int64_t r,
+                        cudaStream_t stream) {
+  const auto dy_pass_mma_kernel = r <= 16 ? dy_pass_mma_tiles<16> : dy_pass_mma_tiles<kDyMmaMaxRank>;
+  dy_pass_mma_kernel<<<grid, kThreads, 0, stream>>>(dy, ld_dy, b, ld_b, ss, ld_ss, ds_part, db_part, m, n, r);
 }
 
 template <int kDtype, bool kVector, int kR>
@@ -677,11 +840,16 @@ int plora_cuda_dy_pass(const void* dy, int64_t ld_dy, const void* b, int64_t ld_
   PLORA_TRY(check_dy_pass_args(dy, ld_dy, b, ld_b, ss, ld_ss, ds, ld_ds, db, ld_db, dtype, m, n, r));
   if (m == 0 || r == 0) return ok();
   const cudaStream_t s = as_stream(stream);
-  const dim3 grid = column_owner_grid(m, n);
+  const bool tensor_cores = dtype == PLORA_BF16 && r >= kMmaMinRank && vector_rows(dy, ld_dy, dtype, 16);
+  const dim3 grid = tensor_cores ? column_owner_grid(m, n, dy_mma_cols(r <= 16 ? 16 : kDyMmaMaxRank), kMmaRows)
+                                 : column_owner_grid(m, n);
   const int64_t ds_floats = n > 0 ? int64_t(grid.y) * m * r : 0, db_floats = int64_t(grid.x) * n * r;
   StreamScratch<float> part(s);
   PLORA_TRY(part.allocate(ds_floats + db_floats, "dy_pass (scratch)"));
-  if (n > 0) {
+  if (n > 0 && tensor_cores) {
+    launch_dy_pass_mma(grid, dy, ld_dy, b, ld_b, ss, ld_ss, part.ptr, part.ptr + ds_floats, m, n, r, s);
+    PLORA_TRY(launch_status("dy_pass"));
+  } else if (n > 0) {
     const bool vector = vector_rows(dy, ld_dy, dtype, kLaneCols * static_cast<int>(dtype_size(dtype)));
     PLORA_LORA_DISPATCH(launch_dy_pass, dtype, vector, r, grid, dy, ld_dy, b, ld_b, ss, ld_ss, part.ptr,
                         part.ptr + ds_floats, m, n, r, s);
