@@ -42,13 +42,16 @@ constexpr int kMmaTile = 16 * kMmaWarps;
 constexpr int kMmaChunk = 256;
 constexpr int kMmaPad = 4;
 
-// dY pass on tensor cores (bf16, r >= kMmaMinRank, 16-byte rows of dy): a warp owns 64 / kR strips
-// of 32 columns (so its sums of dB are 64 floats per lane at every rank tile), the block kWarps
-// warps side by side; the block walks its rows kMmaRows at a time.
+// dY pass and dA/dX on tensor cores (bf16, r >= kMmaMinRank, 16-byte rows of dy or x): a warp owns
+// 64 / kR strips of 32 columns (so its sums of dB or dA are 64 floats per lane at every rank tile),
+// the block kWarps warps side by side; the block walks its rows kMmaRows at a time. The rank tile
+// is at most kDyMmaMaxRank in the dY pass (its cross-warp sums of dS share the 48 KiB of static
+// shared memory with B's tile) and kDaMmaMaxRank in dA/dX.
 constexpr int kMmaRows = 16;
 constexpr int kDyMmaMaxRank = 32;
-__host__ __device__ constexpr int dy_mma_strips(int rank_tile) { return 64 / rank_tile; }
-__host__ __device__ constexpr int dy_mma_cols(int rank_tile) { return kWarps * 32 * dy_mma_strips(rank_tile); }
+constexpr int kDaMmaMaxRank = 64;
+__host__ __device__ constexpr int mma_strips(int rank_tile) { return 64 / rank_tile; }
+__host__ __device__ constexpr int mma_cols(int rank_tile) { return kWarps * 32 * mma_strips(rank_tile); }
 
 // dY pass and dA/dX: a lane owns kLaneCols adjacent columns (with their r values of B or A and
 // their r partial sums of dB or dA in registers), the block a tile of kTileCols columns, warps side
@@ -459,8 +462,8 @@ dy_pass_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, const 
 }
 
 // The dY pass of dy_pass_tiles on tensor cores, bf16 with 16-byte rows of dy: the same partials for
-// kR ranks from j0 on (kR = 16 or 32), the block (g, h) owning column tiles of dy_mma_cols(kR)
-// columns, each warp dy_mma_strips(kR) strips of 32 of them, and walking the rows of row group g
+// kR ranks from j0 on (kR = 16 or 32), the block (g, h) owning column tiles of mma_cols(kR)
+// columns, each warp mma_strips(kR) strips of 32 of them, and walking the rows of row group g
 // kMmaRows at a time (batches g, g + G, ...). Per batch a lane loads one uint4 of rows g and g + 8
 // of each strip (the shrink's permuted columns: lane (g, c) holds columns [8c, 8c + 8)), and
 //   dS: those words are the A fragments of dy against B's rank tile, staged in shared memory as bf16
@@ -473,7 +476,7 @@ template <int kR>
 __global__ void __launch_bounds__(kThreads)
 dy_pass_mma_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, const void* ss, int64_t ld_ss,
                   float* ds_part, float* db_part, int64_t m, int64_t n, int64_t r) {
-  constexpr int kStrips = dy_mma_strips(kR), kCols = dy_mma_cols(kR), kVectors = kCols / 8;
+  constexpr int kStrips = mma_strips(kR), kCols = mma_cols(kR), kVectors = kCols / 8;
   constexpr int kN = kR / 8, kU = kR / 16, kHalf = kWarps / 2;
   static_assert(kR % 16 == 0 && kStrips >= 1, "whole m16 tiles of ranks");
   __shared__ uint4 staged_b[kR][kVectors + kMmaPad];  // rank j: columns 8v .. 8v + 7 of the tile
@@ -690,6 +693,178 @@ da_dx_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const vo
   }
 }
 
+// Bit e: whether element index + e of the dropout mask is kept (one Philox block per four elements,
+// as x_run_bf16 draws them); all kept when threshold is 0.
+__device__ __forceinline__ unsigned keep_bits8(uint64_t seed, uint64_t stream_id, uint64_t index, uint32_t threshold) {
+  if (threshold == 0u) return 0xffu;
+  uint32_t words[8];
+  philox_run_words(seed, stream_id, index, words);
+  unsigned bits = 0;
+#pragma unroll
+  for (int e = 0; e < 8; ++e) bits |= (words[e] >= threshold ? 1u : 0u) << e;
+  return bits;
+}
+
+// Eight bf16 (four words) with the elements whose bit is clear zeroed.
+__device__ __forceinline__ uint4 keep_only(uint4 v, unsigned bits) {
+  unsigned w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+    w[i] &= ((bits >> (2 * i)) & 1u ? 0x0000ffffu : 0u) | ((bits >> (2 * i + 1)) & 1u ? 0xffff0000u : 0u);
+  return uint4{w[0], w[1], w[2], w[3]};
+}
+
+// The dA / dX update of da_dx_tiles on tensor cores, bf16 with 16-byte rows of x (and of dx): the
+// same partials of dA for kR ranks from j0 on (kR = 16, 32 or 64), the block (g, h) owning column
+// tiles of mma_cols(kR) columns, each warp mma_strips(kR) strips of 32, walking the rows of row
+// group g kMmaRows at a time. Per batch a lane loads one uint4 of rows g and g + 8 of each strip
+// (columns [8c, 8c + 8) for lane (g, c)) with its dropout bits, and
+//   dA: the kept words, transposed by movmatrix (as the dY pass does dy), are B fragments (k = rows,
+//       n = columns) against the batch's rows of dS staged as bf16 pairs along the rows (A
+//       fragments, ranks x rows); the sums stay in registers until the tile is done;
+//   dX: dS's rows staged as pairs along the ranks (A fragments, rows x ranks) against A's tile staged
+//       as pairs along the ranks (B fragments), n8 tile i's slot 2c + e mapped to column 8c + 2i + e,
+//       so that D lands in the lane's own columns of rows g and g + 8: dx is read, updated where
+//       kept and written as the lane's two uint4.
+template <int kR>
+__global__ void __launch_bounds__(kThreads)
+da_dx_mma_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const void* a, int64_t ld_a,
+                float* da_part, void* dx, int64_t ld_dx, int64_t m, int64_t k, int64_t r, float keep_scale,
+                uint32_t threshold, uint64_t seed, uint64_t stream_id) {
+  constexpr int kStrips = mma_strips(kR), kCols = mma_cols(kR), kPairs = kR / 2, kU = kR / 16;
+  static_assert(kR % 16 == 0 && kStrips >= 1, "whole k16 / m16 tiles of ranks");
+  // A's rank tile: word (p, col) holds ranks 2p and 2p + 1 of the column; rows 2 words longer than
+  // the tile so that the four pairs a warp reads at once fall on different banks
+  __shared__ uint32_t staged_a[kPairs][kCols + 2];
+  __shared__ uint32_t ds_by_rows[kR][kMmaRows / 2];   // rank j: rows 2w and 2w + 1 of the batch
+  __shared__ uint32_t ds_by_ranks[kMmaRows][kPairs];  // row q: ranks 2p and 2p + 1
+  const uint16_t* ab = static_cast<const uint16_t*>(a);
+  const uint16_t* dsb = static_cast<const uint16_t*>(ds);
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, c = lane % 4;
+  const int64_t batches = (m + kMmaRows - 1) / kMmaRows, tiles = (k + kCols - 1) / kCols;
+  const int64_t group = blockIdx.x, h = blockIdx.y;
+  const bool with_dx = dx != nullptr;
+  for (int64_t j0 = 0; j0 < r; j0 += kR) {
+    const int ranks = static_cast<int>(r - j0 < kR ? r - j0 : kR);
+    for (int64_t tile = h; tile < tiles; tile += gridDim.y) {
+      const int64_t col0 = tile * kCols;
+      __syncthreads();  // the previous tile's readers of staged_a are done
+      if (with_dx)
+        for (int e = threadIdx.x; e < kPairs * kCols; e += kThreads) {
+          const int p = e / kCols, col = e % kCols;
+          const bool inside = col0 + col < k;
+          const unsigned lo = inside && 2 * p < ranks ? ab[(j0 + 2 * p) * ld_a + col0 + col] : 0u;
+          const unsigned hi = inside && 2 * p + 1 < ranks ? ab[(j0 + 2 * p + 1) * ld_a + col0 + col] : 0u;
+          staged_a[p][col] = lo | hi << 16;
+        }
+      float da_acc[kStrips][kU][4][4];
+#pragma unroll
+      for (int s = 0; s < kStrips; ++s)
+#pragma unroll
+        for (int u = 0; u < kU; ++u)
+#pragma unroll
+          for (int i = 0; i < 4; ++i)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) da_acc[s][u][i][e] = 0.0f;
+      for (int64_t batch = group; batch < batches; batch += gridDim.x) {
+        const int64_t row0 = batch * kMmaRows, row_lo = row0 + g, row_hi = row0 + g + 8;
+        uint4 lo[kStrips], hi[kStrips];  // issued before the barriers, in flight while they wait
+        unsigned keep_lo[kStrips], keep_hi[kStrips];
+#pragma unroll
+        for (int s = 0; s < kStrips; ++s) {
+          const int64_t col = col0 + (warp * kStrips + s) * 32 + 8 * c;
+          keep_lo[s] = keep_bits8(seed, stream_id, static_cast<uint64_t>(row_lo * k + col), threshold);
+          keep_hi[s] = keep_bits8(seed, stream_id, static_cast<uint64_t>(row_hi * k + col), threshold);
+          lo[s] = keep_only(x_run_bf16(x, ld_x, row_lo, col, m, k, 0u, 0, 0), keep_lo[s]);
+          hi[s] = keep_only(x_run_bf16(x, ld_x, row_hi, col, m, k, 0u, 0, 0), keep_hi[s]);
+        }
+        __syncthreads();  // staged_a is written; the previous batch's readers of the dS tiles are done
+        for (int e = threadIdx.x; e < kR * (kMmaRows / 2); e += kThreads) {
+          const int j = e / (kMmaRows / 2), w = e % (kMmaRows / 2);
+          const int64_t row = row0 + 2 * w;
+          const bool rank = j < ranks;
+          const unsigned lo_s = rank && row < m ? dsb[row * ld_ds + j0 + j] : 0u;
+          const unsigned hi_s = rank && row + 1 < m ? dsb[(row + 1) * ld_ds + j0 + j] : 0u;
+          ds_by_rows[j][w] = lo_s | hi_s << 16;
+        }
+        if (with_dx)
+          for (int e = threadIdx.x; e < kMmaRows * kPairs; e += kThreads) {
+            const int q = e / kPairs, p = e % kPairs;
+            const int64_t row = row0 + q;
+            const bool inside = row < m;
+            const unsigned lo_s = inside && 2 * p < ranks ? dsb[row * ld_ds + j0 + 2 * p] : 0u;
+            const unsigned hi_s = inside && 2 * p + 1 < ranks ? dsb[row * ld_ds + j0 + 2 * p + 1] : 0u;
+            ds_by_ranks[q][p] = lo_s | hi_s << 16;
+          }
+        __syncthreads();
+        uint32_t dst[kU][4];  // dS transposed: A fragments of ranks 16u .. 16u + 15 x the batch's rows
+#pragma unroll
+        for (int u = 0; u < kU; ++u) {
+          dst[u][0] = ds_by_rows[16 * u + g][c];
+          dst[u][1] = ds_by_rows[16 * u + g + 8][c];
+          dst[u][2] = ds_by_rows[16 * u + g][c + 4];
+          dst[u][3] = ds_by_rows[16 * u + g + 8][c + 4];
+        }
+#pragma unroll
+        for (int s = 0; s < kStrips; ++s) {
+          const uint32_t lo_w[4] = {lo[s].x, lo[s].y, lo[s].z, lo[s].w}, hi_w[4] = {hi[s].x, hi[s].y, hi[s].z, hi[s].w};
+#pragma unroll
+          for (int i = 0; i < 4; ++i) {
+            const uint32_t bt[2] = {movmatrix_m8n8_trans_b16(lo_w[i]), movmatrix_m8n8_trans_b16(hi_w[i])};
+#pragma unroll
+            for (int u = 0; u < kU; ++u) mma_m16n8k16_bf16(da_acc[s][u][i], dst[u], bt, da_acc[s][u][i]);
+          }
+          if (!with_dx) continue;
+          const int strip_col = (warp * kStrips + s) * 32;
+          float acc[4][4];
+#pragma unroll
+          for (int i = 0; i < 4; ++i)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc[i][e] = 0.0f;
+#pragma unroll
+          for (int u = 0; u < kU; ++u) {
+            const uint32_t dsr[4] = {ds_by_ranks[g][8 * u + c], ds_by_ranks[g + 8][8 * u + c],
+                                     ds_by_ranks[g][8 * u + c + 4], ds_by_ranks[g + 8][8 * u + c + 4]};
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+              const int col = strip_col + 8 * (g / 2) + 2 * i + g % 2;  // n8 tile i's slot g
+              const uint32_t b_frag[2] = {staged_a[8 * u + c][col], staged_a[8 * u + c + 4][col]};
+              mma_m16n8k16_bf16(acc[i], dsr, b_frag, acc[i]);
+            }
+          }
+          const int64_t col = col0 + strip_col + 8 * c;
+#pragma unroll
+          for (int half = 0; half < 2; ++half) {
+            const int64_t row = half == 0 ? row_lo : row_hi;
+            if (row >= m) continue;
+            const unsigned keep = half == 0 ? keep_lo[s] : keep_hi[s];
+            float d[8];
+            load_run<PLORA_BF16, true>(dx, row * ld_dx + col, row * ld_dx + k, d);
+#pragma unroll
+            for (int i = 0; i < 4; ++i)
+#pragma unroll
+              for (int e = 0; e < 2; ++e)
+                if ((keep >> (2 * i + e)) & 1u) d[2 * i + e] += keep_scale * acc[i][2 * half + e];
+            store_run<PLORA_BF16, true>(dx, row * ld_dx + col, row * ld_dx + k, d);
+          }
+        }
+      }
+#pragma unroll
+      for (int s = 0; s < kStrips; ++s)
+#pragma unroll
+        for (int u = 0; u < kU; ++u)
+#pragma unroll
+          for (int i = 0; i < 4; ++i)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const int j = 16 * u + g + (e >= 2 ? 8 : 0);
+              const int64_t col = col0 + (warp * kStrips + s) * 32 + 8 * c + 2 * i + (e & 1);
+              if (col < k && j < ranks) da_part[(group * r + j0 + j) * k + col] = keep_scale * da_acc[s][u][i][e];
+            }
+    }
+  }
+}
+
 // out[i, j] = scaling * sum_p part[p][i][j] (+ out[i, j] when accumulate), the parts added in
 // order p = 0, 1, ...: the deterministic second step of the dY pass and the dA update.
 __global__ void sum_partials_kernel(const float* part, int64_t parts, int64_t rows, int64_t cols, void* out,
@@ -777,6 +952,18 @@ void launch_da_dx(dim3 grid, const void* x, int64_t ld_x, const void* ds, int64_
                                                threshold, seed, stream_id);
 }
 
+// The tensor-core dA / dX update with the rank tile that holds r (16, 32, or 64 and a loop over tiles).
+void launch_da_dx_mma(dim3 grid, const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const void* a,
+                      int64_t ld_a, float* da_part, void* dx, int64_t ld_dx, int64_t m, int64_t k, int64_t r,
+                      float keep_scale, uint32_t threshold, uint64_t seed, uint64_t stream_id, cudaStream_t stream) {
+  const auto da_dx_mma_kernel = r <= 16 ? da_dx_mma_tiles<16> : r <= 32 ? da_dx_mma_tiles<32> : da_dx_mma_tiles<64>;
+  da_dx_mma_kernel<<<grid, kThreads, 0, stream>>>(x, ld_x, ds, ld_ds, a, ld_a, da_part, dx, ld_dx, m, k, r, keep_scale,
+                                                   threshold, seed, stream_id);
+}
+
+// The rank tile of the tensor-core dA / dX update.
+int da_mma_rank_tile(int64_t r) { return r <= 16 ? 16 : r <= 32 ? 32 : kDaMmaMaxRank; }
+
 // Calls launch<kDtype, kVector, kR>(args...) for the runtime dtype, vector choice and rank tile.
 #define PLORA_LORA_DISPATCH(launch, dtype, vector, r, ...)                      \
   do {                                                                         \
@@ -841,7 +1028,7 @@ int plora_cuda_dy_pass(const void* dy, int64_t ld_dy, const void* b, int64_t ld_
   if (m == 0 || r == 0) return ok();
   const cudaStream_t s = as_stream(stream);
   const bool tensor_cores = dtype == PLORA_BF16 && r >= kMmaMinRank && vector_rows(dy, ld_dy, dtype, 16);
-  const dim3 grid = tensor_cores ? column_owner_grid(m, n, dy_mma_cols(r <= 16 ? 16 : kDyMmaMaxRank), kMmaRows)
+  const dim3 grid = tensor_cores ? column_owner_grid(m, n, mma_cols(r <= 16 ? 16 : kDyMmaMaxRank), kMmaRows)
                                  : column_owner_grid(m, n);
   const int64_t ds_floats = n > 0 ? int64_t(grid.y) * m * r : 0, db_floats = int64_t(grid.x) * n * r;
   StreamScratch<float> part(s);
@@ -866,13 +1053,21 @@ int plora_cuda_da_dx(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds,
   PLORA_TRY(check_da_dx_args(x, ld_x, ds, ld_ds, a, ld_a, da, ld_da, dx, ld_dx, dtype, m, k, r, p));
   if (m == 0 || k == 0 || r == 0) return ok();
   const cudaStream_t s = as_stream(stream);
-  const dim3 grid = column_owner_grid(m, k);
-  const int bytes = kLaneCols * static_cast<int>(dtype_size(dtype));
-  const bool vector = vector_rows(x, ld_x, dtype, bytes) && (dx == nullptr || vector_rows(dx, ld_dx, dtype, bytes));
+  const bool tensor_cores = dtype == PLORA_BF16 && r >= kMmaMinRank && vector_rows(x, ld_x, dtype, 16) &&
+                            (dx == nullptr || vector_rows(dx, ld_dx, dtype, 16));
+  const dim3 grid = tensor_cores ? column_owner_grid(m, k, mma_cols(da_mma_rank_tile(r)), kMmaRows)
+                                 : column_owner_grid(m, k);
   StreamScratch<float> part(s);
   PLORA_TRY(part.allocate(int64_t(grid.x) * r * k, "da_dx (scratch)"));
-  PLORA_LORA_DISPATCH(launch_da_dx, dtype, vector, r, grid, x, ld_x, ds, ld_ds, a, ld_a, part.ptr, dx, ld_dx, m, k, r,
-                      1.0f / (1.0f - p), dropout_threshold(p), seed, stream_id, s);
+  if (tensor_cores) {
+    launch_da_dx_mma(grid, x, ld_x, ds, ld_ds, a, ld_a, part.ptr, dx, ld_dx, m, k, r, 1.0f / (1.0f - p),
+                     dropout_threshold(p), seed, stream_id, s);
+  } else {
+    const int bytes = kLaneCols * static_cast<int>(dtype_size(dtype));
+    const bool vector = vector_rows(x, ld_x, dtype, bytes) && (dx == nullptr || vector_rows(dx, ld_dx, dtype, bytes));
+    PLORA_LORA_DISPATCH(launch_da_dx, dtype, vector, r, grid, x, ld_x, ds, ld_ds, a, ld_a, part.ptr, dx, ld_dx, m, k,
+                        r, 1.0f / (1.0f - p), dropout_threshold(p), seed, stream_id, s);
+  }
   PLORA_TRY(launch_status("da_dx"));
   return sum_partials(part.ptr, grid.x, r, k, da, PLORA_F32, ld_da, 1.0f, true, s, "da_dx (da)");
 }

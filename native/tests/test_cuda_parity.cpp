@@ -294,6 +294,7 @@ void test_da_dx(int64_t m, int64_t k, int64_t r, float p, int dtype, bool with_d
                     a = random_matrix(dtype, r, ld_a, rng), da = random_matrix(PLORA_F32, r, ld_da, rng),
                     dx = random_matrix(dtype, m, ld_dx, rng);
   Placed d_x(x, dtype, offset_for(layout)), d_dx(dx, dtype, offset_for(layout));
+  const KernelPath path("da_dx_mma_kernel");
   Device d_ds(ds.size()), d_a(a.size()), d_da(da.size());
   upload(d_ds, ds); upload(d_a, a);
   std::vector<char> first_da, first_dx;
@@ -319,6 +320,9 @@ void test_da_dx(int64_t m, int64_t k, int64_t r, float p, int dtype, bool with_d
                         ld_da, with_dx ? dx.data() : nullptr, ld_dx, dtype, m, k, r, p, 99, 3) == PLORA_OK,
         "cpu da_dx: %s", plora_cpu_last_error());
   char what[96];
+  std::snprintf(what, sizeof what, "da_dx (m=%lld k=%lld r=%lld p=%g dtype=%d dx=%d layout=%d)", (long long)m,
+                (long long)k, (long long)r, p, dtype, (int)with_dx, (int)layout);
+  path.expect(k > 0 && tensor_core_path(dtype, r, layout, ld_x) && (!with_dx || ld_dx % 8 == 0), what);
   std::snprintf(what, sizeof what, "da_dx da (m=%lld k=%lld r=%lld p=%g dtype=%d dx=%d layout=%d)", (long long)m,
                 (long long)k, (long long)r, p, dtype, (int)with_dx, (int)layout);
   compare_bytes(what, da, first_da, PLORA_F32, ld_da, r, ld_da, sum_tol(m));
@@ -1429,7 +1433,7 @@ void report_simulation() {
                            "count_nonfinite_kernel", "sum_squares_kernel", "gelu_kernel", "gelu_backward_kernel",
                            "mse_kernel", "mse_total", "check_labels_kernel", "softmax_xent_warp_rows",
                            "softmax_xent_block_rows", "softmax_xent_total", "sum_squares_total", "dropout_mask_kernel",
-                           "shrink_kernel", "shrink_mma_kernel", "dy_pass_kernel", "dy_pass_mma_kernel", "da_dx_kernel", "sum_partials_kernel",
+                           "shrink_kernel", "shrink_mma_kernel", "dy_pass_kernel", "dy_pass_mma_kernel", "da_dx_kernel", "da_dx_mma_kernel", "sum_partials_kernel",
                            "merge_kernel",
                            "scale_kernel", "adamw_kernel", "rmsnorm_kernel", "rmsnorm_dw_kernel",
                            "rmsnorm_dx_kernel", "swiglu_kernel", "swiglu_backward_kernel", "rope_kernel",
@@ -1538,6 +1542,15 @@ int main() {
           test_dy_pass(kSimulated ? 37 : 301, kSimulated ? 1030 : 4100, r, dtype, rng, layout, true);
           test_dy_pass(5, 37, r, dtype, rng, layout);
         }
+    // The bf16 dA / dX update on tensor cores likewise, with and without dropout and dx: rank tiles
+    // of 16, 32 and 64 with the loop beyond.
+    if (dtype == PLORA_BF16)
+      for (Layout layout : {Layout::aligned, Layout::misaligned})
+        for (int64_t r : {16, 17, 32, 33, 64, 80})
+          for (float p : {0.0f, 0.2f}) {
+            test_da_dx(kSimulated ? 37 : 301, kSimulated ? 1030 : 4100, r, p, dtype, true, rng, layout, true);
+            test_da_dx(5, 37, r, p, dtype, r % 2 == 0, rng, layout);
+          }
     // Two row groups and two column tiles with the kernels' own caps, twice: the same bits.
     test_dy_pass(530, 1030, 5, dtype, rng, Layout::aligned, true);
     test_da_dx(530, 1030, 5, 0.1f, dtype, true, rng, Layout::aligned, true);
