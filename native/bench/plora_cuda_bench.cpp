@@ -15,9 +15,9 @@
 //  * Floors: each row's fewest bytes (each input read once, each output written once) and FLOPs.
 //    %ceil = floor time / median, where the floor time is max(bytes / copy bandwidth,
 //    FLOPs / fp32 rate) for our kernels, the fp32 rate being cuBLAS's F32 GEMM rate (fp32 compute
-//    without TF32 runs on the CUDA cores, as our kernels do; the BF16 shrink at r >= 16 runs on
-//    tensor cores and is held to cuBLAS's BF16 rate, and its row is followed by the same shrink on
-//    the CUDA-core path, "odd-ld"); "bound" says which term is larger.
+//    without TF32 runs on the CUDA cores, as our kernels do; the BF16 shrink, dY pass and dA/dX at
+//    r >= 16 run on tensor cores and are held to cuBLAS's BF16 rate, each row followed by the same
+//    call on the CUDA-core path, "odd-ld"); "bound" says which term is larger.
 //    %copy = (floor bytes / median) / copy bandwidth: the fraction of a device-to-device memcpy of
 //    the same run that the kernel's bytes reach, whatever bounds it (docs/kernels.md gives the
 //    expected fractions of the LoRA kernels).
@@ -413,19 +413,23 @@ void shrink_odd_ld(const Layer& l, float p, cudaStream_t s) {
   PK(plora_cuda_shrink(l.x(), l.ldx() - 1, l.a(), l.ldw(), l.ar.dx.ptr, l.r, l.ar.dtype, l.m, kK, l.r, kScaling, p,
                        kSeed, 7, s));
 }
-// Whether plora_cuda_shrink takes the tensor-core path for this layer (lora.cu: BF16, r >= 16,
-// x's rows 16-byte vectors, as the augmented layout's are when K + r is a multiple of 8).
-bool shrink_on_tensor_cores(const Layer& l) {
-  return l.ar.dtype == PLORA_BF16 && l.r >= 16 && (l.ldx() * l.ar.es) % 16 == 0;
-}
+// Whether the LoRA kernels take their tensor-core path over rows of leading dimension ld (lora.cu:
+// BF16, r >= 16, 16-byte rows, as the augmented layout's are when K + r or N + r is a multiple of 8).
+bool on_tensor_cores(const Layer& l, int64_t ld) { return l.ar.dtype == PLORA_BF16 && l.r >= 16 && (ld * l.ar.es) % 16 == 0; }
 void dy_pass(const Layer& l, cudaStream_t s) {
   PK(plora_cuda_dy_pass(l.dy(), l.ldd(), l.b(), l.ldw(), l.ss(), l.ldx(), l.ds(), l.ldd(), l.db(), l.r, l.ar.dtype,
                         l.m, kN, l.r, kScaling, s));
 }
-void da_dx(const Layer& l, float p, bool with_dx, cudaStream_t s) {
-  PK(plora_cuda_da_dx(l.x(), l.ldx(), l.ds(), l.ldd(), l.a(), l.ldw(), l.da(), kK, with_dx ? l.ar.dx.ptr : nullptr,
+// The dY pass with dY's rows one element shorter (the CUDA-core path); dS goes to dx's buffer.
+void dy_pass_odd_ld(const Layer& l, cudaStream_t s) {
+  PK(plora_cuda_dy_pass(l.dy(), l.ldd() - 1, l.b(), l.ldw(), l.ss(), l.ldx(), l.ar.dx.ptr, l.r, l.db(), l.r,
+                        l.ar.dtype, l.m, kN, l.r, kScaling, s));
+}
+void da_dx(const Layer& l, float p, bool with_dx, cudaStream_t s, int64_t ld_x) {
+  PK(plora_cuda_da_dx(l.x(), ld_x, l.ds(), l.ldd(), l.a(), l.ldw(), l.da(), kK, with_dx ? l.ar.dx.ptr : nullptr,
                       kK, l.ar.dtype, l.m, kK, l.r, p, kSeed, 7, s));
 }
+void da_dx(const Layer& l, float p, bool with_dx, cudaStream_t s) { da_dx(l, p, with_dx, s, l.ldx()); }
 
 // Floors (bytes, FLOPs), each input read once and each output written once.
 double shrink_bytes(double m, double r, int es) { return (m * kK + r * kK + m * r) * es; }
@@ -543,7 +547,7 @@ class Bench {
       if (l.r <= 16 && (g_lora_lowest < 0 || g_rows[last].copy_pct < g_rows[g_lora_lowest].copy_pct))
         g_lora_lowest = last;
     };
-    const bool tc = shrink_on_tensor_cores(l);
+    const bool tc = on_tensor_cores(l, l.ldx()), tc_dy = on_tensor_cores(l, l.ldd());
     for (float p : {0.0f, 0.1f}) {
       if (p > 0 && !with_dropout_variants) continue;
       Stats t = timer_.run([&] { shrink(l, p, s_); }, w, n);
@@ -558,15 +562,27 @@ class Bench {
     }
     {
       Stats t = timer_.run([&] { dy_pass(l, s_); }, w, n);
-      kernel_row("dy_pass", dt, shape_n, t, dy_pass_bytes(m, r, es), 4 * m * kN * r);
+      kernel_row("dy_pass", dt, shape_n, t, dy_pass_bytes(m, r, es), 4 * m * kN * r, tc_dy ? "tensor cores" : "",
+                 tc_dy);
       note_lowest();
+      if (tc_dy) {
+        t = timer_.run([&] { dy_pass_odd_ld(l, s_); }, w, n);
+        kernel_row("dy_pass odd-ld", dt, shape_n, t, dy_pass_bytes(m, r, es), 4 * m * kN * r,
+                   "CUDA cores (dY rows not 16-byte)");
+      }
     }
     for (bool with_dx : {false, true})
       for (float p : {0.0f, 0.1f}) {
         Stats t = timer_.run([&] { da_dx(l, p, with_dx, s_); }, w, n);
         std::string name = std::string(with_dx ? "da_dx+dx" : "da_dx") + (p > 0 ? " p=0.1" : "");
-        kernel_row(name, dt, shape_k, t, da_dx_bytes(m, r, es, with_dx), (with_dx ? 4 : 2) * m * kK * r);
+        kernel_row(name, dt, shape_k, t, da_dx_bytes(m, r, es, with_dx), (with_dx ? 4 : 2) * m * kK * r,
+                   tc ? "tensor cores" : "", tc);
         note_lowest();
+        if (tc) {
+          t = timer_.run([&] { da_dx(l, p, with_dx, s_, l.ldx() - 1); }, w, n);
+          kernel_row(name + " odd-ld", dt, shape_k, t, da_dx_bytes(m, r, es, with_dx), (with_dx ? 4 : 2) * m * kK * r,
+                     "CUDA cores (x rows not 16-byte)");
+        }
       }
   }
 
