@@ -1551,9 +1551,12 @@ int main() {
             test_da_dx(kSimulated ? 37 : 301, kSimulated ? 1030 : 4100, r, p, dtype, true, rng, layout, true);
             test_da_dx(5, 37, r, p, dtype, r % 2 == 0, rng, layout);
           }
-    // Two row groups and two column tiles with the kernels' own caps, twice: the same bits.
+    // Two row groups and two column tiles with the kernels' own caps, twice: the same bits (the
+    // tensor-core kernels at r = 32 and 48 in bf16).
     test_dy_pass(530, 1030, 5, dtype, rng, Layout::aligned, true);
     test_da_dx(530, 1030, 5, 0.1f, dtype, true, rng, Layout::aligned, true);
+    test_dy_pass(530, 72, 32, dtype, rng, Layout::aligned, true);
+    test_da_dx(530, 72, 48, 0.2f, dtype, true, rng, Layout::aligned, true);
     test_da_dx(M, K, 8, 0.1f, dtype, false, rng);
     for (int other : {PLORA_F32, PLORA_BF16, PLORA_F16}) {
       for (float beta : {0.0f, 0.5f}) test_axpby(other, dtype, beta, rng);
