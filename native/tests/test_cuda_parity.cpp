@@ -234,6 +234,111 @@ void upload(const Device& dev, const std::vector<char>& host) {
   if (!host.empty()) cudaMemcpy(dev.ptr, host.data(), host.size(), cudaMemcpyHostToDevice);
 }
 
+// The bf16 dY pass and dA / dX update against float64, element by element, on whichever path the
+// layout picks (tensor cores where dY's and x's rows are 16-byte vectors and r >= 16; the
+// simulator checks which ran). As in test_shrink_float64 every product of two bf16 is exact in
+// fp32, so the errors are the fp32 sums (count + 2 units of 2^-23 of the terms' magnitudes,
+// starting values included) and, for dS and dX, the rounding to bf16 (2^-8 of the result; dX's
+// once per rank tile, see below).
+void test_backward_float64(int64_t m, int64_t n, int64_t r, float p, Layout layout, std::mt19937_64& rng) {
+  const int dtype = PLORA_BF16;
+  const int64_t ld = ld_for(layout, n), ld_w = n + 1, ld_small = r + 3;  // dY, x, dX: [m, n]; B^T, A: [r, n]
+  const float scaling = 0.75f;
+  std::vector<char> dy = random_matrix(dtype, m, ld, rng), x = random_matrix(dtype, m, ld, rng),
+                    dx = random_matrix(dtype, m, ld, rng), b = random_matrix(dtype, n, ld_small, rng),
+                    a = random_matrix(dtype, r, ld_w, rng), ss = random_matrix(dtype, m, ld_small, rng),
+                    ds = random_matrix(dtype, m, ld_small, rng), db = random_matrix(PLORA_F32, n, ld_small, rng),
+                    da = random_matrix(PLORA_F32, r, ld_w, rng), mask(m * n * 2);
+  plora_cpu_dropout_mask(mask.data(), dtype, n, m, n, p, 99, 3);
+  Placed d_dy(dy, dtype, offset_for(layout)), d_x(x, dtype, offset_for(layout)), d_dx(dx, dtype, offset_for(layout));
+  Device d_b(b.size()), d_a(a.size()), d_ss(ss.size()), d_ds(ds.size()), d_db(db.size()), d_da(da.size());
+  upload(d_b, b); upload(d_a, a); upload(d_ss, ss); upload(d_db, db); upload(d_da, da);
+  CHECK(plora_cuda_fill(d_ds.ptr, dtype, ld_small, m, ld_small, NAN, nullptr) == PLORA_OK, "poison: %s",
+        plora_cuda_last_error());
+  const bool tensor_cores = tensor_core_path(dtype, r, layout, ld);
+  const KernelPath dy_path("dy_pass_mma_kernel"), da_path("da_dx_mma_kernel");
+  CHECK(plora_cuda_dy_pass(d_dy.ptr, ld, d_b.ptr, ld_small, d_ss.ptr, ld_small, d_ds.ptr, ld_small,
+                           static_cast<float*>(d_db.ptr), ld_small, dtype, m, n, r, scaling, nullptr) == PLORA_OK,
+        "dy_pass: %s", plora_cuda_last_error());
+  // dA / dX from the dS just computed, as a layer's backward does
+  CHECK(plora_cuda_da_dx(d_x.ptr, ld, d_ds.ptr, ld_small, d_a.ptr, ld_w, static_cast<float*>(d_da.ptr), ld_w,
+                         d_dx.ptr, ld, dtype, m, n, r, p, 99, 3, nullptr) == PLORA_OK,
+        "da_dx: %s", plora_cuda_last_error());
+  CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
+  char what[112];
+  std::snprintf(what, sizeof what, "backward vs float64 (m=%lld n=%lld r=%lld p=%g layout=%d)", (long long)m,
+                (long long)n, (long long)r, p, (int)layout);
+  dy_path.expect(tensor_cores, what);
+  da_path.expect(tensor_cores, what);
+  std::vector<char> got_ds(ds.size()), got_db(db.size()), got_da(da.size()), got_dx = d_dx.download(dx.size());
+  cudaMemcpy(got_ds.data(), d_ds.ptr, ds.size(), cudaMemcpyDeviceToHost);
+  cudaMemcpy(got_db.data(), d_db.ptr, db.size(), cudaMemcpyDeviceToHost);
+  cudaMemcpy(got_da.data(), d_da.ptr, da.size(), cudaMemcpyDeviceToHost);
+  auto bf = [&](const std::vector<char>& v, int64_t i) { return static_cast<double>(load_f32(v.data(), dtype, i)); };
+  auto f32 = [](const std::vector<char>& v, int64_t i) { return static_cast<double>(reinterpret_cast<const float*>(v.data())[i]); };
+  auto kept = [&](int64_t i, int64_t t) { return load_f32(mask.data(), dtype, i * n + t) != 0.0f; };
+  const double keep = 1.0 / (1.0 - p);
+  int64_t wrong[4] = {0, 0, 0, 0};  // dS, dB, dA, dX
+  auto check = [&](int which, double got, double ref, double magnitude, double count, bool to_bf16) {
+    const double bound = (to_bf16 ? std::ldexp(std::fabs(ref), -8) : 0.0) + std::ldexp((count + 2) * magnitude, -23);
+    if (!(std::fabs(got - ref) <= bound)) ++wrong[which];
+  };
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < r; ++j) {
+      double ref = 0.0, magnitude = 0.0;
+      for (int64_t t = 0; t < n; ++t) {
+        const double product = bf(dy, i * ld + t) * bf(b, t * ld_small + j);
+        ref += product;
+        magnitude += std::fabs(product);
+      }
+      check(0, bf(got_ds, i * ld_small + j), scaling * ref, scaling * magnitude, n, true);
+    }
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t j = 0; j < r; ++j) {
+      double ref = f32(db, t * ld_small + j), magnitude = std::fabs(ref);
+      for (int64_t i = 0; i < m; ++i) {
+        const double product = bf(dy, i * ld + t) * bf(ss, i * ld_small + j);
+        ref += product;
+        magnitude += std::fabs(product);
+      }
+      check(1, f32(got_db, t * ld_small + j), ref, magnitude, m, false);
+    }
+  // dS as the device stored it (bf16) is dA's and dX's input
+  for (int64_t j = 0; j < r; ++j)
+    for (int64_t t = 0; t < n; ++t) {
+      double ref = f32(da, j * ld_w + t), magnitude = std::fabs(ref);
+      for (int64_t i = 0; i < m; ++i) {
+        if (!kept(i, t)) continue;
+        const double product = keep * bf(got_ds, i * ld_small + j) * bf(x, i * ld + t);
+        ref += product;
+        magnitude += std::fabs(product);
+      }
+      check(2, f32(got_da, j * ld_w + t), ref, magnitude, m, false);
+    }
+  // dX is read, updated and written once per rank tile (16 on CUDA cores, 64 on tensor cores), so
+  // past one tile it is rounded to bf16 that many times, each time within 2^-9 of |start| + |terms|
+  const int64_t roundings = (r + (tensor_cores ? 63 : 15)) / (tensor_cores ? 64 : 16);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t t = 0; t < n; ++t) {
+      double sum = 0.0, magnitude = 0.0;
+      for (int64_t j = 0; j < r && kept(i, t); ++j) {
+        const double product = keep * bf(got_ds, i * ld_small + j) * bf(a, j * ld_w + t);
+        sum += product;
+        magnitude += std::fabs(product);
+      }
+      const double start = bf(dx, i * ld + t), got = bf(got_dx, i * ld + t);
+      if (roundings == 1) {
+        check(3, got, start + sum, std::fabs(start) + magnitude, r, true);
+      } else if (!(std::fabs(got - start - sum) <= roundings * std::ldexp(std::fabs(start) + magnitude, -8))) {
+        ++wrong[3];
+      }
+    }
+  CHECK(wrong[0] + wrong[1] + wrong[2] + wrong[3] == 0,
+        "%s, %s: elements out of bounds: dS %lld of %lld, dB %lld of %lld, dA %lld of %lld, dX %lld of %lld", what,
+        tensor_cores ? "tensor cores" : "CUDA cores", (long long)wrong[0], (long long)(m * r), (long long)wrong[1],
+        (long long)(n * r), (long long)wrong[2], (long long)(r * n), (long long)wrong[3], (long long)(m * n));
+}
+
 double tol_for(int dtype) { return dtype == PLORA_F32 ? 1e-5 : 1e-2; }
 
 // Tolerance for fp32 sums over m rows (dB, dA), which both sides accumulate in their own orders:
@@ -1542,6 +1647,11 @@ int main() {
           test_dy_pass(kSimulated ? 37 : 301, kSimulated ? 1030 : 4100, r, dtype, rng, layout, true);
           test_dy_pass(5, 37, r, dtype, rng, layout);
         }
+    // Both against float64, element by element, on both paths.
+    if (dtype == PLORA_BF16)
+      for (Layout layout : {Layout::aligned, Layout::misaligned})
+        for (int64_t r : {16, 17, 33, 64, 80})
+          for (float p : {0.0f, 0.2f}) test_backward_float64(kSimulated ? 37 : 301, kSimulated ? 300 : 1030, r, p, layout, rng);
     // The bf16 dA / dX update on tensor cores likewise, with and without dropout and dx: rank tiles
     // of 16, 32 and 64 with the loop beyond.
     if (dtype == PLORA_BF16)
