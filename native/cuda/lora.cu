@@ -461,13 +461,25 @@ dy_pass_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, const 
   }
 }
 
+// Ranks j and j + 1 of row `row` of a [rows, r] bf16 matrix as one word (rank j in the low half),
+// zeros past its rows and ranks; one 4-byte load when `words` (base and ld even in elements) and
+// both ranks exist.
+__device__ __forceinline__ uint32_t rank_pair(const uint16_t* base, int64_t ld, int64_t row, int64_t j, int64_t rows,
+                                              int64_t r, bool words) {
+  if (row >= rows || j >= r) return 0u;
+  const uint16_t* p = base + row * ld + j;
+  if (j + 1 >= r) return p[0];
+  return words ? *reinterpret_cast<const uint32_t*>(p) : (p[0] | static_cast<uint32_t>(p[1]) << 16);
+}
+
 // The dY pass of dy_pass_tiles on tensor cores, bf16 with 16-byte rows of dy: the same partials for
 // kR ranks from j0 on (kR = 16 or 32), the block (g, h) owning column tiles of mma_cols(kR)
 // columns, each warp mma_strips(kR) strips of 32 of them, and walking the rows of row group g
 // kMmaRows at a time (batches g, g + G, ...). Per batch a lane loads one uint4 of rows g and g + 8
 // of each strip (the shrink's permuted columns: lane (g, c) holds columns [8c, 8c + 8)), and
 //   dS: those words are the A fragments of dy against B's rank tile, staged in shared memory as bf16
-//       (B fragments); summed over the warp's strips in registers, then over the warps in a fixed
+//       (B fragments; transposed on the way by movmatrix, so that both its loads and its stores
+//       are whole words); summed over the warp's strips in registers, then over the warps in a fixed
 //       order (the upper half's sums into shared memory, the lower half's added, the halves summed);
 //   dB: movmatrix turns each word into a pair of rows of one column, a B fragment of dy (k = rows,
 //       n = columns), against the batch's 16 rows of s·S staged as bf16 pairs along the rows
@@ -484,6 +496,7 @@ dy_pass_mma_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, co
   __shared__ float half_ds[kHalf][kMmaRows][kR];
   const uint16_t* bb = static_cast<const uint16_t*>(b);
   const uint16_t* sb = static_cast<const uint16_t*>(ss);
+  const bool b_words = reinterpret_cast<uintptr_t>(b) % 4 == 0 && ld_b % 2 == 0;  // rank pairs as one load
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, c = lane % 4;
   const int64_t batches = (m + kMmaRows - 1) / kMmaRows, tiles = (n + kCols - 1) / kCols;
   const int64_t group = blockIdx.x, h = blockIdx.y;
@@ -492,18 +505,19 @@ dy_pass_mma_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, co
     for (int64_t tile = h; tile < tiles; tile += gridDim.y) {
       const int64_t col0 = tile * kCols;
       __syncthreads();  // the previous tile's readers of staged_b are done
-      for (int e = threadIdx.x; e < kR * kVectors; e += kThreads) {
-        const int j = e / kVectors, v = e % kVectors;
+      // B [n, r] holds the ranks of a column side by side; staged_b wants the columns of a rank. A
+      // warp step takes ranks 8q .. 8q + 7 of a strip of 32 columns: lane (g, c) reads ranks
+      // 2c, 2c + 1 of column 8 (g / 2) + 2i + g % 2 for i = 0 .. 3 (a word each), and movmatrix
+      // hands it rank g of columns 2i + 8c, + 1 of the strip: the uint4 of columns [8c, 8c + 8)
+      for (int step = warp; step < (kR / 8) * (kCols / 32); step += kWarps) {
+        const int q = step / (kCols / 32), strip = step % (kCols / 32);
         unsigned w[4];
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-          const int64_t col = col0 + 8 * v + 2 * i;
-          const bool rank = j < ranks;
-          const unsigned lo = rank && col < n ? bb[col * ld_b + j0 + j] : 0u;
-          const unsigned hi = rank && col + 1 < n ? bb[(col + 1) * ld_b + j0 + j] : 0u;
-          w[i] = lo | hi << 16;
+          const int64_t col = col0 + strip * 32 + 8 * (g / 2) + 2 * i + g % 2;
+          w[i] = movmatrix_m8n8_trans_b16(rank_pair(bb, ld_b, col, j0 + 8 * q + 2 * c, n, r, b_words));
         }
-        staged_b[j][v] = uint4{w[0], w[1], w[2], w[3]};
+        staged_b[8 * q + g][strip * 4 + c] = uint4{w[0], w[1], w[2], w[3]};
       }
       float db_acc[kStrips][kU][4][4];
 #pragma unroll
