@@ -164,29 +164,35 @@ __device__ __forceinline__ void dropout_factors(uint64_t seed, uint64_t stream_i
   for (int e = 0; e < kV; ++e) f[e] = words[e] >= threshold ? keep_scale : 0.0f;
 }
 
+// One halving exchange of warp_sum_scatter and the ones after it: the lanes whose bit kOffset is
+// set keep values [kHalf, 2 kHalf) and send the lower ones to the partner kOffset lanes away, the
+// others the reverse; each lane adds what it receives to what it keeps. kHalf and kOffset are
+// template arguments so that every index into p is a constant (a loop whose bound is computed
+// from the step is left rolled by the compiler, with p in local memory).
+template <int kHalf, int kOffset, int kR>
+__device__ __forceinline__ void scatter_halves(float (&p)[kR], int lane, int& rank) {
+  const bool upper = (lane & kOffset) != 0;
+#pragma unroll
+  for (int i = 0; i < kHalf; ++i) {
+    const float send = upper ? p[i] : p[i + kHalf];
+    const float keep = upper ? p[i + kHalf] : p[i];
+    p[i] = keep + __shfl_xor_sync(kFullMask, send, kOffset);
+  }
+  if (upper) rank += kHalf;
+  if constexpr (kHalf > 1) scatter_halves<kHalf / 2, kOffset / 2>(p, lane, rank);
+}
+
 // The warp's sums of kR values per lane, scattered: each lane returns the warp-wide sum of one of
 // them, value `rank` (halving exchanges: kR - 1 shuffles where one per value and offset would take
 // 5 kR). Lanes l with l % (32 / kR) == 0 hold every rank once. Every lane of the warp must call it.
 template <int kR>
 __device__ __forceinline__ float warp_sum_scatter(float (&p)[kR], int lane, int& rank) {
   static_assert(kR >= 2 && kR <= 16 && (kR & (kR - 1)) == 0, "kR: a power of two up to 16");
-  constexpr int kSteps = kR == 16 ? 4 : kR == 8 ? 3 : kR == 4 ? 2 : 1;  // log2(kR)
   rank = 0;
-#pragma unroll
-  for (int step = 0; step < kSteps; ++step) {  // a fixed trip count, so p stays in registers
-    const int half = (kR >> step) / 2, offset = 16 >> step;
-    const bool upper = (lane & offset) != 0;
-#pragma unroll
-    for (int i = 0; i < half; ++i) {
-      const float send = upper ? p[i] : p[i + half];
-      const float keep = upper ? p[i + half] : p[i];
-      p[i] = keep + __shfl_xor_sync(kFullMask, send, offset);
-    }
-    if (upper) rank += half;
-  }
+  scatter_halves<kR / 2, 16>(p, lane, rank);
   float s = p[0];
 #pragma unroll
-  for (int offset = 16 >> kSteps; offset > 0; offset /= 2) s += __shfl_xor_sync(kFullMask, s, offset);
+  for (int offset = 8 / (kR / 2); offset > 0; offset /= 2) s += __shfl_xor_sync(kFullMask, s, offset);
   return s;
 }
 
