@@ -431,7 +431,10 @@ void da_dx(const Layer& l, float p, bool with_dx, cudaStream_t s, int64_t ld_x) 
 }
 void da_dx(const Layer& l, float p, bool with_dx, cudaStream_t s) { da_dx(l, p, with_dx, s, l.ldx()); }
 
-// Floors (bytes, FLOPs), each input read once and each output written once.
+// Floors (bytes, FLOPs), each input read once and each output written once. Past a kernel's
+// largest rank tile (r = 64 here: 16 ranks on CUDA cores) x is read once per tile, and with
+// dropout a bitmap of the mask (m·K/8 bytes) is written by the first tile and read by each later
+// one (docs/kernels.md); neither is in the floor, so those rows' %copy counts only x's first read.
 double shrink_bytes(double m, double r, int es) { return (m * kK + r * kK + m * r) * es; }
 double dy_pass_bytes(double m, double r, int es) { return (m * kN + kN * r + 2 * m * r) * es + 2.0 * kN * r * 4; }
 double da_dx_bytes(double m, double r, int es, bool dx) {

@@ -17,6 +17,8 @@
 #include "plora/philox.h"
 #include "runs.cuh"
 
+#include <type_traits>
+
 using namespace plora;
 
 namespace {
@@ -41,15 +43,16 @@ constexpr int kMmaThreads = 32 * kMmaWarps;
 constexpr int kMmaTile = 16 * kMmaWarps;
 constexpr int kMmaChunk = 256;
 constexpr int kMmaPad = 4;
+// The largest rank tile of the tensor-core shrink and dA/dX: past it they loop over tiles.
+constexpr int kMmaMaxRankTile = 64;
 
 // dY pass and dA/dX on tensor cores (bf16, r >= kMmaMinRank, 16-byte rows of dy or x): a warp owns
 // 64 / kR strips of 32 columns (so its sums of dB or dA are 64 floats per lane at every rank tile),
 // the block kWarps warps side by side; the block walks its rows kMmaRows at a time. The rank tile
 // is at most kDyMmaMaxRank in the dY pass (its cross-warp sums of dS share the 48 KiB of static
-// shared memory with B's tile) and kDaMmaMaxRank in dA/dX.
+// shared memory with B's tile) and kMmaMaxRankTile in dA/dX.
 constexpr int kMmaRows = 16;
 constexpr int kDyMmaMaxRank = 32;
-constexpr int kDaMmaMaxRank = 64;
 __host__ __device__ constexpr int mma_strips(int rank_tile) { return 64 / rank_tile; }
 __host__ __device__ constexpr int mma_cols(int rank_tile) { return kWarps * 32 * mma_strips(rank_tile); }
 
@@ -63,6 +66,8 @@ constexpr int kBatch = 8;
 // where the rows allow (the per-block partials of dB and dA are what a row group costs).
 constexpr int64_t kTargetBlocks = 256;
 constexpr int64_t kMinGroupRows = 512;
+// The largest rank tile of the CUDA-core kernels: past it they loop over tiles, x read per tile.
+constexpr int kMaxRankTile = 16;
 
 template <int kDtype>
 struct Elem {
@@ -182,6 +187,25 @@ __device__ __forceinline__ void scatter_halves(float (&p)[kR], int lane, int& ra
   if constexpr (kHalf > 1) scatter_halves<kHalf / 2, kOffset / 2>(p, lane, rank);
 }
 
+// The dropout mask of elements [i, i + kV) as bits, drawn as dropout_factors draws it: bit e set
+// where element i + e is kept. Where a kernel's rank loop reads x once per rank tile, the first
+// tile writes these bits to a per-call bitmap and the later tiles read them back instead of
+// drawing again (each thread its own words: no barrier).
+template <int kV>
+__device__ __forceinline__ uint32_t kept_bits(uint64_t seed, uint64_t stream_id, uint64_t i, uint32_t threshold) {
+  uint32_t words[kV];
+  philox_run_words(seed, stream_id, i, words);
+  uint32_t bits = 0u;
+#pragma unroll
+  for (int e = 0; e < kV; ++e) bits |= (words[e] >= threshold ? 1u : 0u) << e;
+  return bits;
+}
+
+// The dropout factor of bit b of kept_bits: keep_scale where set, 0 where not.
+__device__ __forceinline__ float kept_factor(uint32_t bits, int b, float keep_scale) {
+  return (bits >> b & 1u) != 0u ? keep_scale : 0.0f;
+}
+
 // The warp's sums of kR values per lane, scattered: each lane returns the warp-wide sum of one of
 // them, value `rank` (halving exchanges: kR - 1 shuffles where one per value and offset would take
 // 5 kR). Lanes l with l % (32 / kR) == 0 hold every rank once. Every lane of the warp must call it.
@@ -210,17 +234,27 @@ __global__ void dropout_mask_kernel(void* out, int dtype, int64_t ld, int64_t ro
   }
 }
 
+// The word of shrink_tiles' dropout bitmap: kShrinkRows rows of a kV-element run (16 or 32 bits).
+template <int kDtype>
+using ShrinkBitmapWord = std::conditional_t<(kShrinkRows * 16 / Elem<kDtype>::kBytes > 16), uint32_t, uint16_t>;
+static_assert(sizeof(ShrinkBitmapWord<PLORA_F32>) == 2 && sizeof(ShrinkBitmapWord<PLORA_BF16>) == 4,
+              "shrink_bitmap_bytes: kShrinkRows * kV / 8 bytes a word");
+
 // out[i, j] = scaling * sum_t xt[i, t] * a[j, t] for kR ranks from j0 on, per tile of kShrinkTile
 // rows (grid-stride). A's rank tile is staged as fp32, kShrinkChunk columns at a time; a warp
 // runs over its kShrinkRows rows with kV-element vector loads, each lane kV columns apart from the
 // next, and sums its lanes at the end of the tile.
-template <int kDtype, bool kVector, int kR>
+// kBitmap (dropout with r past kR): the first rank tile keeps the mask of each warp step in
+// `bitmap`, one word per lane (bit q * kV + e: element (row0 + q, col + e); kShrinkRows * kV bits,
+// lanes on consecutive words), and the later tiles read the same thread's word back.
+template <int kDtype, bool kVector, int kR, bool kBitmap>
 __global__ void __launch_bounds__(kThreads)
 shrink_tiles(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void* out, int64_t ld_out, int64_t m,
              int64_t k, int64_t r, float scaling, float keep_scale, uint32_t threshold, uint64_t seed,
-             uint64_t stream_id) {
+             uint64_t stream_id, void* bitmap) {
   constexpr int kV = 16 / Elem<kDtype>::kBytes;
   static_assert(kShrinkChunk % (32 * kV) == 0, "a chunk is whole warp steps");
+  using Word = ShrinkBitmapWord<kDtype>;
   __shared__ float staged[kR][kShrinkChunk];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int64_t tiles = (m + kShrinkTile - 1) / kShrinkTile;
@@ -243,13 +277,24 @@ shrink_tiles(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void* out
         __syncthreads();
         for (int c = lane * kV; c < cols; c += 32 * kV) {
           float v[kShrinkRows][kV];
+          Word* const word =  // the warp's group of kShrinkRows rows, then the step
+              kBitmap ? static_cast<Word*>(bitmap) + (tile * kWarps + warp) * ((k + kV - 1) / kV) + (c0 + c) / kV
+                      : nullptr;
+          uint32_t bits = kBitmap && j0 > 0 && row0 < m ? *word : 0u;
 #pragma unroll
           for (int q = 0; q < kShrinkRows; ++q) {
             const int64_t row = row0 + q;
             if (row < m) {
               load_run<kDtype, kVector>(x, row * ld_x + c0 + c, row * ld_x + c0 + cols, v[q]);
               float f[kV];
-              dropout_factors(seed, stream_id, static_cast<uint64_t>(row * k + c0 + c), threshold, keep_scale, f);
+              if constexpr (kBitmap) {
+                if (j0 == 0)
+                  bits |= kept_bits<kV>(seed, stream_id, static_cast<uint64_t>(row * k + c0 + c), threshold) << (q * kV);
+#pragma unroll
+                for (int e = 0; e < kV; ++e) f[e] = kept_factor(bits, q * kV + e, keep_scale);
+              } else {
+                dropout_factors(seed, stream_id, static_cast<uint64_t>(row * k + c0 + c), threshold, keep_scale, f);
+              }
 #pragma unroll
               for (int e = 0; e < kV; ++e) v[q][e] *= f[e];
             } else {
@@ -257,6 +302,7 @@ shrink_tiles(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void* out
               for (int e = 0; e < kV; ++e) v[q][e] = 0.0f;
             }
           }
+          if (kBitmap && j0 == 0 && row0 < m) *word = static_cast<Word>(bits);
 #pragma unroll
           for (int j = 0; j < kR; ++j) {
             float w[kV];
@@ -285,7 +331,8 @@ shrink_tiles(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void* out
 
 // Eight bf16 of row `row` of x from column `col` (< k; zeros from k on and for rows past m) as four
 // words, the dropped elements zeroed: the kept values stay exact bf16 and keep_scale is applied to
-// the sum. One 16-byte load when the run is whole (the caller guarantees the alignment).
+// the sum; none when threshold is 0. One 16-byte load when the run is whole (the caller guarantees
+// the alignment).
 __device__ __forceinline__ uint4 x_run_bf16(const void* x, int64_t ld_x, int64_t row, int64_t col, int64_t m,
                                             int64_t k, uint32_t threshold, uint64_t seed, uint64_t stream_id) {
   if (row >= m) return uint4{0u, 0u, 0u, 0u};
@@ -311,6 +358,15 @@ __device__ __forceinline__ uint4 x_run_bf16(const void* x, int64_t ld_x, int64_t
   return uint4{w[0], w[1], w[2], w[3]};
 }
 
+// Eight bf16 (four words) with the elements whose bit of kept_bits is clear zeroed.
+__device__ __forceinline__ uint4 kept_only_bf16(uint4 q, uint32_t bits) {
+  unsigned w[4] = {q.x, q.y, q.z, q.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+    w[i] &= ((bits >> (2 * i) & 1u) != 0u ? 0x0000ffffu : 0u) | ((bits >> (2 * i + 1) & 1u) != 0u ? 0xffff0000u : 0u);
+  return uint4{w[0], w[1], w[2], w[3]};
+}
+
 // The shrink of shrink_tiles on tensor cores, bf16 only: out[i, j] = scaling * keep_scale *
 // sum_t kept(x)[i, t] * a[j, t] for kR ranks from j0 on (kR / 8 tiles of 8), per tile of kMmaTile
 // rows (grid-stride), accumulated in fp32 by mma.sync m16n8k16 (cuda/mma.cuh). The sum over t is
@@ -319,11 +375,14 @@ __device__ __forceinline__ uint4 x_run_bf16(const void* x, int64_t ld_x, int64_t
 // reads columns [8c, 8c + 8) of the step from rows g and g + 8 of x (A fragments: words 0, 1 to
 // the first mma, 2, 3 to the second) and from rank g of each staged tile of A (B fragments, the
 // same words), so that both operands see column 8c + e at the same k slot.
-template <int kR>
+// kBitmap (dropout with r past kR): the first rank tile keeps the mask of each step in `bitmap`,
+// one 16-bit word per lane (bits e and 8 + e: columns col + e of rows g and g + 8; a warp's 32
+// words consecutive), and the later tiles read the same lane's word back.
+template <int kR, bool kBitmap>
 __global__ void __launch_bounds__(kMmaThreads)
 shrink_mma_tiles(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void* out, int64_t ld_out, int64_t m,
                  int64_t k, int64_t r, float scaling, float keep_scale, uint32_t threshold, uint64_t seed,
-                 uint64_t stream_id) {
+                 uint64_t stream_id, void* bitmap) {
   constexpr int kN = kR / 8, kVectors = kMmaChunk / 8;
   static_assert(kR % 8 == 0 && kMmaChunk % 32 == 0, "whole n8 tiles and k32 steps");
   __shared__ uint4 staged[kR][kVectors + kMmaPad];
@@ -357,8 +416,27 @@ shrink_mma_tiles(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void*
         __syncthreads();
         for (int step = 0; step < cols; step += 32) {
           const int64_t col = c0 + step + 8 * c;
-          const uint4 lo = x_run_bf16(x, ld_x, row_lo, col, m, k, threshold, seed, stream_id);
-          const uint4 hi = x_run_bf16(x, ld_x, row_hi, col, m, k, threshold, seed, stream_id);
+          uint4 lo, hi;
+          if constexpr (kBitmap) {
+            const int64_t warp_tile = tile * kMmaWarps + warp;
+            const bool live = warp_tile * 16 < m;  // a warp tile wholly past m has no words
+            uint16_t* const word =
+                static_cast<uint16_t*>(bitmap) + (warp_tile * ((k + 31) / 32) + (c0 + step) / 32) * 32 + lane;
+            uint32_t bits = 0u;
+            if (j0 == 0) {
+              if (row_lo < m) bits = kept_bits<8>(seed, stream_id, static_cast<uint64_t>(row_lo * k + col), threshold);
+              if (row_hi < m)
+                bits |= kept_bits<8>(seed, stream_id, static_cast<uint64_t>(row_hi * k + col), threshold) << 8;
+              if (live) *word = static_cast<uint16_t>(bits);
+            } else if (live) {
+              bits = *word;
+            }
+            lo = kept_only_bf16(x_run_bf16(x, ld_x, row_lo, col, m, k, 0u, seed, stream_id), bits);
+            hi = kept_only_bf16(x_run_bf16(x, ld_x, row_hi, col, m, k, 0u, seed, stream_id), bits >> 8);
+          } else {
+            lo = x_run_bf16(x, ld_x, row_lo, col, m, k, threshold, seed, stream_id);
+            hi = x_run_bf16(x, ld_x, row_hi, col, m, k, threshold, seed, stream_id);
+          }
           const uint32_t first[4] = {lo.x, hi.x, lo.y, hi.y}, second[4] = {lo.z, hi.z, lo.w, hi.w};
 #pragma unroll
           for (int n = 0; n < kN; ++n) {
@@ -631,11 +709,15 @@ dy_pass_mma_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, co
 //   da_part[g][j][t] = sum over the rows i of row group g of ds[i, j] * xt[i, t]   (its columns)
 //   dx[i, t] += factor[i, t] * sum_j ds[i, j] * a[j, t]   (when dx != nullptr; one thread per element)
 // with factor the dropout factor and xt = x * factor; rows and columns as in dy_pass_tiles.
-template <int kDtype, bool kVector, int kR>
+// kBitmap (dropout with r past kR): the first rank tile keeps the mask of each batch in `bitmap`,
+// one word per lane (bit q * kLaneCols + e: element (row0 + q, col + e); lanes on consecutive
+// words), and the later tiles read the same thread's word back.
+template <int kDtype, bool kVector, int kR, bool kBitmap>
 __global__ void __launch_bounds__(kThreads)
 da_dx_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const void* a, int64_t ld_a,
             float* da_part, void* dx, int64_t ld_dx, int64_t m, int64_t k, int64_t r, float keep_scale,
-            uint32_t threshold, uint64_t seed, uint64_t stream_id) {
+            uint32_t threshold, uint64_t seed, uint64_t stream_id, void* bitmap) {
+  static_assert(kBatch * kLaneCols == 32, "a batch's mask is one word per lane");
   __shared__ float ds_rows[kBatch][kR];
   const int64_t batches = (m + kBatch - 1) / kBatch, tiles = (k + kTileCols - 1) / kTileCols;
   const int64_t g = blockIdx.x, h = blockIdx.y;
@@ -663,17 +745,30 @@ da_dx_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const vo
         __syncthreads();
         if (col >= k) continue;  // no barrier until the next batch: lanes past k may idle
         float v[kBatch][kLaneCols], f[kBatch][kLaneCols];
+        uint32_t* const word =
+            kBitmap ? static_cast<uint32_t*>(bitmap) + batch * ((k + kLaneCols - 1) / kLaneCols) + col / kLaneCols
+                    : nullptr;
+        uint32_t bits = kBitmap && j0 > 0 ? *word : 0u;
 #pragma unroll
         for (int q = 0; q < kBatch; ++q) {
           const int64_t row = row0 + q;
           if (row < m) {
             load_run<kDtype, kVector>(x, row * ld_x + col, row * ld_x + k, v[q]);
-            dropout_factors(seed, stream_id, static_cast<uint64_t>(row * k + col), threshold, keep_scale, f[q]);
+            if constexpr (kBitmap) {
+              if (j0 == 0)
+                bits |= kept_bits<kLaneCols>(seed, stream_id, static_cast<uint64_t>(row * k + col), threshold)
+                        << (q * kLaneCols);
+#pragma unroll
+              for (int e = 0; e < kLaneCols; ++e) f[q][e] = kept_factor(bits, q * kLaneCols + e, keep_scale);
+            } else {
+              dropout_factors(seed, stream_id, static_cast<uint64_t>(row * k + col), threshold, keep_scale, f[q]);
+            }
           } else {
 #pragma unroll
             for (int e = 0; e < kLaneCols; ++e) v[q][e] = f[q][e] = 0.0f;
           }
         }
+        if (kBitmap && j0 == 0) *word = bits;
         // dx rows one ahead: the next row's load is issued before this row's store
         float d_next[kLaneCols] = {};
         if (with_dx && row0 < m) load_run<kDtype, kVector>(dx, row0 * ld_dx + col, row0 * ld_dx + k, d_next);
@@ -713,27 +808,6 @@ da_dx_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const vo
   }
 }
 
-// Bit e: whether element index + e of the dropout mask is kept (one Philox block per four elements,
-// as x_run_bf16 draws them); all kept when threshold is 0.
-__device__ __forceinline__ unsigned keep_bits8(uint64_t seed, uint64_t stream_id, uint64_t index, uint32_t threshold) {
-  if (threshold == 0u) return 0xffu;
-  uint32_t words[8];
-  philox_run_words(seed, stream_id, index, words);
-  unsigned bits = 0;
-#pragma unroll
-  for (int e = 0; e < 8; ++e) bits |= (words[e] >= threshold ? 1u : 0u) << e;
-  return bits;
-}
-
-// Eight bf16 (four words) with the elements whose bit is clear zeroed.
-__device__ __forceinline__ uint4 keep_only(uint4 v, unsigned bits) {
-  unsigned w[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i)
-    w[i] &= ((bits >> (2 * i)) & 1u ? 0x0000ffffu : 0u) | ((bits >> (2 * i + 1)) & 1u ? 0xffff0000u : 0u);
-  return uint4{w[0], w[1], w[2], w[3]};
-}
-
 // The dA / dX update of da_dx_tiles on tensor cores, bf16 with 16-byte rows of x (and of dx): the
 // same partials of dA for kR ranks from j0 on (kR = 16, 32 or 64), the block (g, h) owning column
 // tiles of mma_cols(kR) columns, each warp mma_strips(kR) strips of 32, walking the rows of row
@@ -746,11 +820,14 @@ __device__ __forceinline__ uint4 keep_only(uint4 v, unsigned bits) {
 //       as pairs along the ranks (B fragments), n8 tile i's slot 2c + e mapped to column 8c + 2i + e,
 //       so that D lands in the lane's own columns of rows g and g + 8: dx is read, updated where
 //       kept and written as the lane's two uint4.
-template <int kR>
+// kBitmap (dropout with r past kR): the first rank tile keeps each lane's 16 bits of a batch and
+// strip in `bitmap` (the shrink_mma_tiles layout: a warp's 32 words consecutive), and the later
+// tiles read the same lane's word back.
+template <int kR, bool kBitmap>
 __global__ void __launch_bounds__(kThreads)
 da_dx_mma_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const void* a, int64_t ld_a,
                 float* da_part, void* dx, int64_t ld_dx, int64_t m, int64_t k, int64_t r, float keep_scale,
-                uint32_t threshold, uint64_t seed, uint64_t stream_id) {
+                uint32_t threshold, uint64_t seed, uint64_t stream_id, void* bitmap) {
   constexpr int kStrips = mma_strips(kR), kCols = mma_cols(kR), kPairs = kR / 2, kU = kR / 16;
   static_assert(kR % 16 == 0 && kStrips >= 1, "whole k16 / m16 tiles of ranks");
   // A's rank tile: word (p, col) holds ranks 2p and 2p + 1 of the column; rows 2 words longer than
@@ -789,14 +866,29 @@ da_dx_mma_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, cons
       for (int64_t batch = group; batch < batches; batch += gridDim.x) {
         const int64_t row0 = batch * kMmaRows, row_lo = row0 + g, row_hi = row0 + g + 8;
         uint4 lo[kStrips], hi[kStrips];  // issued before the barriers, in flight while they wait
-        unsigned keep_lo[kStrips], keep_hi[kStrips];
+        uint32_t keep_lo[kStrips], keep_hi[kStrips];
 #pragma unroll
         for (int s = 0; s < kStrips; ++s) {
-          const int64_t col = col0 + (warp * kStrips + s) * 32 + 8 * c;
-          keep_lo[s] = keep_bits8(seed, stream_id, static_cast<uint64_t>(row_lo * k + col), threshold);
-          keep_hi[s] = keep_bits8(seed, stream_id, static_cast<uint64_t>(row_hi * k + col), threshold);
-          lo[s] = keep_only(x_run_bf16(x, ld_x, row_lo, col, m, k, 0u, 0, 0), keep_lo[s]);
-          hi[s] = keep_only(x_run_bf16(x, ld_x, row_hi, col, m, k, 0u, 0, 0), keep_hi[s]);
+          const int64_t strip_col = col0 + (warp * kStrips + s) * 32, col = strip_col + 8 * c;
+          uint32_t bits = 0xffffu;  // bits e and 8 + e: columns col + e of rows g and g + 8
+          if (threshold != 0u) {
+            uint16_t* const word =
+                kBitmap ? static_cast<uint16_t*>(bitmap) + (batch * ((k + 31) / 32) + strip_col / 32) * 32 + lane
+                        : nullptr;
+            if (kBitmap && j0 > 0) {
+              bits = strip_col < k ? *word : 0u;
+            } else {
+              bits = 0u;
+              if (row_lo < m) bits = kept_bits<8>(seed, stream_id, static_cast<uint64_t>(row_lo * k + col), threshold);
+              if (row_hi < m)
+                bits |= kept_bits<8>(seed, stream_id, static_cast<uint64_t>(row_hi * k + col), threshold) << 8;
+              if (kBitmap && strip_col < k) *word = static_cast<uint16_t>(bits);
+            }
+          }
+          keep_lo[s] = bits & 0xffu;
+          keep_hi[s] = bits >> 8;
+          lo[s] = kept_only_bf16(x_run_bf16(x, ld_x, row_lo, col, m, k, 0u, 0, 0), keep_lo[s]);
+          hi[s] = kept_only_bf16(x_run_bf16(x, ld_x, row_hi, col, m, k, 0u, 0, 0), keep_hi[s]);
         }
         __syncthreads();  // staged_a is written; the previous batch's readers of the dS tiles are done
         for (int e = threadIdx.x; e < kR * (kMmaRows / 2); e += kThreads) {
@@ -907,7 +999,18 @@ bool vector_rows(const void* base, int64_t ld, int dtype, int bytes) {
 }
 
 // The rank tile of a call: the smallest of 4, 8, 16 that holds r (16 and a loop over tiles beyond).
-int rank_tile(int64_t r) { return r <= 4 ? 4 : r <= 8 ? 8 : 16; }
+int rank_tile(int64_t r) { return r <= 4 ? 4 : r <= 8 ? 8 : kMaxRankTile; }
+
+// The bytes of a call's dropout bitmap (one bit per element of x, in the kernels' words), for the
+// kernels that read x once per rank tile: where there is dropout and r is past the largest tile.
+int64_t shrink_bitmap_bytes(int64_t m, int64_t k, int dtype) {
+  const int64_t kv = 16 / dtype_size(dtype), word = kShrinkRows * kv / 8;
+  return (m + kShrinkRows - 1) / kShrinkRows * ((k + kv - 1) / kv) * word;
+}
+int64_t mma_bitmap_bytes(int64_t m, int64_t k) { return (m + 15) / 16 * ((k + 31) / 32) * 32 * 2; }
+int64_t da_dx_bitmap_bytes(int64_t m, int64_t k) {
+  return (m + kBatch - 1) / kBatch * ((k + kLaneCols - 1) / kLaneCols) * 4;
+}
 
 // The (row groups, column groups) grid of the column-owner kernels over m rows, `cols` columns, in
 // column tiles of tile_cols and row batches of batch_rows.
@@ -926,25 +1029,42 @@ int sum_partials(const float* part, int64_t parts, int64_t rows, int64_t cols, v
   return launch_status(what);
 }
 
+// A bitmap (non-null only past the largest rank tile) runs the kernel that draws the mask once.
 template <int kDtype, bool kVector, int kR>
 void launch_shrink(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void* out, int64_t ld_out, int64_t m,
                    int64_t k, int64_t r, float scaling, float keep_scale, uint32_t threshold, uint64_t seed,
-                   uint64_t stream_id, cudaStream_t stream) {
-  const auto shrink_kernel = shrink_tiles<kDtype, kVector, kR>;
+                   uint64_t stream_id, void* bitmap, cudaStream_t stream) {
   const unsigned blocks = capped_grid((m + kShrinkTile - 1) / kShrinkTile, 65535);
+  if constexpr (kR == kMaxRankTile) {
+    if (bitmap != nullptr) {
+      const auto shrink_bitmap_kernel = shrink_tiles<kDtype, kVector, kR, true>;
+      shrink_bitmap_kernel<<<blocks, kThreads, 0, stream>>>(x, ld_x, a, ld_a, out, ld_out, m, k, r, scaling,
+                                                            keep_scale, threshold, seed, stream_id, bitmap);
+      return;
+    }
+  }
+  const auto shrink_kernel = shrink_tiles<kDtype, kVector, kR, false>;
   shrink_kernel<<<blocks, kThreads, 0, stream>>>(x, ld_x, a, ld_a, out, ld_out, m, k, r, scaling, keep_scale,
-                                                 threshold, seed, stream_id);
+                                                 threshold, seed, stream_id, nullptr);
 }
 
-// The tensor-core shrink with the rank tile that holds r (16, 32, or 64 and a loop over tiles).
+// The tensor-core shrink with the rank tile that holds r (16, 32, or 64 and a loop over tiles; a
+// bitmap, non-null only past 64, runs the kernel that draws the mask once).
 void launch_shrink_mma(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void* out, int64_t ld_out, int64_t m,
                        int64_t k, int64_t r, float scaling, float keep_scale, uint32_t threshold, uint64_t seed,
-                       uint64_t stream_id, cudaStream_t stream) {
+                       uint64_t stream_id, void* bitmap, cudaStream_t stream) {
   const unsigned blocks = capped_grid((m + kMmaTile - 1) / kMmaTile, 65535);
-  const auto shrink_mma_kernel =
-      r <= 16 ? shrink_mma_tiles<16> : r <= 32 ? shrink_mma_tiles<32> : shrink_mma_tiles<64>;
+  if (bitmap != nullptr) {
+    const auto shrink_mma_bitmap_kernel = shrink_mma_tiles<kMmaMaxRankTile, true>;
+    shrink_mma_bitmap_kernel<<<blocks, kMmaThreads, 0, stream>>>(x, ld_x, a, ld_a, out, ld_out, m, k, r, scaling,
+                                                                 keep_scale, threshold, seed, stream_id, bitmap);
+    return;
+  }
+  const auto shrink_mma_kernel = r <= 16   ? shrink_mma_tiles<16, false>
+                                 : r <= 32 ? shrink_mma_tiles<32, false>
+                                           : shrink_mma_tiles<kMmaMaxRankTile, false>;
   shrink_mma_kernel<<<blocks, kMmaThreads, 0, stream>>>(x, ld_x, a, ld_a, out, ld_out, m, k, r, scaling, keep_scale,
-                                                        threshold, seed, stream_id);
+                                                        threshold, seed, stream_id, nullptr);
 }
 
 template <int kDtype, bool kVector, int kR>
@@ -963,26 +1083,45 @@ void launch_dy_pass_mma(dim3 grid, const void* dy, int64_t ld_dy, const void* b,
   dy_pass_mma_kernel<<<grid, kThreads, 0, stream>>>(dy, ld_dy, b, ld_b, ss, ld_ss, ds_part, db_part, m, n, r);
 }
 
+// A bitmap (non-null only past the largest rank tile) runs the kernel that draws the mask once.
 template <int kDtype, bool kVector, int kR>
 void launch_da_dx(dim3 grid, const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const void* a, int64_t ld_a,
                   float* da_part, void* dx, int64_t ld_dx, int64_t m, int64_t k, int64_t r, float keep_scale,
-                  uint32_t threshold, uint64_t seed, uint64_t stream_id, cudaStream_t stream) {
-  const auto da_dx_kernel = da_dx_tiles<kDtype, kVector, kR>;
+                  uint32_t threshold, uint64_t seed, uint64_t stream_id, void* bitmap, cudaStream_t stream) {
+  if constexpr (kR == kMaxRankTile) {
+    if (bitmap != nullptr) {
+      const auto da_dx_bitmap_kernel = da_dx_tiles<kDtype, kVector, kR, true>;
+      da_dx_bitmap_kernel<<<grid, kThreads, 0, stream>>>(x, ld_x, ds, ld_ds, a, ld_a, da_part, dx, ld_dx, m, k, r,
+                                                          keep_scale, threshold, seed, stream_id, bitmap);
+      return;
+    }
+  }
+  const auto da_dx_kernel = da_dx_tiles<kDtype, kVector, kR, false>;
   da_dx_kernel<<<grid, kThreads, 0, stream>>>(x, ld_x, ds, ld_ds, a, ld_a, da_part, dx, ld_dx, m, k, r, keep_scale,
-                                               threshold, seed, stream_id);
+                                               threshold, seed, stream_id, nullptr);
 }
 
-// The tensor-core dA / dX update with the rank tile that holds r (16, 32, or 64 and a loop over tiles).
+// The tensor-core dA / dX update with the rank tile that holds r (16, 32, or 64 and a loop over
+// tiles); a bitmap (non-null only past 64 ranks) runs the kernel that draws the mask once.
 void launch_da_dx_mma(dim3 grid, const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const void* a,
                       int64_t ld_a, float* da_part, void* dx, int64_t ld_dx, int64_t m, int64_t k, int64_t r,
-                      float keep_scale, uint32_t threshold, uint64_t seed, uint64_t stream_id, cudaStream_t stream) {
-  const auto da_dx_mma_kernel = r <= 16 ? da_dx_mma_tiles<16> : r <= 32 ? da_dx_mma_tiles<32> : da_dx_mma_tiles<64>;
+                      float keep_scale, uint32_t threshold, uint64_t seed, uint64_t stream_id, void* bitmap,
+                      cudaStream_t stream) {
+  if (bitmap != nullptr) {
+    const auto da_dx_mma_bitmap_kernel = da_dx_mma_tiles<kMmaMaxRankTile, true>;
+    da_dx_mma_bitmap_kernel<<<grid, kThreads, 0, stream>>>(x, ld_x, ds, ld_ds, a, ld_a, da_part, dx, ld_dx, m, k, r,
+                                                           keep_scale, threshold, seed, stream_id, bitmap);
+    return;
+  }
+  const auto da_dx_mma_kernel = r <= 16   ? da_dx_mma_tiles<16, false>
+                                : r <= 32 ? da_dx_mma_tiles<32, false>
+                                          : da_dx_mma_tiles<kMmaMaxRankTile, false>;
   da_dx_mma_kernel<<<grid, kThreads, 0, stream>>>(x, ld_x, ds, ld_ds, a, ld_a, da_part, dx, ld_dx, m, k, r, keep_scale,
-                                                   threshold, seed, stream_id);
+                                                   threshold, seed, stream_id, nullptr);
 }
 
 // The rank tile of the tensor-core dA / dX update.
-int da_mma_rank_tile(int64_t r) { return r <= 16 ? 16 : r <= 32 ? 32 : kDaMmaMaxRank; }
+int da_mma_rank_tile(int64_t r) { return r <= 16 ? 16 : r <= 32 ? 32 : kMmaMaxRankTile; }
 
 // Calls launch<kDtype, kVector, kR>(args...) for the runtime dtype, vector choice and rank tile.
 #define PLORA_LORA_DISPATCH(launch, dtype, vector, r, ...)                      \
@@ -1030,14 +1169,21 @@ int plora_cuda_shrink(const void* x, int64_t ld_x, const void* a, int64_t ld_a, 
                       float p, uint64_t seed, uint64_t stream_id, void* stream) {
   PLORA_TRY(check_shrink_args(x, ld_x, a, ld_a, out, ld_out, dtype, m, k, r, p));
   if (m == 0 || r == 0) return ok();
+  const cudaStream_t s = as_stream(stream);
+  const uint32_t threshold = dropout_threshold(p);
   const bool vector = vector_rows(x, ld_x, dtype, 16);
-  if (dtype == PLORA_BF16 && r >= kMmaMinRank && vector) {  // tensor cores
-    launch_shrink_mma(x, ld_x, a, ld_a, out, ld_out, m, k, r, scaling, 1.0f / (1.0f - p), dropout_threshold(p), seed,
-                      stream_id, as_stream(stream));
+  const bool tensor_cores = dtype == PLORA_BF16 && r >= kMmaMinRank && vector;
+  StreamScratch<unsigned char> bitmap(s);  // the mask drawn once where x is read per rank tile
+  if (threshold != 0u && r > (tensor_cores ? kMmaMaxRankTile : kMaxRankTile))
+    PLORA_TRY(bitmap.allocate(tensor_cores ? mma_bitmap_bytes(m, k) : shrink_bitmap_bytes(m, k, dtype),
+                              "shrink (dropout bitmap)"));
+  if (tensor_cores) {
+    launch_shrink_mma(x, ld_x, a, ld_a, out, ld_out, m, k, r, scaling, 1.0f / (1.0f - p), threshold, seed, stream_id,
+                      bitmap.ptr, s);
     return launch_status("shrink");
   }
   PLORA_LORA_DISPATCH(launch_shrink, dtype, vector, r, x, ld_x, a, ld_a, out, ld_out, m, k, r, scaling,
-                      1.0f / (1.0f - p), dropout_threshold(p), seed, stream_id, as_stream(stream));
+                      1.0f / (1.0f - p), threshold, seed, stream_id, bitmap.ptr, s);
   return launch_status("shrink");
 }
 
@@ -1079,14 +1225,19 @@ int plora_cuda_da_dx(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds,
                                  : column_owner_grid(m, k);
   StreamScratch<float> part(s);
   PLORA_TRY(part.allocate(int64_t(grid.x) * r * k, "da_dx (scratch)"));
+  const uint32_t threshold = dropout_threshold(p);
+  StreamScratch<unsigned char> bitmap(s);  // the mask drawn once where x is read per rank tile
+  if (threshold != 0u && r > (tensor_cores ? kMmaMaxRankTile : kMaxRankTile))
+    PLORA_TRY(bitmap.allocate(tensor_cores ? mma_bitmap_bytes(m, k) : da_dx_bitmap_bytes(m, k),
+                              "da_dx (dropout bitmap)"));
   if (tensor_cores) {
-    launch_da_dx_mma(grid, x, ld_x, ds, ld_ds, a, ld_a, part.ptr, dx, ld_dx, m, k, r, 1.0f / (1.0f - p),
-                     dropout_threshold(p), seed, stream_id, s);
+    launch_da_dx_mma(grid, x, ld_x, ds, ld_ds, a, ld_a, part.ptr, dx, ld_dx, m, k, r, 1.0f / (1.0f - p), threshold,
+                     seed, stream_id, bitmap.ptr, s);
   } else {
     const int bytes = kLaneCols * static_cast<int>(dtype_size(dtype));
     const bool vector = vector_rows(x, ld_x, dtype, bytes) && (dx == nullptr || vector_rows(dx, ld_dx, dtype, bytes));
     PLORA_LORA_DISPATCH(launch_da_dx, dtype, vector, r, grid, x, ld_x, ds, ld_ds, a, ld_a, part.ptr, dx, ld_dx, m, k,
-                        r, 1.0f / (1.0f - p), dropout_threshold(p), seed, stream_id, s);
+                        r, 1.0f / (1.0f - p), threshold, seed, stream_id, bitmap.ptr, s);
   }
   PLORA_TRY(launch_status("da_dx"));
   return sum_partials(part.ptr, grid.x, r, k, da, PLORA_F32, ld_da, 1.0f, true, s, "da_dx (da)");

@@ -90,6 +90,61 @@ void compare_bytes(const char* what, const std::vector<char>& host, const std::v
         err);
 }
 
+#ifdef PLORA_CUDA_SIMULATED
+int64_t launches_of(const char* kernel) {
+  for (const sim::KernelStats& s : sim::kernel_stats())
+    if (s.name == kernel) return s.launches;
+  return 0;
+}
+#endif
+
+// Counts the launches of a tensor-core kernel across one call, in the simulator (where launches are
+// counted by the name of the kernel's variable at the launch), so that a test can say which path
+// ran: a tensor-core path that silently fell back, or one that ran on rows it cannot load, fails.
+struct KernelPath {
+  std::vector<const char*> kernels;
+  int64_t before = 0;
+  explicit KernelPath(std::initializer_list<const char*> k) : kernels(k), before(launches()) {}
+  int64_t launches() const {
+    int64_t n = 0;
+#ifdef PLORA_CUDA_SIMULATED
+    for (const char* k : kernels) n += launches_of(k);
+#endif
+    return n;
+  }
+  void expect(bool ran, const char* what) const {
+#ifdef PLORA_CUDA_SIMULATED
+    CHECK((launches() > before) == ran, "%s: %s", what,
+          ran ? "the tensor-core kernel did not run" : "the tensor-core kernel ran where it must not");
+#else
+    (void)ran, (void)what;
+#endif
+  }
+};
+
+// Whether the bf16 LoRA kernels take their tensor-core path: r >= 16 and 16-byte rows of the large
+// operand (an aligned base and ld a multiple of 8 elements).
+bool tensor_core_path(int dtype, int64_t r, Layout layout, int64_t ld) {
+  return dtype == PLORA_BF16 && r >= 16 && offset_for(layout) == 0 && ld % 8 == 0;
+}
+
+
+// Checks, under the simulator, that `call` ran the kernel that keeps the dropout mask in a bitmap
+// (`kernel`) exactly when it should: with dropout and r past the kernel's rank tile (16 on CUDA
+// cores, 64 on tensor cores), where x is read once per tile and the mask is drawn only in the first.
+template <class Call>
+void expect_bitmap(const char* what, const char* kernel, bool expected, Call call) {
+#ifdef PLORA_CUDA_SIMULATED
+  const int64_t before = launches_of(kernel);
+  call();
+  CHECK((launches_of(kernel) > before) == expected, "%s: %s %s", what, kernel,
+        expected ? "did not run" : "ran where the mask is drawn once anyway");
+#else
+  (void)what, (void)kernel, (void)expected;
+  call();
+#endif
+}
+
 void test_shrink(int64_t m, int64_t k, int64_t r, float p, int dtype, std::mt19937_64& rng,
                  Layout layout = Layout::padded) {
   const int64_t ldx = ld_for(layout, k), lda = k + 1, ldo = r + 5;
@@ -107,51 +162,21 @@ void test_shrink(int64_t m, int64_t k, int64_t r, float p, int dtype, std::mt199
   cudaMemcpy(da.ptr, a.data(), a.size(), cudaMemcpyHostToDevice);
   CHECK(plora_cuda_fill(dout.ptr, dtype, ldo, m, ldo, 0.0f, nullptr) == PLORA_OK, "fill: %s", plora_cuda_last_error());
   CHECK(plora_cuda_fill(dout.ptr, dtype, ldo, m, r, NAN, nullptr) == PLORA_OK, "poison: %s", plora_cuda_last_error());
-  CHECK(plora_cuda_shrink(dx.ptr, ldx, da.ptr, lda, dout.ptr, ldo, dtype, m, k, r, 0.5f, p, 99, 3, nullptr) == PLORA_OK,
-        "shrink: %s", plora_cuda_last_error());
-  CHECK(plora_cuda_dropout_mask(dmask.ptr, dtype, k, m, k, p, 99, 3, nullptr) == PLORA_OK, "mask: %s",
-        plora_cuda_last_error());
-  CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
   char what[80];
   std::snprintf(what, sizeof what, "shrink (m=%lld k=%lld r=%lld p=%g layout=%d)", (long long)m, (long long)k,
                 (long long)r, p, (int)layout);
+  const bool tensor_cores = tensor_core_path(dtype, r, layout, ldx);
+  expect_bitmap(what, tensor_cores ? "shrink_mma_bitmap_kernel" : "shrink_bitmap_kernel",
+                p > 0 && r > (tensor_cores ? 64 : 16), [&] {
+                  CHECK(plora_cuda_shrink(dx.ptr, ldx, da.ptr, lda, dout.ptr, ldo, dtype, m, k, r, 0.5f, p, 99, 3,
+                                          nullptr) == PLORA_OK,
+                        "shrink: %s", plora_cuda_last_error());
+                });
+  CHECK(plora_cuda_dropout_mask(dmask.ptr, dtype, k, m, k, p, 99, 3, nullptr) == PLORA_OK, "mask: %s",
+        plora_cuda_last_error());
+  CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
   compare(what, out, dout, dtype, ldo, m, ldo, dtype == PLORA_F32 ? 1e-5 : 1e-2);
   compare("dropout_mask", mask, dmask, dtype, k, m, k, 0.0);
-}
-
-#ifdef PLORA_CUDA_SIMULATED
-int64_t launches_of(const char* kernel) {
-  for (const sim::KernelStats& s : sim::kernel_stats())
-    if (s.name == kernel) return s.launches;
-  return 0;
-}
-#endif
-
-// Counts the launches of a tensor-core kernel across one call, in the simulator (where launches are
-// counted by the name of the kernel's variable at the launch), so that a test can say which path
-// ran: a tensor-core path that silently fell back, or one that ran on rows it cannot load, fails.
-struct KernelPath {
-  const char* kernel;
-  int64_t before = 0;
-  explicit KernelPath(const char* k) : kernel(k) {
-#ifdef PLORA_CUDA_SIMULATED
-    before = launches_of(kernel);
-#endif
-  }
-  void expect(bool ran, const char* what) const {
-#ifdef PLORA_CUDA_SIMULATED
-    CHECK((launches_of(kernel) > before) == ran, "%s: %s", what,
-          ran ? "the tensor-core kernel did not run" : "the tensor-core kernel ran where it must not");
-#else
-    (void)ran, (void)what;
-#endif
-  }
-};
-
-// Whether the bf16 LoRA kernels take their tensor-core path: r >= 16 and 16-byte rows of the large
-// operand (an aligned base and ld a multiple of 8 elements).
-bool tensor_core_path(int dtype, int64_t r, Layout layout, int64_t ld) {
-  return dtype == PLORA_BF16 && r >= 16 && offset_for(layout) == 0 && ld % 8 == 0;
 }
 
 // The bf16 shrink against float64, element by element: on tensor cores where x's rows are 16-byte
@@ -173,13 +198,17 @@ void test_shrink_float64(int64_t m, int64_t k, int64_t r, float p, Layout layout
   cudaMemcpy(da.ptr, a.data(), a.size(), cudaMemcpyHostToDevice);
   CHECK(plora_cuda_fill(dout.ptr, dtype, ldo, m, ldo, NAN, nullptr) == PLORA_OK, "poison: %s", plora_cuda_last_error());
   const bool tensor_cores = tensor_core_path(dtype, r, layout, ldx);
-  const KernelPath path("shrink_mma_kernel");
-  CHECK(plora_cuda_shrink(dx.ptr, ldx, da.ptr, lda, dout.ptr, ldo, dtype, m, k, r, 0.5f, p, 99, 3, nullptr) == PLORA_OK,
-        "shrink: %s", plora_cuda_last_error());
-  CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
+  const KernelPath path({"shrink_mma_kernel", "shrink_mma_bitmap_kernel"});
   char what[96];
-  std::snprintf(what, sizeof what, "shrink (m=%lld k=%lld r=%lld layout=%d)", (long long)m, (long long)k, (long long)r,
-                (int)layout);
+  std::snprintf(what, sizeof what, "shrink vs float64 (m=%lld k=%lld r=%lld p=%g layout=%d)", (long long)m,
+                (long long)k, (long long)r, p, (int)layout);
+  expect_bitmap(what, tensor_cores ? "shrink_mma_bitmap_kernel" : "shrink_bitmap_kernel",
+                p > 0 && r > (tensor_cores ? 64 : 16), [&] {
+                  CHECK(plora_cuda_shrink(dx.ptr, ldx, da.ptr, lda, dout.ptr, ldo, dtype, m, k, r, 0.5f, p, 99, 3,
+                                          nullptr) == PLORA_OK,
+                        "shrink: %s", plora_cuda_last_error());
+                });
+  CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
   path.expect(tensor_cores, what);
   std::vector<char> back(m * ldo * 2);
   cudaMemcpy(back.data(), dout.ptr, back.size(), cudaMemcpyDeviceToHost);
@@ -202,8 +231,7 @@ void test_shrink_float64(int64_t m, int64_t k, int64_t r, float p, Layout layout
       if (!(error <= bound)) ++wrong;
       if (magnitude > 0) worst = std::max(worst, error / magnitude);
     }
-  CHECK(wrong == 0, "shrink vs float64 (m=%lld k=%lld r=%lld p=%g layout=%d, %s): %lld of %lld elements out of bounds, "
-        "worst error %.3g of the products' magnitude", (long long)m, (long long)k, (long long)r, p, (int)layout,
+  CHECK(wrong == 0, "%s, %s: %lld of %lld elements out of bounds, worst error %.3g of the products' magnitude", what,
         tensor_cores ? "tensor cores" : "CUDA cores", (long long)wrong, (long long)(m * r), worst);
 }
 
@@ -256,7 +284,7 @@ void test_backward_float64(int64_t m, int64_t n, int64_t r, float p, Layout layo
   CHECK(plora_cuda_fill(d_ds.ptr, dtype, ld_small, m, ld_small, NAN, nullptr) == PLORA_OK, "poison: %s",
         plora_cuda_last_error());
   const bool tensor_cores = tensor_core_path(dtype, r, layout, ld);
-  const KernelPath dy_path("dy_pass_mma_kernel"), da_path("da_dx_mma_kernel");
+  const KernelPath dy_path({"dy_pass_mma_kernel"}), da_path({"da_dx_mma_kernel", "da_dx_mma_bitmap_kernel"});
   CHECK(plora_cuda_dy_pass(d_dy.ptr, ld, d_b.ptr, ld_small, d_ss.ptr, ld_small, d_ds.ptr, ld_small,
                            static_cast<float*>(d_db.ptr), ld_small, dtype, m, n, r, scaling, nullptr) == PLORA_OK,
         "dy_pass: %s", plora_cuda_last_error());
@@ -355,7 +383,7 @@ void test_dy_pass(int64_t m, int64_t n, int64_t r, int dtype, std::mt19937_64& r
                     db = random_matrix(PLORA_F32, n, ld_db, rng);
   plora_cpu_fill(ds.data(), dtype, ld_ds, m, r, NAN);  // overwritten: poison; the padding keeps its values
   Placed d_dy(dy, dtype, offset_for(layout));
-  const KernelPath path("dy_pass_mma_kernel");
+  const KernelPath path({"dy_pass_mma_kernel"});
   Device d_b(b.size()), d_ss(ss.size()), d_ds(ds.size()), d_db(db.size());
   upload(d_b, b); upload(d_ss, ss);
   std::vector<char> first_ds, first_db;
@@ -399,16 +427,23 @@ void test_da_dx(int64_t m, int64_t k, int64_t r, float p, int dtype, bool with_d
                     a = random_matrix(dtype, r, ld_a, rng), da = random_matrix(PLORA_F32, r, ld_da, rng),
                     dx = random_matrix(dtype, m, ld_dx, rng);
   Placed d_x(x, dtype, offset_for(layout)), d_dx(dx, dtype, offset_for(layout));
-  const KernelPath path("da_dx_mma_kernel");
+  const KernelPath path({"da_dx_mma_kernel", "da_dx_mma_bitmap_kernel"});
+  const bool tensor_cores = k > 0 && tensor_core_path(dtype, r, layout, ld_x) && (!with_dx || ld_dx % 8 == 0);
   Device d_ds(ds.size()), d_a(a.size()), d_da(da.size());
   upload(d_ds, ds); upload(d_a, a);
   std::vector<char> first_da, first_dx;
   for (int run = 0; run < (repeat ? 2 : 1); ++run) {
     upload(d_da, da);
     if (!dx.empty()) cudaMemcpy(d_dx.ptr, dx.data(), dx.size(), cudaMemcpyHostToDevice);
-    CHECK(plora_cuda_da_dx(d_x.ptr, ld_x, d_ds.ptr, ld_ds, d_a.ptr, ld_a, static_cast<float*>(d_da.ptr), ld_da,
-                           with_dx ? d_dx.ptr : nullptr, ld_dx, dtype, m, k, r, p, 99, 3, nullptr) == PLORA_OK,
-          "da_dx: %s", plora_cuda_last_error());
+    char what[96];
+    std::snprintf(what, sizeof what, "da_dx (m=%lld k=%lld r=%lld p=%g dx=%d layout=%d)", (long long)m, (long long)k,
+                  (long long)r, p, (int)with_dx, (int)layout);
+    expect_bitmap(what, tensor_cores ? "da_dx_mma_bitmap_kernel" : "da_dx_bitmap_kernel",
+                  p > 0 && r > (tensor_cores ? 64 : 16), [&] {
+      CHECK(plora_cuda_da_dx(d_x.ptr, ld_x, d_ds.ptr, ld_ds, d_a.ptr, ld_a, static_cast<float*>(d_da.ptr), ld_da,
+                             with_dx ? d_dx.ptr : nullptr, ld_dx, dtype, m, k, r, p, 99, 3, nullptr) == PLORA_OK,
+            "da_dx: %s", plora_cuda_last_error());
+    });
     CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
     std::vector<char> got_da(da.size());
     cudaMemcpy(got_da.data(), d_da.ptr, da.size(), cudaMemcpyDeviceToHost);
@@ -427,7 +462,7 @@ void test_da_dx(int64_t m, int64_t k, int64_t r, float p, int dtype, bool with_d
   char what[96];
   std::snprintf(what, sizeof what, "da_dx (m=%lld k=%lld r=%lld p=%g dtype=%d dx=%d layout=%d)", (long long)m,
                 (long long)k, (long long)r, p, dtype, (int)with_dx, (int)layout);
-  path.expect(k > 0 && tensor_core_path(dtype, r, layout, ld_x) && (!with_dx || ld_dx % 8 == 0), what);
+  path.expect(tensor_cores, what);
   std::snprintf(what, sizeof what, "da_dx da (m=%lld k=%lld r=%lld p=%g dtype=%d dx=%d layout=%d)", (long long)m,
                 (long long)k, (long long)r, p, dtype, (int)with_dx, (int)layout);
   compare_bytes(what, da, first_da, PLORA_F32, ld_da, r, ld_da, sum_tol(m));
@@ -1538,7 +1573,9 @@ void report_simulation() {
                            "count_nonfinite_kernel", "sum_squares_kernel", "gelu_kernel", "gelu_backward_kernel",
                            "mse_kernel", "mse_total", "check_labels_kernel", "softmax_xent_warp_rows",
                            "softmax_xent_block_rows", "softmax_xent_total", "sum_squares_total", "dropout_mask_kernel",
-                           "shrink_kernel", "shrink_mma_kernel", "dy_pass_kernel", "dy_pass_mma_kernel", "da_dx_kernel", "da_dx_mma_kernel", "sum_partials_kernel",
+                           "shrink_kernel", "shrink_mma_kernel", "dy_pass_kernel", "dy_pass_mma_kernel", "da_dx_kernel",
+                           "da_dx_mma_kernel", "sum_partials_kernel", "shrink_bitmap_kernel", "shrink_mma_bitmap_kernel",
+                           "da_dx_bitmap_kernel", "da_dx_mma_bitmap_kernel",
                            "merge_kernel",
                            "scale_kernel", "adamw_kernel", "rmsnorm_kernel", "rmsnorm_dw_kernel",
                            "rmsnorm_dx_kernel", "swiglu_kernel", "swiglu_backward_kernel", "rope_kernel",
@@ -1619,9 +1656,13 @@ int main() {
       }
     }
     // The LoRA kernels' vector loads (aligned) and their scalar fallback on a misaligned base; row
-    // tiles, row batches and column tiles past the lowered caps; K past one staged chunk of A.
+    // tiles, row batches and column tiles past the lowered caps; K past one staged chunk of A. At
+    // r = 33 with dropout (three rank tiles, the last of one rank) the mask is drawn once and kept
+    // in a bitmap (but not by the BF16 shrink on tensor cores, whose tile of 64 holds r).
     for (Layout layout : {Layout::aligned, Layout::misaligned}) {
       test_shrink(100, kSimulated ? 600 : 1100, 16, 0.1f, dtype, rng, layout);
+      test_shrink(100, kSimulated ? 601 : 1101, 33, 0.1f, dtype, rng, layout);
+      test_da_dx(kSimulated ? 20 : 301, kSimulated ? 2100 : 4200, 33, 0.1f, dtype, true, rng, layout);
       test_shrink(70, 37, 3, 0.0f, dtype, rng, layout);
       test_dy_pass(kSimulated ? 20 : 301, kSimulated ? 2100 : 4200, 16, dtype, rng, layout);
       test_dy_pass(kSimulated ? 20 : 301, 37, 3, dtype, rng, layout);
@@ -1630,7 +1671,8 @@ int main() {
     }
     // The bf16 shrink on tensor cores (r >= 16, 16-byte rows) and its fallbacks, against float64:
     // row tiles and warp tiles with tails, K past a staged chunk and not a multiple of a k step,
-    // rank tiles of 16, 32 and 64 with the loop beyond.
+    // rank tiles of 16, 32 and 64 with the loop beyond (at r = 80 with dropout, the mask drawn once
+    // into a bitmap on tensor cores; at r > 16 on the CUDA-core fallbacks).
     if (dtype == PLORA_BF16)
       for (Layout layout : {Layout::aligned, Layout::misaligned, Layout::padded})
         for (int64_t r : {16, 17, 32, 64, 80})
@@ -1668,6 +1710,7 @@ int main() {
     test_dy_pass(530, 72, 32, dtype, rng, Layout::aligned, true);
     test_da_dx(530, 72, 48, 0.2f, dtype, true, rng, Layout::aligned, true);
     test_da_dx(M, K, 8, 0.1f, dtype, false, rng);
+    test_da_dx(M, K, 24, 0.1f, dtype, false, rng);  // dA alone from the bitmap
     for (int other : {PLORA_F32, PLORA_BF16, PLORA_F16}) {
       for (float beta : {0.0f, 0.5f}) test_axpby(other, dtype, beta, rng);
       test_add_bias(dtype, other, rng);
