@@ -577,7 +577,7 @@ dy_pass_mma_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, co
   static_assert(kR % 16 == 0 && kStrips >= 1, "whole m16 tiles of ranks");
   __shared__ uint4 staged_b[kR][kVectors + kMmaPad];  // rank j: columns 8v .. 8v + 7 of the tile
   __shared__ uint32_t staged_ss[kR][kMmaRows / 2];   // rank j: rows 2w and 2w + 1 of the batch
-  __shared__ float half_ds[kHalf][kMmaRows][kR];
+  __shared__ float half_ds[kHalf][kMmaRows][kR + 8];
   const uint16_t* bb = static_cast<const uint16_t*>(b);
   const uint16_t* sb = static_cast<const uint16_t*>(ss);
   const bool b_words = reinterpret_cast<uintptr_t>(b) % 4 == 0 && ld_b % 2 == 0;  // rank pairs as one load
@@ -665,18 +665,25 @@ dy_pass_mma_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, co
             for (int u = 0; u < kU; ++u) mma_m16n8k16_bf16(db_acc[s][u][i], sa[u], bt, db_acc[s][u][i]);
           }
         }
-        // the warps' dS sums, in a fixed order: the upper half's stored, the lower half's added
+        // the warps' dS sums, in a fixed order: the upper half's stored, the lower half's added; a
+        // lane's pairs of ranks go as one float2 (rows kR + 8 floats apart: no bank conflicts)
         if (warp >= kHalf)
 #pragma unroll
           for (int t = 0; t < kN; ++t)
 #pragma unroll
-            for (int e = 0; e < 4; ++e) half_ds[warp - kHalf][g + (e >= 2 ? 8 : 0)][8 * t + 2 * c + (e & 1)] = ds_acc[t][e];
+            for (int h = 0; h < 2; ++h)
+              *reinterpret_cast<float2*>(&half_ds[warp - kHalf][g + 8 * h][8 * t + 2 * c]) =
+                  float2{ds_acc[t][2 * h], ds_acc[t][2 * h + 1]};
         __syncthreads();
         if (warp < kHalf)
 #pragma unroll
           for (int t = 0; t < kN; ++t)
 #pragma unroll
-            for (int e = 0; e < 4; ++e) half_ds[warp][g + (e >= 2 ? 8 : 0)][8 * t + 2 * c + (e & 1)] += ds_acc[t][e];
+            for (int h = 0; h < 2; ++h) {
+              float2* const pair = reinterpret_cast<float2*>(&half_ds[warp][g + 8 * h][8 * t + 2 * c]);
+              const float2 upper = *pair;
+              *pair = float2{upper.x + ds_acc[t][2 * h], upper.y + ds_acc[t][2 * h + 1]};
+            }
         __syncthreads();
         for (int e = threadIdx.x; e < kMmaRows * kR; e += kThreads) {
           const int q = e / kR, j = e % kR;

@@ -40,6 +40,9 @@ struct alignas(8) uint2 {
 struct alignas(16) uint4 {
   unsigned x, y, z, w;
 };
+struct alignas(8) float2 {
+  float x, y;
+};
 
 // CUDA's integer min and max (device builtins, overloaded for each integer type); the floating
 // ones, fminf and fmaxf, come from <cmath>.
