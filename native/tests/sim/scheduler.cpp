@@ -286,6 +286,7 @@ struct MmaFragments {
   const uint32_t* a;
   const uint32_t* b;
   const float* c;
+  bool f16;  // the elements of A and B: IEEE half precision, else bfloat16
 };
 
 float bf16_bits_to_float(uint32_t bits) {
@@ -295,7 +296,17 @@ float bf16_bits_to_float(uint32_t bits) {
   return f;
 }
 
-// D = A B + C of one warp's mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32, every lane's
+// IEEE half precision, exactly: subnormals, infinities and NaN included.
+float f16_bits_to_float(uint32_t bits) {
+  const uint32_t sign = (bits >> 15) & 1u, exponent = (bits >> 10) & 31u, mantissa = bits & 0x3ffu;
+  float magnitude;
+  if (exponent == 0) magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+  else if (exponent == 31) magnitude = mantissa == 0 ? std::numeric_limits<float>::infinity() : std::numeric_limits<float>::quiet_NaN();
+  else magnitude = std::ldexp(static_cast<float>(mantissa | 0x400u), static_cast<int>(exponent) - 25);
+  return sign ? -magnitude : magnitude;
+}
+
+// D = A B + C of one warp's mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 (or .f16.f16), every lane's
 // fragments gathered before any lane's D is written (D may be C). The layout is the PTX ISA's,
 // "Matrix Fragments for mma.m16n8k16 with floating point type" (section 9.7.14.5.8 in ISA 8.x:
 // https://docs.nvidia.com/cuda/parallel-thread-execution/#warp-level-matrix-fragment-mma-16816-float),
@@ -314,10 +325,11 @@ void mma_warp(uint32_t warp, unsigned mask) {
     if (!((mask >> l) & 1u)) continue;
     const MmaFragments& f = *reinterpret_cast<const MmaFragments*>(b.pool[warp * 32 + l]->value);
     const uint32_t group = l >> 2, in_group = l % 4;
+    auto element = [&f](uint32_t bits) { return f.f16 ? f16_bits_to_float(bits & 0xffffu) : bf16_bits_to_float(bits); };
     for (uint32_t i = 0; i < 8; ++i)
-      a[group + ((i & 2) ? 8 : 0)][in_group * 2 + (i & 1) + (i >= 4 ? 8 : 0)] = bf16_bits_to_float(f.a[i / 2] >> (16 * (i & 1)));
+      a[group + ((i & 2) ? 8 : 0)][in_group * 2 + (i & 1) + (i >= 4 ? 8 : 0)] = element(f.a[i / 2] >> (16 * (i & 1)));
     for (uint32_t i = 0; i < 4; ++i)
-      bm[in_group * 2 + (i & 1) + (i >= 2 ? 8 : 0)][group] = bf16_bits_to_float(f.b[i / 2] >> (16 * (i & 1)));
+      bm[in_group * 2 + (i & 1) + (i >= 2 ? 8 : 0)][group] = element(f.b[i / 2] >> (16 * (i & 1)));
     for (uint32_t i = 0; i < 4; ++i) c[group + (i >= 2 ? 8 : 0)][in_group * 2 + (i & 1)] = f.c[i];
   }
   for (uint32_t l = 0; l < 32; ++l) {
@@ -456,7 +468,13 @@ uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int arg, int 
 
 void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4], const char* file,
                        int line) {
-  MmaFragments f{d, a, b, c};
+  MmaFragments f{d, a, b, c, false};
+  warp_collective(WarpOp::mma, 0xffffffffu, reinterpret_cast<uintptr_t>(&f), 0, 32, file, line);
+}
+
+void mma_m16n8k16_f16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4], const char* file,
+                      int line) {
+  MmaFragments f{d, a, b, c, true};
   warp_collective(WarpOp::mma, 0xffffffffu, reinterpret_cast<uintptr_t>(&f), 0, 32, file, line);
 }
 

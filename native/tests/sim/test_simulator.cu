@@ -142,9 +142,10 @@ __global__ void collectives_kernel(const int* x, int* out) {
 }
 
 // One tensor-core mma per warp: thread t brings its fragments a[4t..], b[2t..], c[4t..] and stores
-// its D at d[4t..], accumulating in place (D in C's registers) or not. Lane `missing` of every warp
-// returns first: a planted bug.
-__global__ void mma_kernel(const uint32_t* a, const uint32_t* b, const float* c, float* d, int missing, bool in_place) {
+// its D at d[4t..], accumulating in place (D in C's registers) or not, with bf16 or (f16) IEEE half
+// elements. Lane `missing` of every warp returns first: a planted bug.
+__global__ void mma_kernel(const uint32_t* a, const uint32_t* b, const float* c, float* d, int missing, bool in_place,
+                           bool f16) {
   const unsigned t = blockIdx.x * blockDim.x + threadIdx.x;
   if (static_cast<int>(threadIdx.x % 32) == missing) return;
   uint32_t fa[4], fb[2];
@@ -152,7 +153,9 @@ __global__ void mma_kernel(const uint32_t* a, const uint32_t* b, const float* c,
   for (int i = 0; i < 4; ++i) fa[i] = a[t * 4 + i];
   for (int i = 0; i < 2; ++i) fb[i] = b[t * 2 + i];
   for (int i = 0; i < 4; ++i) fc[i] = c[t * 4 + i];
-  if (in_place) {
+  if (f16) {
+    plora::mma_m16n8k16_f16(fd, fa, fb, fc);
+  } else if (in_place) {
     plora::mma_m16n8k16_bf16(fc, fa, fb, fc);
     for (int i = 0; i < 4; ++i) fd[i] = fc[i];
   } else {
@@ -335,19 +338,23 @@ void planted_host_access() {
         "host dereference of device memory: %zu findings", findings.size());
 }
 
-// mma.sync m16n8k16 (bf16 in, fp32 accumulate): random matrices of every warp, packed into lanes'
+// mma.sync m16n8k16 (bf16 or f16 in, fp32 accumulate): random matrices of every warp, packed into lanes'
 // fragments by the inverse of the PTX ISA's layout (element -> lane and register), against the
 // float64 product; a lane missing and a warp of 16 lanes must be reported.
-void mma_against_float64() {
+void mma_against_float64(bool f16) {
   std::mt19937_64 rng(16816);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   std::uniform_int_distribution<int> scale(-6, 6);
   const int warps = 6, threads = warps * 32;  // 3 blocks of 2 warps
-  auto bf16 = [&] { return plora::f32_to_bf16(std::ldexp(u(rng), scale(rng))); };
+  auto element = [&] {  // of A or B: bf16, or IEEE half when f16
+    const float v = std::ldexp(u(rng), scale(rng));
+    return f16 ? plora::f32_to_f16(v) : plora::f32_to_bf16(v);
+  };
+  auto value = [&](uint16_t bits) { return f16 ? plora::f16_to_f32(bits) : plora::bf16_to_f32(bits); };
   std::vector<uint16_t> a(warps * 16 * 16), b(warps * 16 * 8);
   std::vector<float> c(warps * 16 * 8);
-  for (auto& v : a) v = bf16();
-  for (auto& v : b) v = bf16();
+  for (auto& v : a) v = element();
+  for (auto& v : b) v = element();
   for (auto& v : c) v = std::ldexp(u(rng), scale(rng));
   std::vector<uint32_t> fa(threads * 4, 0), fb(threads * 2, 0);
   std::vector<float> fc(threads * 4);
@@ -368,8 +375,9 @@ void mma_against_float64() {
   upload(db, fb);
   upload(dc, fc);
   for (const bool in_place : {false, true}) {
+    if (f16 && in_place) continue;  // the in-place form is the bf16 call's
     cudaMemset(dd.ptr, 0xff, threads * 4 * 4);  // NaN
-    mma_kernel<<<3, 64>>>(da.as<uint32_t>(), db.as<uint32_t>(), dc.as<float>(), dd.as<float>(), -1, in_place);
+    mma_kernel<<<3, 64>>>(da.as<uint32_t>(), db.as<uint32_t>(), dc.as<float>(), dd.as<float>(), -1, in_place, f16);
     CHECK(cudaDeviceSynchronize() == cudaSuccess, "mma_kernel failed");
     expect_no_finding("a whole warp in mma.sync");
     const std::vector<float> d = download<float>(dd, threads * 4);
@@ -380,8 +388,7 @@ void mma_against_float64() {
         for (int n = 0; n < 8; ++n) {
           double ref = c[(w * 16 + r) * 8 + n], magnitude = std::fabs(ref);
           for (int k = 0; k < 16; ++k) {
-            const double p = static_cast<double>(plora::bf16_to_f32(a[(w * 16 + r) * 16 + k])) *
-                             plora::bf16_to_f32(b[(w * 16 + k) * 8 + n]);
+            const double p = static_cast<double>(value(a[(w * 16 + r) * 16 + k])) * value(b[(w * 16 + k) * 8 + n]);
             ref += p;
             magnitude += std::fabs(p);
           }
@@ -391,10 +398,11 @@ void mma_against_float64() {
           if (!(error <= bound)) ++wrong;
           worst = std::max(worst, error / magnitude);
         }
-    CHECK(wrong == 0, "mma.sync (in place %d): %d of %d elements of D off the float64 product (worst %.3g of |terms|)",
-          in_place, wrong, warps * 128, worst);
+    CHECK(wrong == 0, "mma.sync (%s, in place %d): %d of %d elements of D off the float64 product (worst %.3g of |terms|)",
+          f16 ? "f16" : "bf16", in_place, wrong, warps * 128, worst);
   }
-  mma_kernel<<<1, 32>>>(da.as<uint32_t>(), db.as<uint32_t>(), dc.as<float>(), dd.as<float>(), 5, false);
+  if (f16) return;  // the divergence checks below are the instruction's, whatever its element type
+  mma_kernel<<<1, 32>>>(da.as<uint32_t>(), db.as<uint32_t>(), dc.as<float>(), dd.as<float>(), 5, false, false);
   CHECK(cudaDeviceSynchronize() == cudaErrorLaunchFailure, "an mma.sync without lane 5 is not a launch failure");
   const std::vector<sim::Finding> missing = sim::take_findings();
   CHECK(missing.size() == 1 && missing[0].check == sim::Check::shuffle && missing[0].kernel == "mma_kernel" &&
@@ -403,7 +411,7 @@ void mma_against_float64() {
         "mma.sync without lane 5: %zu findings, the first: %s", missing.size(),
         missing.empty() ? "" : missing[0].message.c_str());
   cudaMemset(dd.ptr, 0, threads * 4 * 4);
-  mma_kernel<<<1, 48>>>(da.as<uint32_t>(), db.as<uint32_t>(), dc.as<float>(), dd.as<float>(), -1, false);
+  mma_kernel<<<1, 48>>>(da.as<uint32_t>(), db.as<uint32_t>(), dc.as<float>(), dd.as<float>(), -1, false, false);
   cudaDeviceSynchronize();
   expect_finding("mma.sync in a warp of 16 lanes", sim::Check::shuffle, "mma_kernel",
                  "which names lanes the block does not have (16 in this warp)");
@@ -671,7 +679,8 @@ int main(int argc, char** argv) {
   planted_atomic_against_plain();
   planted_host_access();
   launch_limits();
-  mma_against_float64();
+  mma_against_float64(false);
+  mma_against_float64(true);
   movmatrix_transposes();
   builtins_and_collectives();
   streams_and_copies();
