@@ -414,8 +414,10 @@ void shrink_odd_ld(const Layer& l, float p, cudaStream_t s) {
                        kSeed, 7, s));
 }
 // Whether the LoRA kernels take their tensor-core path over rows of leading dimension ld (lora.cu:
-// BF16, r >= 16, 16-byte rows, as the augmented layout's are when K + r or N + r is a multiple of 8).
-bool on_tensor_cores(const Layer& l, int64_t ld) { return l.ar.dtype == PLORA_BF16 && l.r >= 16 && (ld * l.ar.es) % 16 == 0; }
+// BF16 or F16, r >= 16, 16-byte rows, as the augmented layout's are when K + r or N + r is a multiple of 8).
+bool on_tensor_cores(const Layer& l, int64_t ld) {
+  return (l.ar.dtype == PLORA_BF16 || l.ar.dtype == PLORA_F16) && l.r >= 16 && (ld * l.ar.es) % 16 == 0;
+}
 void dy_pass(const Layer& l, cudaStream_t s) {
   PK(plora_cuda_dy_pass(l.dy(), l.ldd(), l.b(), l.ldw(), l.ss(), l.ldx(), l.ds(), l.ldd(), l.db(), l.r, l.ar.dtype,
                         l.m, kN, l.r, kScaling, s));

@@ -7,9 +7,10 @@
 // when its base and leading dimension allow (the scalar loads otherwise, chosen once per call),
 // keeps the small one in shared memory or registers, and accumulates in fp32. Sums over rows
 // that several blocks share (dS, dB, dA) go through per-block partials in stream-ordered scratch
-// and a second kernel that adds them in a fixed order: the same bits on every run. The BF16
-// shrink at r >= 16 on 16-byte rows runs on tensor cores instead (shrink_mma_tiles). Design and
-// bandwidth: docs/kernels.md, "The LoRA kernels on the GPU".
+// and a second kernel that adds them in a fixed order: the same bits on every run. In BF16 and
+// F16 at r >= 16 on 16-byte rows all three run on tensor cores instead (shrink_mma_tiles,
+// dy_pass_mma_tiles, da_dx_mma_tiles; mma.sync and movmatrix). Design and bandwidth:
+// docs/kernels.md, "The LoRA kernels on the GPU".
 #include "../common/contracts.h"
 #include "launch.cuh"
 #include "mma.cuh"
@@ -33,8 +34,8 @@ constexpr int kShrinkRows = 4;
 constexpr int kShrinkTile = kWarps * kShrinkRows;
 constexpr int kShrinkChunk = 512;
 
-// Shrink on tensor cores (bf16, r >= kMmaMinRank, 16-byte rows of x): a warp takes one 16-row
-// tile of x, the block kMmaTile rows; A is staged in shared memory as bf16, kMmaChunk columns at a
+// Shrink on tensor cores (BF16 or F16, r >= kMmaMinRank, 16-byte rows of x): a warp takes one
+// 16-row tile of x, the block kMmaTile rows; A is staged in shared memory in its dtype, kMmaChunk columns at a
 // time, each staged rank row kMmaPad vectors longer so that a warp's reads of two rows fall on
 // different banks.
 constexpr int kMmaMinRank = 16;
@@ -46,7 +47,7 @@ constexpr int kMmaPad = 4;
 // The largest rank tile of the tensor-core shrink and dA/dX: past it they loop over tiles.
 constexpr int kMmaMaxRankTile = 64;
 
-// dY pass and dA/dX on tensor cores (bf16, r >= kMmaMinRank, 16-byte rows of dy or x): a warp owns
+// dY pass and dA/dX on tensor cores (BF16 or F16, r >= kMmaMinRank, 16-byte rows of dy or x): a warp owns
 // 64 / kR strips of 32 columns (so its sums of dB or dA are 64 floats per lane at every rank tile),
 // the block kWarps warps side by side; the block walks its rows kMmaRows at a time. The rank tile
 // is at most kDyMmaMaxRank in the dY pass (its cross-warp sums of dS share the 48 KiB of static
@@ -329,12 +330,12 @@ shrink_tiles(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void* out
   }
 }
 
-// Eight bf16 of row `row` of x from column `col` (< k; zeros from k on and for rows past m) as four
-// words, the dropped elements zeroed: the kept values stay exact bf16 and keep_scale is applied to
+// Eight 16-bit elements of row `row` of x from column `col` (< k; zeros from k on and for rows past
+// m) as four words, the dropped elements zeroed: the kept values stay exact and keep_scale is applied to
 // the sum; none when threshold is 0. One 16-byte load when the run is whole (the caller guarantees
 // the alignment).
-__device__ __forceinline__ uint4 x_run_bf16(const void* x, int64_t ld_x, int64_t row, int64_t col, int64_t m,
-                                            int64_t k, uint32_t threshold, uint64_t seed, uint64_t stream_id) {
+__device__ __forceinline__ uint4 x_run_16(const void* x, int64_t ld_x, int64_t row, int64_t col, int64_t m,
+                                          int64_t k, uint32_t threshold, uint64_t seed, uint64_t stream_id) {
   if (row >= m) return uint4{0u, 0u, 0u, 0u};
   const uint16_t* p = static_cast<const uint16_t*>(x) + row * ld_x + col;
   unsigned w[4];
@@ -358,8 +359,8 @@ __device__ __forceinline__ uint4 x_run_bf16(const void* x, int64_t ld_x, int64_t
   return uint4{w[0], w[1], w[2], w[3]};
 }
 
-// Eight bf16 (four words) with the elements whose bit of kept_bits is clear zeroed.
-__device__ __forceinline__ uint4 kept_only_bf16(uint4 q, uint32_t bits) {
+// Eight 16-bit elements (four words) with the elements whose bit of kept_bits is clear zeroed.
+__device__ __forceinline__ uint4 kept_only_16(uint4 q, uint32_t bits) {
   unsigned w[4] = {q.x, q.y, q.z, q.w};
 #pragma unroll
   for (int i = 0; i < 4; ++i)
@@ -367,7 +368,7 @@ __device__ __forceinline__ uint4 kept_only_bf16(uint4 q, uint32_t bits) {
   return uint4{w[0], w[1], w[2], w[3]};
 }
 
-// The shrink of shrink_tiles on tensor cores, bf16 only: out[i, j] = scaling * keep_scale *
+// The shrink of shrink_tiles on tensor cores, BF16 or F16 (kDtype): out[i, j] = scaling * keep_scale *
 // sum_t kept(x)[i, t] * a[j, t] for kR ranks from j0 on (kR / 8 tiles of 8), per tile of kMmaTile
 // rows (grid-stride), accumulated in fp32 by mma.sync m16n8k16 (cuda/mma.cuh). The sum over t is
 // taken in any order, so each 32-column step feeds two mmas a permutation of its columns that lets
@@ -378,7 +379,7 @@ __device__ __forceinline__ uint4 kept_only_bf16(uint4 q, uint32_t bits) {
 // kBitmap (dropout with r past kR): the first rank tile keeps the mask of each step in `bitmap`,
 // one 16-bit word per lane (bits e and 8 + e: columns col + e of rows g and g + 8; a warp's 32
 // words consecutive), and the later tiles read the same lane's word back.
-template <int kR, bool kBitmap>
+template <int kDtype, int kR, bool kBitmap>
 __global__ void __launch_bounds__(kMmaThreads)
 shrink_mma_tiles(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void* out, int64_t ld_out, int64_t m,
                  int64_t k, int64_t r, float scaling, float keep_scale, uint32_t threshold, uint64_t seed,
@@ -431,19 +432,19 @@ shrink_mma_tiles(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void*
             } else if (live) {
               bits = *word;
             }
-            lo = kept_only_bf16(x_run_bf16(x, ld_x, row_lo, col, m, k, 0u, seed, stream_id), bits);
-            hi = kept_only_bf16(x_run_bf16(x, ld_x, row_hi, col, m, k, 0u, seed, stream_id), bits >> 8);
+            lo = kept_only_16(x_run_16(x, ld_x, row_lo, col, m, k, 0u, seed, stream_id), bits);
+            hi = kept_only_16(x_run_16(x, ld_x, row_hi, col, m, k, 0u, seed, stream_id), bits >> 8);
           } else {
-            lo = x_run_bf16(x, ld_x, row_lo, col, m, k, threshold, seed, stream_id);
-            hi = x_run_bf16(x, ld_x, row_hi, col, m, k, threshold, seed, stream_id);
+            lo = x_run_16(x, ld_x, row_lo, col, m, k, threshold, seed, stream_id);
+            hi = x_run_16(x, ld_x, row_hi, col, m, k, threshold, seed, stream_id);
           }
           const uint32_t first[4] = {lo.x, hi.x, lo.y, hi.y}, second[4] = {lo.z, hi.z, lo.w, hi.w};
 #pragma unroll
           for (int n = 0; n < kN; ++n) {
             const uint4 b = staged[8 * n + g][step / 8 + c];
             const uint32_t b_first[2] = {b.x, b.y}, b_second[2] = {b.z, b.w};
-            mma_m16n8k16_bf16(acc[n], first, b_first, acc[n]);
-            mma_m16n8k16_bf16(acc[n], second, b_second, acc[n]);
+            mma_m16n8k16<kDtype == PLORA_F16>(acc[n], first, b_first, acc[n]);
+            mma_m16n8k16<kDtype == PLORA_F16>(acc[n], second, b_second, acc[n]);
           }
         }
       }
@@ -452,7 +453,7 @@ shrink_mma_tiles(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void*
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
           const int64_t row = i < 2 ? row_lo : row_hi, j = j0 + 8 * n + 2 * c + (i & 1);
-          if (row < m && j < r) store_f32(out, PLORA_BF16, row * ld_out + j, scaling * keep_scale * acc[n][i]);
+          if (row < m && j < r) store_f32(out, kDtype, row * ld_out + j, scaling * keep_scale * acc[n][i]);
         }
     }
   }
@@ -545,7 +546,7 @@ dy_pass_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, const 
   }
 }
 
-// Ranks j and j + 1 of row `row` of a [rows, r] bf16 matrix as one word (rank j in the low half),
+// Ranks j and j + 1 of row `row` of a [rows, r] 16-bit matrix as one word (rank j in the low half),
 // zeros past its rows and ranks; one 4-byte load when `words` (base and ld even in elements) and
 // both ranks exist.
 __device__ __forceinline__ uint32_t rank_pair(const uint16_t* base, int64_t ld, int64_t row, int64_t j, int64_t rows,
@@ -556,19 +557,19 @@ __device__ __forceinline__ uint32_t rank_pair(const uint16_t* base, int64_t ld, 
   return words ? *reinterpret_cast<const uint32_t*>(p) : (p[0] | static_cast<uint32_t>(p[1]) << 16);
 }
 
-// The dY pass of dy_pass_tiles on tensor cores, bf16 with 16-byte rows of dy: the same partials for
+// The dY pass of dy_pass_tiles on tensor cores, BF16 or F16 with 16-byte rows of dy: the same partials for
 // kR ranks from j0 on (kR = 16 or 32), the block (g, h) owning column tiles of mma_cols(kR)
 // columns, each warp mma_strips(kR) strips of 32 of them, and walking the rows of row group g
 // kMmaRows at a time (batches g, g + G, ...). Per batch a lane loads one uint4 of rows g and g + 8
 // of each strip (the shrink's permuted columns: lane (g, c) holds columns [8c, 8c + 8)), and
-//   dS: those words are the A fragments of dy against B's rank tile, staged in shared memory as bf16
+//   dS: those words are the A fragments of dy against B's rank tile, staged in shared memory
 //       (B fragments; transposed on the way by movmatrix, so that both its loads and its stores
 //       are whole words); summed over the warp's strips in registers, then over the warps in a fixed
 //       order (the upper half's sums into shared memory, the lower half's added, the halves summed);
 //   dB: movmatrix turns each word into a pair of rows of one column, a B fragment of dy (k = rows,
-//       n = columns), against the batch's 16 rows of s·S staged as bf16 pairs along the rows
+//       n = columns), against the batch's 16 rows of s·S staged as pairs along the rows
 //       (A fragments, ranks x rows); the sums stay in registers until the tile is done.
-template <int kR>
+template <int kDtype, int kR>
 __global__ void __launch_bounds__(kThreads)
 dy_pass_mma_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, const void* ss, int64_t ld_ss,
                   float* ds_part, float* db_part, int64_t m, int64_t n, int64_t r) {
@@ -618,8 +619,8 @@ dy_pass_mma_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, co
 #pragma unroll
         for (int s = 0; s < kStrips; ++s) {
           const int64_t col = col0 + (warp * kStrips + s) * 32 + 8 * c;
-          lo[s] = x_run_bf16(dy, ld_dy, row0 + g, col, m, n, 0u, 0, 0);
-          hi[s] = x_run_bf16(dy, ld_dy, row0 + g + 8, col, m, n, 0u, 0, 0);
+          lo[s] = x_run_16(dy, ld_dy, row0 + g, col, m, n, 0u, 0, 0);
+          hi[s] = x_run_16(dy, ld_dy, row0 + g + 8, col, m, n, 0u, 0, 0);
         }
         __syncthreads();  // staged_b is written; the previous batch's readers of staged_ss, half_ds are done
         for (int e = threadIdx.x; e < kR * (kMmaRows / 2); e += kThreads) {
@@ -652,8 +653,8 @@ dy_pass_mma_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, co
           for (int t = 0; t < kN; ++t) {
             const uint4 bv = staged_b[8 * t + g][(warp * kStrips + s) * 4 + c];
             const uint32_t b_first[2] = {bv.x, bv.y}, b_second[2] = {bv.z, bv.w};
-            mma_m16n8k16_bf16(ds_acc[t], first, b_first, ds_acc[t]);
-            mma_m16n8k16_bf16(ds_acc[t], second, b_second, ds_acc[t]);
+            mma_m16n8k16<kDtype == PLORA_F16>(ds_acc[t], first, b_first, ds_acc[t]);
+            mma_m16n8k16<kDtype == PLORA_F16>(ds_acc[t], second, b_second, ds_acc[t]);
           }
           // word i of the lane's rows holds columns 8c + 2i, + 1; transposed, rows 2c, 2c + 1 (and
           // 8 more) of column 8 (g / 2) + 2i + g % 2: n8 tile i of dB, whose D has columns 8c + 2i, + 1
@@ -662,7 +663,7 @@ dy_pass_mma_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, co
           for (int i = 0; i < 4; ++i) {
             const uint32_t bt[2] = {movmatrix_m8n8_trans_b16(lo_w[i]), movmatrix_m8n8_trans_b16(hi_w[i])};
 #pragma unroll
-            for (int u = 0; u < kU; ++u) mma_m16n8k16_bf16(db_acc[s][u][i], sa[u], bt, db_acc[s][u][i]);
+            for (int u = 0; u < kU; ++u) mma_m16n8k16<kDtype == PLORA_F16>(db_acc[s][u][i], sa[u], bt, db_acc[s][u][i]);
           }
         }
         // the warps' dS sums, in a fixed order: the upper half's stored, the lower half's added; a
@@ -815,13 +816,13 @@ da_dx_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const vo
   }
 }
 
-// The dA / dX update of da_dx_tiles on tensor cores, bf16 with 16-byte rows of x (and of dx): the
+// The dA / dX update of da_dx_tiles on tensor cores, BF16 or F16 with 16-byte rows of x (and of dx): the
 // same partials of dA for kR ranks from j0 on (kR = 16, 32 or 64), the block (g, h) owning column
 // tiles of mma_cols(kR) columns, each warp mma_strips(kR) strips of 32, walking the rows of row
 // group g kMmaRows at a time. Per batch a lane loads one uint4 of rows g and g + 8 of each strip
 // (columns [8c, 8c + 8) for lane (g, c)) with its dropout bits, and
 //   dA: the kept words, transposed by movmatrix (as the dY pass does dy), are B fragments (k = rows,
-//       n = columns) against the batch's rows of dS staged as bf16 pairs along the rows (A
+//       n = columns) against the batch's rows of dS staged as pairs along the rows (A
 //       fragments, ranks x rows); the sums stay in registers until the tile is done;
 //   dX: dS's rows staged as pairs along the ranks (A fragments, rows x ranks) against A's tile staged
 //       as pairs along the ranks (B fragments), n8 tile i's slot 2c + e mapped to column 8c + 2i + e,
@@ -830,7 +831,7 @@ da_dx_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const vo
 // kBitmap (dropout with r past kR): the first rank tile keeps each lane's 16 bits of a batch and
 // strip in `bitmap` (the shrink_mma_tiles layout: a warp's 32 words consecutive), and the later
 // tiles read the same lane's word back.
-template <int kR, bool kBitmap>
+template <int kDtype, int kR, bool kBitmap>
 __global__ void __launch_bounds__(kThreads)
 da_dx_mma_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const void* a, int64_t ld_a,
                 float* da_part, void* dx, int64_t ld_dx, int64_t m, int64_t k, int64_t r, float keep_scale,
@@ -894,8 +895,8 @@ da_dx_mma_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, cons
           }
           keep_lo[s] = bits & 0xffu;
           keep_hi[s] = bits >> 8;
-          lo[s] = kept_only_bf16(x_run_bf16(x, ld_x, row_lo, col, m, k, 0u, 0, 0), keep_lo[s]);
-          hi[s] = kept_only_bf16(x_run_bf16(x, ld_x, row_hi, col, m, k, 0u, 0, 0), keep_hi[s]);
+          lo[s] = kept_only_16(x_run_16(x, ld_x, row_lo, col, m, k, 0u, 0, 0), keep_lo[s]);
+          hi[s] = kept_only_16(x_run_16(x, ld_x, row_hi, col, m, k, 0u, 0, 0), keep_hi[s]);
         }
         __syncthreads();  // staged_a is written; the previous batch's readers of the dS tiles are done
         for (int e = threadIdx.x; e < kR * (kMmaRows / 2); e += kThreads) {
@@ -931,7 +932,7 @@ da_dx_mma_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, cons
           for (int i = 0; i < 4; ++i) {
             const uint32_t bt[2] = {movmatrix_m8n8_trans_b16(lo_w[i]), movmatrix_m8n8_trans_b16(hi_w[i])};
 #pragma unroll
-            for (int u = 0; u < kU; ++u) mma_m16n8k16_bf16(da_acc[s][u][i], dst[u], bt, da_acc[s][u][i]);
+            for (int u = 0; u < kU; ++u) mma_m16n8k16<kDtype == PLORA_F16>(da_acc[s][u][i], dst[u], bt, da_acc[s][u][i]);
           }
           if (!with_dx) continue;
           const int strip_col = (warp * kStrips + s) * 32;
@@ -948,7 +949,7 @@ da_dx_mma_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, cons
             for (int i = 0; i < 4; ++i) {
               const int col = strip_col + 8 * (g / 2) + 2 * i + g % 2;  // n8 tile i's slot g
               const uint32_t b_frag[2] = {staged_a[8 * u + c][col], staged_a[8 * u + c + 4][col]};
-              mma_m16n8k16_bf16(acc[i], dsr, b_frag, acc[i]);
+              mma_m16n8k16<kDtype == PLORA_F16>(acc[i], dsr, b_frag, acc[i]);
             }
           }
           const int64_t col = col0 + strip_col + 8 * c;
@@ -958,13 +959,13 @@ da_dx_mma_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, cons
             if (row >= m) continue;
             const unsigned keep = half == 0 ? keep_lo[s] : keep_hi[s];
             float d[8];
-            load_run<PLORA_BF16, true>(dx, row * ld_dx + col, row * ld_dx + k, d);
+            load_run<kDtype, true>(dx, row * ld_dx + col, row * ld_dx + k, d);
 #pragma unroll
             for (int i = 0; i < 4; ++i)
 #pragma unroll
               for (int e = 0; e < 2; ++e)
                 if ((keep >> (2 * i + e)) & 1u) d[2 * i + e] += keep_scale * acc[i][2 * half + e];
-            store_run<PLORA_BF16, true>(dx, row * ld_dx + col, row * ld_dx + k, d);
+            store_run<kDtype, true>(dx, row * ld_dx + col, row * ld_dx + k, d);
           }
         }
       }
@@ -1004,6 +1005,9 @@ __global__ void sum_partials_kernel(const float* part, int64_t parts, int64_t ro
 bool vector_rows(const void* base, int64_t ld, int dtype, int bytes) {
   return reinterpret_cast<uintptr_t>(base) % bytes == 0 && (ld * dtype_size(dtype)) % bytes == 0;
 }
+
+// Whether a dtype has tensor-core kernels (16-bit elements: bf16 and IEEE half).
+bool tensor_core_dtype(int dtype) { return dtype == PLORA_BF16 || dtype == PLORA_F16; }
 
 // The rank tile of a call: the smallest of 4, 8, 16 that holds r (16 and a loop over tiles beyond).
 int rank_tile(int64_t r) { return r <= 4 ? 4 : r <= 8 ? 8 : kMaxRankTile; }
@@ -1057,19 +1061,20 @@ void launch_shrink(const void* x, int64_t ld_x, const void* a, int64_t ld_a, voi
 
 // The tensor-core shrink with the rank tile that holds r (16, 32, or 64 and a loop over tiles; a
 // bitmap, non-null only past 64, runs the kernel that draws the mask once).
+template <int kDtype>
 void launch_shrink_mma(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void* out, int64_t ld_out, int64_t m,
                        int64_t k, int64_t r, float scaling, float keep_scale, uint32_t threshold, uint64_t seed,
                        uint64_t stream_id, void* bitmap, cudaStream_t stream) {
   const unsigned blocks = capped_grid((m + kMmaTile - 1) / kMmaTile, 65535);
   if (bitmap != nullptr) {
-    const auto shrink_mma_bitmap_kernel = shrink_mma_tiles<kMmaMaxRankTile, true>;
+    const auto shrink_mma_bitmap_kernel = shrink_mma_tiles<kDtype, kMmaMaxRankTile, true>;
     shrink_mma_bitmap_kernel<<<blocks, kMmaThreads, 0, stream>>>(x, ld_x, a, ld_a, out, ld_out, m, k, r, scaling,
                                                                  keep_scale, threshold, seed, stream_id, bitmap);
     return;
   }
-  const auto shrink_mma_kernel = r <= 16   ? shrink_mma_tiles<16, false>
-                                 : r <= 32 ? shrink_mma_tiles<32, false>
-                                           : shrink_mma_tiles<kMmaMaxRankTile, false>;
+  const auto shrink_mma_kernel = r <= 16   ? shrink_mma_tiles<kDtype, 16, false>
+                                 : r <= 32 ? shrink_mma_tiles<kDtype, 32, false>
+                                           : shrink_mma_tiles<kDtype, kMmaMaxRankTile, false>;
   shrink_mma_kernel<<<blocks, kMmaThreads, 0, stream>>>(x, ld_x, a, ld_a, out, ld_out, m, k, r, scaling, keep_scale,
                                                         threshold, seed, stream_id, nullptr);
 }
@@ -1083,10 +1088,11 @@ void launch_dy_pass(dim3 grid, const void* dy, int64_t ld_dy, const void* b, int
 }
 
 // The tensor-core dY pass with the rank tile that holds r (16, or 32 and a loop over tiles).
+template <int kDtype>
 void launch_dy_pass_mma(dim3 grid, const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, const void* ss,
                         int64_t ld_ss, float* ds_part, float* db_part, int64_t m, int64_t n, int64_t r,
                         cudaStream_t stream) {
-  const auto dy_pass_mma_kernel = r <= 16 ? dy_pass_mma_tiles<16> : dy_pass_mma_tiles<kDyMmaMaxRank>;
+  const auto dy_pass_mma_kernel = r <= 16 ? dy_pass_mma_tiles<kDtype, 16> : dy_pass_mma_tiles<kDtype, kDyMmaMaxRank>;
   dy_pass_mma_kernel<<<grid, kThreads, 0, stream>>>(dy, ld_dy, b, ld_b, ss, ld_ss, ds_part, db_part, m, n, r);
 }
 
@@ -1110,25 +1116,33 @@ void launch_da_dx(dim3 grid, const void* x, int64_t ld_x, const void* ds, int64_
 
 // The tensor-core dA / dX update with the rank tile that holds r (16, 32, or 64 and a loop over
 // tiles); a bitmap (non-null only past 64 ranks) runs the kernel that draws the mask once.
+template <int kDtype>
 void launch_da_dx_mma(dim3 grid, const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, const void* a,
                       int64_t ld_a, float* da_part, void* dx, int64_t ld_dx, int64_t m, int64_t k, int64_t r,
                       float keep_scale, uint32_t threshold, uint64_t seed, uint64_t stream_id, void* bitmap,
                       cudaStream_t stream) {
   if (bitmap != nullptr) {
-    const auto da_dx_mma_bitmap_kernel = da_dx_mma_tiles<kMmaMaxRankTile, true>;
+    const auto da_dx_mma_bitmap_kernel = da_dx_mma_tiles<kDtype, kMmaMaxRankTile, true>;
     da_dx_mma_bitmap_kernel<<<grid, kThreads, 0, stream>>>(x, ld_x, ds, ld_ds, a, ld_a, da_part, dx, ld_dx, m, k, r,
                                                            keep_scale, threshold, seed, stream_id, bitmap);
     return;
   }
-  const auto da_dx_mma_kernel = r <= 16   ? da_dx_mma_tiles<16, false>
-                                : r <= 32 ? da_dx_mma_tiles<32, false>
-                                          : da_dx_mma_tiles<kMmaMaxRankTile, false>;
+  const auto da_dx_mma_kernel = r <= 16   ? da_dx_mma_tiles<kDtype, 16, false>
+                                : r <= 32 ? da_dx_mma_tiles<kDtype, 32, false>
+                                          : da_dx_mma_tiles<kDtype, kMmaMaxRankTile, false>;
   da_dx_mma_kernel<<<grid, kThreads, 0, stream>>>(x, ld_x, ds, ld_ds, a, ld_a, da_part, dx, ld_dx, m, k, r, keep_scale,
                                                    threshold, seed, stream_id, nullptr);
 }
 
 // The rank tile of the tensor-core dA / dX update.
 int da_mma_rank_tile(int64_t r) { return r <= 16 ? 16 : r <= 32 ? 32 : kMmaMaxRankTile; }
+
+// Calls launch<kDtype>(args...) of a tensor-core path for the runtime dtype, BF16 or F16.
+#define PLORA_MMA_DISPATCH(launch, dtype, ...)                       \
+  do {                                                               \
+    if (dtype == PLORA_F16) launch<PLORA_F16>(__VA_ARGS__);          \
+    else launch<PLORA_BF16>(__VA_ARGS__);                            \
+  } while (0)
 
 // Calls launch<kDtype, kVector, kR>(args...) for the runtime dtype, vector choice and rank tile.
 #define PLORA_LORA_DISPATCH(launch, dtype, vector, r, ...)                      \
@@ -1179,14 +1193,14 @@ int plora_cuda_shrink(const void* x, int64_t ld_x, const void* a, int64_t ld_a, 
   const cudaStream_t s = as_stream(stream);
   const uint32_t threshold = dropout_threshold(p);
   const bool vector = vector_rows(x, ld_x, dtype, 16);
-  const bool tensor_cores = dtype == PLORA_BF16 && r >= kMmaMinRank && vector;
+  const bool tensor_cores = tensor_core_dtype(dtype) && r >= kMmaMinRank && vector;
   StreamScratch<unsigned char> bitmap(s);  // the mask drawn once where x is read per rank tile
   if (threshold != 0u && r > (tensor_cores ? kMmaMaxRankTile : kMaxRankTile))
     PLORA_TRY(bitmap.allocate(tensor_cores ? mma_bitmap_bytes(m, k) : shrink_bitmap_bytes(m, k, dtype),
                               "shrink (dropout bitmap)"));
   if (tensor_cores) {
-    launch_shrink_mma(x, ld_x, a, ld_a, out, ld_out, m, k, r, scaling, 1.0f / (1.0f - p), threshold, seed, stream_id,
-                      bitmap.ptr, s);
+    PLORA_MMA_DISPATCH(launch_shrink_mma, dtype, x, ld_x, a, ld_a, out, ld_out, m, k, r, scaling, 1.0f / (1.0f - p),
+                       threshold, seed, stream_id, bitmap.ptr, s);
     return launch_status("shrink");
   }
   PLORA_LORA_DISPATCH(launch_shrink, dtype, vector, r, x, ld_x, a, ld_a, out, ld_out, m, k, r, scaling,
@@ -1200,14 +1214,15 @@ int plora_cuda_dy_pass(const void* dy, int64_t ld_dy, const void* b, int64_t ld_
   PLORA_TRY(check_dy_pass_args(dy, ld_dy, b, ld_b, ss, ld_ss, ds, ld_ds, db, ld_db, dtype, m, n, r));
   if (m == 0 || r == 0) return ok();
   const cudaStream_t s = as_stream(stream);
-  const bool tensor_cores = dtype == PLORA_BF16 && r >= kMmaMinRank && vector_rows(dy, ld_dy, dtype, 16);
+  const bool tensor_cores = tensor_core_dtype(dtype) && r >= kMmaMinRank && vector_rows(dy, ld_dy, dtype, 16);
   const dim3 grid = tensor_cores ? column_owner_grid(m, n, mma_cols(r <= 16 ? 16 : kDyMmaMaxRank), kMmaRows)
                                  : column_owner_grid(m, n);
   const int64_t ds_floats = n > 0 ? int64_t(grid.y) * m * r : 0, db_floats = int64_t(grid.x) * n * r;
   StreamScratch<float> part(s);
   PLORA_TRY(part.allocate(ds_floats + db_floats, "dy_pass (scratch)"));
   if (n > 0 && tensor_cores) {
-    launch_dy_pass_mma(grid, dy, ld_dy, b, ld_b, ss, ld_ss, part.ptr, part.ptr + ds_floats, m, n, r, s);
+    PLORA_MMA_DISPATCH(launch_dy_pass_mma, dtype, grid, dy, ld_dy, b, ld_b, ss, ld_ss, part.ptr, part.ptr + ds_floats, m,
+                       n, r, s);
     PLORA_TRY(launch_status("dy_pass"));
   } else if (n > 0) {
     const bool vector = vector_rows(dy, ld_dy, dtype, kLaneCols * static_cast<int>(dtype_size(dtype)));
@@ -1226,7 +1241,7 @@ int plora_cuda_da_dx(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds,
   PLORA_TRY(check_da_dx_args(x, ld_x, ds, ld_ds, a, ld_a, da, ld_da, dx, ld_dx, dtype, m, k, r, p));
   if (m == 0 || k == 0 || r == 0) return ok();
   const cudaStream_t s = as_stream(stream);
-  const bool tensor_cores = dtype == PLORA_BF16 && r >= kMmaMinRank && vector_rows(x, ld_x, dtype, 16) &&
+  const bool tensor_cores = tensor_core_dtype(dtype) && r >= kMmaMinRank && vector_rows(x, ld_x, dtype, 16) &&
                             (dx == nullptr || vector_rows(dx, ld_dx, dtype, 16));
   const dim3 grid = tensor_cores ? column_owner_grid(m, k, mma_cols(da_mma_rank_tile(r)), kMmaRows)
                                  : column_owner_grid(m, k);
@@ -1238,8 +1253,8 @@ int plora_cuda_da_dx(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds,
     PLORA_TRY(bitmap.allocate(tensor_cores ? mma_bitmap_bytes(m, k) : da_dx_bitmap_bytes(m, k),
                               "da_dx (dropout bitmap)"));
   if (tensor_cores) {
-    launch_da_dx_mma(grid, x, ld_x, ds, ld_ds, a, ld_a, part.ptr, dx, ld_dx, m, k, r, 1.0f / (1.0f - p), threshold,
-                     seed, stream_id, bitmap.ptr, s);
+    PLORA_MMA_DISPATCH(launch_da_dx_mma, dtype, grid, x, ld_x, ds, ld_ds, a, ld_a, part.ptr, dx, ld_dx, m, k, r,
+                       1.0f / (1.0f - p), threshold, seed, stream_id, bitmap.ptr, s);
   } else {
     const int bytes = kLaneCols * static_cast<int>(dtype_size(dtype));
     const bool vector = vector_rows(x, ld_x, dtype, bytes) && (dx == nullptr || vector_rows(dx, ld_dx, dtype, bytes));

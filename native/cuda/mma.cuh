@@ -7,7 +7,8 @@
 // simulator's twin in native/tests/sim/scheduler.cpp spells the formulas out):
 //   a[4]: bf16 pairs of A, b[2]: bf16 pairs of B (lower-numbered element in the low half),
 //   c[4], d[4]: fp32 elements of C and D; d may be c.
-// mma_m16n8k16_f16 is the same with IEEE half-precision A and B (...f32.f16.f16.f32).
+// mma_m16n8k16_f16 is the same with IEEE half-precision A and B (...f32.f16.f16.f32), and
+// mma_m16n8k16<kHalf> either one by a compile-time choice.
 //
 // Transpose of an 8x8 matrix of 16-bit elements held by a warp, one .b32 per lane:
 // movmatrix.sync.aligned.m8n8.trans.b16. Lane l brings row l / 4, columns 2 (l % 4) and 2 (l % 4) + 1
@@ -33,6 +34,13 @@ inline void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[
 inline void mma_m16n8k16_f16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4],
                              const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
   ::sim::mma_m16n8k16_f16(d, a, b, c, file, line);
+}
+// Either, by the element type: IEEE half when kHalf, bf16 otherwise.
+template <bool kHalf>
+inline void mma_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4],
+                         const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+  if constexpr (kHalf) ::sim::mma_m16n8k16_f16(d, a, b, c, file, line);
+  else ::sim::mma_m16n8k16_bf16(d, a, b, c, file, line);
 }
 inline uint32_t movmatrix_m8n8_trans_b16(uint32_t a, const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
   return ::sim::movmatrix_m8n8_trans_b16(a, file, line);
@@ -64,6 +72,12 @@ __device__ __forceinline__ void mma_m16n8k16_f16(float d[4], const uint32_t a[4]
 #elif defined(__CUDA_ARCH__)
   __trap();
 #endif
+}
+
+template <bool kHalf>
+__device__ __forceinline__ void mma_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+  if constexpr (kHalf) mma_m16n8k16_f16(d, a, b, c);
+  else mma_m16n8k16_bf16(d, a, b, c);
 }
 
 __device__ __forceinline__ uint32_t movmatrix_m8n8_trans_b16(uint32_t a) {

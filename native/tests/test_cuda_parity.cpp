@@ -122,10 +122,10 @@ struct KernelPath {
   }
 };
 
-// Whether the bf16 LoRA kernels take their tensor-core path: r >= 16 and 16-byte rows of the large
+// Whether the LoRA kernels take their tensor-core path: BF16 or F16, r >= 16 and 16-byte rows of the large
 // operand (an aligned base and ld a multiple of 8 elements).
 bool tensor_core_path(int dtype, int64_t r, Layout layout, int64_t ld) {
-  return dtype == PLORA_BF16 && r >= 16 && offset_for(layout) == 0 && ld % 8 == 0;
+  return (dtype == PLORA_BF16 || dtype == PLORA_F16) && r >= 16 && offset_for(layout) == 0 && ld % 8 == 0;
 }
 
 
@@ -179,14 +179,16 @@ void test_shrink(int64_t m, int64_t k, int64_t r, float p, int dtype, std::mt199
   compare("dropout_mask", mask, dmask, dtype, k, m, k, 0.0);
 }
 
-// The bf16 shrink against float64, element by element: on tensor cores where x's rows are 16-byte
-// vectors and r >= 16, on CUDA cores otherwise (the simulator checks which kernel ran). Every
-// product of two bf16 is exact in fp32, so the only errors are the fp32 accumulation of k of them
-// in some order (at most k units of 2^-23 of the sum of their magnitudes S, even where a tensor
-// core truncates instead of rounding) and the rounding of the result to bf16 (2^-9 of it, 2^-8
-// with slack for the scaling).
-void test_shrink_float64(int64_t m, int64_t k, int64_t r, float p, Layout layout, std::mt19937_64& rng) {
-  const int dtype = PLORA_BF16;
+// The bf16 or f16 shrink against float64, element by element: on tensor cores where x's rows are
+// 16-byte vectors and r >= 16, on CUDA cores otherwise (the simulator checks which kernel ran).
+// Every product of two 16-bit values is exact in fp32, so the only errors are the fp32
+// accumulation of k of them in some order (at most k units of 2^-23 of the sum of their magnitudes
+// S, even where a tensor core truncates instead of rounding) and the rounding of the result to the
+// dtype (half a unit in the last place: 2^-9 of it in bf16, 2^-12 in f16; twice that with slack).
+double rounding_bound(int dtype) { return std::ldexp(1.0, dtype == PLORA_F16 ? -10 : -8); }
+
+void test_shrink_float64(int64_t m, int64_t k, int64_t r, float p, Layout layout, std::mt19937_64& rng,
+                         int dtype = PLORA_BF16) {
   const int64_t ldx = ld_for(layout, k), lda = k + 1, ldo = r + 5;
   std::vector<float> x32 = random_floats(m * ldx, rng), a32 = random_floats(r * lda, rng);
   std::vector<char> x(m * ldx * 2), a(r * lda * 2), mask(m * k * 2);
@@ -227,7 +229,7 @@ void test_shrink_float64(int64_t m, int64_t k, int64_t r, float p, Layout layout
       ref *= 0.5 * keep;
       magnitude *= 0.5 * keep;
       const double got = load_f32(back.data(), dtype, i * ldo + j);
-      const double error = std::fabs(got - ref), bound = std::ldexp(std::fabs(ref), -8) + std::ldexp(k * magnitude, -23);
+      const double error = std::fabs(got - ref), bound = rounding_bound(dtype) * std::fabs(ref) + std::ldexp(k * magnitude, -23);
       if (!(error <= bound)) ++wrong;
       if (magnitude > 0) worst = std::max(worst, error / magnitude);
     }
@@ -262,14 +264,14 @@ void upload(const Device& dev, const std::vector<char>& host) {
   if (!host.empty()) cudaMemcpy(dev.ptr, host.data(), host.size(), cudaMemcpyHostToDevice);
 }
 
-// The bf16 dY pass and dA / dX update against float64, element by element, on whichever path the
-// layout picks (tensor cores where dY's and x's rows are 16-byte vectors and r >= 16; the
-// simulator checks which ran). As in test_shrink_float64 every product of two bf16 is exact in
-// fp32, so the errors are the fp32 sums (count + 2 units of 2^-23 of the terms' magnitudes,
-// starting values included) and, for dS and dX, the rounding to bf16 (2^-8 of the result; dX's
-// once per rank tile, see below).
-void test_backward_float64(int64_t m, int64_t n, int64_t r, float p, Layout layout, std::mt19937_64& rng) {
-  const int dtype = PLORA_BF16;
+// The bf16 or f16 dY pass and dA / dX update against float64, element by element, on whichever
+// path the layout picks (tensor cores where dY's and x's rows are 16-byte vectors and r >= 16; the
+// simulator checks which ran). As in test_shrink_float64 every product of two 16-bit values is
+// exact in fp32, so the errors are the fp32 sums (count + 2 units of 2^-23 of the terms'
+// magnitudes, starting values included) and, for dS and dX, the rounding to the dtype
+// (rounding_bound of the result; dX's once per rank tile, see below).
+void test_backward_float64(int64_t m, int64_t n, int64_t r, float p, Layout layout, std::mt19937_64& rng,
+                           int dtype = PLORA_BF16) {
   const int64_t ld = ld_for(layout, n), ld_w = n + 1, ld_small = r + 3;  // dY, x, dX: [m, n]; B^T, A: [r, n]
   const float scaling = 0.75f;
   std::vector<char> dy = random_matrix(dtype, m, ld, rng), x = random_matrix(dtype, m, ld, rng),
@@ -302,30 +304,30 @@ void test_backward_float64(int64_t m, int64_t n, int64_t r, float p, Layout layo
   cudaMemcpy(got_ds.data(), d_ds.ptr, ds.size(), cudaMemcpyDeviceToHost);
   cudaMemcpy(got_db.data(), d_db.ptr, db.size(), cudaMemcpyDeviceToHost);
   cudaMemcpy(got_da.data(), d_da.ptr, da.size(), cudaMemcpyDeviceToHost);
-  auto bf = [&](const std::vector<char>& v, int64_t i) { return static_cast<double>(load_f32(v.data(), dtype, i)); };
+  auto half = [&](const std::vector<char>& v, int64_t i) { return static_cast<double>(load_f32(v.data(), dtype, i)); };
   auto f32 = [](const std::vector<char>& v, int64_t i) { return static_cast<double>(reinterpret_cast<const float*>(v.data())[i]); };
   auto kept = [&](int64_t i, int64_t t) { return load_f32(mask.data(), dtype, i * n + t) != 0.0f; };
   const double keep = 1.0 / (1.0 - p);
   int64_t wrong[4] = {0, 0, 0, 0};  // dS, dB, dA, dX
-  auto check = [&](int which, double got, double ref, double magnitude, double count, bool to_bf16) {
-    const double bound = (to_bf16 ? std::ldexp(std::fabs(ref), -8) : 0.0) + std::ldexp((count + 2) * magnitude, -23);
+  auto check = [&](int which, double got, double ref, double magnitude, double count, bool rounded) {
+    const double bound = (rounded ? rounding_bound(dtype) * std::fabs(ref) : 0.0) + std::ldexp((count + 2) * magnitude, -23);
     if (!(std::fabs(got - ref) <= bound)) ++wrong[which];
   };
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < r; ++j) {
       double ref = 0.0, magnitude = 0.0;
       for (int64_t t = 0; t < n; ++t) {
-        const double product = bf(dy, i * ld + t) * bf(b, t * ld_small + j);
+        const double product = half(dy, i * ld + t) * half(b, t * ld_small + j);
         ref += product;
         magnitude += std::fabs(product);
       }
-      check(0, bf(got_ds, i * ld_small + j), scaling * ref, scaling * magnitude, n, true);
+      check(0, half(got_ds, i * ld_small + j), scaling * ref, scaling * magnitude, n, true);
     }
   for (int64_t t = 0; t < n; ++t)
     for (int64_t j = 0; j < r; ++j) {
       double ref = f32(db, t * ld_small + j), magnitude = std::fabs(ref);
       for (int64_t i = 0; i < m; ++i) {
-        const double product = bf(dy, i * ld + t) * bf(ss, i * ld_small + j);
+        const double product = half(dy, i * ld + t) * half(ss, i * ld_small + j);
         ref += product;
         magnitude += std::fabs(product);
       }
@@ -337,27 +339,28 @@ void test_backward_float64(int64_t m, int64_t n, int64_t r, float p, Layout layo
       double ref = f32(da, j * ld_w + t), magnitude = std::fabs(ref);
       for (int64_t i = 0; i < m; ++i) {
         if (!kept(i, t)) continue;
-        const double product = keep * bf(got_ds, i * ld_small + j) * bf(x, i * ld + t);
+        const double product = keep * half(got_ds, i * ld_small + j) * half(x, i * ld + t);
         ref += product;
         magnitude += std::fabs(product);
       }
       check(2, f32(got_da, j * ld_w + t), ref, magnitude, m, false);
     }
   // dX is read, updated and written once per rank tile (16 on CUDA cores, 64 on tensor cores), so
-  // past one tile it is rounded to bf16 that many times, each time within 2^-9 of |start| + |terms|
+  // past one tile it is rounded to the dtype that many times, each time within half of rounding_bound
+  // of |start| + |terms|
   const int64_t roundings = (r + (tensor_cores ? 63 : 15)) / (tensor_cores ? 64 : 16);
   for (int64_t i = 0; i < m; ++i)
     for (int64_t t = 0; t < n; ++t) {
       double sum = 0.0, magnitude = 0.0;
       for (int64_t j = 0; j < r && kept(i, t); ++j) {
-        const double product = keep * bf(got_ds, i * ld_small + j) * bf(a, j * ld_w + t);
+        const double product = keep * half(got_ds, i * ld_small + j) * half(a, j * ld_w + t);
         sum += product;
         magnitude += std::fabs(product);
       }
-      const double start = bf(dx, i * ld + t), got = bf(got_dx, i * ld + t);
+      const double start = half(dx, i * ld + t), got = half(got_dx, i * ld + t);
       if (roundings == 1) {
         check(3, got, start + sum, std::fabs(start) + magnitude, r, true);
-      } else if (!(std::fabs(got - start - sum) <= roundings * std::ldexp(std::fabs(start) + magnitude, -8))) {
+      } else if (!(std::fabs(got - start - sum) <= roundings * rounding_bound(dtype) * (std::fabs(start) + magnitude))) {
         ++wrong[3];
       }
     }
@@ -1669,16 +1672,16 @@ int main() {
       test_da_dx(kSimulated ? 20 : 301, kSimulated ? 2100 : 4200, 3, 0.1f, dtype, true, rng, layout);
       test_da_dx(kSimulated ? 20 : 301, 37, 16, 0.0f, dtype, true, rng, layout);
     }
-    // The bf16 shrink on tensor cores (r >= 16, 16-byte rows) and its fallbacks, against float64:
+    // The bf16 and f16 shrink on tensor cores (r >= 16, 16-byte rows) and its fallbacks, against float64:
     // row tiles and warp tiles with tails, K past a staged chunk and not a multiple of a k step,
     // rank tiles of 16, 32 and 64 with the loop beyond (at r = 80 with dropout, the mask drawn once
     // into a bitmap on tensor cores; at r > 16 on the CUDA-core fallbacks).
-    if (dtype == PLORA_BF16)
+    if (dtype != PLORA_F32)
       for (Layout layout : {Layout::aligned, Layout::misaligned, Layout::padded})
         for (int64_t r : {16, 17, 32, 64, 80})
           for (float p : {0.0f, 0.2f}) {
-            test_shrink_float64(kSimulated ? 150 : 301, kSimulated ? 300 : 1027, r, p, layout, rng);
-            test_shrink_float64(13, 133, r, p, layout, rng);
+            test_shrink_float64(kSimulated ? 150 : 301, kSimulated ? 300 : 1027, r, p, layout, rng, dtype);
+            test_shrink_float64(13, 133, r, p, layout, rng, dtype);
           }
     // The bf16 dY pass on tensor cores (r >= 16, 16-byte rows of dY) and its fallback on misaligned
     // rows, twice (the same bits): row batches with a tail, column tiles of both rank tiles with a
@@ -1689,11 +1692,12 @@ int main() {
           test_dy_pass(kSimulated ? 37 : 301, kSimulated ? 1030 : 4100, r, dtype, rng, layout, true);
           test_dy_pass(5, 37, r, dtype, rng, layout);
         }
-    // Both against float64, element by element, on both paths.
-    if (dtype == PLORA_BF16)
+    // Both against float64, element by element, on both paths, in bf16 and f16.
+    if (dtype != PLORA_F32)
       for (Layout layout : {Layout::aligned, Layout::misaligned})
         for (int64_t r : {16, 17, 33, 64, 80})
-          for (float p : {0.0f, 0.2f}) test_backward_float64(kSimulated ? 37 : 301, kSimulated ? 300 : 1030, r, p, layout, rng);
+          for (float p : {0.0f, 0.2f})
+            test_backward_float64(kSimulated ? 37 : 301, kSimulated ? 300 : 1030, r, p, layout, rng, dtype);
     // The bf16 dA / dX update on tensor cores likewise, with and without dropout and dx: rank tiles
     // of 16, 32 and 64 with the loop beyond.
     if (dtype == PLORA_BF16)
