@@ -207,6 +207,21 @@ __device__ __forceinline__ float kept_factor(uint32_t bits, int b, float keep_sc
   return (bits >> b & 1u) != 0u ? keep_scale : 0.0f;
 }
 
+// The dropout bits of the eight columns from `col` of rows `row` and `row + 8`: bit e and 8 + e
+// set where kept (none past m), one Philox block per four elements as x_run_16 draws them.
+__device__ __forceinline__ uint32_t kept_bits_2x8(uint64_t seed, uint64_t stream_id, int64_t row, int64_t col,
+                                                  int64_t m, int64_t k, uint32_t threshold) {
+  uint32_t bits = row < m ? kept_bits<8>(seed, stream_id, static_cast<uint64_t>(row * k + col), threshold) : 0u;
+  if (row + 8 < m) bits |= kept_bits<8>(seed, stream_id, static_cast<uint64_t>((row + 8) * k + col), threshold) << 8;
+  return bits;
+}
+
+// Adds a block's sum over one column tile to its partial of dS at `slot`: the block's first tile
+// (tile == h) starts the partial, the later ones add to it.
+__device__ __forceinline__ void add_to_partial(float* slot, int64_t tile, int64_t h, float sum) {
+  *slot = tile == h ? sum : *slot + sum;
+}
+
 // The warp's sums of kR values per lane, scattered: each lane returns the warp-wide sum of one of
 // them, value `rank` (halving exchanges: kR - 1 shuffles where one per value and offset would take
 // 5 kR). Lanes l with l % (32 / kR) == 0 hold every rank once. Every lane of the warp must call it.
@@ -425,9 +440,7 @@ shrink_mma_tiles(const void* x, int64_t ld_x, const void* a, int64_t ld_a, void*
                 static_cast<uint16_t*>(bitmap) + (warp_tile * ((k + 31) / 32) + (c0 + step) / 32) * 32 + lane;
             uint32_t bits = 0u;
             if (j0 == 0) {
-              if (row_lo < m) bits = kept_bits<8>(seed, stream_id, static_cast<uint64_t>(row_lo * k + col), threshold);
-              if (row_hi < m)
-                bits |= kept_bits<8>(seed, stream_id, static_cast<uint64_t>(row_hi * k + col), threshold) << 8;
+              bits = kept_bits_2x8(seed, stream_id, row_lo, col, m, k, threshold);
               if (live) *word = static_cast<uint16_t>(bits);
             } else if (live) {
               bits = *word;
@@ -531,8 +544,7 @@ dy_pass_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, const 
           if (row < m && j < ranks) {
             float s = 0.0f;
             for (int w = 0; w < kWarps; ++w) s += warp_sums[w][q][j];
-            float* slot = ds_part + (h * m + row) * r + j0 + j;
-            *slot = tile == h ? s : *slot + s;  // the block's first tile starts the sum
+            add_to_partial(ds_part + (h * m + row) * r + j0 + j, tile, h, s);
           }
         }
       }
@@ -557,6 +569,87 @@ __device__ __forceinline__ uint32_t rank_pair(const uint16_t* base, int64_t ld, 
   return words ? *reinterpret_cast<const uint32_t*>(p) : (p[0] | static_cast<uint32_t>(p[1]) << 16);
 }
 
+// Ranks [j0, j0 + ranks) of rows [row0, row0 + kMmaRows) of a [m, r] 16-bit matrix into shared
+// memory as pairs along the rows: word (j, w) holds rows 2w and 2w + 1 of rank j0 + j (zeros past m
+// and the ranks). Every thread of the block takes part; the caller puts the barriers around it.
+template <int kR>
+__device__ __forceinline__ void stage_by_rank(uint32_t (&tile)[kR][kMmaRows / 2], const uint16_t* src, int64_t ld,
+                                              int64_t row0, int64_t m, int64_t j0, int ranks) {
+  for (int e = threadIdx.x; e < kR * (kMmaRows / 2); e += blockDim.x) {
+    const int j = e / (kMmaRows / 2), w = e % (kMmaRows / 2);
+    const int64_t row = row0 + 2 * w;
+    const bool rank = j < ranks;
+    const unsigned lo = rank && row < m ? src[row * ld + j0 + j] : 0u;
+    const unsigned hi = rank && row + 1 < m ? src[(row + 1) * ld + j0 + j] : 0u;
+    tile[j][w] = lo | hi << 16;
+  }
+}
+
+// The running sums over rows of a product whose output is ranks x columns (dB = dYᵀ·(s·S),
+// dA = dSᵀ·kept(x)) for one warp's kStrips strips of 32 columns, on tensor cores. A batch of 16
+// rows comes as the lane's words of rows g and g + 8 (columns [8c, 8c + 8) of each strip, as
+// loaded for the row-wise product); movmatrix turns each word into a pair of rows of one column,
+// the B fragment (k = rows, n = columns) of n8 tile i, whose slot g is column 8 (g / 2) + 2i + g % 2,
+// so that D holds columns 8c + 2i, + 1: lane (g, c) sums ranks 16u + g (+ 8) of those columns.
+template <int kDtype, int kStrips, int kU>
+struct ColumnSums {
+  float acc[kStrips][kU][4][4];
+
+  __device__ __forceinline__ void zero() {
+#pragma unroll
+    for (int s = 0; s < kStrips; ++s)
+#pragma unroll
+      for (int u = 0; u < kU; ++u)
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) acc[s][u][i][e] = 0.0f;
+  }
+
+  // Adds strip s's batch against the A fragments of the batch's rows by rank (rank_fragments).
+  __device__ __forceinline__ void add(int s, uint4 lo, uint4 hi, const uint32_t (&ranks_by_rows)[kU][4]) {
+    const uint32_t lo_w[4] = {lo.x, lo.y, lo.z, lo.w}, hi_w[4] = {hi.x, hi.y, hi.z, hi.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const uint32_t bt[2] = {movmatrix_m8n8_trans_b16(lo_w[i]), movmatrix_m8n8_trans_b16(hi_w[i])};
+#pragma unroll
+      for (int u = 0; u < kU; ++u) mma_m16n8k16<kDtype == PLORA_F16>(acc[s][u][i], ranks_by_rows[u], bt, acc[s][u][i]);
+    }
+  }
+
+  // scale times the sums into out[col * col_stride + j * rank_stride] for the warp's columns from
+  // col0 (below `cols`) and ranks below `ranks`, both counted from out.
+  __device__ __forceinline__ void store(float* out, int64_t col_stride, int64_t rank_stride, int64_t col0,
+                                        int64_t cols, int ranks, float scale) const {
+    const int lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
+#pragma unroll
+    for (int s = 0; s < kStrips; ++s)
+#pragma unroll
+      for (int u = 0; u < kU; ++u)
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int j = 16 * u + g + (e >= 2 ? 8 : 0);
+            const int64_t col = col0 + 32 * s + 8 * c + 2 * i + (e & 1);
+            if (col < cols && j < ranks) out[col * col_stride + j * rank_stride] = scale * acc[s][u][i][e];
+          }
+  }
+};
+
+// The A fragments of ranks 16u .. 16u + 15 x the batch's rows from a stage_by_rank tile.
+template <int kR>
+__device__ __forceinline__ void rank_fragments(const uint32_t (&tile)[kR][kMmaRows / 2], uint32_t (&frag)[kR / 16][4]) {
+  const int lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
+#pragma unroll
+  for (int u = 0; u < kR / 16; ++u) {
+    frag[u][0] = tile[16 * u + g][c];
+    frag[u][1] = tile[16 * u + g + 8][c];
+    frag[u][2] = tile[16 * u + g][c + 4];
+    frag[u][3] = tile[16 * u + g + 8][c + 4];
+  }
+}
+
 // The dY pass of dy_pass_tiles on tensor cores, BF16 or F16 with 16-byte rows of dy: the same partials for
 // kR ranks from j0 on (kR = 16 or 32), the block (g, h) owning column tiles of mma_cols(kR)
 // columns, each warp mma_strips(kR) strips of 32 of them, and walking the rows of row group g
@@ -577,7 +670,7 @@ dy_pass_mma_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, co
   constexpr int kN = kR / 8, kU = kR / 16, kHalf = kWarps / 2;
   static_assert(kR % 16 == 0 && kStrips >= 1, "whole m16 tiles of ranks");
   __shared__ uint4 staged_b[kR][kVectors + kMmaPad];  // rank j: columns 8v .. 8v + 7 of the tile
-  __shared__ uint32_t staged_ss[kR][kMmaRows / 2];   // rank j: rows 2w and 2w + 1 of the batch
+  __shared__ uint32_t staged_ss[kR][kMmaRows / 2];   // stage_by_rank: rank j, rows 2w and 2w + 1
   __shared__ float half_ds[kHalf][kMmaRows][kR + 8];
   const uint16_t* bb = static_cast<const uint16_t*>(b);
   const uint16_t* sb = static_cast<const uint16_t*>(ss);
@@ -604,15 +697,8 @@ dy_pass_mma_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, co
         }
         staged_b[8 * q + g][strip * 4 + c] = uint4{w[0], w[1], w[2], w[3]};
       }
-      float db_acc[kStrips][kU][4][4];
-#pragma unroll
-      for (int s = 0; s < kStrips; ++s)
-#pragma unroll
-        for (int u = 0; u < kU; ++u)
-#pragma unroll
-          for (int i = 0; i < 4; ++i)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) db_acc[s][u][i][e] = 0.0f;
+      ColumnSums<kDtype, kStrips, kU> db;
+      db.zero();
       for (int64_t batch = group; batch < batches; batch += gridDim.x) {
         const int64_t row0 = batch * kMmaRows;
         uint4 lo[kStrips], hi[kStrips];  // issued before the barriers, in flight while they wait
@@ -623,14 +709,7 @@ dy_pass_mma_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, co
           hi[s] = x_run_16(dy, ld_dy, row0 + g + 8, col, m, n, 0u, 0, 0);
         }
         __syncthreads();  // staged_b is written; the previous batch's readers of staged_ss, half_ds are done
-        for (int e = threadIdx.x; e < kR * (kMmaRows / 2); e += kThreads) {
-          const int j = e / (kMmaRows / 2), w = e % (kMmaRows / 2);
-          const int64_t row = row0 + 2 * w;
-          const bool rank = j < ranks;
-          const unsigned lo_s = rank && row < m ? sb[row * ld_ss + j0 + j] : 0u;
-          const unsigned hi_s = rank && row + 1 < m ? sb[(row + 1) * ld_ss + j0 + j] : 0u;
-          staged_ss[j][w] = lo_s | hi_s << 16;
-        }
+        stage_by_rank(staged_ss, sb, ld_ss, row0, m, j0, ranks);
         __syncthreads();
         float ds_acc[kN][4];
 #pragma unroll
@@ -638,13 +717,7 @@ dy_pass_mma_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, co
 #pragma unroll
           for (int e = 0; e < 4; ++e) ds_acc[t][e] = 0.0f;
         uint32_t sa[kU][4];
-#pragma unroll
-        for (int u = 0; u < kU; ++u) {
-          sa[u][0] = staged_ss[16 * u + g][c];
-          sa[u][1] = staged_ss[16 * u + g + 8][c];
-          sa[u][2] = staged_ss[16 * u + g][c + 4];
-          sa[u][3] = staged_ss[16 * u + g + 8][c + 4];
-        }
+        rank_fragments(staged_ss, sa);
 #pragma unroll
         for (int s = 0; s < kStrips; ++s) {
           const uint32_t first[4] = {lo[s].x, hi[s].x, lo[s].y, hi[s].y};
@@ -656,15 +729,7 @@ dy_pass_mma_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, co
             mma_m16n8k16<kDtype == PLORA_F16>(ds_acc[t], first, b_first, ds_acc[t]);
             mma_m16n8k16<kDtype == PLORA_F16>(ds_acc[t], second, b_second, ds_acc[t]);
           }
-          // word i of the lane's rows holds columns 8c + 2i, + 1; transposed, rows 2c, 2c + 1 (and
-          // 8 more) of column 8 (g / 2) + 2i + g % 2: n8 tile i of dB, whose D has columns 8c + 2i, + 1
-          const uint32_t lo_w[4] = {lo[s].x, lo[s].y, lo[s].z, lo[s].w}, hi_w[4] = {hi[s].x, hi[s].y, hi[s].z, hi[s].w};
-#pragma unroll
-          for (int i = 0; i < 4; ++i) {
-            const uint32_t bt[2] = {movmatrix_m8n8_trans_b16(lo_w[i]), movmatrix_m8n8_trans_b16(hi_w[i])};
-#pragma unroll
-            for (int u = 0; u < kU; ++u) mma_m16n8k16<kDtype == PLORA_F16>(db_acc[s][u][i], sa[u], bt, db_acc[s][u][i]);
-          }
+          db.add(s, lo[s], hi[s], sa);
         }
         // the warps' dS sums, in a fixed order: the upper half's stored, the lower half's added; a
         // lane's pairs of ranks go as one float2 (rows kR + 8 floats apart: no bank conflicts)
@@ -692,23 +757,11 @@ dy_pass_mma_tiles(const void* dy, int64_t ld_dy, const void* b, int64_t ld_b, co
           if (row < m && j < ranks) {
             float sum = 0.0f;
             for (int w = 0; w < kHalf; ++w) sum += half_ds[w][q][j];
-            float* slot = ds_part + (h * m + row) * r + j0 + j;
-            *slot = tile == h ? sum : *slot + sum;  // the block's first tile starts the sum
+            add_to_partial(ds_part + (h * m + row) * r + j0 + j, tile, h, sum);
           }
         }
       }
-#pragma unroll
-      for (int s = 0; s < kStrips; ++s)
-#pragma unroll
-        for (int u = 0; u < kU; ++u)
-#pragma unroll
-          for (int i = 0; i < 4; ++i)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-              const int j = 16 * u + g + (e >= 2 ? 8 : 0);
-              const int64_t col = col0 + (warp * kStrips + s) * 32 + 8 * c + 2 * i + (e & 1);
-              if (col < n && j < ranks) db_part[(group * n + col) * r + j0 + j] = db_acc[s][u][i][e];
-            }
+      db.store(db_part + group * n * r + j0, r, 1, col0 + warp * kStrips * 32, n, ranks, 1.0f);
     }
   }
 }
@@ -841,7 +894,7 @@ da_dx_mma_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, cons
   // A's rank tile: word (p, col) holds ranks 2p and 2p + 1 of the column; rows 2 words longer than
   // the tile so that the four pairs a warp reads at once fall on different banks
   __shared__ uint32_t staged_a[kPairs][kCols + 2];
-  __shared__ uint32_t ds_by_rows[kR][kMmaRows / 2];   // rank j: rows 2w and 2w + 1 of the batch
+  __shared__ uint32_t ds_by_rows[kR][kMmaRows / 2];   // stage_by_rank: rank j, rows 2w and 2w + 1
   __shared__ uint32_t ds_by_ranks[kMmaRows][kPairs];  // row q: ranks 2p and 2p + 1
   const uint16_t* ab = static_cast<const uint16_t*>(a);
   const uint16_t* dsb = static_cast<const uint16_t*>(ds);
@@ -862,15 +915,8 @@ da_dx_mma_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, cons
           const unsigned hi = inside && 2 * p + 1 < ranks ? ab[(j0 + 2 * p + 1) * ld_a + col0 + col] : 0u;
           staged_a[p][col] = lo | hi << 16;
         }
-      float da_acc[kStrips][kU][4][4];
-#pragma unroll
-      for (int s = 0; s < kStrips; ++s)
-#pragma unroll
-        for (int u = 0; u < kU; ++u)
-#pragma unroll
-          for (int i = 0; i < 4; ++i)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) da_acc[s][u][i][e] = 0.0f;
+      ColumnSums<kDtype, kStrips, kU> da;
+      da.zero();
       for (int64_t batch = group; batch < batches; batch += gridDim.x) {
         const int64_t row0 = batch * kMmaRows, row_lo = row0 + g, row_hi = row0 + g + 8;
         uint4 lo[kStrips], hi[kStrips];  // issued before the barriers, in flight while they wait
@@ -886,10 +932,7 @@ da_dx_mma_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, cons
             if (kBitmap && j0 > 0) {
               bits = strip_col < k ? *word : 0u;
             } else {
-              bits = 0u;
-              if (row_lo < m) bits = kept_bits<8>(seed, stream_id, static_cast<uint64_t>(row_lo * k + col), threshold);
-              if (row_hi < m)
-                bits |= kept_bits<8>(seed, stream_id, static_cast<uint64_t>(row_hi * k + col), threshold) << 8;
+              bits = kept_bits_2x8(seed, stream_id, row_lo, col, m, k, threshold);
               if (kBitmap && strip_col < k) *word = static_cast<uint16_t>(bits);
             }
           }
@@ -899,14 +942,7 @@ da_dx_mma_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, cons
           hi[s] = kept_only_16(x_run_16(x, ld_x, row_hi, col, m, k, 0u, 0, 0), keep_hi[s]);
         }
         __syncthreads();  // staged_a is written; the previous batch's readers of the dS tiles are done
-        for (int e = threadIdx.x; e < kR * (kMmaRows / 2); e += kThreads) {
-          const int j = e / (kMmaRows / 2), w = e % (kMmaRows / 2);
-          const int64_t row = row0 + 2 * w;
-          const bool rank = j < ranks;
-          const unsigned lo_s = rank && row < m ? dsb[row * ld_ds + j0 + j] : 0u;
-          const unsigned hi_s = rank && row + 1 < m ? dsb[(row + 1) * ld_ds + j0 + j] : 0u;
-          ds_by_rows[j][w] = lo_s | hi_s << 16;
-        }
+        stage_by_rank(ds_by_rows, dsb, ld_ds, row0, m, j0, ranks);
         if (with_dx)
           for (int e = threadIdx.x; e < kMmaRows * kPairs; e += kThreads) {
             const int q = e / kPairs, p = e % kPairs;
@@ -918,22 +954,10 @@ da_dx_mma_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, cons
           }
         __syncthreads();
         uint32_t dst[kU][4];  // dS transposed: A fragments of ranks 16u .. 16u + 15 x the batch's rows
-#pragma unroll
-        for (int u = 0; u < kU; ++u) {
-          dst[u][0] = ds_by_rows[16 * u + g][c];
-          dst[u][1] = ds_by_rows[16 * u + g + 8][c];
-          dst[u][2] = ds_by_rows[16 * u + g][c + 4];
-          dst[u][3] = ds_by_rows[16 * u + g + 8][c + 4];
-        }
+        rank_fragments(ds_by_rows, dst);
 #pragma unroll
         for (int s = 0; s < kStrips; ++s) {
-          const uint32_t lo_w[4] = {lo[s].x, lo[s].y, lo[s].z, lo[s].w}, hi_w[4] = {hi[s].x, hi[s].y, hi[s].z, hi[s].w};
-#pragma unroll
-          for (int i = 0; i < 4; ++i) {
-            const uint32_t bt[2] = {movmatrix_m8n8_trans_b16(lo_w[i]), movmatrix_m8n8_trans_b16(hi_w[i])};
-#pragma unroll
-            for (int u = 0; u < kU; ++u) mma_m16n8k16<kDtype == PLORA_F16>(da_acc[s][u][i], dst[u], bt, da_acc[s][u][i]);
-          }
+          da.add(s, lo[s], hi[s], dst);
           if (!with_dx) continue;
           const int strip_col = (warp * kStrips + s) * 32;
           float acc[4][4];
@@ -969,18 +993,7 @@ da_dx_mma_tiles(const void* x, int64_t ld_x, const void* ds, int64_t ld_ds, cons
           }
         }
       }
-#pragma unroll
-      for (int s = 0; s < kStrips; ++s)
-#pragma unroll
-        for (int u = 0; u < kU; ++u)
-#pragma unroll
-          for (int i = 0; i < 4; ++i)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-              const int j = 16 * u + g + (e >= 2 ? 8 : 0);
-              const int64_t col = col0 + (warp * kStrips + s) * 32 + 8 * c + 2 * i + (e & 1);
-              if (col < k && j < ranks) da_part[(group * r + j0 + j) * k + col] = keep_scale * da_acc[s][u][i][e];
-            }
+      da.store(da_part + (group * r + j0) * k, 1, k, col0 + warp * kStrips * 32, k, ranks, keep_scale);
     }
   }
 }

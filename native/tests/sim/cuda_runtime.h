@@ -143,14 +143,11 @@ void syncthreads(const char* file, int line);
 enum class WarpOp { shfl, shfl_up, shfl_down, shfl_xor, ballot, all, any, sync, mma, movmatrix };
 uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int arg, int width, const char* file,
                          int line);
-// mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 of the calling lane (cuda/mma.cuh): a warp
-// collective of the whole warp, each lane bringing its fragments of A, B and C and taking its
-// fragment of D, laid out as the PTX ISA says (scheduler.cpp).
-void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4], const char* file,
-                       int line);
-// The same with IEEE half-precision A and B (mma.sync...f32.f16.f16.f32).
-void mma_m16n8k16_f16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4], const char* file,
-                      int line);
+// mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 (.f16.f16 when half) of the calling lane
+// (cuda/mma.cuh): a warp collective of the whole warp, each lane bringing its fragments of A, B
+// and C and taking its fragment of D, laid out as the PTX ISA says (scheduler.cpp).
+void mma_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4], bool half, const char* file,
+                  int line);
 // movmatrix.sync.aligned.m8n8.trans.b16 of the calling lane (cuda/mma.cuh): a warp collective of the
 // whole warp; lane l brings row l / 4, columns 2 (l % 4) and 2 (l % 4) + 1 of an 8x8 matrix of 16-bit
 // elements (the lower-numbered in the low half) and takes the same elements of its transpose.

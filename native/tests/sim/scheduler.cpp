@@ -466,15 +466,9 @@ uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int arg, int 
   return t->result;
 }
 
-void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4], const char* file,
-                       int line) {
-  MmaFragments f{d, a, b, c, false};
-  warp_collective(WarpOp::mma, 0xffffffffu, reinterpret_cast<uintptr_t>(&f), 0, 32, file, line);
-}
-
-void mma_m16n8k16_f16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4], const char* file,
-                      int line) {
-  MmaFragments f{d, a, b, c, true};
+void mma_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4], bool half, const char* file,
+                  int line) {
+  MmaFragments f{d, a, b, c, half};
   warp_collective(WarpOp::mma, 0xffffffffu, reinterpret_cast<uintptr_t>(&f), 0, 32, file, line);
 }
 

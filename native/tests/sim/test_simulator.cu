@@ -154,12 +154,12 @@ __global__ void mma_kernel(const uint32_t* a, const uint32_t* b, const float* c,
   for (int i = 0; i < 2; ++i) fb[i] = b[t * 2 + i];
   for (int i = 0; i < 4; ++i) fc[i] = c[t * 4 + i];
   if (f16) {
-    plora::mma_m16n8k16_f16(fd, fa, fb, fc);
+    plora::mma_m16n8k16<true>(fd, fa, fb, fc);
   } else if (in_place) {
-    plora::mma_m16n8k16_bf16(fc, fa, fb, fc);
+    plora::mma_m16n8k16<false>(fc, fa, fb, fc);
     for (int i = 0; i < 4; ++i) fd[i] = fc[i];
   } else {
-    plora::mma_m16n8k16_bf16(fd, fa, fb, fc);
+    plora::mma_m16n8k16<false>(fd, fa, fb, fc);
   }
   for (int i = 0; i < 4; ++i) d[t * 4 + i] = fd[i];
 }
