@@ -201,6 +201,16 @@ void expect_no_finding(const char* what) {
         findings.empty() ? "" : findings[0].message.c_str());
 }
 
+// Exactly one finding: a warp collective `op` in `kernel` that lane `lane` left by exiting.
+void expect_exited_lane(const char* what, const char* kernel, const char* op, int lane) {
+  const std::vector<sim::Finding> findings = sim::take_findings();
+  const std::string waits = std::string("waits in ") + op + " at test_simulator.cu:";
+  const std::string never = "names lanes that never reach it: lane " + std::to_string(lane) + " (exited)";
+  CHECK(findings.size() == 1 && findings[0].check == sim::Check::shuffle && findings[0].kernel == kernel &&
+            contains(findings[0].message, waits.c_str()) && contains(findings[0].message, never.c_str()),
+        "%s: %zu findings, the first: %s", what, findings.size(), findings.empty() ? "" : findings[0].message.c_str());
+}
+
 struct Buffer {
   void* ptr = nullptr;
   explicit Buffer(size_t bytes) { cudaMalloc(&ptr, bytes); }
@@ -404,12 +414,7 @@ void mma_against_float64(bool f16) {
   if (f16) return;  // the divergence checks below are the instruction's, whatever its element type
   mma_kernel<<<1, 32>>>(da.as<uint32_t>(), db.as<uint32_t>(), dc.as<float>(), dd.as<float>(), 5, false, false);
   CHECK(cudaDeviceSynchronize() == cudaErrorLaunchFailure, "an mma.sync without lane 5 is not a launch failure");
-  const std::vector<sim::Finding> missing = sim::take_findings();
-  CHECK(missing.size() == 1 && missing[0].check == sim::Check::shuffle && missing[0].kernel == "mma_kernel" &&
-            contains(missing[0].message, "waits in mma.sync.aligned.m16n8k16 at test_simulator.cu:") &&
-            contains(missing[0].message, "names lanes that never reach it: lane 5 (exited)"),
-        "mma.sync without lane 5: %zu findings, the first: %s", missing.size(),
-        missing.empty() ? "" : missing[0].message.c_str());
+  expect_exited_lane("mma.sync without lane 5", "mma_kernel", "mma.sync.aligned.m16n8k16", 5);
   cudaMemset(dd.ptr, 0, threads * 4 * 4);
   mma_kernel<<<1, 48>>>(da.as<uint32_t>(), db.as<uint32_t>(), dc.as<float>(), dd.as<float>(), -1, false, false);
   cudaDeviceSynchronize();
@@ -444,12 +449,7 @@ void movmatrix_transposes() {
   CHECK(wrong == 0, "movmatrix: %d of %d elements are not the transpose's", wrong, warps * 64);
   movmatrix_kernel<<<1, 32>>>(din.as<uint32_t>(), dout.as<uint32_t>(), 9);
   CHECK(cudaDeviceSynchronize() == cudaErrorLaunchFailure, "a movmatrix without lane 9 is not a launch failure");
-  const std::vector<sim::Finding> missing = sim::take_findings();
-  CHECK(missing.size() == 1 && missing[0].check == sim::Check::shuffle && missing[0].kernel == "movmatrix_kernel" &&
-            contains(missing[0].message, "waits in movmatrix.sync.aligned.m8n8.trans at test_simulator.cu:") &&
-            contains(missing[0].message, "names lanes that never reach it: lane 9 (exited)"),
-        "movmatrix without lane 9: %zu findings, the first: %s", missing.size(),
-        missing.empty() ? "" : missing[0].message.c_str());
+  expect_exited_lane("movmatrix without lane 9", "movmatrix_kernel", "movmatrix.sync.aligned.m8n8.trans", 9);
 }
 
 void launch_limits() {
