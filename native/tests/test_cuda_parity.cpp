@@ -1513,11 +1513,6 @@ void test_adamw_paths(int copy_dtype, std::mt19937_64& rng) {
     cols.push_back(t.cols);
     lr_scale.push_back(i % 2 ? 0.5f : 1.0f);
   }
-  // |terms| of each first moment: m mixes gradients of either sign and may cancel to far below
-  // them, so its error is held to the terms' magnitude, not to m's own
-  std::vector<std::vector<double>> m_terms(count);
-  for (int i = 0; i < count; ++i)
-    for (size_t e = 0; e < m[i].size() / 4; ++e) m_terms[i].push_back(std::fabs(reinterpret_cast<float*>(m[i].data())[e]));
   const int64_t table_bytes = 9 * 8 * count;
   Device table(table_bytes);
   const float bc1 = 1.0f - 0.9f, bc2 = 1.0f - 0.999f;

@@ -1,12 +1,13 @@
 package dev.plora.demo;
 
+import static dev.plora.demo.ReportJson.num;
+
 import dev.plora.io.AtomicFiles;
 import dev.plora.io.Json;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -52,21 +53,10 @@ public record DemoReport(String backend, long seed, List<RunResult> runs) {
     run.put("trainable_bytes", r.trainableBytes());
     run.put("seconds", num(r.seconds()));
     run.put("steps_per_second", num(r.stepsPerSecond()));
-    List<Object> sweep = new ArrayList<>();
-    for (double[] p : r.lrSweep()) {
-      Map<String, Object> point = new LinkedHashMap<>();
-      point.put("lr", num(p[0]));
-      point.put("val_loss", num(p[1]));
-      sweep.add(point);
-    }
-    run.put("lr_sweep", sweep);
+    run.put("lr_sweep", ReportJson.lrSweep(r.lrSweep(), "val_loss"));
     return run;
   }
 
-  /** Six significant digits; a non-finite value (a diverged run) becomes null. */
-  private static Object num(double v) {
-    return Json.number(v, "%.6g");
-  }
 
   /** Writes report.json into {@code dir} atomically. */
   public void writeJson(Path dir) throws IOException {

@@ -1,7 +1,10 @@
 package dev.plora.demo.lm;
 
+import static dev.plora.demo.ReportJson.num;
+
 import dev.plora.demo.DemoPlots;
 import dev.plora.demo.Method;
+import dev.plora.demo.ReportJson;
 import dev.plora.io.AtomicFiles;
 import dev.plora.io.Json;
 import java.io.IOException;
@@ -110,14 +113,7 @@ public final class LmDemoReport {
     run.put("unload_every", r.unloadEvery());
     run.put("momentum", num(r.momentum()));
     run.put("lr", num(r.lr()));
-    List<Object> sweep = new ArrayList<>();
-    for (double[] p : r.sweep()) {
-      Map<String, Object> point = new LinkedHashMap<>();
-      point.put("lr", num(p[0]));
-      point.put("validation_loss", num(p[1]));
-      sweep.add(point);
-    }
-    run.put("lr_sweep", sweep);
+    run.put("lr_sweep", ReportJson.lrSweep(r.sweep(), "validation_loss"));
     run.put("test_loss", num(r.testLoss()));
     run.put("gain", num(r.gain()));
     run.put("gain_vs_lora", num(r.gainVsLora()));
@@ -143,10 +139,6 @@ public final class LmDemoReport {
     return run;
   }
 
-  /** Six significant digits; a non-finite value becomes null. */
-  private static Object num(double v) {
-    return Json.number(v, "%.6g");
-  }
 
   /** report.json, loss.png and spectrum.png into {@code dir}, each written atomically. */
   public void write(Path dir) throws IOException {
